@@ -1,0 +1,91 @@
+//! The HTTP API (axum): routes, their handlers and the JSON error shape.
+//! Reads and writes tasks only through the store; never writes the terminal
+//! status of a running task.
+
+mod error;
+mod extract;
+mod providers;
+mod tasks;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+use crate::runtime::Runtime;
+use crate::store::Store;
+
+/// Settings of the API that clients can observe.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// `max_attempts` of a task that does not set it.
+    pub default_max_attempts: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            default_max_attempts: 3,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub runtime: Arc<Runtime>,
+    pub config: ApiConfig,
+}
+
+/// The whole API as a router, so tests can drive it without a socket.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    Router::new()
+        .route(
+            "/api/v1/tasks",
+            post(tasks::tasks_create).get(tasks::tasks_list),
+        )
+        .route("/api/v1/tasks/{task_id}", get(tasks::tasks_get))
+        .route("/api/v1/tasks/{task_id}/cancel", post(tasks::tasks_cancel))
+        .route("/api/v1/providers", get(providers::providers_list))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    state.store.ping().await.map_err(|err| {
+        tracing::error!("health check: {err}");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the task store does not answer",
+        )
+    })?;
+    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found("not_found", format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

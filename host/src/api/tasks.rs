@@ -1,0 +1,222 @@
+//! `/api/v1/tasks`: submit, read, list and cancel tasks. A 2xx is only
+//! returned after the store committed what it reports.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
+use crate::store::{Cancel, ListQuery, NewTask};
+use crate::task::{Message, Params, Role, Task, TaskInput, TaskStatus};
+
+const MAX_NAME_LEN: usize = 128;
+const MAX_ATTEMPTS_LIMIT: u32 = 20;
+const MAX_TIMEOUT_MS: u64 = 3_600_000;
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+
+/// The body of `POST /api/v1/tasks`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    provider: String,
+    model: String,
+    #[serde(default)]
+    messages: Option<Vec<Message>>,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    params: Option<Params>,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+impl CreateTask {
+    /// Checks what serde cannot and builds the task to store.
+    fn validate(self, default_max_attempts: u32) -> Result<NewTask, ApiError> {
+        check_name("provider", &self.provider)?;
+        check_name("model", &self.model)?;
+        let messages = match (self.messages, self.prompt) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid(
+                    "give either messages or prompt, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ApiError::invalid("missing field `messages` (or `prompt`)"));
+            }
+            (None, Some(prompt)) => vec![Message {
+                role: Role::User,
+                content: prompt,
+            }],
+            (Some(messages), None) if messages.is_empty() => {
+                return Err(ApiError::invalid(
+                    "messages: must hold at least one message",
+                ));
+            }
+            (Some(messages), None) => messages,
+        };
+        if let Some(metadata) = &self.metadata
+            && !metadata.is_object()
+        {
+            return Err(ApiError::invalid("metadata: must be a JSON object"));
+        }
+        let max_attempts = self.max_attempts.unwrap_or(default_max_attempts);
+        if !(1..=MAX_ATTEMPTS_LIMIT).contains(&max_attempts) {
+            return Err(ApiError::invalid(format!(
+                "max_attempts: must be between 1 and {MAX_ATTEMPTS_LIMIT}"
+            )));
+        }
+        if let Some(timeout) = self.timeout_ms
+            && !(1..=MAX_TIMEOUT_MS).contains(&timeout)
+        {
+            return Err(ApiError::invalid(format!(
+                "timeout_ms: must be between 1 and {MAX_TIMEOUT_MS}"
+            )));
+        }
+        Ok(NewTask {
+            id: uuid::Uuid::now_v7().to_string(),
+            provider: self.provider,
+            model: self.model,
+            input: TaskInput {
+                messages,
+                params: self.params.unwrap_or_default(),
+            },
+            metadata: self.metadata,
+            max_attempts,
+            timeout_ms: self.timeout_ms,
+        })
+    }
+}
+
+fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::invalid(format!("{field}: must not be empty")));
+    }
+    if value.len() > MAX_NAME_LEN {
+        return Err(ApiError::invalid(format!(
+            "{field}: longer than {MAX_NAME_LEN} bytes"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(format!(
+            "{field}: must not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn tasks_create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateTask>,
+) -> Result<impl IntoResponse, ApiError> {
+    let new_task = body.validate(state.config.default_max_attempts)?;
+    let task = state.store.insert(&new_task).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tasks/{}", task.task_id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok((StatusCode::CREATED, headers, Json(task)))
+}
+
+pub async fn tasks_get(
+    State(state): State<AppState>,
+    Path(task_id): Path<String>,
+) -> Result<Json<Task>, ApiError> {
+    state
+        .store
+        .get(&task_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| task_not_found(&task_id))
+}
+
+fn task_not_found(task_id: &str) -> ApiError {
+    ApiError::not_found("task_not_found", format!("no task with id {task_id:?}"))
+}
+
+/// Query string of `GET /api/v1/tasks`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    status: Option<String>,
+    provider: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct TaskPage {
+    tasks: Vec<Task>,
+    next_cursor: Option<String>,
+}
+
+pub async fn tasks_list(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<TaskPage>, ApiError> {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+    let status = params
+        .status
+        .map(|s| {
+            TaskStatus::parse(&s).ok_or_else(|| {
+                bad(format!("status: unknown status {s:?}; expected pending, running, completed, failed or cancelled"))
+            })
+        })
+        .transpose()?;
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(bad(format!("limit: must be between 1 and {MAX_PAGE}")));
+    }
+    let cursor = params
+        .cursor
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                bad(format!(
+                    "cursor: {c:?} is not a cursor from a previous page"
+                ))
+            })
+        })
+        .transpose()?;
+    let query = ListQuery {
+        status,
+        provider: params.provider,
+        limit,
+        cursor,
+    };
+    let page = state.store.list(&query).await?;
+    Ok(Json(TaskPage {
+        tasks: page.tasks,
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
+    }))
+}
+
+/// `POST /api/v1/tasks/{task_id}/cancel`: 200 with the task when it was
+/// cancelled or its cancel was requested (`running`, the worker stops it);
+/// 409 with the current status when it had already finished.
+pub async fn tasks_cancel(
+    State(state): State<AppState>,
+    Path(task_id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    match state.store.cancel(&task_id).await? {
+        Cancel::Cancelled(task) => Ok((StatusCode::OK, Json(task))),
+        Cancel::Requested(task) => Ok((StatusCode::ACCEPTED, Json(task))),
+        Cancel::AlreadyFinished(task) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "task_finished",
+            format!(
+                "task {task_id} is already {}; a finished task cannot be cancelled",
+                task.status
+            ),
+        )),
+        Cancel::NotFound => Err(task_not_found(&task_id)),
+    }
+}

@@ -1,0 +1,14 @@
+//! llmhost runs LLM providers as WebAssembly components and executes LLM
+//! tasks submitted over REST. Modules, one concern each: `api` (HTTP),
+//! `store` (the status store), `worker` (claiming and running tasks),
+//! `runtime` (wasmtime and the plugins), `error_code` (the error table).
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod error_code;
+pub mod runtime;
+pub mod server;
+pub mod store;
+pub mod task;
+pub mod worker;

@@ -1,0 +1,138 @@
+//! `llmhost serve`: wires the store, the runtime, the workers and the API
+//! together for one process, and shuts them down in order.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::ValueEnum;
+
+use crate::api::{self, ApiConfig, AppState};
+use crate::runtime::Runtime;
+use crate::store::Store;
+use crate::worker::{self, Shutdown, WorkerConfig};
+
+/// What one process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Api,
+    Worker,
+    All,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub plugins_dir: PathBuf,
+    pub role: Role,
+    pub shutdown_grace: Duration,
+    pub api: ApiConfig,
+    pub worker: WorkerConfig,
+}
+
+/// The plugins the build produced (see host/build.rs), when run from a
+/// checkout; otherwise `plugins/` beside the executable.
+pub fn bundled_plugins_dir() -> PathBuf {
+    let built = PathBuf::from(env!("LLMHOST_BUNDLED_PLUGINS_DIR"));
+    if built.is_dir() {
+        return built;
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("plugins")))
+        .unwrap_or_else(|| PathBuf::from("plugins"))
+}
+
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url).await?;
+    let runtime = Arc::new(Runtime::load(&config.plugins_dir).await?);
+    tracing::info!(providers = ?runtime.names(), plugins_dir = %config.plugins_dir.display(), "runtime ready");
+
+    let shutdown = Shutdown::default();
+    let pool = if config.role != Role::Api {
+        recover_after_restart(&store).await?;
+        Some(worker::spawn_pool(
+            store.clone(),
+            runtime.clone(),
+            config.worker.clone(),
+            shutdown.clone(),
+        ))
+    } else {
+        None
+    };
+
+    if config.role != Role::Worker {
+        let state = AppState {
+            store: store.clone(),
+            runtime: runtime.clone(),
+            config: config.api.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        // Scripts and tests wait for this exact line on stdout.
+        println!("llmhost listening on http://{addr}");
+        tracing::info!(%addr, "API listening");
+        axum::serve(listener, api::app(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+    } else {
+        println!("llmhost worker running");
+        shutdown_signal().await;
+    }
+
+    if let Some(pool) = pool {
+        stop_workers(pool, &shutdown, config.shutdown_grace).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// With the embedded database this process is the only one (the store holds
+/// a lock on the file), so a task still `running` was left by a process that
+/// died: it goes back to pending now instead of after its lease.
+async fn recover_after_restart(store: &Store) -> anyhow::Result<()> {
+    if store.is_single_process() {
+        let rescued = store.recover_after_restart().await?;
+        if rescued.requeued + rescued.failed > 0 {
+            tracing::warn!(
+                requeued = rescued.requeued,
+                failed = rescued.failed,
+                "recovered tasks left running by a previous process"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Stops claiming, lets running tasks finish within `grace`, then hands the
+/// rest back to pending.
+async fn stop_workers(mut pool: tokio::task::JoinHandle<()>, shutdown: &Shutdown, grace: Duration) {
+    shutdown.stop_claiming.cancel();
+    if tokio::time::timeout(grace, &mut pool).await.is_err() {
+        tracing::warn!("grace period over; handing running tasks back to pending");
+        shutdown.abort_running.cancel();
+        let _ = pool.await;
+    }
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+}

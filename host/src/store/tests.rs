@@ -1,0 +1,541 @@
+//! The store's behaviour suite, written once and run against every backend
+//! (SQLite always; PostgreSQL when `LLMHOST_TEST_POSTGRES_URL` is set).
+
+use std::time::Duration;
+
+use super::*;
+use crate::error_code::ErrorCode;
+use crate::task::{Message, Params, Role, TaskResult};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn new_task(provider: &str) -> NewTask {
+    NewTask {
+        id: uuid::Uuid::now_v7().to_string(),
+        provider: provider.into(),
+        model: "echo".into(),
+        input: TaskInput {
+            messages: vec![Message {
+                role: Role::User,
+                content: "hi".into(),
+            }],
+            params: Params::default(),
+        },
+        metadata: Some(serde_json::json!({"k": "v"})),
+        max_attempts: 2,
+        timeout_ms: None,
+    }
+}
+
+fn answer(text: &str) -> TaskResult {
+    TaskResult {
+        text: text.into(),
+        finish_reason: "stop".into(),
+        usage: None,
+        model: "echo".into(),
+    }
+}
+
+fn error(code: ErrorCode) -> TaskError {
+    TaskError::new(code, format!("{code} happened"))
+}
+
+async fn status(store: &Store, id: &str) -> TaskStatus {
+    store.get(id).await.unwrap().unwrap().status
+}
+
+/// Claims the task and makes its lease expire, returning the attempt.
+async fn claim_and_expire(store: &Store) -> ClaimedTask {
+    let claimed = store
+        .claim("w1", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    claimed
+}
+
+async fn insert_commits_a_pending_task_that_get_returns(store: Store) {
+    let task = new_task("echo");
+    let stored = store.insert(&task).await.unwrap();
+    assert_eq!(stored.status, TaskStatus::Pending);
+    assert_eq!(stored.attempts, 0);
+    let read = store.get(&task.id).await.unwrap().unwrap();
+    assert_eq!(read, stored);
+    assert_eq!(read.input, task.input);
+    assert_eq!(read.metadata, task.metadata);
+    assert!(store.get("no-such-task").await.unwrap().is_none());
+}
+
+async fn claim_takes_the_oldest_task_and_increments_the_attempt(store: Store) {
+    let first = new_task("echo");
+    let second = new_task("echo");
+    store.insert(&first).await.unwrap();
+    store.insert(&second).await.unwrap();
+    let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.id, first.id);
+    assert_eq!(claimed.attempt, 1);
+    assert_eq!(claimed.input, first.input);
+    let task = store.get(&first.id).await.unwrap().unwrap();
+    assert_eq!(task.status, TaskStatus::Running);
+    assert!(task.started_at.is_some());
+    assert_eq!(
+        store.claim("w2", LEASE).await.unwrap().unwrap().id,
+        second.id
+    );
+    assert!(store.claim("w3", LEASE).await.unwrap().is_none());
+}
+
+async fn complete_is_written_once_and_a_terminal_status_never_changes(store: Store) {
+    let task = new_task("echo");
+    store.insert(&task).await.unwrap();
+    let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .complete(&task.id, claimed.attempt, &answer("a"))
+            .await
+            .unwrap(),
+        Fenced::Applied
+    );
+    assert_eq!(
+        store
+            .complete(&task.id, claimed.attempt, &answer("b"))
+            .await
+            .unwrap(),
+        Fenced::Lost
+    );
+    let failed = store
+        .fail(&task.id, claimed.attempt, &error(ErrorCode::UpstreamError))
+        .await
+        .unwrap();
+    assert_eq!(failed, Fenced::Lost);
+    assert_eq!(
+        store.release(&task.id, claimed.attempt).await.unwrap(),
+        Fenced::Lost
+    );
+    let read = store.get(&task.id).await.unwrap().unwrap();
+    assert_eq!(read.status, TaskStatus::Completed);
+    assert_eq!(read.result.unwrap().text, "a");
+    assert!(read.error_code.is_none());
+    assert!(read.completed_at.is_some());
+}
+
+/// The original system's bug: one writer committed FAILED, another
+/// COMPLETED, and the API read the wrong one. Here both race for one attempt;
+/// exactly one wins and every read after returns the winner's status.
+async fn two_writers_racing_for_a_terminal_status_have_exactly_one_winner(store: Store) {
+    for round in 0..20 {
+        let task = new_task("echo");
+        store.insert(&task).await.unwrap();
+        let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
+        let (done, err) = (answer("done"), error(ErrorCode::UpstreamError));
+        let (completed, failed) = tokio::join!(
+            store.complete(&task.id, claimed.attempt, &done),
+            store.fail(&task.id, claimed.attempt, &err),
+        );
+        let (completed, failed) = (completed.unwrap(), failed.unwrap());
+        assert_ne!(completed, failed, "round {round}: exactly one writer wins");
+        let winner = if completed == Fenced::Applied {
+            TaskStatus::Completed
+        } else {
+            TaskStatus::Failed
+        };
+        for _ in 0..3 {
+            assert_eq!(status(&store, &task.id).await, winner, "round {round}");
+        }
+    }
+}
+
+async fn a_write_with_a_stale_attempt_is_refused_after_a_takeover(store: Store) {
+    let task = new_task("echo");
+    store.insert(&task).await.unwrap();
+    let first = claim_and_expire(&store).await;
+    let rescued = store.rescue_expired(now_ms()).await.unwrap();
+    assert_eq!(
+        rescued,
+        Rescued {
+            requeued: 1,
+            failed: 0
+        }
+    );
+    let second = store.claim("w2", LEASE).await.unwrap().unwrap();
+    assert_eq!(second.attempt, 2);
+    assert_eq!(
+        store
+            .heartbeat(&task.id, first.attempt, LEASE)
+            .await
+            .unwrap(),
+        Heartbeat::Lost
+    );
+    assert_eq!(
+        store
+            .complete(&task.id, first.attempt, &answer("late"))
+            .await
+            .unwrap(),
+        Fenced::Lost
+    );
+    assert_eq!(
+        store
+            .fail(&task.id, first.attempt, &error(ErrorCode::Timeout))
+            .await
+            .unwrap(),
+        Fenced::Lost
+    );
+    assert_eq!(
+        store
+            .complete(&task.id, second.attempt, &answer("second"))
+            .await
+            .unwrap(),
+        Fenced::Applied
+    );
+    let read = store.get(&task.id).await.unwrap().unwrap();
+    assert_eq!(read.result.unwrap().text, "second");
+    assert_eq!(read.attempts, 2);
+}
+
+async fn rescue_fails_an_expired_task_whose_attempts_are_used_up(store: Store) {
+    let mut task = new_task("echo");
+    task.max_attempts = 1;
+    store.insert(&task).await.unwrap();
+    claim_and_expire(&store).await;
+    let rescued = store.rescue_expired(now_ms()).await.unwrap();
+    assert_eq!(
+        rescued,
+        Rescued {
+            requeued: 0,
+            failed: 1
+        }
+    );
+    let read = store.get(&task.id).await.unwrap().unwrap();
+    assert_eq!(read.status, TaskStatus::Failed);
+    assert_eq!(read.error_code.as_deref(), Some("lease_expired"));
+}
+
+async fn rescue_racing_a_completion_leaves_it_completed(store: Store) {
+    let task = new_task("echo");
+    store.insert(&task).await.unwrap();
+    let claimed = claim_and_expire(&store).await;
+    assert_eq!(
+        store
+            .complete(&task.id, claimed.attempt, &answer("won"))
+            .await
+            .unwrap(),
+        Fenced::Applied
+    );
+    assert_eq!(
+        store.rescue_expired(now_ms()).await.unwrap(),
+        Rescued::default()
+    );
+    assert_eq!(status(&store, &task.id).await, TaskStatus::Completed);
+}
+
+async fn rescue_leaves_live_leases_alone(store: Store) {
+    let task = new_task("echo");
+    store.insert(&task).await.unwrap();
+    let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(
+        store.rescue_expired(now_ms()).await.unwrap(),
+        Rescued::default()
+    );
+    assert_eq!(
+        store
+            .heartbeat(&task.id, claimed.attempt, LEASE)
+            .await
+            .unwrap(),
+        Heartbeat::Extended
+    );
+    assert_eq!(status(&store, &task.id).await, TaskStatus::Running);
+}
+
+async fn retry_returns_the_task_to_pending_until_it_is_due(store: Store) {
+    let task = new_task("echo");
+    store.insert(&task).await.unwrap();
+    let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
+    let err = error(ErrorCode::RateLimited);
+    let delay = Duration::from_millis(300);
+    assert_eq!(
+        store
+            .retry(&task.id, claimed.attempt, &err, delay)
+            .await
+            .unwrap(),
+        Fenced::Applied
+    );
+    let read = store.get(&task.id).await.unwrap().unwrap();
+    assert_eq!(read.status, TaskStatus::Pending);
+    assert_eq!(
+        read.error_code.as_deref(),
+        Some("rate_limited"),
+        "the last error stays visible"
+    );
+    assert!(
+        store.claim("w1", LEASE).await.unwrap().is_none(),
+        "not claimable before it is due"
+    );
+    let due = store
+        .next_due_in()
+        .await
+        .unwrap()
+        .expect("a task is waiting");
+    assert!(due <= delay);
+    tokio::time::sleep(due + Duration::from_millis(20)).await;
+    let again = store.claim("w1", LEASE).await.unwrap().expect("due now");
+    assert_eq!(again.attempt, 2);
+    // Attempts are used up (max 2): a retry is refused and the caller fails it.
+    assert_eq!(
+        store
+            .retry(&task.id, again.attempt, &err, delay)
+            .await
+            .unwrap(),
+        Fenced::Lost
+    );
+    assert_eq!(
+        store.fail(&task.id, again.attempt, &err).await.unwrap(),
+        Fenced::Applied
+    );
+    assert_eq!(status(&store, &task.id).await, TaskStatus::Failed);
+}
+
+async fn cancel_of_a_pending_task_is_immediate_and_final(store: Store) {
+    let task = new_task("echo");
+    store.insert(&task).await.unwrap();
+    let Cancel::Cancelled(read) = store.cancel(&task.id).await.unwrap() else {
+        panic!("cancelled")
+    };
+    assert_eq!(read.status, TaskStatus::Cancelled);
+    assert!(store.claim("w1", LEASE).await.unwrap().is_none());
+    assert!(matches!(
+        store.cancel(&task.id).await.unwrap(),
+        Cancel::AlreadyFinished(_)
+    ));
+    assert_eq!(store.cancel("missing").await.unwrap(), Cancel::NotFound);
+}
+
+async fn cancel_of_a_running_task_is_recorded_by_its_worker(store: Store) {
+    let task = new_task("echo");
+    store.insert(&task).await.unwrap();
+    let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .record_cancelled(&task.id, claimed.attempt)
+            .await
+            .unwrap(),
+        Fenced::Lost,
+        "no cancel asked yet"
+    );
+    let Cancel::Requested(read) = store.cancel(&task.id).await.unwrap() else {
+        panic!("requested")
+    };
+    assert_eq!(
+        read.status,
+        TaskStatus::Running,
+        "the API never finalizes a running task"
+    );
+    assert_eq!(
+        store
+            .heartbeat(&task.id, claimed.attempt, LEASE)
+            .await
+            .unwrap(),
+        Heartbeat::CancelRequested
+    );
+    let retried = store
+        .retry(&task.id, claimed.attempt, &error(ErrorCode::Timeout), LEASE)
+        .await
+        .unwrap();
+    assert_eq!(retried, Fenced::Lost, "a cancelled task is not retried");
+    assert_eq!(
+        store
+            .record_cancelled(&task.id, claimed.attempt)
+            .await
+            .unwrap(),
+        Fenced::Applied
+    );
+    assert_eq!(
+        store
+            .complete(&task.id, claimed.attempt, &answer("late"))
+            .await
+            .unwrap(),
+        Fenced::Lost
+    );
+    assert_eq!(status(&store, &task.id).await, TaskStatus::Cancelled);
+}
+
+async fn list_filters_by_status_and_provider_and_pages_newest_first(store: Store) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let task = new_task(if i % 2 == 0 { "echo" } else { "other" });
+        store.insert(&task).await.unwrap();
+        ids.push(task.id);
+    }
+    let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.id, ids[0]);
+    let page = |status, provider: Option<&str>, cursor| ListQuery {
+        status,
+        provider: provider.map(String::from),
+        limit: 2,
+        cursor,
+    };
+    let first = store.list(&page(None, None, None)).await.unwrap();
+    assert_eq!(
+        first
+            .tasks
+            .iter()
+            .map(|t| t.task_id.clone())
+            .collect::<Vec<_>>(),
+        [ids[4].clone(), ids[3].clone()]
+    );
+    let second = store
+        .list(&page(None, None, first.next_cursor))
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .tasks
+            .iter()
+            .map(|t| t.task_id.clone())
+            .collect::<Vec<_>>(),
+        [ids[2].clone(), ids[1].clone()]
+    );
+    let third = store
+        .list(&page(None, None, second.next_cursor))
+        .await
+        .unwrap();
+    assert_eq!(third.tasks.len(), 1);
+    assert!(third.next_cursor.is_none());
+    let echo_pending = store
+        .list(&page(Some(TaskStatus::Pending), Some("echo"), None))
+        .await
+        .unwrap();
+    assert_eq!(
+        echo_pending
+            .tasks
+            .iter()
+            .map(|t| t.task_id.clone())
+            .collect::<Vec<_>>(),
+        [ids[4].clone(), ids[2].clone()]
+    );
+    let running = store
+        .list(&page(Some(TaskStatus::Running), None, None))
+        .await
+        .unwrap();
+    assert_eq!(running.tasks.len(), 1);
+}
+
+async fn a_submission_wakes_a_waiting_worker(store: Store) {
+    let signal = store.work_signal();
+    let woken = signal.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    store.insert(&new_task("echo")).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), woken)
+        .await
+        .expect("woken by the insert");
+}
+
+macro_rules! store_suite {
+    ($open:path; $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                let (store, _guard) = $open().await;
+                super::$test(store).await;
+            }
+        )*
+    };
+}
+
+macro_rules! all_store_tests {
+    ($open:path) => {
+        store_suite!($open;
+            insert_commits_a_pending_task_that_get_returns,
+            claim_takes_the_oldest_task_and_increments_the_attempt,
+            complete_is_written_once_and_a_terminal_status_never_changes,
+            two_writers_racing_for_a_terminal_status_have_exactly_one_winner,
+            a_write_with_a_stale_attempt_is_refused_after_a_takeover,
+            rescue_fails_an_expired_task_whose_attempts_are_used_up,
+            rescue_racing_a_completion_leaves_it_completed,
+            rescue_leaves_live_leases_alone,
+            retry_returns_the_task_to_pending_until_it_is_due,
+            cancel_of_a_pending_task_is_immediate_and_final,
+            cancel_of_a_running_task_is_recorded_by_its_worker,
+            list_filters_by_status_and_provider_and_pages_newest_first,
+            a_submission_wakes_a_waiting_worker,
+        );
+    };
+}
+
+mod sqlite {
+    use super::*;
+
+    pub async fn open() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        (Store::connect(&url).await.unwrap(), dir)
+    }
+
+    all_store_tests!(open);
+
+    #[tokio::test]
+    async fn the_database_itself_refuses_to_change_a_terminal_status() {
+        let (store, dir) = open().await;
+        let task = new_task("echo");
+        store.insert(&task).await.unwrap();
+        let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
+        let _ = store
+            .complete(&task.id, claimed.attempt, &answer("done"))
+            .await
+            .unwrap();
+        // A writer that bypasses the store's fencing still cannot rewrite it.
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let err = sqlx::query("UPDATE tasks SET status = 'failed' WHERE id = ?1")
+            .bind(&task.id)
+            .execute(&raw)
+            .await
+            .expect_err("the trigger refuses");
+        assert!(
+            err.to_string().contains("terminal status cannot change"),
+            "{err}"
+        );
+        assert_eq!(status(&store, &task.id).await, TaskStatus::Completed);
+    }
+
+    #[tokio::test]
+    async fn recovery_after_a_restart_requeues_running_tasks_due_at_once() {
+        let (store, _dir) = open().await;
+        let task = new_task("echo");
+        store.insert(&task).await.unwrap();
+        let first = store.claim("dead-process", LEASE).await.unwrap().unwrap();
+        let before = store.get(&task.id).await.unwrap().unwrap();
+        assert_eq!(
+            store.recover_after_restart().await.unwrap(),
+            Rescued {
+                requeued: 1,
+                failed: 0
+            }
+        );
+        let read = store.get(&task.id).await.unwrap().unwrap();
+        assert_eq!(read.status, TaskStatus::Pending);
+        assert!(
+            read.updated_at >= before.updated_at,
+            "stamped with the real time"
+        );
+        let second = store
+            .claim("w1", LEASE)
+            .await
+            .unwrap()
+            .expect("due at once");
+        assert_eq!(second.attempt, first.attempt + 1);
+    }
+
+    #[tokio::test]
+    async fn a_second_process_cannot_open_the_same_database() {
+        let (_store, dir) = open().await;
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let err = Store::connect(&url).await.err().expect("locked");
+        assert!(
+            err.to_string()
+                .contains("in use by another llmhost process"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! Translations between the task's types and the plugin contract's, and the
+//! mapping of both failure layers (host call errors, provider errors) to the
+//! task's typed error. The error *codes* and their properties live in
+//! `error_code`; this file only says which code each failure is.
+
+use crate::error_code::ErrorCode;
+use crate::runtime::{self, CallError, ProviderError};
+use crate::task::{Role, TaskError, TaskInput, TaskResult, Usage};
+
+pub fn request(model: &str, input: &TaskInput) -> runtime::Request {
+    runtime::Request {
+        model: model.to_owned(),
+        messages: input
+            .messages
+            .iter()
+            .map(|m| runtime::Message {
+                role: role(m.role),
+                content: m.content.clone(),
+            })
+            .collect(),
+        params: runtime::Params {
+            max_tokens: input.params.max_tokens,
+            temperature: input.params.temperature,
+            top_p: input.params.top_p,
+            stop: input.params.stop.clone(),
+        },
+    }
+}
+
+fn role(role: Role) -> runtime::Role {
+    match role {
+        Role::System => runtime::Role::System,
+        Role::User => runtime::Role::User,
+        Role::Assistant => runtime::Role::Assistant,
+        Role::Tool => runtime::Role::Tool,
+    }
+}
+
+pub fn completion(c: runtime::Completion) -> TaskResult {
+    let finish_reason = match c.finish_reason {
+        runtime::FinishReason::Stop => "stop",
+        runtime::FinishReason::Length => "length",
+        runtime::FinishReason::ContentFilter => "content_filter",
+        runtime::FinishReason::ToolCalls => "tool_calls",
+        runtime::FinishReason::Other => "other",
+    };
+    TaskResult {
+        text: c.text,
+        finish_reason: finish_reason.to_owned(),
+        usage: c.usage.map(|u| Usage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+        }),
+        model: c.model,
+    }
+}
+
+pub fn provider_error(error: ProviderError) -> TaskError {
+    let (code, message) = match error {
+        ProviderError::InvalidRequest(m) => (ErrorCode::InvalidRequest, m),
+        ProviderError::Authentication(m) => (ErrorCode::Authentication, m),
+        ProviderError::PermissionDenied(m) => (ErrorCode::PermissionDenied, m),
+        ProviderError::ModelNotFound(m) => (ErrorCode::ModelNotFound, m),
+        ProviderError::RateLimited(limit) => {
+            return TaskError {
+                code: ErrorCode::RateLimited,
+                message: limit.message,
+                retry_after_ms: limit.retry_after_ms,
+            };
+        }
+        ProviderError::ContextLengthExceeded(m) => (ErrorCode::ContextLengthExceeded, m),
+        ProviderError::ContentFiltered(m) => (ErrorCode::ContentFiltered, m),
+        ProviderError::Timeout(m) => (ErrorCode::Timeout, m),
+        ProviderError::UpstreamUnavailable(m) => (ErrorCode::UpstreamUnavailable, m),
+        ProviderError::UpstreamError(m) => (ErrorCode::UpstreamError, m),
+        ProviderError::Unsupported(m) => (ErrorCode::Unsupported, m),
+    };
+    TaskError::new(code, message)
+}
+
+pub fn call_error(error: CallError) -> TaskError {
+    let code = match &error {
+        CallError::DeadlineExceeded(_) => ErrorCode::DeadlineExceeded,
+        CallError::MemoryLimit { .. } => ErrorCode::MemoryLimit,
+        CallError::Trap(_) => ErrorCode::PluginTrap,
+    };
+    TaskError::new(code, error.to_string())
+}

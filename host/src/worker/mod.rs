@@ -1,0 +1,266 @@
+//! The workers: claim pending tasks from the store, run them on the runtime
+//! and record each outcome through the store's fenced transitions. A result
+//! whose write is refused (the task was taken over) is logged and dropped.
+
+mod convert;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::runtime::Runtime;
+use crate::store::{ClaimedTask, Fenced, Heartbeat, Store};
+use crate::task::{TaskError, TaskResult};
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// How many tasks run at once in this process.
+    pub concurrency: usize,
+    /// How long a claim holds a task without a heartbeat.
+    pub lease: Duration,
+    /// The longest a worker sleeps when it was not woken (a fallback only:
+    /// submissions wake workers at once).
+    pub poll_interval: Duration,
+    /// The deadline of a provider call when the task sets none.
+    pub default_timeout: Duration,
+    /// First retry delay; doubles with each attempt, up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            default_timeout: Duration::from_secs(300),
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How the pool stops: `stop_claiming` first (running tasks go on), then
+/// `abort_running` (running tasks are handed back to `pending`).
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    pub stop_claiming: CancellationToken,
+    pub abort_running: CancellationToken,
+}
+
+/// Starts `concurrency` workers and the lease rescuer; the handle resolves
+/// when every worker has stopped.
+pub fn spawn_pool(
+    store: Store,
+    runtime: Arc<Runtime>,
+    config: WorkerConfig,
+    shutdown: Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    let owner = format!(
+        "{}-{}",
+        std::process::id(),
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    );
+    let worker = Arc::new(Worker {
+        store,
+        runtime,
+        config,
+        owner,
+        shutdown,
+    });
+    tokio::spawn(async move {
+        let rescuer = tokio::spawn(worker.clone().rescue_loop());
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..worker.config.concurrency {
+            workers.spawn(worker.clone().claim_loop());
+        }
+        while workers.join_next().await.is_some() {}
+        rescuer.abort();
+    })
+}
+
+struct Worker {
+    store: Store,
+    runtime: Arc<Runtime>,
+    config: WorkerConfig,
+    owner: String,
+    shutdown: Shutdown,
+}
+
+impl Worker {
+    async fn claim_loop(self: Arc<Self>) {
+        let signal = self.store.work_signal();
+        while !self.shutdown.stop_claiming.is_cancelled() {
+            // Registered before the claim, so a submission that lands between
+            // an empty claim and the wait still wakes us.
+            let woken = signal.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            match self.store.claim(&self.owner, self.config.lease).await {
+                Ok(Some(task)) => self.run(task).await,
+                Ok(None) => {
+                    let wait = self.idle_wait().await;
+                    tokio::select! {
+                        _ = woken => {}
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.shutdown.stop_claiming.cancelled() => {}
+                    }
+                }
+                Err(err) => {
+                    tracing::error!("claiming a task failed: {err}");
+                    tokio::time::sleep(self.config.poll_interval).await;
+                }
+            }
+        }
+    }
+
+    /// Sleeps no longer than until the next retry is due.
+    async fn idle_wait(&self) -> Duration {
+        match self.store.next_due_in().await {
+            Ok(Some(due)) => due.min(self.config.poll_interval),
+            _ => self.config.poll_interval,
+        }
+    }
+
+    async fn run(&self, task: ClaimedTask) {
+        let span = tracing::info_span!(
+            "attempt",
+            task_id = %task.id,
+            provider = %task.provider,
+            model = %task.model,
+            attempt = task.attempt
+        );
+        async {
+            let outcome = tokio::select! {
+                outcome = self.execute(&task) => Outcome::Finished(outcome),
+                end = self.keep_lease(&task) => end,
+                _ = self.shutdown.abort_running.cancelled() => Outcome::ShuttingDown,
+            };
+            if let Err(err) = self.record(&task, outcome).await {
+                tracing::error!("recording the outcome failed: {err}; the lease will expire and the task will be retried");
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Calls the provider the task names, and no other.
+    async fn execute(&self, task: &ClaimedTask) -> Result<TaskResult, TaskError> {
+        let Some(plugin) = self.runtime.get(&task.provider) else {
+            return Err(TaskError::provider_not_found(
+                &task.provider,
+                &self.runtime.names(),
+            ));
+        };
+        let request = convert::request(&task.model, &task.input);
+        let deadline = task
+            .timeout_ms
+            .map_or(self.config.default_timeout, Duration::from_millis);
+        match plugin.complete(&request, deadline).await {
+            Ok(Ok(completion)) => Ok(convert::completion(completion)),
+            Ok(Err(provider_error)) => Err(convert::provider_error(provider_error)),
+            Err(call_error) => Err(convert::call_error(call_error)),
+        }
+    }
+
+    /// Renews the lease until the task is lost or a cancel is requested;
+    /// never returns while the lease is ours and wanted.
+    async fn keep_lease(&self, task: &ClaimedTask) -> Outcome {
+        let every = self.config.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            match self
+                .store
+                .heartbeat(&task.id, task.attempt, self.config.lease)
+                .await
+            {
+                Ok(Heartbeat::Extended) => {}
+                Ok(Heartbeat::CancelRequested) => return Outcome::CancelRequested,
+                Ok(Heartbeat::Lost) => return Outcome::Lost,
+                Err(err) => tracing::warn!("heartbeat failed: {err}"),
+            }
+        }
+    }
+
+    async fn record(&self, task: &ClaimedTask, outcome: Outcome) -> crate::store::Result<()> {
+        let written = match outcome {
+            Outcome::Finished(Ok(result)) => {
+                self.store.complete(&task.id, task.attempt, &result).await?
+            }
+            Outcome::Finished(Err(error)) => self.record_failure(task, &error).await?,
+            Outcome::CancelRequested => self.store.record_cancelled(&task.id, task.attempt).await?,
+            Outcome::ShuttingDown => self.store.release(&task.id, task.attempt).await?,
+            Outcome::Lost => Fenced::Lost,
+        };
+        if written == Fenced::Lost {
+            tracing::warn!(
+                "lost the task (taken over, cancelled or finished elsewhere); this attempt's outcome is dropped"
+            );
+        }
+        Ok(())
+    }
+
+    /// Retries what the error table calls retryable while attempts remain;
+    /// fails the task otherwise. A retry refused because a cancel arrived
+    /// records the cancel.
+    async fn record_failure(
+        &self,
+        task: &ClaimedTask,
+        error: &TaskError,
+    ) -> crate::store::Result<Fenced> {
+        tracing::info!(error_code = %error.code, "attempt failed: {}", error.message);
+        if error.code.retryable() && task.attempt < task.max_attempts {
+            let delay = self.backoff(task.attempt, error.retry_after_ms);
+            match self
+                .store
+                .retry(&task.id, task.attempt, error, delay)
+                .await?
+            {
+                Fenced::Applied => return Ok(Fenced::Applied),
+                Fenced::Lost => return self.store.record_cancelled(&task.id, task.attempt).await,
+            }
+        }
+        self.store.fail(&task.id, task.attempt, error).await
+    }
+
+    /// Exponential backoff with jitter, never sooner than the upstream asked.
+    fn backoff(&self, attempt: u32, retry_after_ms: Option<u64>) -> Duration {
+        let exp = self
+            .config
+            .retry_base
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        let capped = exp.min(self.config.retry_max);
+        let jittered = capped.mul_f64(rand::rng().random_range(0.5..=1.0));
+        jittered.max(Duration::from_millis(retry_after_ms.unwrap_or(0)))
+    }
+
+    /// Returns tasks of workers that stopped renewing their leases.
+    async fn rescue_loop(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(self.config.lease / 2).await;
+            match self.store.rescue_expired(crate::store::now_ms()).await {
+                Ok(r) if r.requeued + r.failed > 0 => {
+                    tracing::warn!(
+                        requeued = r.requeued,
+                        failed = r.failed,
+                        "rescued tasks with expired leases"
+                    );
+                }
+                Ok(_) => {}
+                Err(err) => tracing::error!("rescuing expired leases failed: {err}"),
+            }
+        }
+    }
+}
+
+/// How an attempt ended, from the worker's point of view.
+enum Outcome {
+    Finished(Result<TaskResult, TaskError>),
+    CancelRequested,
+    ShuttingDown,
+    Lost,
+}

@@ -1,0 +1,24 @@
+# Everyday recipes. Each is a thin wrapper over cargo; nothing here is needed
+# for the README's two commands.
+
+# Start the server on the embedded database with the bundled plugins.
+serve *ARGS:
+    cargo run --release -- serve {{ARGS}}
+
+# Run the whole test suite (PostgreSQL tests run when a server answers).
+test:
+    cargo test --workspace
+
+# Run the tests against a specific PostgreSQL server.
+test-pg URL="postgres://postgres@127.0.0.1:5432/test":
+    LLMHOST_TEST_POSTGRES_URL={{URL}} CI=true cargo test --workspace
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Build the bundled plugins alone (the host build does this too).
+plugins:
+    rustup target add wasm32-wasip2
+    cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml

@@ -1,0 +1,190 @@
+//! Starts real `llmhost serve` processes and talks to them over HTTP.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long any awaited condition may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub http: reqwest::Client,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts a server on a free port with its database in `data_dir`.
+    pub async fn start(data_dir: &Path, extra_args: &[&str]) -> Self {
+        let log = data_dir.join(format!("server-{}.log", uuid_like()));
+        let stderr = std::fs::File::create(&log).expect("create the server log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_llmhost"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra_args)
+            .env("RUST_LOG", "info,llmhost=debug")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start llmhost");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = tokio::time::timeout(PATIENCE, async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some(url) = line.strip_prefix("llmhost listening on ") {
+                    return Some(url.to_owned());
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("the server did not start; its log:\n{}", read(&log)));
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            child,
+            base,
+            http: reqwest::Client::new(),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().expect("running") as i32
+    }
+
+    pub fn log(&self) -> String {
+        read(&self.log)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `kill -9`: no chance to clean up.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("kill");
+        self.child.wait().await.expect("reap");
+    }
+
+    /// SIGTERM, then waits for the process to exit on its own.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.pid());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("the server exits after SIGTERM")
+            .expect("reap")
+    }
+
+    /// POSTs a task; returns the HTTP status and the JSON body.
+    pub async fn post_task(&self, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/api/v1/tasks"))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    /// Submits a task that must be accepted; returns its id.
+    pub async fn submit(&self, body: &Value) -> String {
+        let (status, task) = self.post_task(body).await;
+        assert_eq!(status, 201, "submit {body}: {task}");
+        assert_eq!(task["status"], "pending");
+        task["task_id"].as_str().expect("task_id").to_owned()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    pub async fn task(&self, id: &str) -> Value {
+        let (status, task) = self.get_json(&format!("/api/v1/tasks/{id}")).await;
+        assert_eq!(status, 200, "GET task {id}: {task}");
+        task
+    }
+
+    /// Polls the task until `done` holds, failing the test after `PATIENCE`.
+    pub async fn wait_for(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let task = self.task(id).await;
+            if done(&task) {
+                return task;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "task {id} never became {what}: {task}\nserver log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn wait_until_finished(&self, id: &str) -> Value {
+        self.wait_for(id, "finished", |t| {
+            matches!(
+                t["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+        })
+        .await
+    }
+
+    /// Every task in the store, newest first.
+    pub async fn all_tasks(&self) -> Vec<Value> {
+        let mut tasks = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/tasks?limit=500&cursor={c}"),
+                None => "/api/v1/tasks?limit=500".to_owned(),
+            };
+            let (status, page) = self.get_json(&path).await;
+            assert_eq!(status, 200, "{page}");
+            tasks.extend(page["tasks"].as_array().expect("tasks").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return tasks,
+            }
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() ^ rand_seed()
+    )
+}
+
+fn rand_seed() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// A request body for the echo provider.
+pub fn echo(prompt: &str) -> Value {
+    serde_json::json!({ "provider": "echo", "model": "echo", "prompt": prompt })
+}
