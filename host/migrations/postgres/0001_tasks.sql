@@ -49,3 +49,31 @@ CREATE TRIGGER tasks_terminal_status_is_final
 BEFORE UPDATE ON tasks
 FOR EACH ROW WHEN (OLD.status IN ('completed', 'failed', 'cancelled'))
 EXECUTE FUNCTION tasks_terminal_status_is_final();
+
+-- Wake workers in every process when a task becomes claimable, and tell
+-- them when a client asks to cancel a running task. Notifications are sent
+-- at commit; workers poll as well, so one that is missed only delays.
+CREATE FUNCTION tasks_notify_pending() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_notify('llmhost_work', '');
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER tasks_notify_pending
+AFTER INSERT OR UPDATE OF status ON tasks
+FOR EACH ROW WHEN (NEW.status = 'pending')
+EXECUTE FUNCTION tasks_notify_pending();
+
+CREATE FUNCTION tasks_notify_cancel() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_notify('llmhost_cancel', NEW.id);
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER tasks_notify_cancel
+AFTER UPDATE OF cancel_requested_at ON tasks
+FOR EACH ROW WHEN (NEW.status = 'running' AND OLD.cancel_requested_at IS NULL
+                   AND NEW.cancel_requested_at IS NOT NULL)
+EXECUTE FUNCTION tasks_notify_cancel();

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
-use crate::store::{Cancel, ListQuery, NewTask};
+use sha2::{Digest, Sha256};
+
+use crate::store::{Cancel, Idempotency, Inserted, ListQuery, NewTask};
 use crate::task::{Message, Params, Role, Task, TaskInput, TaskStatus};
 
 const MAX_NAME_LEN: usize = 128;
@@ -20,7 +22,7 @@ const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
 
 /// The body of `POST /api/v1/tasks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     provider: String,
@@ -41,7 +43,15 @@ pub struct CreateTask {
 
 impl CreateTask {
     /// Checks what serde cannot and builds the task to store.
-    fn validate(self, default_max_attempts: u32) -> Result<NewTask, ApiError> {
+    fn validate(
+        self,
+        default_max_attempts: u32,
+        idempotency_key: Option<String>,
+    ) -> Result<NewTask, ApiError> {
+        let idempotency = idempotency_key.map(|key| Idempotency {
+            key,
+            request_hash: self.fingerprint(),
+        });
         check_name("provider", &self.provider)?;
         check_name("model", &self.model)?;
         let messages = match (self.messages, self.prompt) {
@@ -93,8 +103,39 @@ impl CreateTask {
             metadata: self.metadata,
             max_attempts,
             timeout_ms: self.timeout_ms,
+            idempotency,
         })
     }
+
+    /// A stable hash of the request as parsed: the same request gives the
+    /// same hash whatever its whitespace or key order.
+    fn fingerprint(&self) -> String {
+        let canonical = serde_json::to_vec(self).expect("a parsed request serialises");
+        let digest = Sha256::digest(&canonical);
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const MAX_KEY_LEN: usize = 255;
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            format!("Idempotency-Key: must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+        )
+    };
+    let key = value.to_str().map_err(|_| bad())?;
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad());
+    }
+    Ok(Some(key.to_owned()))
 }
 
 fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
@@ -114,17 +155,35 @@ fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `201` with the new task; with an `Idempotency-Key` used before, `200`
+/// with the earlier task for the same request, `409` for another request.
 pub async fn tasks_create(
     State(state): State<AppState>,
+    request_headers: HeaderMap,
     ApiJson(body): ApiJson<CreateTask>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let new_task = body.validate(state.config.default_max_attempts)?;
-    let task = state.store.insert(&new_task).await?;
+    let key = idempotency_key(&request_headers)?;
+    let new_task = body.validate(state.config.default_max_attempts, key)?;
+    let (status, task) = match state.store.insert(&new_task).await? {
+        Inserted::Created(task) => (StatusCode::CREATED, task),
+        Inserted::Existing(task) => (StatusCode::OK, task),
+        Inserted::KeyConflict(task) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_conflict",
+                format!(
+                    "Idempotency-Key {:?} was already used for task {} with a different request",
+                    new_task.idempotency.map(|i| i.key).unwrap_or_default(),
+                    task.task_id
+                ),
+            ));
+        }
+    };
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tasks/{}", task.task_id)) {
         headers.insert(header::LOCATION, location);
     }
-    Ok((StatusCode::CREATED, headers, Json(task)))
+    Ok((status, headers, Json(task)))
 }
 
 pub async fn tasks_get(

@@ -3,16 +3,19 @@
 //! UPDATE; a worker's writes are fenced by the `attempt` its claim returned.
 //! SQLite is the embedded default; PostgreSQL serves many processes.
 
+mod backend;
+mod postgres;
+mod reads;
 mod row;
 mod sqlite;
+mod transitions;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::task::{Task, TaskError, TaskInput, TaskResult, TaskStatus};
-use sqlite::SqliteStore;
+use crate::task::{Task, TaskInput, TaskStatus};
+use backend::Backend;
 
 /// A task as submitted, before it is stored.
 #[derive(Clone, Debug)]
@@ -24,6 +27,26 @@ pub struct NewTask {
     pub metadata: Option<serde_json::Value>,
     pub max_attempts: u32,
     pub timeout_ms: Option<u64>,
+    /// The client's `Idempotency-Key` and a hash of its request, if given.
+    pub idempotency: Option<Idempotency>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Idempotency {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// What an insert did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inserted {
+    /// A new task was stored.
+    Created(Task),
+    /// The idempotency key was used before for the same request: this is
+    /// that task, and nothing new was stored.
+    Existing(Task),
+    /// The idempotency key was used before for a different request.
+    KeyConflict(Task),
 }
 
 /// What a worker holds after a successful claim. `attempt` is its fencing
@@ -84,7 +107,7 @@ pub enum Cancel {
 
 /// Which of a cancel's statements changed the row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CancelWrite {
+pub(crate) enum CancelWrite {
     Cancelled,
     Requested,
     Neither,
@@ -134,180 +157,70 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// The store handle: cheap to clone, shared by the API and the workers.
 #[derive(Clone)]
 pub struct Store {
-    backend: Arc<SqliteStore>,
-    work_available: Arc<Notify>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    signals: Arc<Signals>,
+}
+
+/// In-process wake-ups. With PostgreSQL they are also raised by
+/// notifications from other processes.
+#[derive(Default)]
+pub(crate) struct Signals {
+    /// A task may have become claimable.
+    pub work: Notify,
+    /// A client asked to cancel a running task.
+    pub cancel: Notify,
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `url`.
+    /// Opens (creating if needed) and migrates the database at `url`:
+    /// `sqlite://PATH` or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Self> {
+        let signals = Arc::new(Signals::default());
         let backend = if url.starts_with("sqlite:") {
-            SqliteStore::connect(url).await?
+            Backend::Sqlite(sqlite::connect(url).await?)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres(postgres::connect(url, signals.clone()).await?)
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         Ok(Self {
-            backend: Arc::new(backend),
-            work_available: Arc::new(Notify::new()),
+            inner: Arc::new(Inner { backend, signals }),
         })
-    }
-
-    /// Stores a new pending task and wakes the workers. The row is committed
-    /// when this returns.
-    pub async fn insert(&self, task: &NewTask) -> Result<Task> {
-        let stored = self.backend.insert(task, now_ms()).await?;
-        self.work_available.notify_waiters();
-        Ok(stored)
-    }
-
-    pub async fn get(&self, id: &str) -> Result<Option<Task>> {
-        self.backend.get(id).await
-    }
-
-    pub async fn list(&self, query: &ListQuery) -> Result<Page> {
-        self.backend.list(query).await
-    }
-
-    /// Claims the oldest due pending task: it becomes `running` under a new
-    /// attempt with a lease held by `owner` until `lease` from now.
-    pub async fn claim(&self, owner: &str, lease: Duration) -> Result<Option<ClaimedTask>> {
-        self.backend.claim(owner, lease_ms(lease), now_ms()).await
-    }
-
-    /// Extends the lease of a running attempt; tells whether a cancel was asked.
-    pub async fn heartbeat(&self, id: &str, attempt: u32, lease: Duration) -> Result<Heartbeat> {
-        self.backend
-            .heartbeat(id, attempt, lease_ms(lease), now_ms())
-            .await
-    }
-
-    /// The one path that writes `completed`.
-    pub async fn complete(&self, id: &str, attempt: u32, result: &TaskResult) -> Result<Fenced> {
-        self.backend.complete(id, attempt, result, now_ms()).await
-    }
-
-    /// The one path by which a worker writes `failed`.
-    pub async fn fail(&self, id: &str, attempt: u32, error: &TaskError) -> Result<Fenced> {
-        self.backend.fail(id, attempt, error, now_ms()).await
-    }
-
-    /// Puts a failed attempt back to `pending`, due after `delay`. Refused
-    /// (Lost) when the attempts are used up: the caller then fails the task.
-    pub async fn retry(
-        &self,
-        id: &str,
-        attempt: u32,
-        error: &TaskError,
-        delay: Duration,
-    ) -> Result<Fenced> {
-        let now = now_ms();
-        let written = self
-            .backend
-            .retry(id, attempt, error, now + lease_ms(delay), now)
-            .await?;
-        Ok(written)
-    }
-
-    /// Cancels a task on a client's request (see `Cancel`).
-    pub async fn cancel(&self, id: &str) -> Result<Cancel> {
-        // A task can move between the two statements of a cancel (a retry
-        // puts it back to pending); trying again settles it.
-        for _ in 0..3 {
-            let written = self.backend.cancel(id, now_ms()).await?;
-            let Some(task) = self.get(id).await? else {
-                return Ok(Cancel::NotFound);
-            };
-            match written {
-                CancelWrite::Cancelled => return Ok(Cancel::Cancelled(task)),
-                CancelWrite::Requested => return Ok(Cancel::Requested(task)),
-                CancelWrite::Neither if task.status.is_terminal() => {
-                    return Ok(Cancel::AlreadyFinished(task));
-                }
-                CancelWrite::Neither => continue,
-            }
-        }
-        let task = self.get(id).await?.ok_or_else(|| StoreError::Corrupt {
-            id: id.to_owned(),
-            reason: "vanished while being cancelled".into(),
-        })?;
-        Ok(Cancel::Requested(task))
-    }
-
-    /// The one path by which a worker writes `cancelled`: only after a
-    /// cancel was requested for its attempt.
-    pub async fn record_cancelled(&self, id: &str, attempt: u32) -> Result<Fenced> {
-        self.backend.record_cancelled(id, attempt, now_ms()).await
-    }
-
-    /// Hands a running attempt back to `pending` untouched, due now (used
-    /// when a worker shuts down before its call finished).
-    pub async fn release(&self, id: &str, attempt: u32) -> Result<Fenced> {
-        let written = self.backend.release(id, attempt, now_ms()).await?;
-        self.work_available.notify_waiters();
-        Ok(written)
-    }
-
-    /// Returns every running task whose lease expired before `now_ms` to
-    /// `pending`, or to `failed` (`lease_expired`) when its attempts are used
-    /// up, or to `cancelled` when a cancel was asked, in one statement.
-    pub async fn rescue_expired(&self, now_ms: i64) -> Result<Rescued> {
-        self.rescue(now_ms, now_ms).await
-    }
-
-    /// Like `rescue_expired`, for every running task whatever its lease:
-    /// only for a store that belongs to this process alone, at start-up,
-    /// when any `running` task was left by a process that died.
-    pub async fn recover_after_restart(&self) -> Result<Rescued> {
-        assert!(
-            self.is_single_process(),
-            "only a single-process store can recover all leases"
-        );
-        self.rescue(i64::MAX, now_ms()).await
-    }
-
-    async fn rescue(&self, expired_before: i64, now: i64) -> Result<Rescued> {
-        let rescued = self.backend.rescue_expired(expired_before, now).await?;
-        if rescued.requeued > 0 {
-            self.work_available.notify_waiters();
-        }
-        Ok(rescued)
-    }
-
-    /// Waits until a task may have become claimable, or `at_most` passed.
-    /// Call `work_signal` before claiming so that no wake-up is missed.
-    pub fn work_signal(&self) -> Arc<Notify> {
-        self.work_available.clone()
-    }
-
-    /// Milliseconds until the next pending task is due, if any is waiting.
-    pub async fn next_due_in(&self) -> Result<Option<Duration>> {
-        let now = now_ms();
-        Ok(self
-            .backend
-            .next_run_at()
-            .await?
-            .map(|at| Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))))
     }
 
     /// Whether this store belongs to one process alone (the embedded
     /// database), so that no other process can hold a lease in it.
     pub fn is_single_process(&self) -> bool {
-        true
+        matches!(self.inner.backend, Backend::Sqlite(_))
     }
 
-    /// Checks that the database answers.
-    pub async fn ping(&self) -> Result<()> {
-        self.backend.ping().await
+    /// Resolves when a task may have become claimable. Create (and
+    /// `enable`) the future before claiming, so that no wake-up is missed.
+    pub fn work_signal(&self) -> &Notify {
+        &self.inner.signals.work
+    }
+
+    /// Resolves when a client asked to cancel some running task.
+    pub fn cancel_signal(&self) -> &Notify {
+        &self.inner.signals.cancel
+    }
+
+    fn backend(&self) -> &Backend {
+        &self.inner.backend
+    }
+
+    fn wake_workers(&self) {
+        self.inner.signals.work.notify_waiters();
     }
 }
 
 /// The store's clock: Unix milliseconds.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-fn lease_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::error_code::ErrorCode;
-use crate::task::{Message, Params, Role, TaskResult};
+use crate::task::{Message, Params, Role, TaskError, TaskResult};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -24,6 +24,15 @@ fn new_task(provider: &str) -> NewTask {
         metadata: Some(serde_json::json!({"k": "v"})),
         max_attempts: 2,
         timeout_ms: None,
+        idempotency: None,
+    }
+}
+
+/// Inserts a task that must be new.
+async fn insert(store: &Store, task: &NewTask) -> Task {
+    match store.insert(task).await.unwrap() {
+        Inserted::Created(task) => task,
+        other => panic!("expected a new task, got {other:?}"),
     }
 }
 
@@ -57,7 +66,7 @@ async fn claim_and_expire(store: &Store) -> ClaimedTask {
 
 async fn insert_commits_a_pending_task_that_get_returns(store: Store) {
     let task = new_task("echo");
-    let stored = store.insert(&task).await.unwrap();
+    let stored = insert(&store, &task).await;
     assert_eq!(stored.status, TaskStatus::Pending);
     assert_eq!(stored.attempts, 0);
     let read = store.get(&task.id).await.unwrap().unwrap();
@@ -70,8 +79,8 @@ async fn insert_commits_a_pending_task_that_get_returns(store: Store) {
 async fn claim_takes_the_oldest_task_and_increments_the_attempt(store: Store) {
     let first = new_task("echo");
     let second = new_task("echo");
-    store.insert(&first).await.unwrap();
-    store.insert(&second).await.unwrap();
+    insert(&store, &first).await;
+    insert(&store, &second).await;
     let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
     assert_eq!(claimed.id, first.id);
     assert_eq!(claimed.attempt, 1);
@@ -88,7 +97,7 @@ async fn claim_takes_the_oldest_task_and_increments_the_attempt(store: Store) {
 
 async fn complete_is_written_once_and_a_terminal_status_never_changes(store: Store) {
     let task = new_task("echo");
-    store.insert(&task).await.unwrap();
+    insert(&store, &task).await;
     let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
     assert_eq!(
         store
@@ -126,7 +135,7 @@ async fn complete_is_written_once_and_a_terminal_status_never_changes(store: Sto
 async fn two_writers_racing_for_a_terminal_status_have_exactly_one_winner(store: Store) {
     for round in 0..20 {
         let task = new_task("echo");
-        store.insert(&task).await.unwrap();
+        insert(&store, &task).await;
         let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
         let (done, err) = (answer("done"), error(ErrorCode::UpstreamError));
         let (completed, failed) = tokio::join!(
@@ -148,7 +157,7 @@ async fn two_writers_racing_for_a_terminal_status_have_exactly_one_winner(store:
 
 async fn a_write_with_a_stale_attempt_is_refused_after_a_takeover(store: Store) {
     let task = new_task("echo");
-    store.insert(&task).await.unwrap();
+    insert(&store, &task).await;
     let first = claim_and_expire(&store).await;
     let rescued = store.rescue_expired(now_ms()).await.unwrap();
     assert_eq!(
@@ -196,7 +205,7 @@ async fn a_write_with_a_stale_attempt_is_refused_after_a_takeover(store: Store) 
 async fn rescue_fails_an_expired_task_whose_attempts_are_used_up(store: Store) {
     let mut task = new_task("echo");
     task.max_attempts = 1;
-    store.insert(&task).await.unwrap();
+    insert(&store, &task).await;
     claim_and_expire(&store).await;
     let rescued = store.rescue_expired(now_ms()).await.unwrap();
     assert_eq!(
@@ -213,7 +222,7 @@ async fn rescue_fails_an_expired_task_whose_attempts_are_used_up(store: Store) {
 
 async fn rescue_racing_a_completion_leaves_it_completed(store: Store) {
     let task = new_task("echo");
-    store.insert(&task).await.unwrap();
+    insert(&store, &task).await;
     let claimed = claim_and_expire(&store).await;
     assert_eq!(
         store
@@ -231,7 +240,7 @@ async fn rescue_racing_a_completion_leaves_it_completed(store: Store) {
 
 async fn rescue_leaves_live_leases_alone(store: Store) {
     let task = new_task("echo");
-    store.insert(&task).await.unwrap();
+    insert(&store, &task).await;
     let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
     assert_eq!(
         store.rescue_expired(now_ms()).await.unwrap(),
@@ -249,7 +258,7 @@ async fn rescue_leaves_live_leases_alone(store: Store) {
 
 async fn retry_returns_the_task_to_pending_until_it_is_due(store: Store) {
     let task = new_task("echo");
-    store.insert(&task).await.unwrap();
+    insert(&store, &task).await;
     let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
     let err = error(ErrorCode::RateLimited);
     let delay = Duration::from_millis(300);
@@ -297,7 +306,7 @@ async fn retry_returns_the_task_to_pending_until_it_is_due(store: Store) {
 
 async fn cancel_of_a_pending_task_is_immediate_and_final(store: Store) {
     let task = new_task("echo");
-    store.insert(&task).await.unwrap();
+    insert(&store, &task).await;
     let Cancel::Cancelled(read) = store.cancel(&task.id).await.unwrap() else {
         panic!("cancelled")
     };
@@ -312,7 +321,7 @@ async fn cancel_of_a_pending_task_is_immediate_and_final(store: Store) {
 
 async fn cancel_of_a_running_task_is_recorded_by_its_worker(store: Store) {
     let task = new_task("echo");
-    store.insert(&task).await.unwrap();
+    insert(&store, &task).await;
     let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
     assert_eq!(
         store
@@ -363,7 +372,7 @@ async fn list_filters_by_status_and_provider_and_pages_newest_first(store: Store
     let mut ids = Vec::new();
     for i in 0..5 {
         let task = new_task(if i % 2 == 0 { "echo" } else { "other" });
-        store.insert(&task).await.unwrap();
+        insert(&store, &task).await;
         ids.push(task.id);
     }
     let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
@@ -421,14 +430,105 @@ async fn list_filters_by_status_and_provider_and_pages_newest_first(store: Store
 }
 
 async fn a_submission_wakes_a_waiting_worker(store: Store) {
-    let signal = store.work_signal();
-    let woken = signal.notified();
+    let woken = store.work_signal().notified();
     tokio::pin!(woken);
     woken.as_mut().enable();
-    store.insert(&new_task("echo")).await.unwrap();
+    insert(&store, &new_task("echo")).await;
     tokio::time::timeout(Duration::from_secs(5), woken)
         .await
         .expect("woken by the insert");
+}
+
+async fn an_idempotency_key_stores_one_task_per_request(store: Store) {
+    let mut task = new_task("echo");
+    task.idempotency = Some(Idempotency {
+        key: "order-1".into(),
+        request_hash: "h1".into(),
+    });
+    let first = insert(&store, &task).await;
+    let mut again = new_task("echo");
+    again.idempotency = task.idempotency.clone();
+    assert_eq!(
+        store.insert(&again).await.unwrap(),
+        Inserted::Existing(first.clone())
+    );
+    again.idempotency = Some(Idempotency {
+        key: "order-1".into(),
+        request_hash: "h2".into(),
+    });
+    assert_eq!(
+        store.insert(&again).await.unwrap(),
+        Inserted::KeyConflict(first.clone())
+    );
+    assert!(
+        store.get(&again.id).await.unwrap().is_none(),
+        "nothing new was stored"
+    );
+}
+
+async fn concurrent_submissions_with_one_key_create_exactly_one_task(store: Store) {
+    let submissions = (0..50).map(|_| {
+        let store = store.clone();
+        let mut task = new_task("echo");
+        task.idempotency = Some(Idempotency {
+            key: "same".into(),
+            request_hash: "h".into(),
+        });
+        tokio::spawn(async move { store.insert(&task).await.unwrap() })
+    });
+    let outcomes: Vec<Inserted> = futures::future::join_all(submissions)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let created: Vec<_> = outcomes
+        .iter()
+        .filter(|o| matches!(o, Inserted::Created(_)))
+        .collect();
+    assert_eq!(created.len(), 1, "exactly one task is created");
+    let Inserted::Created(task) = created[0] else {
+        unreachable!()
+    };
+    for outcome in &outcomes {
+        match outcome {
+            Inserted::Created(t) | Inserted::Existing(t) => assert_eq!(t.task_id, task.task_id),
+            Inserted::KeyConflict(_) => panic!("same request, no conflict"),
+        }
+    }
+    let page = store
+        .list(&ListQuery {
+            limit: 100,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.tasks.len(), 1);
+}
+
+/// Concurrent claimers never get the same attempt of a task.
+async fn concurrent_claims_never_hand_out_a_task_twice(store: Store) {
+    for _ in 0..40 {
+        insert(&store, &new_task("echo")).await;
+    }
+    let claimers = (0..8).map(|w| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(task) = store.claim(&format!("w{w}"), LEASE).await.unwrap() {
+                mine.push(task.id);
+            }
+            mine
+        })
+    });
+    let mut all: Vec<String> = futures::future::join_all(claimers)
+        .await
+        .into_iter()
+        .flat_map(|r| r.unwrap())
+        .collect();
+    assert_eq!(all.len(), 40);
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 40, "no task was claimed twice");
 }
 
 macro_rules! store_suite {
@@ -436,8 +536,10 @@ macro_rules! store_suite {
         $(
             #[tokio::test]
             async fn $test() {
-                let (store, _guard) = $open().await;
-                super::$test(store).await;
+                // `None`: this backend is not available here (the opener said why).
+                if let Some((store, _guard)) = $open().await {
+                    super::$test(store).await;
+                }
             }
         )*
     };
@@ -459,8 +561,79 @@ macro_rules! all_store_tests {
             cancel_of_a_running_task_is_recorded_by_its_worker,
             list_filters_by_status_and_provider_and_pages_newest_first,
             a_submission_wakes_a_waiting_worker,
+            an_idempotency_key_stores_one_task_per_request,
+            concurrent_submissions_with_one_key_create_exactly_one_task,
+            concurrent_claims_never_hand_out_a_task_twice,
         );
     };
+}
+
+mod postgres {
+    use super::*;
+
+    /// A fresh database on the test server for each test, dropped with the
+    /// guard. `None` (the test reports itself skipped) when no server
+    /// answers, except under CI, where PostgreSQL must be there.
+    pub async fn open() -> Option<(Store, TestDatabase)> {
+        let db = TestDatabase::create().await?;
+        Some((Store::connect(&db.url).await.unwrap(), db))
+    }
+
+    pub struct TestDatabase {
+        pub url: String,
+        name: String,
+        admin_url: String,
+    }
+
+    impl TestDatabase {
+        pub async fn create() -> Option<Self> {
+            let admin_url = std::env::var("LLMHOST_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let admin = match sqlx::PgPool::connect(&admin_url).await {
+                Ok(pool) => pool,
+                Err(err) if std::env::var("CI").as_deref() != Ok("true") => {
+                    eprintln!("skipped: no PostgreSQL at {admin_url} ({err})");
+                    return None;
+                }
+                Err(err) => panic!("CI needs PostgreSQL at {admin_url}: {err}"),
+            };
+            let name = format!("llmhost_test_{}", uuid::Uuid::now_v7().simple());
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            let base = admin_url
+                .rsplit_once('/')
+                .map_or(admin_url.as_str(), |(base, _)| base);
+            Some(Self {
+                url: format!("{base}/{name}"),
+                name,
+                admin_url,
+            })
+        }
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+            // Best effort, on its own runtime: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = sqlx::query(&sql).execute(&admin).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+
+    all_store_tests!(open);
 }
 
 mod sqlite {
@@ -472,13 +645,17 @@ mod sqlite {
         (Store::connect(&url).await.unwrap(), dir)
     }
 
-    all_store_tests!(open);
+    async fn open_suite() -> Option<(Store, tempfile::TempDir)> {
+        Some(open().await)
+    }
+
+    all_store_tests!(open_suite);
 
     #[tokio::test]
     async fn the_database_itself_refuses_to_change_a_terminal_status() {
         let (store, dir) = open().await;
         let task = new_task("echo");
-        store.insert(&task).await.unwrap();
+        insert(&store, &task).await;
         let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
         let _ = store
             .complete(&task.id, claimed.attempt, &answer("done"))
@@ -503,7 +680,7 @@ mod sqlite {
     async fn recovery_after_a_restart_requeues_running_tasks_due_at_once() {
         let (store, _dir) = open().await;
         let task = new_task("echo");
-        store.insert(&task).await.unwrap();
+        insert(&store, &task).await;
         let first = store.claim("dead-process", LEASE).await.unwrap().unwrap();
         let before = store.get(&task.id).await.unwrap().unwrap();
         assert_eq!(

@@ -172,7 +172,11 @@ impl Worker {
     async fn keep_lease(&self, task: &ClaimedTask) -> Outcome {
         let every = self.config.lease / 3;
         loop {
-            tokio::time::sleep(every).await;
+            // A cancel request anywhere wakes every running task to check.
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = self.store.cancel_signal().notified() => {}
+            }
             match self
                 .store
                 .heartbeat(&task.id, task.attempt, self.config.lease)

@@ -1,0 +1,66 @@
+//! The two databases behind one store. Each transition's SQL is written once
+//! (`$N` placeholders work in both) and run through `on_writer!`/`on_reader!`,
+//! which compile the same statement for each backend's pool.
+
+use sqlx::{PgPool, SqlitePool};
+
+pub enum Backend {
+    Sqlite(SqliteBackend),
+    Postgres(PostgresBackend),
+}
+
+pub struct SqliteBackend {
+    /// The only connection that writes: writers never contend.
+    pub writer: SqlitePool,
+    /// Reads never wait for the writer (WAL).
+    pub readers: SqlitePool,
+    /// Held for the store's lifetime: one process per database file.
+    pub _lock: std::fs::File,
+}
+
+pub struct PostgresBackend {
+    pub pool: PgPool,
+    /// Forwards LISTEN notifications to the in-process signals.
+    pub listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PostgresBackend {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// `on_writer!(backend, |pool| expr)`: evaluates `expr` with `pool` bound to
+/// the backend's writing pool. `expr` is compiled once per backend.
+macro_rules! on_writer {
+    ($backend:expr, |$pool:ident| $body:expr) => {
+        match $backend {
+            $crate::store::backend::Backend::Sqlite(b) => {
+                let $pool = &b.writer;
+                $body
+            }
+            $crate::store::backend::Backend::Postgres(b) => {
+                let $pool = &b.pool;
+                $body
+            }
+        }
+    };
+}
+
+/// Like `on_writer!`, with the backend's reading pool.
+macro_rules! on_reader {
+    ($backend:expr, |$pool:ident| $body:expr) => {
+        match $backend {
+            $crate::store::backend::Backend::Sqlite(b) => {
+                let $pool = &b.readers;
+                $body
+            }
+            $crate::store::backend::Backend::Postgres(b) => {
+                let $pool = &b.pool;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {on_reader, on_writer};

@@ -1,0 +1,385 @@
+//! Every write to a task: one conditional statement each, with the state it
+//! expects in its WHERE clause. A worker's writes also require the attempt
+//! its claim returned, so a worker that lost its task writes nothing.
+
+use std::time::Duration;
+
+use super::backend::{Backend, on_writer};
+use super::row::{CLAIM_COLUMNS, ClaimRow, TASK_COLUMNS, TaskRow, json};
+use super::{
+    Cancel, CancelWrite, ClaimedTask, Fenced, Heartbeat, Inserted, NewTask, Rescued, Result, Store,
+    StoreError, count_rescued, now_ms,
+};
+use crate::error_code::ErrorCode;
+use crate::task::{Task, TaskError, TaskResult};
+
+impl Store {
+    /// Stores a new pending task and wakes the workers; committed when this
+    /// returns. With an idempotency key that was used before, stores nothing
+    /// and returns the earlier task (or the conflict).
+    pub async fn insert(&self, task: &NewTask) -> Result<Inserted> {
+        let sql = format!(
+            "INSERT INTO tasks (id, status, provider, model, input, metadata, max_attempts, \
+                 timeout_ms, run_at, created_at, updated_at, idempotency_key, request_hash) \
+             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10) \
+             ON CONFLICT (idempotency_key) DO NOTHING \
+             RETURNING {TASK_COLUMNS}"
+        );
+        let key = task.idempotency.as_ref();
+        let row: Option<TaskRow> = on_writer!(self.backend(), |pool| {
+            sqlx::query_as(&sql)
+                .bind(&task.id)
+                .bind(&task.provider)
+                .bind(&task.model)
+                .bind(json(&task.input))
+                .bind(task.metadata.as_ref().map(json))
+                .bind(i64::from(task.max_attempts))
+                .bind(
+                    task.timeout_ms
+                        .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+                )
+                .bind(now_ms())
+                .bind(key.map(|k| k.key.as_str()))
+                .bind(key.map(|k| k.request_hash.as_str()))
+                .fetch_optional(pool)
+                .await?
+        });
+        match (row, key) {
+            (Some(row), _) => {
+                self.wake_workers();
+                Ok(Inserted::Created(row.try_into()?))
+            }
+            (None, Some(key)) => self.earlier_submission(&key.key, &key.request_hash).await,
+            (None, None) => Err(StoreError::Corrupt {
+                id: task.id.clone(),
+                reason: "insert without idempotency key stored nothing".into(),
+            }),
+        }
+    }
+
+    /// The task an idempotency key was first used for.
+    async fn earlier_submission(&self, key: &str, request_hash: &str) -> Result<Inserted> {
+        let sql =
+            format!("SELECT {TASK_COLUMNS}, request_hash FROM tasks WHERE idempotency_key = $1");
+        let (row, stored_hash): (TaskRow, Option<String>) = on_writer!(self.backend(), |pool| {
+            let row = sqlx::query(&sql).bind(key).fetch_one(pool).await?;
+            (
+                sqlx::FromRow::from_row(&row)?,
+                sqlx::Row::try_get(&row, "request_hash")?,
+            )
+        });
+        let task = Task::try_from(row)?;
+        Ok(if stored_hash.as_deref() == Some(request_hash) {
+            Inserted::Existing(task)
+        } else {
+            Inserted::KeyConflict(task)
+        })
+    }
+
+    /// Claims the oldest due pending task: it becomes `running` under a new
+    /// attempt, leased to `owner` for `lease`.
+    pub async fn claim(&self, owner: &str, lease: Duration) -> Result<Option<ClaimedTask>> {
+        let set = "SET status = 'running', attempts = tasks.attempts + 1, lease_owner = $1, \
+                   lease_expires_at = $2 + $3, started_at = $2, updated_at = $2";
+        let row: Option<ClaimRow> = match self.backend() {
+            // One writer connection: the sub-select and update cannot race.
+            Backend::Sqlite(b) => {
+                let sql = format!(
+                    "UPDATE tasks {set} WHERE seq = (SELECT seq FROM tasks \
+                         WHERE status = 'pending' AND run_at <= $2 ORDER BY run_at, seq LIMIT 1) \
+                     RETURNING {CLAIM_COLUMNS}"
+                );
+                claim_query(&sql, owner, lease)
+                    .fetch_optional(&b.writer)
+                    .await?
+            }
+            // Concurrent claimers skip rows another transaction has locked
+            // instead of waiting for it or claiming it twice.
+            Backend::Postgres(b) => {
+                let sql = format!(
+                    "WITH next AS (SELECT seq FROM tasks \
+                         WHERE status = 'pending' AND run_at <= $2 ORDER BY run_at, seq LIMIT 1 \
+                         FOR UPDATE SKIP LOCKED) \
+                     UPDATE tasks {set} FROM next WHERE tasks.seq = next.seq \
+                     RETURNING {CLAIM_COLUMNS}"
+                );
+                claim_query(&sql, owner, lease)
+                    .fetch_optional(&b.pool)
+                    .await?
+            }
+        };
+        row.map(ClaimedTask::try_from).transpose()
+    }
+
+    /// Extends the lease of a running attempt, and says whether a cancel was
+    /// asked or the task was lost.
+    pub async fn heartbeat(&self, id: &str, attempt: u32, lease: Duration) -> Result<Heartbeat> {
+        let row: Option<(Option<i64>,)> = on_writer!(self.backend(), |pool| {
+            sqlx::query_as(
+                "UPDATE tasks SET lease_expires_at = $3 \
+                 WHERE id = $1 AND status = 'running' AND attempts = $2 \
+                 RETURNING cancel_requested_at",
+            )
+            .bind(id)
+            .bind(i64::from(attempt))
+            .bind(now_ms() + millis(lease))
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(match row {
+            None => Heartbeat::Lost,
+            Some((None,)) => Heartbeat::Extended,
+            Some((Some(_),)) => Heartbeat::CancelRequested,
+        })
+    }
+
+    /// The one path that writes `completed`.
+    pub async fn complete(&self, id: &str, attempt: u32, result: &TaskResult) -> Result<Fenced> {
+        let rows = on_writer!(self.backend(), |pool| {
+            sqlx::query(
+                "UPDATE tasks SET status = 'completed', result = $3, error_code = NULL, \
+                     error_message = NULL, lease_owner = NULL, lease_expires_at = NULL, \
+                     completed_at = $4, updated_at = $4 \
+                 WHERE id = $1 AND status = 'running' AND attempts = $2",
+            )
+            .bind(id)
+            .bind(i64::from(attempt))
+            .bind(json(result))
+            .bind(now_ms())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(Fenced::from_rows(rows))
+    }
+
+    /// The one path by which a worker writes `failed`.
+    pub async fn fail(&self, id: &str, attempt: u32, error: &TaskError) -> Result<Fenced> {
+        let rows = on_writer!(self.backend(), |pool| {
+            sqlx::query(
+                "UPDATE tasks SET status = 'failed', error_code = $3, error_message = $4, \
+                     lease_owner = NULL, lease_expires_at = NULL, completed_at = $5, updated_at = $5 \
+                 WHERE id = $1 AND status = 'running' AND attempts = $2",
+            )
+            .bind(id)
+            .bind(i64::from(attempt))
+            .bind(error.code.as_str())
+            .bind(&error.message)
+            .bind(now_ms())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(Fenced::from_rows(rows))
+    }
+
+    /// Puts a failed attempt back to `pending`, due after `delay`, keeping
+    /// its error visible. Refused (Lost) when the attempts are used up or a
+    /// cancel was asked: the caller then fails or cancels the task.
+    pub async fn retry(
+        &self,
+        id: &str,
+        attempt: u32,
+        error: &TaskError,
+        delay: Duration,
+    ) -> Result<Fenced> {
+        let now = now_ms();
+        let rows = on_writer!(self.backend(), |pool| {
+            sqlx::query(
+                "UPDATE tasks SET status = 'pending', error_code = $3, error_message = $4, \
+                     lease_owner = NULL, lease_expires_at = NULL, run_at = $5, updated_at = $6 \
+                 WHERE id = $1 AND status = 'running' AND attempts = $2 \
+                   AND attempts < max_attempts AND cancel_requested_at IS NULL",
+            )
+            .bind(id)
+            .bind(i64::from(attempt))
+            .bind(error.code.as_str())
+            .bind(&error.message)
+            .bind(now + millis(delay))
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(Fenced::from_rows(rows))
+    }
+
+    /// Hands a running attempt back to `pending`, due now (a worker shutting
+    /// down before its call finished).
+    pub async fn release(&self, id: &str, attempt: u32) -> Result<Fenced> {
+        let rows = on_writer!(self.backend(), |pool| {
+            sqlx::query(
+                "UPDATE tasks SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, \
+                     run_at = $3, updated_at = $3 \
+                 WHERE id = $1 AND status = 'running' AND attempts = $2",
+            )
+            .bind(id)
+            .bind(i64::from(attempt))
+            .bind(now_ms())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if rows == 1 {
+            self.wake_workers();
+        }
+        Ok(Fenced::from_rows(rows))
+    }
+
+    /// Cancels a task on a client's request (see `Cancel`). The API never
+    /// writes the terminal status of a running task: it only asks.
+    pub async fn cancel(&self, id: &str) -> Result<Cancel> {
+        // A retry can move a task from running back to pending between the
+        // two statements of a cancel; trying again settles it.
+        for _ in 0..3 {
+            let written = self.cancel_once(id).await?;
+            let Some(task) = self.get(id).await? else {
+                return Ok(Cancel::NotFound);
+            };
+            match written {
+                CancelWrite::Cancelled => return Ok(Cancel::Cancelled(task)),
+                CancelWrite::Requested => {
+                    self.inner.signals.cancel.notify_waiters();
+                    return Ok(Cancel::Requested(task));
+                }
+                CancelWrite::Neither if task.status.is_terminal() => {
+                    return Ok(Cancel::AlreadyFinished(task));
+                }
+                CancelWrite::Neither => continue,
+            }
+        }
+        let task = self.get(id).await?.ok_or_else(|| StoreError::Corrupt {
+            id: id.to_owned(),
+            reason: "vanished while being cancelled".into(),
+        })?;
+        Ok(Cancel::Requested(task))
+    }
+
+    async fn cancel_once(&self, id: &str) -> Result<CancelWrite> {
+        let now = now_ms();
+        let cancelled = on_writer!(self.backend(), |pool| {
+            sqlx::query(
+                "UPDATE tasks SET status = 'cancelled', error_code = $2, \
+                     error_message = 'cancelled by request', completed_at = $3, updated_at = $3 \
+                 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(ErrorCode::Cancelled.as_str())
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if cancelled == 1 {
+            return Ok(CancelWrite::Cancelled);
+        }
+        let requested = on_writer!(self.backend(), |pool| {
+            sqlx::query(
+                "UPDATE tasks SET cancel_requested_at = COALESCE(cancel_requested_at, $2), \
+                     updated_at = $2 \
+                 WHERE id = $1 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(if requested == 1 {
+            CancelWrite::Requested
+        } else {
+            CancelWrite::Neither
+        })
+    }
+
+    /// The one path by which a worker writes `cancelled`: only after a
+    /// cancel was requested for its attempt.
+    pub async fn record_cancelled(&self, id: &str, attempt: u32) -> Result<Fenced> {
+        let rows = on_writer!(self.backend(), |pool| {
+            sqlx::query(
+                "UPDATE tasks SET status = 'cancelled', error_code = $3, \
+                     error_message = 'cancelled by request while running', lease_owner = NULL, \
+                     lease_expires_at = NULL, completed_at = $4, updated_at = $4 \
+                 WHERE id = $1 AND status = 'running' AND attempts = $2 \
+                   AND cancel_requested_at IS NOT NULL",
+            )
+            .bind(id)
+            .bind(i64::from(attempt))
+            .bind(ErrorCode::Cancelled.as_str())
+            .bind(now_ms())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(Fenced::from_rows(rows))
+    }
+
+    /// Returns every running task whose lease expired before `now_ms` to
+    /// `pending`; to `failed` (`lease_expired`) when its attempts are used
+    /// up; to `cancelled` when a cancel was asked. One statement.
+    pub async fn rescue_expired(&self, now_ms: i64) -> Result<Rescued> {
+        self.rescue(now_ms, now_ms).await
+    }
+
+    /// Like `rescue_expired`, for every running task whatever its lease:
+    /// only for a store that belongs to this process alone, at start-up,
+    /// when any `running` task was left by a process that died.
+    pub async fn recover_after_restart(&self) -> Result<Rescued> {
+        assert!(
+            self.is_single_process(),
+            "only a single-process store may take over every lease"
+        );
+        self.rescue(i64::MAX, now_ms()).await
+    }
+
+    async fn rescue(&self, expired_before: i64, now: i64) -> Result<Rescued> {
+        let rows: Vec<(String,)> = on_writer!(self.backend(), |pool| {
+            sqlx::query_as(
+                "UPDATE tasks SET \
+                     status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' \
+                         WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END, \
+                     error_code = CASE WHEN cancel_requested_at IS NOT NULL THEN $3 \
+                         WHEN attempts < max_attempts THEN error_code ELSE $2 END, \
+                     error_message = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled by request' \
+                         WHEN attempts < max_attempts THEN error_message \
+                         ELSE 'the worker running attempt ' || attempts || ' stopped renewing its lease' END, \
+                     completed_at = CASE WHEN cancel_requested_at IS NULL AND attempts < max_attempts \
+                         THEN NULL ELSE $1 END, \
+                     run_at = $1, lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
+                 WHERE status = 'running' AND lease_expires_at < $4 \
+                 RETURNING status",
+            )
+            .bind(now)
+            .bind(ErrorCode::LeaseExpired.as_str())
+            .bind(ErrorCode::Cancelled.as_str())
+            .bind(expired_before)
+            .fetch_all(pool)
+            .await?
+        });
+        let rescued = count_rescued(rows.iter().map(|(s,)| s.as_str()));
+        if rescued.requeued > 0 {
+            self.wake_workers();
+        }
+        Ok(rescued)
+    }
+}
+
+fn claim_query<'q, DB: sqlx::Database>(
+    sql: &'q str,
+    owner: &'q str,
+    lease: Duration,
+) -> sqlx::query::QueryAs<'q, DB, ClaimRow, <DB as sqlx::Database>::Arguments<'q>>
+where
+    ClaimRow: for<'r> sqlx::FromRow<'r, DB::Row>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query_as(sql)
+        .bind(owner)
+        .bind(now_ms())
+        .bind(millis(lease))
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
