@@ -11,4 +11,6 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod task;
+#[doc(hidden)]
+pub mod testing;
 pub mod worker;

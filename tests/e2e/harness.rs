@@ -13,15 +13,29 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 pub struct Server {
     child: Child,
+    /// The API's base URL (empty for a worker-only process).
     pub base: String,
     pub http: reqwest::Client,
     log: PathBuf,
 }
 
 impl Server {
-    /// Starts a server on a free port with its database in `data_dir`.
+    /// Starts a server (API and workers) on a free port with its database
+    /// in `data_dir`.
     pub async fn start(data_dir: &Path, extra_args: &[&str]) -> Self {
-        let log = data_dir.join(format!("server-{}.log", uuid_like()));
+        Self::spawn(data_dir, extra_args, "llmhost listening on ").await
+    }
+
+    /// Starts a worker-only process (`--role worker` and a database URL
+    /// among `args`).
+    pub async fn start_worker(data_dir: &Path, args: &[&str]) -> Self {
+        Self::spawn(data_dir, args, "llmhost worker running").await
+    }
+
+    /// Starts `llmhost serve` and waits for its readiness line on stdout;
+    /// what follows the line's `ready` prefix is the base URL.
+    async fn spawn(data_dir: &Path, extra_args: &[&str], ready: &'static str) -> Self {
+        let log = data_dir.join(format!("server-{}.log", unique_suffix()));
         let stderr = std::fs::File::create(&log).expect("create the server log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_llmhost"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -37,7 +51,7 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let base = tokio::time::timeout(PATIENCE, async {
             while let Some(line) = lines.next_line().await.expect("read stdout") {
-                if let Some(url) = line.strip_prefix("llmhost listening on ") {
+                if let Some(url) = line.strip_prefix(ready) {
                     return Some(url.to_owned());
                 }
             }
@@ -67,6 +81,10 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal).expect("signal");
     }
 
     /// `kill -9`: no chance to clean up.
@@ -169,19 +187,10 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos() ^ rand_seed()
-    )
-}
-
-fn rand_seed() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
+fn unique_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
 }
 
 /// A request body for the echo provider.

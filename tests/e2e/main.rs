@@ -1,7 +1,10 @@
 //! End-to-end tests: the real `llmhost` binary, its bundled plugins and its
 //! database, driven over real HTTP.
 
+mod control;
 mod harness;
 mod lifecycle;
+mod load;
+mod multinode;
 mod restart;
 mod validation;

@@ -570,6 +570,7 @@ macro_rules! all_store_tests {
 
 mod postgres {
     use super::*;
+    use crate::testing::TestDatabase;
 
     /// A fresh database on the test server for each test, dropped with the
     /// guard. `None` (the test reports itself skipped) when no server
@@ -577,60 +578,6 @@ mod postgres {
     pub async fn open() -> Option<(Store, TestDatabase)> {
         let db = TestDatabase::create().await?;
         Some((Store::connect(&db.url).await.unwrap(), db))
-    }
-
-    pub struct TestDatabase {
-        pub url: String,
-        name: String,
-        admin_url: String,
-    }
-
-    impl TestDatabase {
-        pub async fn create() -> Option<Self> {
-            let admin_url = std::env::var("LLMHOST_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            let admin = match sqlx::PgPool::connect(&admin_url).await {
-                Ok(pool) => pool,
-                Err(err) if std::env::var("CI").as_deref() != Ok("true") => {
-                    eprintln!("skipped: no PostgreSQL at {admin_url} ({err})");
-                    return None;
-                }
-                Err(err) => panic!("CI needs PostgreSQL at {admin_url}: {err}"),
-            };
-            let name = format!("llmhost_test_{}", uuid::Uuid::now_v7().simple());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&admin)
-                .await
-                .unwrap();
-            let base = admin_url
-                .rsplit_once('/')
-                .map_or(admin_url.as_str(), |(base, _)| base);
-            Some(Self {
-                url: format!("{base}/{name}"),
-                name,
-                admin_url,
-            })
-        }
-    }
-
-    impl Drop for TestDatabase {
-        fn drop(&mut self) {
-            let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-            // Best effort, on its own runtime: Drop cannot await.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
-                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ = sqlx::query(&sql).execute(&admin).await;
-                    }
-                });
-            })
-            .join();
-        }
     }
 
     all_store_tests!(open);

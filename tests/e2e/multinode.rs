@@ -1,0 +1,114 @@
+//! Several real `llmhost` processes sharing one PostgreSQL: one API process
+//! and worker processes that die (`kill -9`) or freeze (`SIGSTOP`) mid-task.
+//! Skipped without a PostgreSQL server, except under CI.
+
+use nix::sys::signal::Signal;
+use serde_json::json;
+
+use crate::harness::{Server, echo};
+use llmhost::testing::TestDatabase;
+
+const LEASE_MS: &str = "1000";
+
+async fn api(dir: &std::path::Path, db: &TestDatabase) -> Server {
+    Server::start(dir, &["--role", "api", "--database-url", &db.url]).await
+}
+
+async fn worker(dir: &std::path::Path, db: &TestDatabase) -> Server {
+    let args = [
+        "--role",
+        "worker",
+        "--database-url",
+        &db.url,
+        "--lease-ms",
+        LEASE_MS,
+        "--workers",
+        "4",
+    ];
+    Server::start_worker(dir, &args).await
+}
+
+fn slow(ms: u32, prompt: &str) -> serde_json::Value {
+    json!({"provider": "echo", "model": format!("echo-slow:{ms}"), "prompt": prompt})
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_task_loses_nothing_and_its_tasks_run_again() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(dir.path(), &db).await;
+    let doomed = worker(dir.path(), &db).await;
+
+    // Only the doomed worker runs, so these four are all its own.
+    let mut victims = Vec::new();
+    for i in 0..4 {
+        victims.push(api.submit(&slow(3000, &format!("victim {i}"))).await);
+    }
+    for id in &victims {
+        api.wait_for(id, "running", |t| t["status"] == "running")
+            .await;
+    }
+    let survivors = [worker(dir.path(), &db).await, worker(dir.path(), &db).await];
+    doomed.kill().await;
+
+    let mut others = Vec::new();
+    for i in 0..8 {
+        others.push(api.submit(&echo(&format!("other {i}"))).await);
+    }
+    for (i, id) in victims.iter().enumerate() {
+        let task = api.wait_until_finished(id).await;
+        assert_eq!(task["status"], "completed", "{task}");
+        assert_eq!(task["result"]["text"], format!("victim {i}"));
+        assert_eq!(task["attempts"], 2, "re-run once after the kill: {task}");
+    }
+    for (i, id) in others.iter().enumerate() {
+        let task = api.wait_until_finished(id).await;
+        assert_eq!(task["status"], "completed", "{task}");
+        assert_eq!(task["result"]["text"], format!("other {i}"));
+        assert_eq!(task["attempts"], 1);
+    }
+    assert_eq!(api.all_tasks().await.len(), 12, "every task exactly once");
+    drop(survivors);
+}
+
+#[tokio::test]
+async fn a_frozen_workers_late_result_is_rejected_after_another_took_over() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(dir.path(), &db).await;
+    let zombie = worker(dir.path(), &db).await;
+    let id = api.submit(&slow(2500, "contested")).await;
+    api.wait_for(&id, "running", |t| t["status"] == "running")
+        .await;
+
+    zombie.signal(Signal::SIGSTOP);
+    let rescuer = worker(dir.path(), &db).await;
+    // Past the zombie's lease, the second worker takes the task over.
+    api.wait_for(&id, "running again", |t| {
+        t["attempts"] == 2 && t["status"] == "running"
+    })
+    .await;
+    zombie.signal(Signal::SIGCONT);
+
+    let task = api.wait_until_finished(&id).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(task["attempts"], 2, "the second attempt's result: {task}");
+    // The zombie notices on its next write and drops its result.
+    let start = std::time::Instant::now();
+    while !zombie.log().contains("lost the task") {
+        assert!(
+            start.elapsed() < crate::harness::PATIENCE,
+            "zombie log:\n{}",
+            zombie.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for _ in 0..10 {
+        assert_eq!(api.task(&id).await, task, "the final status never changes");
+    }
+    drop(rescuer);
+}
