@@ -531,6 +531,31 @@ async fn concurrent_claims_never_hand_out_a_task_twice(store: Store) {
     assert_eq!(all.len(), 40, "no task was claimed twice");
 }
 
+/// Even a writer that bypasses the store's fencing cannot rewrite a
+/// terminal status: the database itself refuses.
+async fn the_database_itself_refuses_to_change_a_terminal_status(store: Store) {
+    let task = new_task("echo");
+    insert(&store, &task).await;
+    let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
+    let _ = store
+        .complete(&task.id, claimed.attempt, &answer("done"))
+        .await
+        .unwrap();
+    for status in ["failed", "pending", "running", "cancelled"] {
+        let err = store
+            .unfenced_set_status(&task.id, status)
+            .await
+            .expect_err("the trigger refuses");
+        assert!(
+            err.to_string().contains("terminal status cannot change"),
+            "{err}"
+        );
+    }
+    let read = store.get(&task.id).await.unwrap().unwrap();
+    assert_eq!(read.status, TaskStatus::Completed);
+    assert_eq!(read.result.unwrap().text, "done");
+}
+
 macro_rules! store_suite {
     ($open:path; $($test:ident),* $(,)?) => {
         $(
@@ -564,6 +589,7 @@ macro_rules! all_store_tests {
             an_idempotency_key_stores_one_task_per_request,
             concurrent_submissions_with_one_key_create_exactly_one_task,
             concurrent_claims_never_hand_out_a_task_twice,
+            the_database_itself_refuses_to_change_a_terminal_status,
         );
     };
 }
@@ -597,31 +623,6 @@ mod sqlite {
     }
 
     all_store_tests!(open_suite);
-
-    #[tokio::test]
-    async fn the_database_itself_refuses_to_change_a_terminal_status() {
-        let (store, dir) = open().await;
-        let task = new_task("echo");
-        insert(&store, &task).await;
-        let claimed = store.claim("w1", LEASE).await.unwrap().unwrap();
-        let _ = store
-            .complete(&task.id, claimed.attempt, &answer("done"))
-            .await
-            .unwrap();
-        // A writer that bypasses the store's fencing still cannot rewrite it.
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let err = sqlx::query("UPDATE tasks SET status = 'failed' WHERE id = ?1")
-            .bind(&task.id)
-            .execute(&raw)
-            .await
-            .expect_err("the trigger refuses");
-        assert!(
-            err.to_string().contains("terminal status cannot change"),
-            "{err}"
-        );
-        assert_eq!(status(&store, &task.id).await, TaskStatus::Completed);
-    }
 
     #[tokio::test]
     async fn recovery_after_a_restart_requeues_running_tasks_due_at_once() {

@@ -364,6 +364,23 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+impl Store {
+    /// An UPDATE with no guard at all, as a buggy writer would issue: only
+    /// for tests that prove the database refuses it.
+    pub(crate) async fn unfenced_set_status(&self, id: &str, status: &str) -> Result<()> {
+        on_writer!(self.backend(), |pool| {
+            sqlx::query("UPDATE tasks SET status = $2 WHERE id = $1")
+                .bind(id)
+                .bind(status)
+                .execute(pool)
+                .await
+                .map(|_| ())?
+        });
+        Ok(())
+    }
+}
+
 fn claim_query<'q, DB: sqlx::Database>(
     sql: &'q str,
     owner: &'q str,

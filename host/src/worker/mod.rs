@@ -261,10 +261,51 @@ impl Worker {
     }
 }
 
+/// Exponential backoff with jitter (half to all of `base * 2^(attempt-1)`,
+/// capped at `retry_max`), never sooner than the upstream asked.
+fn backoff(config: &WorkerConfig, attempt: u32, retry_after_ms: Option<u64>) -> Duration {
+    let exp = config
+        .retry_base
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16));
+    let capped = exp.min(config.retry_max);
+    let jittered = capped.mul_f64(rand::rng().random_range(0.5..=1.0));
+    jittered.max(Duration::from_millis(retry_after_ms.unwrap_or(0)))
+}
+
 /// How an attempt ended, from the worker's point of view.
 enum Outcome {
     Finished(Result<TaskResult, TaskError>),
     CancelRequested,
     ShuttingDown,
     Lost,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let config = WorkerConfig::default();
+        for attempt in 1..=10 {
+            let full = config
+                .retry_base
+                .saturating_mul(1 << (attempt - 1))
+                .min(config.retry_max);
+            for _ in 0..50 {
+                let delay = backoff(&config, attempt, None);
+                assert!(
+                    delay >= full / 2 && delay <= full,
+                    "attempt {attempt}: {delay:?} vs {full:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_never_comes_before_the_upstreams_retry_after() {
+        let config = WorkerConfig::default();
+        let delay = backoff(&config, 1, Some(7_000));
+        assert!(delay >= Duration::from_secs(7), "{delay:?}");
+    }
 }
