@@ -3,9 +3,12 @@
 //! `cargo test` of the host yields a server with working providers.
 //!
 //! Promises: installs the `wasm32-wasip2` target through rustup when it is
-//! missing; copies each plugin to `<target>/plugins/<name>.wasm`; tells the
-//! host crate where that directory is (`LLMHOST_BUNDLED_PLUGINS_DIR`) and
-//! which plugins it holds (`LLMHOST_BUNDLED_PLUGINS`).
+//! missing; copies each provider (`plugins/<name>`) to
+//! `<target>/plugins/<name>.wasm` and each misbehaving test plugin
+//! (`plugins/test/<name>`) to `<target>/test-plugins/<name>.wasm`; tells the
+//! host crate where those directories are (`LLMHOST_BUNDLED_PLUGINS_DIR`,
+//! `LLMHOST_TEST_PLUGINS_DIR`) and what they hold (`LLMHOST_BUNDLED_PLUGINS`,
+//! `LLMHOST_TEST_PLUGINS`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,19 +31,24 @@ fn main() {
         .unwrap_or_else(|| workspace.join("target"));
     let build_dir = target_dir.join("wasm-plugins");
     let dist_dir = target_dir.join("plugins");
+    let test_dist_dir = target_dir.join("test-plugins");
 
     ensure_wasm_target();
     build_plugins(&plugins_src, &build_dir);
     let names = install_plugins(&plugins_src, &build_dir, &dist_dir);
+    let test_names = install_plugins(&plugins_src.join("test"), &build_dir, &test_dist_dir);
 
-    println!(
-        "cargo:rustc-env=LLMHOST_BUNDLED_PLUGINS_DIR={}",
-        dist_dir.display()
-    );
-    println!(
-        "cargo:rustc-env=LLMHOST_BUNDLED_PLUGINS={}",
-        names.join(",")
-    );
+    let dirs = [
+        ("BUNDLED", &dist_dir, &names),
+        ("TEST", &test_dist_dir, &test_names),
+    ];
+    for (kind, dir, names) in dirs {
+        println!(
+            "cargo:rustc-env=LLMHOST_{kind}_PLUGINS_DIR={}",
+            dir.display()
+        );
+        println!("cargo:rustc-env=LLMHOST_{kind}_PLUGINS={}", names.join(","));
+    }
 }
 
 fn env(key: &str) -> String {
@@ -106,8 +114,9 @@ fn build_plugins(plugins_src: &Path, build_dir: &Path) {
     );
 }
 
-/// Copies every built plugin to the bundled plugins directory and returns
-/// their names. A plugin is a workspace member with a `cdylib` output.
+/// Copies every plugin built from a crate directly under `src_dir` to
+/// `dist_dir` and returns their names. A plugin is a crate that produced a
+/// component (libraries such as the SDK produce none).
 fn install_plugins(plugins_src: &Path, build_dir: &Path, dist_dir: &Path) -> Vec<String> {
     std::fs::create_dir_all(dist_dir).expect("create the plugins directory");
     let built = build_dir.join(WASM_TARGET).join("release");
@@ -119,11 +128,9 @@ fn install_plugins(plugins_src: &Path, build_dir: &Path, dist_dir: &Path) -> Vec
         }
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let wasm = built.join(format!("{}.wasm", name.replace('-', "_")));
-        assert!(
-            wasm.exists(),
-            "plugin {name} did not produce {}",
-            wasm.display()
-        );
+        if !wasm.exists() {
+            continue;
+        }
         let manifest = path.join(format!("{name}.toml"));
         copy_if_changed(&wasm, &dist_dir.join(format!("{name}.wasm")));
         if manifest.exists() {

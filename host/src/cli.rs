@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::api::ApiConfig;
+use crate::runtime::RuntimeConfig;
 use crate::server::{Role, ServeConfig};
 use crate::worker::WorkerConfig;
 
@@ -59,6 +60,14 @@ struct ServeArgs {
     /// Directory of `<name>.wasm` providers (default: the bundled plugins).
     #[arg(long, env = "LLMHOST_PLUGINS_DIR")]
     plugins_dir: Option<PathBuf>,
+    /// How often to check the plugins directory for changed files, in ms
+    /// (0: only on `POST /api/v1/providers/reload`).
+    #[arg(long, env = "LLMHOST_PLUGIN_RELOAD_MS", default_value_t = 2_000)]
+    plugin_reload_ms: u64,
+    /// Where compiled plugins are cached (default: `cache` in the data
+    /// directory).
+    #[arg(long, env = "LLMHOST_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
     /// How many tasks this process runs at once.
     #[arg(long, env = "LLMHOST_WORKERS", default_value_t = 16)]
     workers: usize,
@@ -94,10 +103,17 @@ impl ServeArgs {
         let plugins_dir = self
             .plugins_dir
             .unwrap_or_else(crate::server::bundled_plugins_dir);
+        let cache_dir = self
+            .cache_dir
+            .unwrap_or_else(|| self.data_dir.join("cache"));
         Ok(ServeConfig {
             listen: self.listen,
             database_url,
-            plugins_dir,
+            runtime: RuntimeConfig {
+                plugins_dir,
+                cache_dir: Some(cache_dir),
+            },
+            plugin_reload_interval: Duration::from_millis(self.plugin_reload_ms),
             role: self.role,
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             api: ApiConfig {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use crate::api::{self, ApiConfig, AppState};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::Store;
 use crate::worker::{self, Shutdown, WorkerConfig};
 
@@ -25,7 +25,9 @@ pub enum Role {
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub database_url: String,
-    pub plugins_dir: PathBuf,
+    pub runtime: RuntimeConfig,
+    /// How often the plugins directory is checked for changes; zero never.
+    pub plugin_reload_interval: Duration,
     pub role: Role,
     pub shutdown_grace: Duration,
     pub api: ApiConfig,
@@ -47,8 +49,10 @@ pub fn bundled_plugins_dir() -> PathBuf {
 
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url).await?;
-    let runtime = Arc::new(Runtime::load(&config.plugins_dir).await?);
-    tracing::info!(providers = ?runtime.names(), plugins_dir = %config.plugins_dir.display(), "runtime ready");
+    let runtime = Arc::new(Runtime::new(config.runtime.clone()).await?);
+    tracing::info!(providers = ?runtime.names(), plugins_dir = %runtime.plugins_dir().display(), "runtime ready");
+    let watcher = (!config.plugin_reload_interval.is_zero())
+        .then(|| runtime.clone().watch(config.plugin_reload_interval));
 
     let shutdown = Shutdown::default();
     let pool = if config.role != Role::Api {
@@ -84,6 +88,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     if let Some(pool) = pool {
         stop_workers(pool, &shutdown, config.shutdown_grace).await;
+    }
+    if let Some(watcher) = watcher {
+        watcher.abort();
     }
     tracing::info!("stopped");
     Ok(())

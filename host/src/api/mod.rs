@@ -56,6 +56,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/tasks/{task_id}", get(tasks::tasks_get))
         .route("/api/v1/tasks/{task_id}/cancel", post(tasks::tasks_cancel))
         .route("/api/v1/providers", get(providers::providers_list))
+        .route(
+            "/api/v1/providers/reload",
+            post(providers::providers_reload),
+        )
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

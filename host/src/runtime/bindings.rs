@@ -8,8 +8,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use llmhost::provider::host::LogLevel;
-pub use llmhost::provider::types::{
+pub use self::llmhost::provider::host::LogLevel;
+pub use self::llmhost::provider::types::{
     Completion, FinishReason, Message, Params, ProviderError, ProviderInfo, RateLimit, Request,
     Role, Usage,
 };

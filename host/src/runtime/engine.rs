@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances: the granularity of deadlines and the most a
 /// running plugin delays its cancellation.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Instances that may be alive at once (running calls plus loads).
+const MAX_LIVE_INSTANCES: u32 = 1000;
 
 pub fn new_engine() -> anyhow::Result<Engine> {
     let mut config = Config::new();
@@ -15,9 +18,29 @@ pub fn new_engine() -> anyhow::Result<Engine> {
     // Epoch interruption lets a looping plugin be stopped at its deadline
     // with a cheap check, unlike fuel.
     config.epoch_interruption(true);
+    // A fresh instance per call must be cheap: the pooling allocator reuses
+    // pre-reserved slots instead of mapping memory for every call.
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
+    // Copy-on-write initial memory: instantiation maps the data segments
+    // instead of copying them.
+    config.memory_init_cow(true);
     let engine = Engine::new(&config)?;
     start_epoch_ticker(&engine);
     Ok(engine)
+}
+
+fn pooling() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_LIVE_INSTANCES);
+    // A Rust component holds a handful of core modules (program, adapters).
+    pool.total_core_instances(MAX_LIVE_INSTANCES * 8);
+    pool.total_memories(MAX_LIVE_INSTANCES * 2);
+    pool.total_tables(MAX_LIVE_INSTANCES * 8);
+    pool.total_stacks(MAX_LIVE_INSTANCES);
+    // Above every per-plugin memory limit (enforced by `limits::Limits`, so
+    // that hitting it is reported as `memory_limit`).
+    pool.max_memory_size(1 << 30);
+    pool
 }
 
 /// Advances the engine's epoch every tick for as long as the engine lives.

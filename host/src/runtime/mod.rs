@@ -1,18 +1,24 @@
 //! The plugin runtime: one wasmtime engine, the providers found by name in a
-//! plugins directory, and calls into them in fresh sandboxes. It knows
-//! nothing of tasks or the store.
+//! plugins directory (reloaded atomically when their files change), and
+//! calls into them in fresh sandboxes. It knows nothing of tasks or the
+//! store.
 
 mod bindings;
+mod cache;
+mod egress;
 mod engine;
 mod limits;
 mod manifest;
 mod plugin;
+mod secret;
 mod state;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
 
+use serde::Serialize;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -20,38 +26,81 @@ pub use bindings::{
     CONTRACT_VERSION, Completion, FinishReason, Message, Params, ProviderError, RateLimit, Request,
     Role, Usage,
 };
+pub use cache::CacheOutcome;
+use cache::ComponentCache;
+pub use manifest::{Manifest, defaults as manifest_defaults};
 pub use plugin::{CallError, ModelDescription, Plugin, ProviderDescription};
 use state::PluginState;
 
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Where `<name>.wasm` (and `<name>.toml`) live.
+    pub plugins_dir: PathBuf,
+    /// Where compiled components are kept across restarts; `None` compiles
+    /// on every start.
+    pub cache_dir: Option<PathBuf>,
+}
+
 /// The installed providers, by name.
 pub struct Runtime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    cache: ComponentCache,
     plugins_dir: PathBuf,
-    plugins: BTreeMap<String, Arc<Plugin>>,
+    /// Swapped whole on reload: a call holds the `Arc<Plugin>` it started
+    /// with, so running tasks finish on the version they began on.
+    plugins: RwLock<Arc<BTreeMap<String, Installed>>>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+struct Installed {
+    plugin: Arc<Plugin>,
+    stamp: Stamp,
+}
+
+/// When the plugin's files last changed, to tell whether to reload it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stamp {
+    wasm: (u64, Option<SystemTime>),
+    manifest: Option<(u64, Option<SystemTime>)>,
+}
+
+/// What a reload did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReloadReport {
+    /// Newly loaded or replaced.
+    pub loaded: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub removed: Vec<String>,
+    /// Files that could not be loaded; an older version, if any, still serves.
+    pub failed: Vec<LoadFailure>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LoadFailure {
+    pub name: String,
+    pub error: String,
 }
 
 impl Runtime {
-    /// Loads every `<name>.wasm` in `plugins_dir`. A file that fails to load
-    /// is reported and skipped: its name stays unknown, so tasks naming it
-    /// fail with `provider_not_found` instead of reaching something else.
-    pub async fn load(plugins_dir: &Path) -> anyhow::Result<Self> {
+    /// Creates the engine and loads every plugin in the directory. A file
+    /// that fails to load is reported and skipped: its name stays unknown,
+    /// so tasks naming it fail with `provider_not_found`.
+    pub async fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
         let engine = engine::new_engine()?;
         let linker = new_linker(&engine)?;
-        let mut plugins = BTreeMap::new();
-        for (name, path) in discover(plugins_dir)? {
-            match Plugin::load(&engine, &linker, &name, &path).await {
-                Ok(plugin) => {
-                    tracing::info!(provider = %name, version = %plugin.description().version, "loaded provider");
-                    plugins.insert(name, Arc::new(plugin));
-                }
-                Err(err) => {
-                    tracing::error!(provider = %name, path = %path.display(), "could not load provider: {err:#}")
-                }
-            }
-        }
-        Ok(Self {
-            plugins_dir: plugins_dir.to_owned(),
-            plugins,
-        })
+        let runtime = Self {
+            engine,
+            linker,
+            cache: ComponentCache::new(config.cache_dir),
+            plugins_dir: config.plugins_dir,
+            plugins: RwLock::new(Arc::default()),
+            reloading: tokio::sync::Mutex::new(()),
+        };
+        runtime.reload().await?;
+        Ok(runtime)
     }
 
     pub fn plugins_dir(&self) -> &Path {
@@ -60,27 +109,96 @@ impl Runtime {
 
     /// The provider called `name`, if it is installed. Never a substitute.
     pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.plugins.get(name).cloned()
+        self.current().get(name).map(|i| i.plugin.clone())
     }
 
     /// Names of the installed providers, sorted.
     pub fn names(&self) -> Vec<String> {
-        self.plugins.keys().cloned().collect()
+        self.current().keys().cloned().collect()
     }
 
     pub fn providers(&self) -> Vec<ProviderDescription> {
-        self.plugins
+        self.current()
             .values()
-            .map(|p| p.description().clone())
+            .map(|i| i.plugin.description().clone())
             .collect()
+    }
+
+    fn current(&self) -> Arc<BTreeMap<String, Installed>> {
+        self.plugins.read().expect("plugin registry lock").clone()
+    }
+
+    /// Loads what changed in the plugins directory and swaps the new set in
+    /// at once. A file that fails to load leaves its previous version
+    /// serving.
+    pub async fn reload(&self) -> anyhow::Result<ReloadReport> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let old = self.current();
+        let mut next = BTreeMap::new();
+        let mut report = ReloadReport::default();
+        for (name, path) in discover(&self.plugins_dir)? {
+            let stamp = stamp(&path);
+            if let Some(installed) = old.get(&name).filter(|i| i.stamp == stamp) {
+                next.insert(name.clone(), installed.clone());
+                report.unchanged.push(name);
+                continue;
+            }
+            match Plugin::load(&self.engine, &self.linker, &self.cache, &name, &path).await {
+                Ok((plugin, cache)) => {
+                    let version = plugin.description().version.clone();
+                    tracing::info!(provider = %name, %version, ?cache, "loaded provider");
+                    next.insert(
+                        name.clone(),
+                        Installed {
+                            plugin: Arc::new(plugin),
+                            stamp,
+                        },
+                    );
+                    report.loaded.push(name);
+                }
+                Err(err) => {
+                    let error = format!("{err:#}");
+                    tracing::error!(provider = %name, path = %path.display(), "could not load provider: {error}");
+                    if let Some(previous) = old.get(&name) {
+                        next.insert(name.clone(), previous.clone());
+                    }
+                    report.failed.push(LoadFailure { name, error });
+                }
+            }
+        }
+        report.removed = old
+            .keys()
+            .filter(|n| !next.contains_key(*n))
+            .cloned()
+            .collect();
+        *self.plugins.write().expect("plugin registry lock") = Arc::new(next);
+        Ok(report)
+    }
+
+    /// Reloads whenever the plugins directory changes, checking every
+    /// `every`.
+    pub fn watch(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match self.reload().await {
+                    Ok(report) if !report.loaded.is_empty() || !report.removed.is_empty() => {
+                        tracing::info!(loaded = ?report.loaded, removed = ?report.removed, "plugins reloaded");
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!("watching the plugins directory: {err:#}"),
+                }
+            }
+        })
     }
 }
 
-/// The imports every plugin may use: WASI (granting nothing; see `state`)
-/// and the contract's `host` interface.
+/// The imports every plugin may use: WASI (granting nothing; see `state`),
+/// wasi:http (through the egress policy) and the contract's `host`.
 fn new_linker(engine: &Engine) -> anyhow::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     Ok(linker)
 }
@@ -100,4 +218,16 @@ fn discover(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     }
     found.sort();
     Ok(found)
+}
+
+fn stamp(wasm: &Path) -> Stamp {
+    let of = |path: &Path| {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    };
+    Stamp {
+        wasm: of(wasm).unwrap_or((0, None)),
+        manifest: of(&wasm.with_extension("toml")),
+    }
 }

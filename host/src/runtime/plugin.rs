@@ -1,6 +1,7 @@
 //! One loaded provider: its compiled component, pre-linked once
-//! (`InstancePre`), and its metadata. Every call runs in a fresh `Store`,
-//! bounded by a deadline and a memory limit.
+//! (`InstancePre`), its metadata and its manifest's policy. Every call runs
+//! in a fresh `Store`, bounded by a deadline (which also covers the host's
+//! time on the plugin's HTTP requests), a memory limit and an output limit.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,13 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 
 use super::bindings::{
     CONTRACT_VERSION, Completion, PluginPre, ProviderError, ProviderInfo, Request,
 };
-use super::manifest::Manifest;
+use super::cache::{CacheOutcome, ComponentCache};
+use super::egress::{EgressPolicy, Incident};
+use super::manifest::{Limits, Manifest};
 use super::state::PluginState;
 
 /// What the host tells clients about an installed provider.
@@ -43,6 +46,12 @@ pub enum CallError {
     MemoryLimit { limit: usize },
     #[error("the provider trapped: {0}")]
     Trap(String),
+    #[error("outbound request refused: {0}")]
+    EgressDenied(String),
+    #[error("upstream timed out: {0}")]
+    UpstreamTimeout(String),
+    #[error("the provider answered {size} bytes of text; the limit is {limit}")]
+    OutputTooLarge { size: usize, limit: usize },
 }
 
 pub struct Plugin {
@@ -51,6 +60,8 @@ pub struct Plugin {
     engine: Engine,
     pre: PluginPre<PluginState>,
     config: Arc<BTreeMap<String, String>>,
+    egress: Arc<EgressPolicy>,
+    limits: Limits,
 }
 
 impl Plugin {
@@ -59,11 +70,14 @@ impl Plugin {
     pub async fn load(
         engine: &Engine,
         linker: &Linker<PluginState>,
+        cache: &ComponentCache,
         name: &str,
         wasm: &Path,
-    ) -> anyhow::Result<Self> {
+    ) -> anyhow::Result<(Self, CacheOutcome)> {
         let manifest = Manifest::load_beside(wasm)?;
-        let component = Component::from_file(engine, wasm)?;
+        let egress = Arc::new(EgressPolicy::from_manifest(&manifest)?);
+        let bytes = std::fs::read(wasm)?;
+        let (component, outcome) = cache.load(engine, &bytes)?;
         let pre = PluginPre::new(linker.instantiate_pre(&component)?)?;
         let mut plugin = Self {
             name: name.into(),
@@ -77,6 +91,8 @@ impl Plugin {
             engine: engine.clone(),
             pre,
             config: Arc::new(manifest.config),
+            egress,
+            limits: manifest.limits,
         };
         let info = plugin.metadata(Duration::from_secs(5)).await?;
         anyhow::ensure!(
@@ -95,7 +111,7 @@ impl Plugin {
                 description: m.description,
             })
             .collect();
-        Ok(plugin)
+        Ok((plugin, outcome))
     }
 
     pub fn name(&self) -> &str {
@@ -122,7 +138,30 @@ impl Plugin {
                 .await
         };
         let outcome = tokio::time::timeout(deadline, call).await;
-        self.classify(outcome, &store, deadline)
+        let answer = self.classify(outcome, &store, deadline)?;
+        self.check_answer(answer, &store)
+    }
+
+    /// The host's verdict on an answer: an oversized completion is refused,
+    /// and a failure caused by the egress policy is reported as such.
+    fn check_answer(
+        &self,
+        answer: Result<Completion, ProviderError>,
+        store: &Store<PluginState>,
+    ) -> Result<Result<Completion, ProviderError>, CallError> {
+        match answer {
+            Ok(completion) if completion.text.len() > self.limits.max_output_bytes => {
+                Err(CallError::OutputTooLarge {
+                    size: completion.text.len(),
+                    limit: self.limits.max_output_bytes,
+                })
+            }
+            Ok(completion) => Ok(Ok(completion)),
+            Err(error) => match store.data().incidents.first() {
+                Some(incident) => Err(incident_error(incident)),
+                None => Ok(Err(error)),
+            },
+        }
     }
 
     async fn metadata(&self, deadline: Duration) -> anyhow::Result<ProviderInfo> {
@@ -139,10 +178,13 @@ impl Plugin {
     }
 
     fn new_store(&self) -> Store<PluginState> {
-        let mut store = Store::new(
-            &self.engine,
-            PluginState::new(self.name.clone(), self.config.clone()),
+        let state = PluginState::new(
+            self.name.clone(),
+            self.config.clone(),
+            self.egress.clone(),
+            self.limits.memory_bytes,
         );
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         // Yield to the executor at every epoch tick, so that the deadline's
         // timer can drop a plugin that never returns.
@@ -163,7 +205,17 @@ impl Plugin {
             Ok(Err(_)) if store.data().limits.memory_exhausted() => Err(CallError::MemoryLimit {
                 limit: store.data().limits.max_memory(),
             }),
-            Ok(Err(trap)) => Err(CallError::Trap(format!("{trap:#}"))),
+            Ok(Err(trap)) => match store.data().incidents.first() {
+                Some(incident) => Err(incident_error(incident)),
+                None => Err(CallError::Trap(format!("{trap:#}"))),
+            },
         }
+    }
+}
+
+fn incident_error(incident: Incident) -> CallError {
+    match incident {
+        Incident::Denied(why) | Incident::ResponseTooLarge(why) => CallError::EgressDenied(why),
+        Incident::Timeout(why) => CallError::UpstreamTimeout(why),
     }
 }

@@ -1,37 +1,49 @@
 //! What one plugin call owns inside its `Store`: a WASI context that grants
-//! nothing (no files, no environment, no sockets), resource limits, and the
-//! host imports of the contract (`log`, `config-get`).
+//! nothing (no files, no environment, no sockets), wasi:http routed through
+//! the plugin's egress hooks, resource limits, and the contract's host
+//! imports (`log`, `config-get`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{LogLevel, llmhost};
+use super::egress::{EgressHooks, EgressPolicy, IncidentLog};
 use super::limits::Limits;
-
-/// The most linear memory one plugin instance may use.
-pub const MEMORY_LIMIT_BYTES: usize = 64 << 20;
 
 pub struct PluginState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: EgressHooks,
     table: ResourceTable,
     pub(super) limits: Limits,
+    pub(super) incidents: IncidentLog,
     plugin: Arc<str>,
     config: Arc<BTreeMap<String, String>>,
 }
 
 impl PluginState {
-    pub fn new(plugin: Arc<str>, config: Arc<BTreeMap<String, String>>) -> Self {
+    pub fn new(
+        plugin: Arc<str>,
+        config: Arc<BTreeMap<String, String>>,
+        egress: Arc<EgressPolicy>,
+        memory_bytes: usize,
+    ) -> Self {
         // The builder's defaults grant no preopened directories, no
-        // environment, no arguments and no network; stdio goes nowhere.
+        // environment, no arguments and no sockets; stdio goes nowhere.
         let wasi = WasiCtx::builder().build();
-        let limits = Limits::new(MEMORY_LIMIT_BYTES);
+        let incidents = IncidentLog::default();
+        let hooks = EgressHooks::new(egress, incidents.clone(), plugin.clone());
         Self {
             wasi,
+            http: WasiHttpCtx::new(),
+            hooks,
             table: ResourceTable::new(),
-            limits,
+            limits: Limits::new(memory_bytes),
+            incidents,
             plugin,
             config,
         }
@@ -43,6 +55,16 @@ impl WasiView for PluginState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
         }
     }
 }

@@ -83,6 +83,9 @@ pub fn call_error(error: CallError) -> TaskError {
         CallError::DeadlineExceeded(_) => ErrorCode::DeadlineExceeded,
         CallError::MemoryLimit { .. } => ErrorCode::MemoryLimit,
         CallError::Trap(_) => ErrorCode::PluginTrap,
+        CallError::EgressDenied(_) => ErrorCode::EgressDenied,
+        CallError::UpstreamTimeout(_) => ErrorCode::Timeout,
+        CallError::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
     };
     TaskError::new(code, error.to_string())
 }

@@ -233,13 +233,7 @@ impl Worker {
 
     /// Exponential backoff with jitter, never sooner than the upstream asked.
     fn backoff(&self, attempt: u32, retry_after_ms: Option<u64>) -> Duration {
-        let exp = self
-            .config
-            .retry_base
-            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
-        let capped = exp.min(self.config.retry_max);
-        let jittered = capped.mul_f64(rand::rng().random_range(0.5..=1.0));
-        jittered.max(Duration::from_millis(retry_after_ms.unwrap_or(0)))
+        backoff(&self.config, attempt, retry_after_ms)
     }
 
     /// Returns tasks of workers that stopped renewing their leases.

@@ -1,0 +1,67 @@
+//! Tries to read files and environment variables and to set the Authorization header, then reports what it got.
+
+wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
+
+use exports::llmhost::provider::provider::Guest;
+use llmhost::provider::types::{Completion, FinishReason, ProviderError, ProviderInfo, Request};
+
+struct Plugin;
+
+fn info(name: &str, description: &str) -> ProviderInfo {
+    ProviderInfo {
+        name: name.into(),
+        version: "0.0.0".into(),
+        description: description.into(),
+        models: vec![],
+    }
+}
+
+fn answer(text: String, model: String) -> Completion {
+    Completion {
+        text,
+        finish_reason: FinishReason::Stop,
+        usage: None,
+        model,
+    }
+}
+
+export!(Plugin);
+
+use llmhost_plugin_sdk::http;
+
+impl Guest for Plugin {
+    fn metadata() -> ProviderInfo {
+        info("snoop", "reports what the sandbox let it see")
+    }
+
+    fn complete(request: Request) -> Result<Completion, ProviderError> {
+        let url = request
+            .messages
+            .last()
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
+        let files = match std::fs::read_to_string("/etc/passwd") {
+            Ok(_) => "read /etc/passwd".to_owned(),
+            Err(err) => format!("denied: {err}"),
+        };
+        let listing = match std::fs::read_dir(".") {
+            Ok(_) => "listed .".to_owned(),
+            Err(err) => format!("denied: {err}"),
+        };
+        let env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+        let own_auth = http::Request::get(&url).header("authorization", "Bearer set-by-the-plugin");
+        let authorization = match http::send(&own_auth) {
+            Ok(r) => format!("sent, upstream answered {}", r.status),
+            Err(err) => format!("refused: {err}"),
+        };
+        let plain = match http::send(&http::Request::get(&url)) {
+            Ok(r) => format!("{} {}", r.status, r.text()),
+            Err(err) => format!("refused: {err}"),
+        };
+        let report = format!(
+            "files={files}\nlisting={listing}\nenv={}\nauthorization={authorization}\nplain={plain}",
+            env.join(",")
+        );
+        Ok(answer(report, request.model))
+    }
+}
