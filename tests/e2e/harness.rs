@@ -23,18 +23,32 @@ impl Server {
     /// Starts a server (API and workers) on a free port with its database
     /// in `data_dir`.
     pub async fn start(data_dir: &Path, extra_args: &[&str]) -> Self {
-        Self::spawn(data_dir, extra_args, "llmhost listening on ").await
+        Self::spawn(data_dir, extra_args, &[], "llmhost listening on ").await
+    }
+
+    /// Like `start`, with extra environment variables.
+    pub async fn start_with_env(
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::spawn(data_dir, extra_args, env, "llmhost listening on ").await
     }
 
     /// Starts a worker-only process (`--role worker` and a database URL
     /// among `args`).
     pub async fn start_worker(data_dir: &Path, args: &[&str]) -> Self {
-        Self::spawn(data_dir, args, "llmhost worker running").await
+        Self::spawn(data_dir, args, &[], "llmhost worker running").await
     }
 
     /// Starts `llmhost serve` and waits for its readiness line on stdout;
     /// what follows the line's `ready` prefix is the base URL.
-    async fn spawn(data_dir: &Path, extra_args: &[&str], ready: &'static str) -> Self {
+    async fn spawn(
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+        ready: &'static str,
+    ) -> Self {
         let log = data_dir.join(format!("server-{}.log", unique_suffix()));
         let stderr = std::fs::File::create(&log).expect("create the server log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_llmhost"))
@@ -42,6 +56,7 @@ impl Server {
             .arg(data_dir)
             .args(extra_args)
             .env("RUST_LOG", "info,llmhost=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .kill_on_drop(true)
@@ -73,6 +88,20 @@ impl Server {
 
     pub fn pid(&self) -> i32 {
         self.child.id().expect("running") as i32
+    }
+
+    /// The process's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .expect("VmRSS");
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("VmRSS in kB")
     }
 
     pub fn log(&self) -> String {

@@ -7,4 +7,6 @@ mod lifecycle;
 mod load;
 mod multinode;
 mod restart;
+mod sandbox;
+mod upstream;
 mod validation;
