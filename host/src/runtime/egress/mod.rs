@@ -66,6 +66,8 @@ pub struct EgressPolicy {
     allow: Vec<Origin>,
     allow_addresses: Vec<ipnet::IpNet>,
     secrets: Vec<SecretHeader>,
+    /// Every secret header name, configured or not: never the plugin's to set.
+    reserved: Vec<HeaderName>,
     pub timeouts: Timeouts,
     pub max_response_bytes: u64,
 }
@@ -81,8 +83,8 @@ pub struct Target {
 
 impl EgressPolicy {
     /// Builds the policy; errors name the manifest entry that is wrong. A
-    /// secret whose environment variable is missing is an error too: the
-    /// plugin would otherwise fail every call with an authentication error.
+    /// secret whose environment variable is missing is left out with a
+    /// warning. Even then the plugin may not set that header itself.
     pub fn from_manifest(manifest: &Manifest) -> anyhow::Result<Self> {
         let egress = &manifest.egress;
         let allow = egress
@@ -96,6 +98,7 @@ impl EgressPolicy {
             .map(|a| parse_net(a))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut secrets = Vec::new();
+        let mut reserved = Vec::new();
         for secret in &manifest.secrets {
             let origin = Origin::parse(&secret.origin)?;
             anyhow::ensure!(
@@ -110,9 +113,16 @@ impl EgressPolicy {
                     secret.header
                 )
             })?;
-            let value = secret.value.expand().map_err(|e| {
-                anyhow::anyhow!("secret {} for {}: {e}", secret.header, secret.origin)
-            })?;
+            reserved.push(name.clone());
+            // A missing variable is not fatal: the plugin still serves (its
+            // upstream will answer `authentication`), and the operator is told.
+            let value = match secret.value.expand() {
+                Ok(value) => value,
+                Err(e) => {
+                    tracing::warn!(header = %secret.header, origin = %secret.origin, "secret not configured: {e}; requests go without it");
+                    continue;
+                }
+            };
             let mut value = HeaderValue::try_from(value).map_err(|_| {
                 anyhow::anyhow!(
                     "secret {} for {}: not a valid header value",
@@ -131,6 +141,7 @@ impl EgressPolicy {
             allow,
             allow_addresses,
             secrets,
+            reserved,
             timeouts: Timeouts {
                 connect: Duration::from_millis(egress.connect_timeout_ms),
                 first_byte: Duration::from_millis(egress.first_byte_timeout_ms),
@@ -179,7 +190,7 @@ impl EgressPolicy {
 
     /// Header names a plugin may not set: every secret header.
     pub fn secret_header_names(&self) -> Vec<HeaderName> {
-        self.secrets.iter().map(|s| s.name.clone()).collect()
+        self.reserved.clone()
     }
 
     /// Adds the secret headers for this request's origin, replacing any

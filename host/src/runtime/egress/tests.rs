@@ -119,3 +119,19 @@ value = "Bearer k""#,
     p.inject_secrets(&mut elsewhere);
     assert!(elsewhere.headers().get("authorization").is_none());
 }
+
+#[test]
+fn a_secret_whose_variable_is_unset_is_left_out_but_stays_reserved() {
+    let p = policy(
+        r#"[egress]
+allow = ["https://api.example.com"]
+[[secret]]
+origin = "https://api.example.com"
+header = "x-api-key"
+value = "${LLMHOST_TEST_SURELY_UNSET_VARIABLE}""#,
+    );
+    let mut request = http::Request::get("https://api.example.com/v1").body(()).unwrap();
+    p.inject_secrets(&mut request);
+    assert!(request.headers().get("x-api-key").is_none());
+    assert_eq!(p.secret_header_names(), [HeaderName::from_static("x-api-key")]);
+}
