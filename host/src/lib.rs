@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cli;
 pub mod client;
+pub mod convert;
 pub mod error_code;
 pub mod runtime;
 pub mod server;

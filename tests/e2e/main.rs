@@ -6,6 +6,7 @@ mod harness;
 mod lifecycle;
 mod load;
 mod multinode;
+mod openai_compat;
 mod restart;
 mod sandbox;
 mod upstream;

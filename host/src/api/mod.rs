@@ -4,6 +4,7 @@
 
 mod error;
 mod extract;
+pub mod openai;
 mod providers;
 mod tasks;
 
@@ -60,6 +61,8 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/providers/reload",
             post(providers::providers_reload),
         )
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/models", get(openai::models_list))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

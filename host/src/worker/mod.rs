@@ -2,8 +2,6 @@
 //! and record each outcome through the store's fenced transitions. A result
 //! whose write is refused (the task was taken over) is logged and dropped.
 
-mod convert;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +9,7 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::convert;
 use crate::runtime::Runtime;
 use crate::store::{ClaimedTask, Fenced, Heartbeat, Store};
 use crate::task::{TaskError, TaskResult};

@@ -130,8 +130,13 @@ origin = "https://api.example.com"
 header = "x-api-key"
 value = "${LLMHOST_TEST_SURELY_UNSET_VARIABLE}""#,
     );
-    let mut request = http::Request::get("https://api.example.com/v1").body(()).unwrap();
+    let mut request = http::Request::get("https://api.example.com/v1")
+        .body(())
+        .unwrap();
     p.inject_secrets(&mut request);
     assert!(request.headers().get("x-api-key").is_none());
-    assert_eq!(p.secret_header_names(), [HeaderName::from_static("x-api-key")]);
+    assert_eq!(
+        p.secret_header_names(),
+        [HeaderName::from_static("x-api-key")]
+    );
 }

@@ -1,7 +1,8 @@
 //! Translations between the task's types and the plugin contract's, and the
-//! mapping of both failure layers (host call errors, provider errors) to the
-//! task's typed error. The error *codes* and their properties live in
-//! `error_code`; this file only says which code each failure is.
+//! mapping of both failure layers (host call errors, provider errors) to a
+//! typed error, for the workers and the synchronous endpoint alike. The
+//! error *codes* and their properties live in `error_code`; this file only
+//! says which code each failure is.
 
 use crate::error_code::ErrorCode;
 use crate::runtime::{self, CallError, ProviderError};

@@ -1,0 +1,205 @@
+//! The OpenAI-compatible endpoints: `POST /v1/chat/completions` (model
+//! `<provider>/<model>`, `stream: true` as OpenAI SSE chunks ending with
+//! `[DONE]`) and `GET /v1/models`. Synchronous: the provider is called
+//! directly, nothing is stored. Errors use OpenAI's format and the one
+//! error table.
+
+mod error;
+mod wire;
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use crate::convert;
+use crate::runtime::Completion;
+use crate::task::{TaskError, TaskResult};
+pub use error::OpenAiError;
+use wire::{
+    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, ChatUsage, Choice, ChunkChoice,
+    Delta, Model, ModelList,
+};
+
+/// The deadline of a synchronous call.
+const SYNC_DEADLINE: Duration = Duration::from_secs(300);
+
+/// The response header carrying the host's own time on a request, in
+/// microseconds: everything but the provider call.
+pub const OVERHEAD_HEADER: &str = "x-llmhost-overhead-us";
+
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    body: Result<Json<ChatRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, OpenAiError> {
+    let started = Instant::now();
+    let Json(request) = body?;
+    let (provider, model) = request
+        .model
+        .split_once('/')
+        .filter(|(p, m)| !p.is_empty() && !m.is_empty())
+        .ok_or_else(|| {
+            OpenAiError::invalid(format!(
+                "model: expected \"<provider>/<model>\", got {:?}",
+                request.model
+            ))
+        })?;
+    if request.messages.is_empty() {
+        return Err(OpenAiError::invalid(
+            "messages: must hold at least one message",
+        ));
+    }
+    let Some(plugin) = state.runtime.get(provider) else {
+        let error = TaskError::provider_not_found(provider, &state.runtime.names());
+        return Err(OpenAiError::from_task_error(error));
+    };
+    let (messages, params) = request.to_input();
+    let input = crate::task::TaskInput { messages, params };
+    let call_started = Instant::now();
+    let outcome = plugin
+        .complete(&convert::request(model, &input), SYNC_DEADLINE)
+        .await;
+    let provider_time = call_started.elapsed();
+    let completion: Completion = match outcome {
+        Ok(Ok(completion)) => completion,
+        Ok(Err(provider_error)) => {
+            return Err(OpenAiError::from_task_error(convert::provider_error(
+                provider_error,
+            )));
+        }
+        Err(call_error) => {
+            return Err(OpenAiError::from_task_error(convert::call_error(
+                call_error,
+            )));
+        }
+    };
+    let result = convert::completion(completion);
+    let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
+    let created = chrono::Utc::now().timestamp();
+    let mut response = if request.stream {
+        let include_usage = request
+            .stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage);
+        stream(&id, created, &request.model, &result, include_usage).into_response()
+    } else {
+        Json(whole(id, created, request.model.clone(), result)).into_response()
+    };
+    let overhead = started.elapsed().saturating_sub(provider_time);
+    if let Ok(value) = HeaderValue::from_str(&overhead.as_micros().to_string()) {
+        response.headers_mut().insert(OVERHEAD_HEADER, value);
+    }
+    Ok(response)
+}
+
+fn usage(result: &TaskResult) -> Option<ChatUsage> {
+    result.usage.map(|u| ChatUsage {
+        prompt_tokens: u.input_tokens,
+        completion_tokens: u.output_tokens,
+        total_tokens: u.input_tokens.saturating_add(u.output_tokens),
+    })
+}
+
+fn whole(id: String, created: i64, model: String, result: TaskResult) -> ChatCompletion {
+    ChatCompletion {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        usage: usage(&result),
+        choices: vec![Choice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant",
+                content: result.text,
+            },
+            finish_reason: result.finish_reason,
+        }],
+    }
+}
+
+/// The answer as OpenAI stream chunks: the role, the text, the finish
+/// reason (and usage when asked), then `[DONE]`. Providers answer whole
+/// today, so the text comes as one delta.
+fn stream(
+    id: &str,
+    created: i64,
+    model: &str,
+    result: &TaskResult,
+    include_usage: bool,
+) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>> + use<>> {
+    let chunk = |delta: Delta, finish_reason: Option<&str>, usage: Option<ChatUsage>| {
+        let chunk = ChatChunk {
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model,
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+            }],
+            usage,
+        };
+        Event::default().data(serde_json::to_string(&chunk).expect("chunks serialise"))
+    };
+    let mut events = vec![
+        chunk(
+            Delta {
+                role: Some("assistant"),
+                content: Some(""),
+            },
+            None,
+            None,
+        ),
+        chunk(
+            Delta {
+                role: None,
+                content: Some(&result.text),
+            },
+            None,
+            None,
+        ),
+        chunk(Delta::default(), Some(&result.finish_reason), None),
+    ];
+    if include_usage {
+        let usage_chunk = ChatChunk {
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model,
+            choices: vec![],
+            usage: usage(result),
+        };
+        events.push(
+            Event::default().data(serde_json::to_string(&usage_chunk).expect("chunks serialise")),
+        );
+    }
+    events.push(Event::default().data("[DONE]"));
+    Sse::new(futures::stream::iter(events.into_iter().map(Ok)))
+}
+
+pub async fn models_list(State(state): State<AppState>) -> Json<ModelList> {
+    let data = state
+        .runtime
+        .providers()
+        .into_iter()
+        .flat_map(|provider| {
+            provider.models.into_iter().map(move |m| Model {
+                id: format!("{}/{}", provider.name, m.id),
+                object: "model",
+                created: 0,
+                owned_by: provider.name.clone(),
+            })
+        })
+        .collect();
+    Json(ModelList {
+        object: "list",
+        data,
+    })
+}

@@ -1,0 +1,261 @@
+//! The OpenAI-compatible endpoints, spoken to in OpenAI's wire format: raw
+//! HTTP, and the official `openai` Python SDK.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::harness::Server;
+
+async fn chat(server: &Server, body: &Value) -> reqwest::Response {
+    server
+        .http
+        .post(server.url("/v1/chat/completions"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_chat_completion_answers_in_openai_format_with_the_host_overhead() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let body = json!({
+        "model": "echo/echo",
+        "messages": [{"role": "developer", "content": "be brief"}, {"role": "user", "content": [{"type": "text", "text": "hello "}, {"type": "text", "text": "there"}]}],
+        "temperature": 0.2, "n": 1, "user": "someone"
+    });
+    let response = chat(&server, &body).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let overhead: u64 = response.headers()["x-llmhost-overhead-us"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(overhead > 0);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["object"], "chat.completion");
+    assert_eq!(answer["model"], "echo/echo");
+    assert_eq!(answer["choices"][0]["message"]["role"], "assistant");
+    assert_eq!(answer["choices"][0]["message"]["content"], "hello there");
+    assert_eq!(answer["choices"][0]["finish_reason"], "stop");
+    assert_eq!(answer["usage"]["completion_tokens"], 2);
+    assert!(
+        server.all_tasks().await.is_empty(),
+        "the synchronous path stores nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_chat_completion_is_sse_chunks_ending_with_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let body = json!({"model": "echo/echo", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "streamed words"}]});
+    let response = chat(&server, &body).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = response.text().await.unwrap();
+    let data: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(data.last(), Some(&"[DONE]"), "{text}");
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"].get(0)?["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(content, "streamed words");
+    assert!(chunks.iter().any(|c| {
+        c["choices"]
+            .get(0)
+            .is_some_and(|ch| ch["finish_reason"] == "stop")
+    }));
+    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 2);
+}
+
+#[tokio::test]
+async fn openai_endpoint_errors_use_openai_format_and_the_error_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let cases = [
+        (
+            json!({"model": "nope/m", "messages": [{"role": "user", "content": "x"}]}),
+            404,
+            "provider_not_found",
+            "not_found_error",
+        ),
+        (
+            json!({"model": "echo/echo-error:rate_limited", "messages": [{"role": "user", "content": "x"}]}),
+            429,
+            "rate_limited",
+            "rate_limit_error",
+        ),
+        (
+            json!({"model": "echo/echo-error:invalid_request", "messages": [{"role": "user", "content": "x"}]}),
+            400,
+            "invalid_request",
+            "invalid_request_error",
+        ),
+        (
+            json!({"model": "echo/echo-error:upstream_unavailable", "messages": [{"role": "user", "content": "x"}]}),
+            503,
+            "upstream_unavailable",
+            "api_error",
+        ),
+        (
+            json!({"model": "echo", "messages": [{"role": "user", "content": "x"}]}),
+            400,
+            "invalid_request",
+            "invalid_request_error",
+        ),
+        (
+            json!({"model": "echo/echo", "messages": []}),
+            400,
+            "invalid_request",
+            "invalid_request_error",
+        ),
+        (
+            json!({"model": "echo/echo", "messages": [{"role": "robot", "content": "x"}]}),
+            400,
+            "invalid_request",
+            "invalid_request_error",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}]}),
+            400,
+            "invalid_request",
+            "invalid_request_error",
+        ),
+    ];
+    for (body, status, code, kind) in cases {
+        let response = chat(&server, &body).await;
+        assert_eq!(response.status().as_u16(), status, "{body}");
+        let retry_after = response.headers().get("retry-after").cloned();
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["code"], code, "{body}: {error}");
+        assert_eq!(error["error"]["type"], kind, "{body}: {error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+        if code == "rate_limited" {
+            assert_eq!(retry_after.expect("Retry-After"), "1");
+        }
+        if code == "provider_not_found" {
+            assert!(
+                error["error"]["message"].as_str().unwrap().contains("echo"),
+                "lists installed: {error}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn models_lists_every_provider_model_as_provider_slash_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let (status, list) = server.get_json("/v1/models").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["object"], "list");
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"echo/echo"), "{ids:?}");
+}
+
+/// A virtualenv with the official `openai` SDK from PyPI, made once under
+/// target/. `None` (skipped) when Python or PyPI is not available here,
+/// except under CI.
+fn openai_sdk_python() -> Option<PathBuf> {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".openai-installed");
+    let ok = |cmd: &mut std::process::Command| cmd.status().is_ok_and(|s| s.success());
+    if !ready.exists() {
+        let made = ok(std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv))
+            && ok(std::process::Command::new(&python).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "openai>=1.40,<3",
+            ]));
+        if !made {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI needs python3 and the openai SDK from PyPI"
+            );
+            eprintln!("skipped: could not install the openai SDK");
+            return None;
+        }
+        std::fs::write(&ready, b"").unwrap();
+    }
+    Some(python)
+}
+
+const SDK_SCRIPT: &str = r#"
+import sys, openai
+client = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key=sys.argv[3] if len(sys.argv) > 3 else "unused")
+messages = [{"role": "user", "content": "hello from the sdk"}]
+whole = client.chat.completions.create(model=sys.argv[2], messages=messages)
+print(whole.choices[0].message.content)
+parts = client.chat.completions.create(model=sys.argv[2], messages=messages, stream=True)
+print("".join(c.choices[0].delta.content or "" for c in parts if c.choices))
+try:
+    client.chat.completions.create(model="nope/" + sys.argv[2], messages=messages)
+except openai.NotFoundError as e:
+    print("not found:", e.body["code"])
+"#;
+
+#[tokio::test]
+async fn the_official_openai_sdk_gets_the_same_text_whole_and_streamed() {
+    let Some(python) = tokio::task::spawn_blocking(openai_sdk_python)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let output = tokio::process::Command::new(python)
+        .args(["-c", SDK_SCRIPT, &server.base, "echo/echo"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "hello from the sdk",
+            "hello from the sdk",
+            "not found: provider_not_found"
+        ]
+    );
+}
