@@ -1,0 +1,143 @@
+//! The Messages API wire format: the request body, the response, and the
+//! mapping of error answers to the contract's typed errors.
+
+use llmhost_plugin_sdk::http::Response;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::common;
+use crate::llmhost::provider::types::{Completion, ProviderError, Request, Role};
+
+pub const VENDOR: &str = "anthropic";
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+
+/// System messages go to the top-level `system`; tool output (which the
+/// contract gives without a tool_use id) goes as a user turn.
+pub fn request_body(request: &Request, default_max_tokens: u32) -> Vec<u8> {
+    let system: Vec<&str> = request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::System)
+        .map(|m| m.content.as_str())
+        .collect();
+    let messages: Vec<Value> = request
+        .messages
+        .iter()
+        .filter(|m| m.role != Role::System)
+        .map(|m| {
+            let role = if m.role == Role::Assistant {
+                "assistant"
+            } else {
+                "user"
+            };
+            json!({"role": role, "content": m.content})
+        })
+        .collect();
+    let params = &request.params;
+    let mut body = Map::new();
+    body.insert("model".into(), json!(request.model));
+    body.insert(
+        "max_tokens".into(),
+        json!(params.max_tokens.unwrap_or(default_max_tokens)),
+    );
+    body.insert("messages".into(), Value::Array(messages));
+    if !system.is_empty() {
+        body.insert("system".into(), json!(system.join("\n\n")));
+    }
+    if let Some(t) = params.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = params.top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if !params.stop.is_empty() {
+        body.insert("stop_sequences".into(), json!(params.stop));
+    }
+    serde_json::to_vec(&Value::Object(body)).expect("JSON")
+}
+
+#[derive(Deserialize)]
+struct Message {
+    model: Option<String>,
+    content: Vec<Block>,
+    stop_reason: Option<String>,
+    usage: Option<MessageUsage>,
+}
+
+#[derive(Deserialize)]
+struct Block {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessageUsage {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+}
+
+pub fn parse_response(model: &str, response: &Response) -> Result<Completion, ProviderError> {
+    if !(200..300).contains(&response.status) {
+        return Err(error(response));
+    }
+    let parsed: Message = serde_json::from_slice(&response.body)
+        .map_err(|e| common::malformed(VENDOR, e, &response.body))?;
+    let text: String = parsed
+        .content
+        .iter()
+        .filter(|b| b.kind == "text")
+        .filter_map(|b| b.text.as_deref())
+        .collect();
+    Ok(Completion {
+        text,
+        finish_reason: common::finish_reason(parsed.stop_reason.as_deref()),
+        usage: parsed
+            .usage
+            .and_then(|u| common::usage(u.input_tokens, u.output_tokens)),
+        model: parsed
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| model.to_owned()),
+    })
+}
+
+/// `{"type": "error", "error": {"type", "message"}, "request_id"}`.
+fn error(response: &Response) -> ProviderError {
+    let status = response.status;
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let field = |name: &str| {
+        body.get("error")
+            .and_then(|e| e.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let kind = field("type").unwrap_or_default();
+    let text =
+        field("message").unwrap_or_else(|| String::from_utf8_lossy(&response.body).into_owned());
+    let message = format!(
+        "{VENDOR}: HTTP {status}{}: {}",
+        if kind.is_empty() {
+            String::new()
+        } else {
+            format!(" ({kind})")
+        },
+        common::bounded(&text)
+    );
+    let lower = text.to_ascii_lowercase();
+    let context = lower.contains("prompt is too long")
+        || lower.contains("context window")
+        || lower.contains("context length");
+    let retry_after = common::retry_after_ms(response);
+    match kind.as_str() {
+        "invalid_request_error" if context => ProviderError::ContextLengthExceeded(message),
+        "authentication_error" => ProviderError::Authentication(message),
+        "permission_error" => ProviderError::PermissionDenied(message),
+        "not_found_error" => ProviderError::ModelNotFound(message),
+        "rate_limit_error" => common::by_status(429, message, retry_after),
+        "overloaded_error" => ProviderError::UpstreamUnavailable(message),
+        "api_error" => ProviderError::UpstreamError(message),
+        "timeout_error" => ProviderError::Timeout(message),
+        _ => common::by_status(status, message, retry_after),
+    }
+}

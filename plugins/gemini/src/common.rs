@@ -1,0 +1,114 @@
+//! Helpers every HTTP provider needs: transport failures, rate-limit delays,
+//! status codes and bounded error messages. (The same file is in each of the
+//! `openai`, `anthropic`, `ollama` and `gemini` plugins.)
+
+use llmhost_plugin_sdk::http::{HttpError, Response};
+
+use crate::llmhost::provider::types::{FinishReason, ProviderError, RateLimit, Usage};
+
+/// Error texts are cut to this many bytes: an upstream's error page can be big.
+const MAX_MESSAGE: usize = 500;
+
+/// A request that did not produce a response: a timeout is `timeout`, an
+/// unusable base URL is the operator's `invalid-request`, anything else means
+/// the upstream could not be reached. (When the host's egress policy refused
+/// the request, the host reports `egress_denied` whatever we answer.)
+pub fn transport_error(vendor: &str, err: HttpError) -> ProviderError {
+    match err {
+        HttpError::Timeout(m) => ProviderError::Timeout(format!("{vendor}: {m}")),
+        HttpError::InvalidRequest(m) => {
+            ProviderError::InvalidRequest(format!("{vendor}: check base_url: {m}"))
+        }
+        other => ProviderError::UpstreamUnavailable(format!("{vendor}: {other}")),
+    }
+}
+
+/// How long the upstream asked us to wait: `retry-after-ms` (milliseconds,
+/// OpenAI) or `retry-after` (seconds; an HTTP date is ignored: plugins have
+/// no wall clock worth trusting).
+pub fn retry_after_ms(response: &Response) -> Option<u64> {
+    let number = |name: &str| {
+        response
+            .header(name)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    if let Some(ms) = number("retry-after-ms") {
+        return Some(ms.ceil() as u64);
+    }
+    number("retry-after").map(|s| (s * 1000.0).ceil() as u64)
+}
+
+/// The usual meaning of an HTTP status; each vendor refines it from its
+/// error body.
+pub fn by_status(status: u16, message: String, retry_after_ms: Option<u64>) -> ProviderError {
+    match status {
+        401 => ProviderError::Authentication(message),
+        403 => ProviderError::PermissionDenied(message),
+        404 => ProviderError::ModelNotFound(message),
+        408 | 504 => ProviderError::Timeout(message),
+        429 => ProviderError::RateLimited(RateLimit {
+            message,
+            retry_after_ms,
+        }),
+        502 | 503 | 529 => ProviderError::UpstreamUnavailable(message),
+        400..=499 => ProviderError::InvalidRequest(message),
+        _ => ProviderError::UpstreamError(message),
+    }
+}
+
+/// `text`, cut to a bounded length on a character boundary.
+pub fn bounded(text: &str) -> String {
+    let text = text.trim();
+    if text.len() <= MAX_MESSAGE {
+        return text.to_owned();
+    }
+    let mut end = MAX_MESSAGE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// A 2xx body that is not what the vendor documents.
+pub fn malformed(vendor: &str, err: serde_json::Error, body: &[u8]) -> ProviderError {
+    ProviderError::UpstreamError(format!(
+        "{vendor}: malformed response ({err}): {}",
+        bounded(&String::from_utf8_lossy(body))
+    ))
+}
+
+pub fn usage(input: Option<u64>, output: Option<u64>) -> Option<Usage> {
+    if input.is_none() && output.is_none() {
+        return None;
+    }
+    let clamp = |n: Option<u64>| u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX);
+    Some(Usage {
+        input_tokens: clamp(input),
+        output_tokens: clamp(output),
+    })
+}
+
+/// The finish reason the contract knows for a vendor's common spellings.
+pub fn finish_reason(reason: Option<&str>) -> FinishReason {
+    match reason {
+        None => FinishReason::Stop,
+        Some(r) => match r.to_ascii_lowercase().as_str() {
+            "stop" | "end_turn" | "stop_sequence" | "eos" => FinishReason::Stop,
+            "length" | "max_tokens" => FinishReason::Length,
+            "content_filter" | "refusal" | "safety" => FinishReason::ContentFilter,
+            "tool_calls" | "function_call" | "tool_use" => FinishReason::ToolCalls,
+            _ => FinishReason::Other,
+        },
+    }
+}
+
+/// The base URL from the manifest's `[config]`, without a trailing slash.
+pub fn base_url(default: &str) -> String {
+    crate::llmhost::provider::host::config_get("base_url")
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
+        .trim()
+        .trim_end_matches('/')
+        .to_owned()
+}

@@ -1,0 +1,61 @@
+//! The `gemini` provider: Google's Gemini API
+//! (`POST {base_url}/models/{model}:generateContent`).
+//!
+//! Manifest `[config]`: `base_url` (default
+//! `https://generativelanguage.googleapis.com/v1beta`). The credential
+//! (`x-goog-api-key`) is added by the host from the manifest's `[[secret]]`;
+//! this plugin never sees or sets it.
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "plugin",
+});
+
+mod common;
+mod wire;
+
+use exports::llmhost::provider::provider::Guest;
+use llmhost::provider::host::{LogLevel, log};
+use llmhost::provider::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::http;
+
+const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
+
+struct Gemini;
+
+impl Guest for Gemini {
+    fn metadata() -> ProviderInfo {
+        let model = |id: &str, description: &str| ModelInfo {
+            id: id.into(),
+            description: description.into(),
+        };
+        ProviderInfo {
+            name: "gemini".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: env!("CARGO_PKG_DESCRIPTION").into(),
+            models: vec![
+                model(
+                    "gemini-2.5-flash",
+                    "Google; any model name the API serves works",
+                ),
+                model("gemini-2.5-pro", "Google"),
+                model("gemini-2.0-flash", "Google"),
+            ],
+        }
+    }
+
+    fn complete(request: Request) -> Result<Completion, ProviderError> {
+        let model = wire::model_path(&request.model)?;
+        let url = format!(
+            "{}/models/{model}:generateContent",
+            common::base_url(DEFAULT_BASE_URL)
+        );
+        let body = wire::request_body(&request);
+        log(LogLevel::Debug, &format!("POST {url}"));
+        let response = http::send(&http::Request::post_json(url, body))
+            .map_err(|e| common::transport_error(wire::VENDOR, e))?;
+        wire::parse_response(&request.model, &response)
+    }
+}
+
+export!(Gemini);

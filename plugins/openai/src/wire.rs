@@ -1,0 +1,156 @@
+//! The Chat Completions wire format: the request body, the response, and the
+//! mapping of error answers to the contract's typed errors.
+
+use llmhost_plugin_sdk::http::Response;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::common;
+use crate::llmhost::provider::types::{Completion, FinishReason, ProviderError, Request, Role};
+
+pub const VENDOR: &str = "openai";
+
+pub fn request_body(request: &Request, max_tokens_param: &str) -> Vec<u8> {
+    let messages: Vec<Value> = request
+        .messages
+        .iter()
+        .map(|m| {
+            // The contract's tool messages carry no tool_call_id, which the
+            // API requires for role "tool": they go as user turns.
+            let role = match m.role {
+                Role::System => "system",
+                Role::User | Role::Tool => "user",
+                Role::Assistant => "assistant",
+            };
+            json!({"role": role, "content": m.content})
+        })
+        .collect();
+    let mut body = Map::new();
+    body.insert("model".into(), json!(request.model));
+    body.insert("messages".into(), Value::Array(messages));
+    let params = &request.params;
+    if let Some(n) = params.max_tokens {
+        body.insert(max_tokens_param.into(), json!(n));
+    }
+    if let Some(t) = params.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = params.top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if !params.stop.is_empty() {
+        body.insert("stop".into(), json!(params.stop));
+    }
+    body.insert("stream".into(), json!(false));
+    serde_json::to_vec(&Value::Object(body)).expect("JSON")
+}
+
+#[derive(Deserialize)]
+struct ChatCompletion {
+    model: Option<String>,
+    choices: Vec<Choice>,
+    usage: Option<ChatUsage>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: Option<ChoiceMessage>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceMessage {
+    content: Option<String>,
+    refusal: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChatUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+pub fn parse_response(model: &str, response: &Response) -> Result<Completion, ProviderError> {
+    if !(200..300).contains(&response.status) {
+        return Err(error(response));
+    }
+    let parsed: ChatCompletion = serde_json::from_slice(&response.body)
+        .map_err(|e| common::malformed(VENDOR, e, &response.body))?;
+    let choice = parsed.choices.into_iter().next().ok_or_else(|| {
+        ProviderError::UpstreamError(format!("{VENDOR}: the response has no choices"))
+    })?;
+    let (text, refused) = match choice.message {
+        Some(ChoiceMessage {
+            content: Some(text),
+            ..
+        }) => (text, false),
+        Some(ChoiceMessage {
+            refusal: Some(text),
+            ..
+        }) => (text, true),
+        _ => (String::new(), false),
+    };
+    let finish_reason = match common::finish_reason(choice.finish_reason.as_deref()) {
+        FinishReason::Stop if refused => FinishReason::ContentFilter,
+        other => other,
+    };
+    Ok(Completion {
+        text,
+        finish_reason,
+        usage: parsed
+            .usage
+            .and_then(|u| common::usage(u.prompt_tokens, u.completion_tokens)),
+        model: parsed
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| model.to_owned()),
+    })
+}
+
+/// `{"error": {"message", "type", "code"}}` from OpenAI; compatible servers
+/// also answer a flat `{"message", "type", "code"}` or `{"error": "text"}`.
+fn error(response: &Response) -> ProviderError {
+    let status = response.status;
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let object = match body.get("error") {
+        Some(e @ Value::Object(_)) => e,
+        _ => &body,
+    };
+    let field = |name: &str| {
+        object
+            .get(name)
+            .and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let (code, kind) = (field("code"), field("type"));
+    let text = match (field("message"), body.get("error")) {
+        (m, _) if !m.is_empty() => m,
+        (_, Some(Value::String(s))) => s.clone(),
+        _ => String::from_utf8_lossy(&response.body).into_owned(),
+    };
+    let message = format!(
+        "{VENDOR}: HTTP {status}{}: {}",
+        if code.is_empty() {
+            String::new()
+        } else {
+            format!(" ({code})")
+        },
+        common::bounded(&text)
+    );
+    let lower = text.to_ascii_lowercase();
+    let context = code == "context_length_exceeded"
+        || lower.contains("maximum context length")
+        || lower.contains("context length")
+        || lower.contains("context window");
+    let filtered = matches!(code.as_str(), "content_filter" | "content_policy_violation")
+        || kind == "content_filter";
+    match status {
+        400 | 413 | 422 if context => ProviderError::ContextLengthExceeded(message),
+        400..=499 if filtered => ProviderError::ContentFiltered(message),
+        _ => common::by_status(status, message, common::retry_after_ms(response)),
+    }
+}
