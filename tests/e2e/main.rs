@@ -2,6 +2,7 @@
 //! database, driven over real HTTP.
 
 mod control;
+mod events;
 mod harness;
 mod lifecycle;
 mod load;

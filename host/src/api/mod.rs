@@ -3,6 +3,7 @@
 //! status of a running task.
 
 mod error;
+mod events;
 mod extract;
 pub mod openai;
 mod providers;
@@ -56,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/tasks/{task_id}", get(tasks::tasks_get))
         .route("/api/v1/tasks/{task_id}/cancel", post(tasks::tasks_cancel))
+        .route("/api/v1/tasks/{task_id}/events", get(events::tasks_events))
         .route("/api/v1/providers", get(providers::providers_list))
         .route(
             "/api/v1/providers/reload",

@@ -1,0 +1,101 @@
+//! `GET /api/v1/tasks/{task_id}/events`: a task's life as Server-Sent Events.
+
+use serde_json::{Value, json};
+
+use crate::harness::{Server, echo};
+
+/// Reads the whole stream (it ends after the final event): `(event, data)`.
+async fn events(server: &Server, id: &str) -> Vec<(String, Value)> {
+    let response = server
+        .http
+        .get(server.url(&format!("/api/v1/tasks/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    let mut out = Vec::new();
+    let mut name = String::new();
+    for line in text.lines() {
+        if let Some(n) = line.strip_prefix("event: ") {
+            name = n.to_owned();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            out.push((
+                std::mem::take(&mut name),
+                serde_json::from_str(data).unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_live_task_streams_its_status_changes_and_then_its_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let body = json!({"provider": "echo", "model": "echo-slow:400", "prompt": "followed"});
+    let id = server.submit(&body).await;
+    let seen = events(&server, &id).await;
+    let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.last(), Some(&"result"), "{seen:?}");
+    assert_eq!(seen.last().unwrap().1["text"], "followed");
+    let statuses: Vec<&str> = seen
+        .iter()
+        .filter(|(n, _)| n == "status")
+        .map(|(_, d)| d["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains(&"running"), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&"completed"));
+    // The final result equals what the task API reports.
+    assert_eq!(
+        server.task(&id).await["result"]["text"],
+        seen.last().unwrap().1["text"]
+    );
+}
+
+#[tokio::test]
+async fn a_finished_task_replays_its_final_events_and_failures_end_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let done = server.submit(&echo("already done")).await;
+    server.wait_until_finished(&done).await;
+    let seen = events(&server, &done).await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        (seen[0].0.as_str(), seen[0].1["status"].as_str()),
+        ("status", Some("completed"))
+    );
+    assert_eq!(
+        (seen[1].0.as_str(), seen[1].1["text"].as_str()),
+        ("result", Some("already done"))
+    );
+
+    let failing = json!({"provider": "missing", "model": "m", "prompt": "x"});
+    let failed = server.submit(&failing).await;
+    let seen = events(&server, &failed).await;
+    let (name, data) = seen.last().unwrap();
+    assert_eq!(name, "error");
+    assert_eq!(data["error_code"], "provider_not_found");
+
+    let (status, body) = server.get_json("/api/v1/tasks/nope/events").await;
+    assert_eq!(status, 404, "{body}");
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_does_not_affect_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let body = json!({"provider": "echo", "model": "echo-slow:300", "prompt": "unbothered"});
+    let id = server.submit(&body).await;
+    let response = server
+        .http
+        .get(server.url(&format!("/api/v1/tasks/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    drop(response);
+    let task = server.wait_until_finished(&id).await;
+    assert_eq!(task["status"], "completed");
+    assert_eq!(task["result"]["text"], "unbothered");
+}
