@@ -8,6 +8,7 @@ mod lifecycle;
 mod load;
 mod multinode;
 mod openai_compat;
+mod providers;
 mod restart;
 mod sandbox;
 mod upstream;

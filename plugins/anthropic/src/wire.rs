@@ -45,10 +45,10 @@ pub fn request_body(request: &Request, default_max_tokens: u32) -> Vec<u8> {
         body.insert("system".into(), json!(system.join("\n\n")));
     }
     if let Some(t) = params.temperature {
-        body.insert("temperature".into(), json!(t));
+        body.insert("temperature".into(), common::float(t));
     }
     if let Some(p) = params.top_p {
-        body.insert("top_p".into(), json!(p));
+        body.insert("top_p".into(), common::float(p));
     }
     if !params.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(params.stop));

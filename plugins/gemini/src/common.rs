@@ -48,7 +48,10 @@ pub fn by_status(status: u16, message: String, retry_after_ms: Option<u64>) -> P
         404 => ProviderError::ModelNotFound(message),
         408 | 504 => ProviderError::Timeout(message),
         429 => ProviderError::RateLimited(RateLimit {
-            message,
+            message: match retry_after_ms {
+                Some(ms) => format!("{message} (retry after {ms} ms)"),
+                None => message,
+            },
             retry_after_ms,
         }),
         502 | 503 | 529 => ProviderError::UpstreamUnavailable(message),
@@ -111,4 +114,10 @@ pub fn base_url(default: &str) -> String {
         .trim()
         .trim_end_matches('/')
         .to_owned()
+}
+
+/// A sampling parameter as JSON: `0.9`, not the f32's `0.8999999761581421`.
+pub fn float(value: f32) -> serde_json::Value {
+    let shortest: f64 = value.to_string().parse().unwrap_or(f64::from(value));
+    serde_json::json!(shortest)
 }

@@ -56,10 +56,10 @@ pub fn request_body(request: &Request) -> Vec<u8> {
         config.insert("maxOutputTokens".into(), json!(n));
     }
     if let Some(t) = params.temperature {
-        config.insert("temperature".into(), json!(t));
+        config.insert("temperature".into(), common::float(t));
     }
     if let Some(p) = params.top_p {
-        config.insert("topP".into(), json!(p));
+        config.insert("topP".into(), common::float(p));
     }
     if !params.stop.is_empty() {
         config.insert("stopSequences".into(), json!(params.stop));

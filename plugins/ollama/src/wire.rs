@@ -30,10 +30,10 @@ pub fn request_body(request: &Request) -> Vec<u8> {
         options.insert("num_predict".into(), json!(n));
     }
     if let Some(t) = params.temperature {
-        options.insert("temperature".into(), json!(t));
+        options.insert("temperature".into(), common::float(t));
     }
     if let Some(p) = params.top_p {
-        options.insert("top_p".into(), json!(p));
+        options.insert("top_p".into(), common::float(p));
     }
     if !params.stop.is_empty() {
         options.insert("stop".into(), json!(params.stop));

@@ -33,10 +33,10 @@ pub fn request_body(request: &Request, max_tokens_param: &str) -> Vec<u8> {
         body.insert(max_tokens_param.into(), json!(n));
     }
     if let Some(t) = params.temperature {
-        body.insert("temperature".into(), json!(t));
+        body.insert("temperature".into(), common::float(t));
     }
     if let Some(p) = params.top_p {
-        body.insert("top_p".into(), json!(p));
+        body.insert("top_p".into(), common::float(p));
     }
     if !params.stop.is_empty() {
         body.insert("stop".into(), json!(params.stop));

@@ -1,0 +1,597 @@
+//! Local stand-ins for the LLM vendors' APIs, answering in each vendor's
+//! documented wire format (OpenAI Chat Completions, Anthropic Messages,
+//! Ollama `/api/chat`, Gemini `generateContent`).
+//!
+//! The model name in the request picks the answer (`ok`, `length`, `tool`,
+//! `filtered`, `context`, `bad-request`, `unauthorized`, `forbidden`,
+//! `missing`, `rate-limited`, `flaky`, `broken`, `unavailable`, `overloaded`,
+//! `malformed`, `half-json`, `truncated`, `slow`); every request is recorded
+//! so that tests can check what the plugin sent and what the host added.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vendor {
+    OpenAi,
+    Anthropic,
+    Ollama,
+    Gemini,
+}
+
+impl Vendor {
+    /// The plugin's name.
+    pub fn plugin(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Ollama => "ollama",
+            Self::Gemini => "gemini",
+        }
+    }
+
+    /// The path prefix of the API under the origin (what `base_url` adds).
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::OpenAi | Self::Anthropic => "/v1",
+            Self::Ollama => "",
+            Self::Gemini => "/v1beta",
+        }
+    }
+}
+
+/// The text every successful answer carries.
+pub const ANSWER: &str = "Hello from the mock upstream.";
+/// The usage every successful answer reports: (input, output).
+pub const USAGE: (u64, u64) = (9, 12);
+
+/// One request as the upstream received it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    /// The body as JSON (`Null` when it was not JSON).
+    pub body: Value,
+    pub model: String,
+}
+
+impl Recorded {
+    /// Every value of the header `name`.
+    pub fn header(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+struct Mock {
+    vendor: Vendor,
+    requests: Mutex<Vec<Recorded>>,
+}
+
+pub struct MockVendor {
+    pub addr: SocketAddr,
+    mock: Arc<Mock>,
+}
+
+impl MockVendor {
+    pub async fn start(vendor: Vendor) -> Self {
+        let mock = Arc::new(Mock {
+            vendor,
+            requests: Mutex::new(Vec::new()),
+        });
+        let app = Router::new().fallback(handle).with_state(mock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, mock }
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What the plugin's `base_url` must be.
+    pub fn base_url(&self) -> String {
+        format!("{}{}", self.origin(), self.mock.vendor.prefix())
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.mock.requests.lock().unwrap().clone()
+    }
+
+    pub fn requests_for(&self, model: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.model == model)
+            .collect()
+    }
+}
+
+async fn handle(
+    State(mock): State<Arc<Mock>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let vendor = mock.vendor;
+    let path = uri.path().to_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let expected_path = match vendor {
+        Vendor::OpenAi => Some("/v1/chat/completions"),
+        Vendor::Anthropic => Some("/v1/messages"),
+        Vendor::Ollama => Some("/api/chat"),
+        Vendor::Gemini => None,
+    };
+    let model = match vendor {
+        Vendor::Gemini => path
+            .strip_prefix("/v1beta/models/")
+            .and_then(|rest| rest.strip_suffix(":generateContent"))
+            .map(str::to_owned),
+        _ => (Some(path.as_str()) == expected_path)
+            .then(|| body["model"].as_str().map(str::to_owned))
+            .flatten(),
+    };
+    let recorded = Recorded {
+        method: method.to_string(),
+        path: path.clone(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("?").to_owned()))
+            .collect(),
+        body,
+        model: model.clone().unwrap_or_default(),
+    };
+    let seen_before = {
+        let mut requests = mock.requests.lock().unwrap();
+        let n = requests
+            .iter()
+            .filter(|r| r.model == recorded.model)
+            .count();
+        requests.push(recorded);
+        n
+    };
+    let Some(model) = model.filter(|_| method == Method::POST) else {
+        // Not the vendor's endpoint: the test's expectations will fail.
+        return (
+            StatusCode::IM_A_TEAPOT,
+            format!("unexpected {method} {path}"),
+        )
+            .into_response();
+    };
+    answer(vendor, &model, seen_before).await
+}
+
+async fn answer(vendor: Vendor, model: &str, seen_before: usize) -> Response {
+    match model {
+        "ok" => json(200, success(vendor, model, Finish::Stop)),
+        "length" => json(200, success(vendor, model, Finish::Length)),
+        "tool" => json(200, success(vendor, model, Finish::Tool)),
+        "filtered" => filtered(vendor, model),
+        "flaky" if seen_before == 0 => rate_limited(vendor, Some(1)),
+        "flaky" => json(200, success(vendor, model, Finish::Stop)),
+        "rate-limited" => rate_limited(vendor, None),
+        "malformed" => raw(200, "application/json", "<html>this is not JSON</html>"),
+        "half-json" => {
+            let whole = success(vendor, model, Finish::Stop).to_string();
+            raw(200, "application/json", &whole[..whole.len() / 2])
+        }
+        "truncated" => {
+            // The connection drops in the middle of the body.
+            let whole = success(vendor, model, Finish::Stop).to_string();
+            let half = Bytes::from(whole[..whole.len() / 2].to_owned());
+            let chunks: Vec<Result<Bytes, std::io::Error>> =
+                vec![Ok(half), Err(std::io::Error::other("connection cut"))];
+            let mut response = Body::from_stream(futures::stream::iter(chunks)).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+            response
+        }
+        "slow" => std::future::pending().await,
+        other => error(vendor, other),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Finish {
+    Stop,
+    Length,
+    Tool,
+}
+
+/// A successful answer; the upstream resolves the model to `<model>-2025`.
+fn success(vendor: Vendor, model: &str, finish: Finish) -> Value {
+    let resolved = format!("{model}-2025");
+    let (input, output) = USAGE;
+    match vendor {
+        Vendor::OpenAi => {
+            let (content, tool_calls, reason) = match finish {
+                Finish::Stop => (json!(ANSWER), Value::Null, "stop"),
+                Finish::Length => (json!(ANSWER), Value::Null, "length"),
+                Finish::Tool => (
+                    Value::Null,
+                    json!([{"id": "call_abc123", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]),
+                    "tool_calls",
+                ),
+            };
+            let mut message = json!({"role": "assistant", "content": content, "refusal": null});
+            if !tool_calls.is_null() {
+                message["tool_calls"] = tool_calls;
+            }
+            json!({
+                "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
+                "object": "chat.completion",
+                "created": 1741570283,
+                "model": resolved,
+                "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": reason}],
+                "usage": {
+                    "prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output,
+                    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
+                },
+                "service_tier": "default",
+                "system_fingerprint": "fp_06737a9306"
+            })
+        }
+        Vendor::Anthropic => {
+            let (content, reason) = match finish {
+                Finish::Stop => (json!([{"type": "text", "text": ANSWER}]), "end_turn"),
+                Finish::Length => (json!([{"type": "text", "text": ANSWER}]), "max_tokens"),
+                Finish::Tool => (
+                    json!([
+                        {"type": "text", "text": ANSWER},
+                        {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather", "input": {"city": "Paris"}}
+                    ]),
+                    "tool_use",
+                ),
+            };
+            json!({
+                "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
+                "type": "message",
+                "role": "assistant",
+                "model": resolved,
+                "content": content,
+                "stop_reason": reason,
+                "stop_sequence": null,
+                "usage": {"input_tokens": input, "output_tokens": output, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+            })
+        }
+        Vendor::Ollama => {
+            let (message, reason) = match finish {
+                Finish::Stop => (json!({"role": "assistant", "content": ANSWER}), "stop"),
+                Finish::Length => (json!({"role": "assistant", "content": ANSWER}), "length"),
+                Finish::Tool => (
+                    json!({"role": "assistant", "content": ANSWER, "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}),
+                    "stop",
+                ),
+            };
+            json!({
+                "model": resolved,
+                "created_at": "2023-12-12T14:13:43.416799Z",
+                "message": message,
+                "done": true,
+                "done_reason": reason,
+                "total_duration": 5191566416u64,
+                "load_duration": 2154458,
+                "prompt_eval_count": input,
+                "prompt_eval_duration": 383809000,
+                "eval_count": output,
+                "eval_duration": 4799921000u64
+            })
+        }
+        Vendor::Gemini => {
+            let (parts, reason) = match finish {
+                Finish::Stop => (json!([{"text": ANSWER}]), "STOP"),
+                Finish::Length => (json!([{"text": ANSWER}]), "MAX_TOKENS"),
+                Finish::Tool => (
+                    json!([{"text": ANSWER}, {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]),
+                    "STOP",
+                ),
+            };
+            json!({
+                "candidates": [{
+                    "content": {"parts": parts, "role": "model"},
+                    "finishReason": reason,
+                    "index": 0,
+                    "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"}]
+                }],
+                "usageMetadata": {"promptTokenCount": input, "candidatesTokenCount": output, "totalTokenCount": input + output},
+                "modelVersion": resolved,
+                "responseId": "mcBmaNKsNaOhz7IP1ojO0Ao"
+            })
+        }
+    }
+}
+
+/// The vendor's way of refusing content: an error for OpenAI, a refusal
+/// stop reason for Anthropic, a blocked prompt for Gemini.
+fn filtered(vendor: Vendor, model: &str) -> Response {
+    match vendor {
+        Vendor::OpenAi => json(
+            400,
+            openai_error(
+                "Your request was rejected as a result of our safety system.",
+                "invalid_request_error",
+                json!("content_policy_violation"),
+            ),
+        ),
+        Vendor::Anthropic => {
+            let mut body = success(vendor, model, Finish::Stop);
+            body["stop_reason"] = json!("refusal");
+            json(200, body)
+        }
+        Vendor::Gemini => json(
+            200,
+            json!({
+                "promptFeedback": {
+                    "blockReason": "SAFETY",
+                    "safetyRatings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": true}]
+                },
+                "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9},
+                "modelVersion": format!("{model}-2025")
+            }),
+        ),
+        Vendor::Ollama => error(vendor, "bad-request"),
+    }
+}
+
+fn rate_limited(vendor: Vendor, retry_after_s: Option<u64>) -> Response {
+    let mut response = match vendor {
+        Vendor::OpenAi => {
+            let mut r = json(
+                429,
+                openai_error(
+                    "Rate limit reached for requests. Limit: 3, Used: 3, Requested: 1. Please try again in 1.5s.",
+                    "requests",
+                    json!("rate_limit_exceeded"),
+                ),
+            );
+            r.headers_mut()
+                .insert("retry-after-ms", "1500".parse().unwrap());
+            r
+        }
+        Vendor::Anthropic => {
+            let mut r = json(
+                429,
+                anthropic_error(
+                    "rate_limit_error",
+                    "Number of request tokens has exceeded your per-minute rate limit",
+                ),
+            );
+            r.headers_mut().insert("retry-after", "2".parse().unwrap());
+            r
+        }
+        Vendor::Ollama => {
+            let mut r = json(429, json!({"error": "too many requests"}));
+            r.headers_mut().insert("retry-after", "3".parse().unwrap());
+            r
+        }
+        Vendor::Gemini => json(
+            429,
+            json!({"error": {
+                "code": 429,
+                "message": "You exceeded your current quota, please check your plan and billing details.",
+                "status": "RESOURCE_EXHAUSTED",
+                "details": [
+                    {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "22s"}
+                ]
+            }}),
+        ),
+    };
+    if let Some(seconds) = retry_after_s {
+        let headers = response.headers_mut();
+        headers.remove("retry-after-ms");
+        headers.insert("retry-after", seconds.to_string().parse().unwrap());
+        if vendor == Vendor::Gemini {
+            *response.body_mut() = Body::from(
+                json!({"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED"}})
+                    .to_string(),
+            );
+        }
+    }
+    response
+}
+
+/// The vendors' documented error answers.
+fn error(vendor: Vendor, scenario: &str) -> Response {
+    match vendor {
+        Vendor::OpenAi => {
+            let (status, message, kind, code) = match scenario {
+                "bad-request" => (
+                    400,
+                    "Invalid type for 'temperature': expected a decimal, but got a string instead.",
+                    "invalid_request_error",
+                    json!("invalid_type"),
+                ),
+                "context" => (
+                    400,
+                    "This model's maximum context length is 128000 tokens. However, your messages resulted in 130412 tokens. Please reduce the length of the messages.",
+                    "invalid_request_error",
+                    json!("context_length_exceeded"),
+                ),
+                "unauthorized" => (
+                    401,
+                    "Incorrect API key provided: sk-test-****. You can find your API key at https://platform.openai.com/account/api-keys.",
+                    "invalid_request_error",
+                    json!("invalid_api_key"),
+                ),
+                "forbidden" => (
+                    403,
+                    "Project does not have access to model `forbidden`",
+                    "invalid_request_error",
+                    json!("model_not_found"),
+                ),
+                "missing" => (
+                    404,
+                    "The model `missing` does not exist or you do not have access to it.",
+                    "invalid_request_error",
+                    json!("model_not_found"),
+                ),
+                "broken" => (
+                    500,
+                    "The server had an error while processing your request. Sorry about that!",
+                    "server_error",
+                    Value::Null,
+                ),
+                "unavailable" => (
+                    503,
+                    "The engine is currently overloaded, please try again later.",
+                    "server_error",
+                    Value::Null,
+                ),
+                _ => (418, "unknown scenario", "mock", Value::Null),
+            };
+            json(status, openai_error(message, kind, code))
+        }
+        Vendor::Anthropic => {
+            let (status, kind, message) = match scenario {
+                "bad-request" => (
+                    400,
+                    "invalid_request_error",
+                    "messages: roles must alternate between \"user\" and \"assistant\"",
+                ),
+                "context" => (
+                    400,
+                    "invalid_request_error",
+                    "prompt is too long: 208310 tokens > 200000 maximum",
+                ),
+                "unauthorized" => (401, "authentication_error", "invalid x-api-key"),
+                "forbidden" => (
+                    403,
+                    "permission_error",
+                    "Your API key does not have permission to use the specified resource.",
+                ),
+                "missing" => (404, "not_found_error", "model: missing"),
+                "broken" => (500, "api_error", "Internal server error"),
+                // A proxy in front of the API answers 503 without Anthropic's body.
+                "unavailable" => {
+                    return raw(
+                        503,
+                        "text/plain",
+                        "upstream connect error or disconnect/reset before headers",
+                    );
+                }
+                "overloaded" => (529, "overloaded_error", "Overloaded"),
+                _ => (418, "mock", "unknown scenario"),
+            };
+            json(status, anthropic_error(kind, message))
+        }
+        Vendor::Ollama => {
+            let (status, message) = match scenario {
+                "bad-request" => (
+                    400,
+                    "json: cannot unmarshal string into Go struct field ChatRequest.messages of type []api.Message",
+                ),
+                // Ollama has no credentials; a reverse proxy in front of it does.
+                "unauthorized" => return raw(401, "text/plain", "401 Unauthorized"),
+                "forbidden" => {
+                    return raw(
+                        403,
+                        "text/html",
+                        "<html><body><h1>403 Forbidden</h1></body></html>",
+                    );
+                }
+                "missing" => (404, "model \"missing\" not found, try pulling it first"),
+                "broken" => (500, "llama runner process has terminated: exit status 2"),
+                "unavailable" => (
+                    503,
+                    "server busy, please try again.  maximum pending requests exceeded",
+                ),
+                _ => (418, "unknown scenario"),
+            };
+            json(status, json!({ "error": message }))
+        }
+        Vendor::Gemini => {
+            let (status, rpc, message, details) = match scenario {
+                "bad-request" => (
+                    400,
+                    "INVALID_ARGUMENT",
+                    "* GenerateContentRequest.contents: contents is not specified\n",
+                    json!([]),
+                ),
+                "context" => (
+                    400,
+                    "INVALID_ARGUMENT",
+                    "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+                    json!([]),
+                ),
+                "unauthorized" => (
+                    400,
+                    "INVALID_ARGUMENT",
+                    "API key not valid. Please pass a valid API key.",
+                    json!([
+                        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}},
+                        {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": "API key not valid. Please pass a valid API key."}
+                    ]),
+                ),
+                "forbidden" => (
+                    403,
+                    "PERMISSION_DENIED",
+                    "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+                    json!([]),
+                ),
+                "missing" => (
+                    404,
+                    "NOT_FOUND",
+                    "models/missing is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.",
+                    json!([]),
+                ),
+                "broken" => (
+                    500,
+                    "INTERNAL",
+                    "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
+                    json!([]),
+                ),
+                "unavailable" => (
+                    503,
+                    "UNAVAILABLE",
+                    "The model is overloaded. Please try again later.",
+                    json!([]),
+                ),
+                _ => (418, "UNKNOWN", "unknown scenario", json!([])),
+            };
+            let mut error = json!({"code": status, "message": message, "status": rpc});
+            if details.as_array().is_some_and(|d| !d.is_empty()) {
+                error["details"] = details;
+            }
+            json(status, json!({ "error": error }))
+        }
+    }
+}
+
+fn openai_error(message: &str, kind: &str, code: Value) -> Value {
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
+
+fn anthropic_error(kind: &str, message: &str) -> Value {
+    json!({
+        "type": "error",
+        "error": {"type": kind, "message": message},
+        "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"
+    })
+}
+
+fn json(status: u16, body: Value) -> Response {
+    raw(status, "application/json", &body.to_string())
+}
+
+fn raw(status: u16, content_type: &str, body: &str) -> Response {
+    let mut response = (StatusCode::from_u16(status).unwrap(), body.to_owned()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+    response
+}

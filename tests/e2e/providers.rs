@@ -1,0 +1,413 @@
+//! The real provider plugins (`openai`, `anthropic`, `ollama`, `gemini`)
+//! against local mock upstreams that answer in each vendor's wire format:
+//! every answer ends in the right completion or typed `error_code`, the
+//! plugin sends the vendor's request shape, and the credential comes from
+//! the host's manifest, never from the plugin.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::harness::Server;
+use mock_vendors::{ANSWER, MockVendor, USAGE, Vendor};
+
+#[path = "mock_vendors.rs"]
+mod mock_vendors;
+
+/// What a task for one mock scenario must end as.
+enum Outcome {
+    Completed {
+        finish: &'static str,
+        text: &'static str,
+    },
+    Failed {
+        code: &'static str,
+        says: &'static str,
+    },
+}
+
+use Outcome::{Completed, Failed};
+
+/// The scenarios every vendor answers the same way.
+fn common_cases() -> Vec<(&'static str, Outcome)> {
+    vec![
+        (
+            "ok",
+            Completed {
+                finish: "stop",
+                text: ANSWER,
+            },
+        ),
+        (
+            "length",
+            Completed {
+                finish: "length",
+                text: ANSWER,
+            },
+        ),
+        (
+            "bad-request",
+            Failed {
+                code: "invalid_request",
+                says: "400",
+            },
+        ),
+        (
+            "unauthorized",
+            Failed {
+                code: "authentication",
+                says: "",
+            },
+        ),
+        (
+            "forbidden",
+            Failed {
+                code: "permission_denied",
+                says: "403",
+            },
+        ),
+        (
+            "missing",
+            Failed {
+                code: "model_not_found",
+                says: "missing",
+            },
+        ),
+        (
+            "broken",
+            Failed {
+                code: "upstream_error",
+                says: "500",
+            },
+        ),
+        (
+            "unavailable",
+            Failed {
+                code: "upstream_unavailable",
+                says: "503",
+            },
+        ),
+        (
+            "malformed",
+            Failed {
+                code: "upstream_error",
+                says: "malformed",
+            },
+        ),
+        (
+            "half-json",
+            Failed {
+                code: "upstream_error",
+                says: "malformed",
+            },
+        ),
+        (
+            // The connection drops mid-body: a transport failure, retried.
+            "truncated",
+            Failed {
+                code: "upstream_unavailable",
+                says: "transport error",
+            },
+        ),
+        (
+            "slow",
+            Failed {
+                code: "timeout",
+                says: "no response within",
+            },
+        ),
+    ]
+}
+
+/// Each vendor's own cases: tool calls, context length, content filtering,
+/// its rate-limit delay and its overload status.
+fn vendor_cases(vendor: Vendor) -> Vec<(&'static str, Outcome)> {
+    let tool_text = if vendor == Vendor::OpenAi { "" } else { ANSWER };
+    let mut cases = vec![(
+        "tool",
+        Completed {
+            finish: "tool_calls",
+            text: tool_text,
+        },
+    )];
+    let rate_limited = |says| Failed {
+        code: "rate_limited",
+        says,
+    };
+    let context = Failed {
+        code: "context_length_exceeded",
+        says: "",
+    };
+    match vendor {
+        Vendor::OpenAi => cases.extend([
+            ("rate-limited", rate_limited("retry after 1500 ms")),
+            ("context", context),
+            (
+                "filtered",
+                Failed {
+                    code: "content_filtered",
+                    says: "safety system",
+                },
+            ),
+        ]),
+        Vendor::Anthropic => cases.extend([
+            ("rate-limited", rate_limited("retry after 2000 ms")),
+            ("context", context),
+            (
+                "filtered",
+                Completed {
+                    finish: "content_filter",
+                    text: ANSWER,
+                },
+            ),
+            (
+                "overloaded",
+                Failed {
+                    code: "upstream_unavailable",
+                    says: "overloaded_error",
+                },
+            ),
+        ]),
+        Vendor::Ollama => cases.push(("rate-limited", rate_limited("retry after 3000 ms"))),
+        Vendor::Gemini => cases.extend([
+            ("rate-limited", rate_limited("retry after 22000 ms")),
+            ("context", context),
+            (
+                "filtered",
+                Failed {
+                    code: "content_filtered",
+                    says: "SAFETY",
+                },
+            ),
+        ]),
+    }
+    cases
+}
+
+/// The header the operator's manifest makes the host add, and its value.
+fn credential(vendor: Vendor, secret: &str) -> (&'static str, String) {
+    match vendor {
+        Vendor::OpenAi => ("authorization", format!("Bearer {secret}")),
+        Vendor::Anthropic => ("x-api-key", secret.to_owned()),
+        // Ollama has no credential of its own; behind a proxy it may.
+        Vendor::Ollama => ("authorization", format!("Bearer {secret}")),
+        Vendor::Gemini => ("x-goog-api-key", secret.to_owned()),
+    }
+}
+
+/// A server whose plugins directory holds only `vendor`'s plugin, with a
+/// manifest that allows the mock, points `base_url` at it and has the host
+/// add the credential from an environment variable.
+async fn serve(root: &Path, vendor: Vendor, mock: &MockVendor, secret: &str) -> Server {
+    let plugins = root.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let name = vendor.plugin();
+    let wasm = Path::new(env!("LLMHOST_BUNDLED_PLUGINS_DIR")).join(format!("{name}.wasm"));
+    std::fs::copy(&wasm, plugins.join(format!("{name}.wasm")))
+        .unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
+    let (header, value) = credential(vendor, "${LLMHOST_TEST_VENDOR_KEY}");
+    let manifest = format!(
+        r#"[egress]
+allow = ["{origin}"]
+first_byte_timeout_ms = 1500
+
+[[secret]]
+origin = "{origin}"
+header = "{header}"
+value = "{value}"
+
+[config]
+base_url = "{base_url}"
+"#,
+        origin = mock.origin(),
+        base_url = mock.base_url(),
+    );
+    std::fs::write(plugins.join(format!("{name}.toml")), manifest).unwrap();
+    Server::start_with_env(
+        root,
+        &["--plugins-dir", plugins.to_str().unwrap()],
+        &[("LLMHOST_TEST_VENDOR_KEY", secret)],
+    )
+    .await
+}
+
+fn task(vendor: Vendor, model: &str, max_attempts: u32) -> Value {
+    json!({
+        "provider": vendor.plugin(),
+        "model": model,
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello!"},
+            {"role": "user", "content": "Say hello"}
+        ],
+        "params": {"max_tokens": 64, "temperature": 0.5, "top_p": 0.9, "stop": ["END"]},
+        "max_attempts": max_attempts
+    })
+}
+
+/// Runs every scenario for `vendor` through the REST API and checks how
+/// each task ended, what the mock received, and a retry after a 429.
+async fn every_answer_ends_in_its_completion_or_typed_error(vendor: Vendor) {
+    let mock = MockVendor::start(vendor).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("sk-{}-{}", vendor.plugin(), std::process::id());
+    let server = serve(dir.path(), vendor, &mock, &secret).await;
+
+    let mut cases = common_cases();
+    cases.extend(vendor_cases(vendor));
+    let mut submitted = Vec::new();
+    for (model, outcome) in cases {
+        let id = server.submit(&task(vendor, model, 1)).await;
+        submitted.push((model, outcome, id));
+    }
+    let flaky = server.submit(&task(vendor, "flaky", 2)).await;
+
+    for (model, outcome, id) in &submitted {
+        let done = server.wait_until_finished(id).await;
+        let context = format!("{} {model}: {done}", vendor.plugin());
+        assert_eq!(done["attempts"], 1, "{context}");
+        match outcome {
+            Completed { finish, text } => {
+                assert_eq!(done["status"], "completed", "{context}");
+                let result = &done["result"];
+                assert_eq!(result["text"], *text, "{context}");
+                assert_eq!(result["finish_reason"], *finish, "{context}");
+                assert_eq!(result["usage"]["input_tokens"], USAGE.0, "{context}");
+                assert_eq!(result["usage"]["output_tokens"], USAGE.1, "{context}");
+                assert_eq!(result["model"], format!("{model}-2025"), "{context}");
+            }
+            Failed { code, says } => {
+                assert_eq!(done["status"], "failed", "{context}");
+                assert_eq!(done["error_code"], *code, "{context}");
+                let message = done["error_message"].as_str().unwrap();
+                assert!(message.contains(says), "{context}");
+                assert!(!message.contains(&secret), "{context}");
+            }
+        }
+    }
+
+    // A 429 with max_attempts 2: the worker waits and tries again.
+    let retried = server.wait_until_finished(&flaky).await;
+    assert_eq!(retried["status"], "completed", "{retried}");
+    assert_eq!(retried["attempts"], 2, "{retried}");
+    assert_eq!(retried["result"]["text"], ANSWER, "{retried}");
+    assert_eq!(mock.requests_for("flaky").len(), 2);
+
+    // Every request went to the vendor's endpoint with the host's
+    // credential, exactly once, and nothing the plugin could have set.
+    let requests = mock.requests();
+    assert_eq!(
+        requests.len(),
+        submitted.len() + 2,
+        "one request per attempt"
+    );
+    let (header, value) = credential(vendor, &secret);
+    for request in &requests {
+        assert_eq!(request.method, "POST", "{request:?}");
+        assert_eq!(request.header(header), [value.as_str()], "{request:?}");
+        assert_eq!(
+            request.header("content-type"),
+            ["application/json"],
+            "{request:?}"
+        );
+    }
+    let ok = mock.requests_for("ok");
+    assert_eq!(ok.len(), 1);
+    assert_request_shape(vendor, &ok[0].path, &ok[0].body, |name| {
+        ok[0].header(name).into_iter().map(str::to_owned).collect()
+    });
+}
+
+/// The conversation and parameters of `task`, in the vendor's own shape.
+fn assert_request_shape(
+    vendor: Vendor,
+    path: &str,
+    body: &Value,
+    header: impl Fn(&str) -> Vec<String>,
+) {
+    let turns = |user_role: &str, assistant_role: &str| {
+        json!([
+            {"role": user_role, "content": "Hi"},
+            {"role": assistant_role, "content": "Hello!"},
+            {"role": user_role, "content": "Say hello"}
+        ])
+    };
+    match vendor {
+        Vendor::OpenAi => {
+            assert_eq!(path, "/v1/chat/completions");
+            let mut messages = vec![json!({"role": "system", "content": "Be brief."})];
+            messages.extend(turns("user", "assistant").as_array().unwrap().clone());
+            assert_eq!(
+                body,
+                &json!({
+                    "model": "ok", "messages": messages, "max_tokens": 64,
+                    "temperature": 0.5, "top_p": 0.9, "stop": ["END"], "stream": false
+                })
+            );
+            assert!(header("x-api-key").is_empty());
+        }
+        Vendor::Anthropic => {
+            assert_eq!(path, "/v1/messages");
+            assert_eq!(header("anthropic-version"), ["2023-06-01"]);
+            assert_eq!(
+                body,
+                &json!({
+                    "model": "ok", "system": "Be brief.", "messages": turns("user", "assistant"),
+                    "max_tokens": 64, "temperature": 0.5, "top_p": 0.9, "stop_sequences": ["END"]
+                })
+            );
+            assert!(header("authorization").is_empty());
+        }
+        Vendor::Ollama => {
+            assert_eq!(path, "/api/chat");
+            let mut messages = vec![json!({"role": "system", "content": "Be brief."})];
+            messages.extend(turns("user", "assistant").as_array().unwrap().clone());
+            assert_eq!(
+                body,
+                &json!({
+                    "model": "ok", "messages": messages, "stream": false,
+                    "options": {"num_predict": 64, "temperature": 0.5, "top_p": 0.9, "stop": ["END"]}
+                })
+            );
+        }
+        Vendor::Gemini => {
+            assert_eq!(path, "/v1beta/models/ok:generateContent");
+            let contents: Vec<Value> = turns("user", "model")
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| json!({"role": t["role"], "parts": [{"text": t["content"]}]}))
+                .collect();
+            assert_eq!(
+                body,
+                &json!({
+                    "contents": contents,
+                    "systemInstruction": {"parts": [{"text": "Be brief."}]},
+                    "generationConfig": {"maxOutputTokens": 64, "temperature": 0.5, "topP": 0.9, "stopSequences": ["END"]}
+                })
+            );
+            assert!(header("authorization").is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn openai_answers_and_failures_end_in_the_right_completion_or_typed_error() {
+    every_answer_ends_in_its_completion_or_typed_error(Vendor::OpenAi).await;
+}
+
+#[tokio::test]
+async fn anthropic_answers_and_failures_end_in_the_right_completion_or_typed_error() {
+    every_answer_ends_in_its_completion_or_typed_error(Vendor::Anthropic).await;
+}
+
+#[tokio::test]
+async fn ollama_answers_and_failures_end_in_the_right_completion_or_typed_error() {
+    every_answer_ends_in_its_completion_or_typed_error(Vendor::Ollama).await;
+}
+
+#[tokio::test]
+async fn gemini_answers_and_failures_end_in_the_right_completion_or_typed_error() {
+    every_answer_ends_in_its_completion_or_typed_error(Vendor::Gemini).await;
+}
