@@ -5,7 +5,8 @@
 //! The model name in the request picks the answer (`ok`, `length`, `tool`,
 //! `filtered`, `context`, `bad-request`, `unauthorized`, `forbidden`,
 //! `missing`, `rate-limited`, `flaky`, `broken`, `unavailable`, `overloaded`,
-//! `malformed`, `half-json`, `truncated`, `slow`); every request is recorded
+//! `bad-gateway`, `gateway-timeout`, `malformed`, `half-json`, `truncated`,
+//! `slow`); every request is recorded
 //! so that tests can check what the plugin sent and what the host added.
 
 use std::net::SocketAddr;
@@ -200,6 +201,17 @@ async fn answer(vendor: Vendor, model: &str, seen_before: usize) -> Response {
             response
         }
         "slow" => std::future::pending().await,
+        // A proxy in front of the vendor answers for it.
+        "bad-gateway" => raw(
+            502,
+            "text/html",
+            "<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>",
+        ),
+        "gateway-timeout" => raw(
+            504,
+            "text/html",
+            "<html><head><title>504 Gateway Time-out</title></head><body>504 Gateway Time-out</body></html>",
+        ),
         other => error(vendor, other),
     }
 }

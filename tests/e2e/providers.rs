@@ -88,6 +88,20 @@ fn common_cases() -> Vec<(&'static str, Outcome)> {
             },
         ),
         (
+            "bad-gateway",
+            Failed {
+                code: "upstream_unavailable",
+                says: "502",
+            },
+        ),
+        (
+            "gateway-timeout",
+            Failed {
+                code: "timeout",
+                says: "504",
+            },
+        ),
+        (
             "malformed",
             Failed {
                 code: "upstream_error",
@@ -410,4 +424,39 @@ async fn ollama_answers_and_failures_end_in_the_right_completion_or_typed_error(
 #[tokio::test]
 async fn gemini_answers_and_failures_end_in_the_right_completion_or_typed_error() {
     every_answer_ends_in_its_completion_or_typed_error(Vendor::Gemini).await;
+}
+
+#[tokio::test]
+async fn the_bundled_providers_load_with_their_example_manifests_even_without_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundled = env!("LLMHOST_BUNDLED_PLUGINS_DIR");
+    let server = Server::start(dir.path(), &["--plugins-dir", bundled]).await;
+    let (status, body) = server.get_json("/api/v1/providers").await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for vendor in [
+        Vendor::OpenAi,
+        Vendor::Anthropic,
+        Vendor::Ollama,
+        Vendor::Gemini,
+    ] {
+        let name = vendor.plugin();
+        assert!(names.contains(&name), "{name} in {names:?}");
+        assert!(
+            Path::new(bundled).join(format!("{name}.toml")).exists(),
+            "{name}'s example manifest is installed"
+        );
+    }
+    // A key missing from the environment is a warning naming it, not a refusal.
+    let log = server.log();
+    for var in ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"] {
+        if std::env::var_os(var).is_none() {
+            assert!(log.contains(var), "the log names {var}:\n{log}");
+        }
+    }
 }
