@@ -223,7 +223,7 @@ async fn serve(root: &Path, vendor: Vendor, mock: &MockVendor, secret: &str) -> 
     let manifest = format!(
         r#"[egress]
 allow = ["{origin}"]
-first_byte_timeout_ms = 1500
+first_byte_timeout_ms = 2500
 
 [[secret]]
 origin = "{origin}"
