@@ -6,18 +6,14 @@
 //! added by the host from the manifest's `[[secret]]`; this plugin never sees
 //! or sets it.
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "plugin",
-});
-
-mod common;
 mod wire;
 
-use exports::llmhost::provider::provider::Guest;
 use llmhost::provider::host::{LogLevel, config_get, log};
 use llmhost::provider::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
+use llmhost_plugin_sdk::bindings::llmhost;
 use llmhost_plugin_sdk::http;
+use llmhost_plugin_sdk::vendor as common;
 
 const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
 const DEFAULT_VERSION: &str = "2023-06-01";
@@ -60,4 +56,4 @@ impl Guest for Anthropic {
     }
 }
 
-export!(Anthropic);
+llmhost_plugin_sdk::bindings::export_provider!(Anthropic);

@@ -6,18 +6,14 @@
 //! (`x-goog-api-key`) is added by the host from the manifest's `[[secret]]`;
 //! this plugin never sees or sets it.
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "plugin",
-});
-
-mod common;
 mod wire;
 
-use exports::llmhost::provider::provider::Guest;
 use llmhost::provider::host::{LogLevel, log};
 use llmhost::provider::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
+use llmhost_plugin_sdk::bindings::llmhost;
 use llmhost_plugin_sdk::http;
+use llmhost_plugin_sdk::vendor as common;
 
 const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
 
@@ -58,4 +54,4 @@ impl Guest for Gemini {
     }
 }
 
-export!(Gemini);
+llmhost_plugin_sdk::bindings::export_provider!(Gemini);

@@ -6,18 +6,14 @@
 //! `[[secret]]` makes the host add one. Models are whatever the server has
 //! pulled.
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "plugin",
-});
-
-mod common;
 mod wire;
 
-use exports::llmhost::provider::provider::Guest;
 use llmhost::provider::host::{LogLevel, log};
 use llmhost::provider::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
+use llmhost_plugin_sdk::bindings::llmhost;
 use llmhost_plugin_sdk::http;
+use llmhost_plugin_sdk::vendor as common;
 
 const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434";
 
@@ -51,4 +47,4 @@ impl Guest for Ollama {
     }
 }
 
-export!(Ollama);
+llmhost_plugin_sdk::bindings::export_provider!(Ollama);

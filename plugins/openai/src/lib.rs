@@ -8,18 +8,14 @@
 //! (`authorization: Bearer …`) is added by the host from the manifest's
 //! `[[secret]]`; this plugin never sees or sets it.
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "plugin",
-});
-
-mod common;
 mod wire;
 
-use exports::llmhost::provider::provider::Guest;
 use llmhost::provider::host::{LogLevel, config_get, log};
 use llmhost::provider::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
+use llmhost_plugin_sdk::bindings::llmhost;
 use llmhost_plugin_sdk::http;
+use llmhost_plugin_sdk::vendor as common;
 
 const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
@@ -58,4 +54,4 @@ impl Guest for OpenAi {
     }
 }
 
-export!(OpenAi);
+llmhost_plugin_sdk::bindings::export_provider!(OpenAi);

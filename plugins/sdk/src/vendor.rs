@@ -1,10 +1,10 @@
 //! Helpers every HTTP provider needs: transport failures, rate-limit delays,
-//! status codes and bounded error messages. (The same file is in each of the
-//! `openai`, `anthropic`, `ollama` and `gemini` plugins.)
+//! status codes and bounded error messages, shared by the `openai`,
+//! `anthropic`, `ollama` and `gemini` plugins.
 
-use llmhost_plugin_sdk::http::{HttpError, Response};
+use crate::http::{HttpError, Response};
 
-use crate::llmhost::provider::types::{FinishReason, ProviderError, RateLimit, Usage};
+use crate::bindings::llmhost::provider::types::{FinishReason, ProviderError, RateLimit, Usage};
 
 /// Error texts are cut to this many bytes: an upstream's error page can be big.
 const MAX_MESSAGE: usize = 500;
@@ -108,7 +108,7 @@ pub fn finish_reason(reason: Option<&str>) -> FinishReason {
 
 /// The base URL from the manifest's `[config]`, without a trailing slash.
 pub fn base_url(default: &str) -> String {
-    crate::llmhost::provider::host::config_get("base_url")
+    crate::bindings::llmhost::provider::host::config_get("base_url")
         .filter(|b| !b.trim().is_empty())
         .unwrap_or_else(|| default.to_owned())
         .trim()
