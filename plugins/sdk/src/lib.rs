@@ -17,5 +17,6 @@ pub mod bindings {
     });
 }
 
+pub mod answer;
 pub mod http;
 pub mod vendor;

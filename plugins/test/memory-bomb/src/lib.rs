@@ -1,26 +1,18 @@
 //! Allocates without bound: the host must stop it at its memory limit.
 
-wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
-
-use exports::llmhost::provider::provider::Guest;
-use llmhost::provider::types::{Completion, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::answer::info;
+use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
+use llmhost_plugin_sdk::bindings::llmhost::provider::types::{
+    Completion, ProviderError, ProviderInfo, Request,
+};
 
 struct Plugin;
 
-fn info(name: &str, description: &str) -> ProviderInfo {
-    ProviderInfo {
-        name: name.into(),
-        version: "0.0.0".into(),
-        description: description.into(),
-        models: vec![],
-    }
-}
-
-export!(Plugin);
+llmhost_plugin_sdk::bindings::export_provider!(Plugin);
 
 impl Guest for Plugin {
     fn metadata() -> ProviderInfo {
-        info("memory-bomb", "allocates until stopped")
+        info("memory-bomb", "0.0.0", "allocates until stopped")
     }
 
     fn complete(_request: Request) -> Result<Completion, ProviderError> {

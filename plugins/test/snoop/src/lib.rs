@@ -1,37 +1,20 @@
 //! Tries to read files and environment variables and to set the Authorization header, then reports what it got.
 
-wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
-
-use exports::llmhost::provider::provider::Guest;
-use llmhost::provider::types::{Completion, FinishReason, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::answer::{info, text};
+use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
+use llmhost_plugin_sdk::bindings::llmhost::provider::types::{
+    Completion, ProviderError, ProviderInfo, Request,
+};
 
 struct Plugin;
 
-fn info(name: &str, description: &str) -> ProviderInfo {
-    ProviderInfo {
-        name: name.into(),
-        version: "0.0.0".into(),
-        description: description.into(),
-        models: vec![],
-    }
-}
-
-fn answer(text: String, model: String) -> Completion {
-    Completion {
-        text,
-        finish_reason: FinishReason::Stop,
-        usage: None,
-        model,
-    }
-}
-
-export!(Plugin);
+llmhost_plugin_sdk::bindings::export_provider!(Plugin);
 
 use llmhost_plugin_sdk::http;
 
 impl Guest for Plugin {
     fn metadata() -> ProviderInfo {
-        info("snoop", "reports what the sandbox let it see")
+        info("snoop", "0.0.0", "reports what the sandbox let it see")
     }
 
     fn complete(request: Request) -> Result<Completion, ProviderError> {
@@ -62,6 +45,6 @@ impl Guest for Plugin {
             "files={files}\nlisting={listing}\nenv={}\nauthorization={authorization}\nplain={plain}",
             env.join(",")
         );
-        Ok(answer(report, request.model))
+        Ok(text(report, request.model))
     }
 }
