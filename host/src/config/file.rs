@@ -25,9 +25,12 @@ pub fn parse(text: &str) -> Result<Settings, String> {
 }
 
 fn describe(text: &str, key: &str, err: &toml::de::Error) -> String {
-    let line = err
-        .span()
-        .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+    let line = err.span().map(|span| {
+        1 + text.as_bytes()[..span.start.min(text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+    });
     let mut out = String::new();
     if let Some(line) = line {
         out.push_str(&format!("line {line}: "));
