@@ -26,9 +26,12 @@ const MAX_PAGE: u32 = 500;
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
+    #[schema(min_length = 1, max_length = 128)]
     provider: String,
+    #[schema(min_length = 1, max_length = 128)]
     model: String,
     #[serde(default)]
+    #[schema(min_items = 1)]
     messages: Option<Vec<Message>>,
     #[serde(default)]
     prompt: Option<String>,
@@ -39,8 +42,10 @@ pub struct CreateTask {
     #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 20)]
     max_attempts: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3_600_000)]
     timeout_ms: Option<u64>,
 }
 
