@@ -22,3 +22,14 @@ lint:
 plugins:
     rustup target add wasm32-wasip2
     cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml
+
+# Fuzz the REST API from its OpenAPI document (schemathesis in a venv).
+fuzz-api:
+    scripts/fuzz-api
+
+# Benchmarks (never part of the tests): the in-process echo call, then the
+# async path over HTTP on SQLite and PostgreSQL, and memory. Results and the
+# machine they ran on belong in docs/performance.md.
+bench:
+    cargo bench --bench echo_call
+    cargo bench --bench async_path

@@ -1,16 +1,14 @@
-//! The command line: flags (each also read from `LLMHOST_<FLAG>`), turned
-//! into the configuration of the command that runs.
+//! The command line: subcommands and their flags (each also read from
+//! `LLMHOST_<FLAG>`), merged over the configuration file (see `config`) into
+//! what the command runs with.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
-use crate::api::ApiConfig;
-use crate::runtime::RuntimeConfig;
-use crate::server::{Role, ServeConfig};
-use crate::worker::WorkerConfig;
+use crate::config::{DatabaseUrl, LogFormat, Secret, Settings};
+use crate::server::Role;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,21 +19,9 @@ use crate::worker::WorkerConfig;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Log format on stderr.
-    #[arg(
-        long,
-        global = true,
-        env = "LLMHOST_LOG_FORMAT",
-        value_enum,
-        default_value = "human"
-    )]
-    log_format: LogFormat,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum LogFormat {
-    Human,
-    Json,
+    /// Log format on stderr: human or json [default: human, or the config file's].
+    #[arg(long, global = true, env = "LLMHOST_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,101 +30,151 @@ enum Command {
     Serve(ServeArgs),
     /// Submits a task to a running server and optionally waits for it.
     Submit(crate::client::SubmitArgs),
+    /// Works with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validates a configuration and prints the effective one (file, then
+    /// environment, then flags), secrets masked. Exits non-zero naming the
+    /// first bad key.
+    Check {
+        /// The file to check [default: --config / LLMHOST_CONFIG, else none].
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+/// The flags of `serve`. Each is optional here: what a flag (or its
+/// variable) leaves unset comes from the config file, then the default.
+#[derive(Debug, Default, clap::Args)]
 struct ServeArgs {
-    /// Address the API listens on (port 0 picks a free one).
-    #[arg(long, env = "LLMHOST_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// sqlite://PATH (default: llmhost.db in the data directory) or postgres://…
-    #[arg(long, env = "LLMHOST_DATABASE_URL")]
-    database_url: Option<String>,
-    /// Where the embedded database lives.
-    #[arg(long, env = "LLMHOST_DATA_DIR", default_value = ".llmhost")]
-    data_dir: PathBuf,
-    /// Directory of `<name>.wasm` providers (default: the bundled plugins).
+    /// A TOML configuration file (keys are the flags' names with `_`).
+    #[arg(long, env = "LLMHOST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address the API listens on; port 0 picks a free one [default: 127.0.0.1:8080].
+    #[arg(long, env = "LLMHOST_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// sqlite://PATH or postgres://… [default: sqlite://DATA_DIR/llmhost.db].
+    #[arg(long, env = "LLMHOST_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<DatabaseUrl>,
+    /// Where the embedded database lives [default: .llmhost].
+    #[arg(long, env = "LLMHOST_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Directory of `<name>.wasm` providers [default: the bundled plugins].
     #[arg(long, env = "LLMHOST_PLUGINS_DIR")]
     plugins_dir: Option<PathBuf>,
-    /// How often to check the plugins directory for changed files, in ms
-    /// (0: only on `POST /api/v1/providers/reload`).
-    #[arg(long, env = "LLMHOST_PLUGIN_RELOAD_MS", default_value_t = 2_000)]
-    plugin_reload_ms: u64,
-    /// Where compiled plugins are cached (default: `cache` in the data
-    /// directory).
+    /// How often to check the plugins directory for changed files, in ms;
+    /// 0 only reloads on `POST /api/v1/providers/reload` [default: 2000].
+    #[arg(long, env = "LLMHOST_PLUGIN_RELOAD_MS")]
+    plugin_reload_ms: Option<u64>,
+    /// Where compiled plugins are cached [default: DATA_DIR/cache].
     #[arg(long, env = "LLMHOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
-    /// How many tasks this process runs at once.
-    #[arg(long, env = "LLMHOST_WORKERS", default_value_t = 16)]
-    workers: usize,
-    /// What this process does: serve the API, run tasks, or both.
-    #[arg(long, env = "LLMHOST_ROLE", value_enum, default_value = "all")]
-    role: Role,
-    /// `max_attempts` of tasks that do not set it.
-    #[arg(long, env = "LLMHOST_MAX_ATTEMPTS", default_value_t = 3)]
-    max_attempts: u32,
-    /// How long a claimed task stays leased without a heartbeat, in ms.
-    #[arg(long, env = "LLMHOST_LEASE_MS", default_value_t = 30_000)]
-    lease_ms: u64,
+    /// How many tasks this process runs at once [default: 16].
+    #[arg(long, env = "LLMHOST_WORKERS")]
+    workers: Option<usize>,
+    /// What this process does: api, worker or all [default: all].
+    #[arg(long, env = "LLMHOST_ROLE", value_enum)]
+    role: Option<Role>,
+    /// `max_attempts` of tasks that do not set it [default: 3].
+    #[arg(long, env = "LLMHOST_MAX_ATTEMPTS")]
+    max_attempts: Option<u32>,
+    /// How long a claimed task stays leased without a heartbeat, in ms [default: 30000].
+    #[arg(long, env = "LLMHOST_LEASE_MS")]
+    lease_ms: Option<u64>,
     /// On shutdown, how long running tasks may finish before they are handed
-    /// back to pending, in ms.
-    #[arg(long, env = "LLMHOST_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
-    shutdown_grace_ms: u64,
-    /// Largest accepted request body, in bytes.
-    #[arg(long, env = "LLMHOST_MAX_BODY_BYTES", default_value_t = 1 << 20)]
-    max_body_bytes: usize,
+    /// back to pending, in ms [default: 10000].
+    #[arg(long, env = "LLMHOST_SHUTDOWN_GRACE_MS")]
+    shutdown_grace_ms: Option<u64>,
+    /// Largest accepted request body, in bytes [default: 1048576].
+    #[arg(long, env = "LLMHOST_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// A bearer token the API accepts (repeat for several; the variable is
+    /// comma-separated). With any token set, every endpoint but /healthz
+    /// requires `Authorization: Bearer <token>`.
+    #[arg(
+        long = "auth-token",
+        env = "LLMHOST_AUTH_TOKENS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    auth_tokens: Vec<Secret>,
 }
 
 impl ServeArgs {
-    fn into_config(self) -> anyhow::Result<ServeConfig> {
-        anyhow::ensure!(self.workers >= 1, "--workers must be at least 1");
-        anyhow::ensure!(self.lease_ms >= 100, "--lease-ms must be at least 100");
-        anyhow::ensure!(
-            (1..=20).contains(&self.max_attempts),
-            "--max-attempts must be between 1 and 20"
+    /// Defaults, then the file, then what flags and variables set.
+    fn resolve(
+        self,
+        file: Option<PathBuf>,
+        log_format: Option<LogFormat>,
+    ) -> anyhow::Result<Settings> {
+        let mut s = match file.or(self.config) {
+            Some(path) => crate::config::load_file(&path)?,
+            None => Settings::default(),
+        };
+        macro_rules! overlay {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
+        }
+        overlay!(
+            listen,
+            data_dir,
+            workers,
+            role,
+            max_attempts,
+            lease_ms,
+            shutdown_grace_ms,
+            max_body_bytes,
+            plugin_reload_ms
         );
-        let database_url = self
-            .database_url
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("llmhost.db").display()));
-        let plugins_dir = self
-            .plugins_dir
-            .unwrap_or_else(crate::server::bundled_plugins_dir);
-        let cache_dir = self
-            .cache_dir
-            .unwrap_or_else(|| self.data_dir.join("cache"));
-        Ok(ServeConfig {
-            listen: self.listen,
-            database_url,
-            runtime: RuntimeConfig {
-                plugins_dir,
-                cache_dir: Some(cache_dir),
-            },
-            plugin_reload_interval: Duration::from_millis(self.plugin_reload_ms),
-            role: self.role,
-            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
-            api: ApiConfig {
-                max_body_bytes: self.max_body_bytes,
-                default_max_attempts: self.max_attempts,
-            },
-            worker: WorkerConfig {
-                concurrency: self.workers,
-                lease: Duration::from_millis(self.lease_ms),
-                ..WorkerConfig::default()
-            },
-        })
+        if let Some(dir) = self.cache_dir {
+            s.cache_dir = Some(dir);
+        }
+        if let Some(url) = self.database_url {
+            s.database_url = Some(url);
+        }
+        if let Some(dir) = self.plugins_dir {
+            s.plugins_dir = Some(dir);
+        }
+        if let Some(format) = log_format {
+            s.log_format = format;
+        }
+        if !self.auth_tokens.is_empty() {
+            s.auth_tokens = self.auth_tokens;
+        }
+        s.validate()?;
+        Ok(s)
     }
 }
 
 /// Parses the command line and runs the command; the process's exit code.
 pub async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
     let outcome = match cli.command {
-        Command::Serve(args) => match args.into_config() {
-            Ok(config) => crate::server::serve(config).await,
-            Err(err) => Err(err),
+        Command::Serve(args) => match args.resolve(None, cli.log_format) {
+            Ok(settings) => {
+                init_tracing(settings.log_format);
+                crate::server::serve(settings.into_serve_config()).await
+            }
+            Err(err) => Err(err.context("invalid configuration")),
         },
-        Command::Submit(args) => crate::client::submit(args).await,
+        Command::Submit(args) => {
+            init_tracing(cli.log_format.unwrap_or(LogFormat::Human));
+            crate::client::submit(args).await
+        }
+        Command::Config(ConfigCommand::Check { file, serve }) => {
+            match serve.resolve(file, cli.log_format) {
+                Ok(settings) => {
+                    print!("{}", settings.to_masked_toml());
+                    eprintln!("llmhost: configuration is valid");
+                    Ok(())
+                }
+                Err(err) => Err(err.context("invalid configuration")),
+            }
+        }
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

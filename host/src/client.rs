@@ -24,10 +24,13 @@ pub struct SubmitArgs {
     /// The server's base URL.
     #[arg(long, env = "LLMHOST_SERVER", default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// A bearer token, when the server requires one.
+    #[arg(long, env = "LLMHOST_TOKEN", hide_env_values = true)]
+    token: Option<crate::config::Secret>,
 }
 
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
+    let http = client(args.token.as_ref())?;
     let base = args.server.trim_end_matches('/');
     let body = json!({ "provider": args.provider, "model": args.model, "prompt": args.prompt });
     let task = read_json(
@@ -95,4 +98,19 @@ async fn read_json(response: reqwest::Response) -> anyhow::Result<Value> {
         );
     }
     Ok(body)
+}
+
+/// An HTTP client that sends the token, if any, with every request.
+fn client(token: Option<&crate::config::Secret>) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                .context("--token: must be visible ASCII characters")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
 }

@@ -9,12 +9,14 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use crate::api::{self, ApiConfig, AppState};
+use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::Store;
 use crate::worker::{self, Shutdown, WorkerConfig};
 
 /// What one process does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Api,
     Worker,
@@ -55,6 +57,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .then(|| runtime.clone().watch(config.plugin_reload_interval));
 
     let shutdown = Shutdown::default();
+    let metrics = Arc::new(Metrics::default());
     let pool = if config.role != Role::Api {
         recover_after_restart(&store).await?;
         Some(worker::spawn_pool(
@@ -62,6 +65,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             runtime.clone(),
             config.worker.clone(),
             shutdown.clone(),
+            metrics.clone(),
         ))
     } else {
         None
@@ -72,6 +76,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             store: store.clone(),
             runtime: runtime.clone(),
             config: config.api.clone(),
+            metrics: metrics.clone(),
         };
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;

@@ -3,12 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error_code::ErrorCode;
 
 /// Where a task is in its life. `completed`, `failed` and `cancelled` are
 /// terminal: once there, a task never changes again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     Pending,
@@ -52,7 +53,7 @@ impl std::fmt::Display for TaskStatus {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     System,
@@ -61,7 +62,7 @@ pub enum Role {
     Tool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
     pub role: Role,
@@ -69,7 +70,7 @@ pub struct Message {
 }
 
 /// Sampling parameters; all optional.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,21 +85,21 @@ pub struct Params {
 
 /// What the provider is asked; stored as submitted (a `prompt` becomes one
 /// user message).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskInput {
     pub messages: Vec<Message>,
     #[serde(default)]
     pub params: Params,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Usage {
     pub input_tokens: u32,
     pub output_tokens: u32,
 }
 
 /// A completed task's answer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskResult {
     pub text: String,
     /// `stop`, `length`, `content_filter`, `tool_calls` or `other`.
@@ -141,7 +142,7 @@ impl TaskError {
 }
 
 /// A task as it was committed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Task {
     pub task_id: String,
     pub status: TaskStatus,
@@ -154,6 +155,7 @@ pub struct Task {
     pub attempts: u32,
     pub max_attempts: u32,
     pub timeout_ms: Option<u64>,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

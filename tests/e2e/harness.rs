@@ -132,6 +132,15 @@ impl Server {
             .expect("reap")
     }
 
+    /// Waits for the process to exit on its own (after a signal sent with
+    /// `signal`).
+    pub async fn wait_for_exit(mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("the server exits")
+            .expect("reap")
+    }
+
     /// POSTs a task; returns the HTTP status and the JSON body.
     pub async fn post_task(&self, body: &Value) -> (u16, Value) {
         let response = self
@@ -225,4 +234,21 @@ fn unique_suffix() -> String {
 /// A request body for the echo provider.
 pub fn echo(prompt: &str) -> Value {
     serde_json::json!({ "provider": "echo", "model": "echo", "prompt": prompt })
+}
+
+/// Runs `llmhost ARGS` to completion with no `LLMHOST_*` variable but those
+/// in `env`; fails the test if it runs longer than `PATIENCE`.
+pub async fn run_llmhost(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_llmhost"));
+    command.args(args).kill_on_drop(true);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LLMHOST_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    tokio::time::timeout(PATIENCE, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("llmhost {args:?} did not exit"))
+        .expect("run llmhost")
 }

@@ -2,10 +2,13 @@
 //! Reads and writes tasks only through the store; never writes the terminal
 //! status of a running task.
 
+mod auth;
 mod error;
 mod events;
 mod extract;
+mod observe;
 pub mod openai;
+pub mod openapi;
 mod providers;
 mod tasks;
 
@@ -14,11 +17,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
+use crate::config::Secret;
+use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::store::Store;
 
@@ -29,6 +35,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// `max_attempts` of a task that does not set it.
     pub default_max_attempts: u32,
+    /// Bearer tokens the API accepts; empty turns authentication off.
+    pub auth_tokens: Vec<Secret>,
 }
 
 impl Default for ApiConfig {
@@ -36,6 +44,7 @@ impl Default for ApiConfig {
         Self {
             max_body_bytes: 1 << 20,
             default_max_attempts: 3,
+            auth_tokens: Vec::new(),
         }
     }
 }
@@ -45,11 +54,13 @@ pub struct AppState {
     pub store: Store,
     pub runtime: Arc<Runtime>,
     pub config: ApiConfig,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The whole API as a router, so tests can drive it without a socket.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
+    let tokens = auth::Tokens::new(&state.config.auth_tokens);
     Router::new()
         .route(
             "/api/v1/tasks",
@@ -66,13 +77,32 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models_list))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(observe::metrics_get))
+        .route("/api/openapi.json", get(openapi::openapi_get))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        // Outermost first: trace everything, count everything (401s too),
+        // then authenticate.
+        .layer(middleware::from_fn_with_state(tokens, auth::require_token))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::track_http,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
+/// `{"status": "ok"}` when the store answers; never needs a token.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The store answers", body = Object, example = json!({"status": "ok"})),
+        (status = 503, description = "The store does not answer", body = error::ErrorBody),
+    )
+)]
 async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {

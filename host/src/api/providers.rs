@@ -1,23 +1,76 @@
-//! `GET /api/v1/providers`: the installed providers;
-//! `POST /api/v1/providers/reload`: load what changed in the plugins
-//! directory now.
+//! `GET /api/v1/providers`: the installed providers, in the API's own shape
+//! (the runtime's descriptions, copied, so that the runtime stays free of
+//! HTTP concerns); `POST /api/v1/providers/reload`: load what changed in the
+//! plugins directory now.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 
+use super::error::ErrorBody;
 use super::{ApiError, AppState};
 use crate::runtime::{ProviderDescription, ReloadReport};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProviderList {
-    providers: Vec<ProviderDescription>,
+    providers: Vec<Provider>,
 }
 
+/// An installed provider.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Provider {
+    name: String,
+    version: String,
+    description: String,
+    /// The WIT contract version the provider was built against.
+    contract_version: String,
+    models: Vec<Model>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Model {
+    id: String,
+    description: String,
+}
+
+impl From<ProviderDescription> for Provider {
+    fn from(p: ProviderDescription) -> Self {
+        Self {
+            name: p.name,
+            version: p.version,
+            description: p.description,
+            contract_version: p.contract_version,
+            models: p
+                .models
+                .into_iter()
+                .map(|m| Model {
+                    id: m.id,
+                    description: m.description,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/providers",
+    tag = "providers",
+    responses(
+        (status = 200, description = "The installed providers", body = ProviderList),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn providers_list(State(state): State<AppState>) -> Json<ProviderList> {
     Json(ProviderList {
-        providers: state.runtime.providers(),
+        providers: state
+            .runtime
+            .providers()
+            .into_iter()
+            .map(Provider::from)
+            .collect(),
     })
 }
 

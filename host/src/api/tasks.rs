@@ -2,14 +2,15 @@
 //! returned after the store committed what it reports.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery};
+use super::error::ErrorBody;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use sha2::{Digest, Sha256};
 
 use crate::store::{Cancel, Idempotency, Inserted, ListQuery, NewTask};
@@ -21,23 +22,30 @@ const MAX_TIMEOUT_MS: u64 = 3_600_000;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
 
-/// The body of `POST /api/v1/tasks`.
-#[derive(Debug, Deserialize, Serialize)]
+/// The body of `POST /api/v1/tasks`: give either `messages` or `prompt`.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
+    #[schema(min_length = 1, max_length = 128)]
     provider: String,
+    #[schema(min_length = 1, max_length = 128)]
     model: String,
     #[serde(default)]
+    #[schema(min_items = 1)]
     messages: Option<Vec<Message>>,
     #[serde(default)]
     prompt: Option<String>,
     #[serde(default)]
     params: Option<Params>,
+    /// Any JSON object; stored and returned as given.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 20)]
     max_attempts: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3_600_000)]
     timeout_ms: Option<u64>,
 }
 
@@ -157,6 +165,24 @@ fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
 
 /// `201` with the new task; with an `Idempotency-Key` used before, `200`
 /// with the earlier task for the same request, `409` for another request.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tasks",
+    tag = "tasks",
+    request_body = CreateTask,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; the same key and request again returns the first task")),
+    responses(
+        (status = 201, description = "The task, stored as pending", body = Task),
+        (status = 200, description = "The task first submitted with this Idempotency-Key", body = Task),
+        (status = 400, description = "Malformed JSON or a bad Idempotency-Key", body = ErrorBody),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used for another request", body = ErrorBody),
+        (status = 413, description = "The body is over the limit", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "A field is missing, mistyped, unknown or out of range", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn tasks_create(
     State(state): State<AppState>,
     request_headers: HeaderMap,
@@ -186,9 +212,23 @@ pub async fn tasks_create(
     Ok((status, headers, Json(task)))
 }
 
+/// The task as committed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tasks/{task_id}",
+    tag = "tasks",
+    params(("task_id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task as committed", body = Task),
+        (status = 400, description = "The path is not valid", body = ErrorBody),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
+        (status = 404, description = "No task with this id", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn tasks_get(
     State(state): State<AppState>,
-    Path(task_id): Path<String>,
+    ApiPath(task_id): ApiPath<String>,
 ) -> Result<Json<Task>, ApiError> {
     state
         .store
@@ -203,21 +243,40 @@ fn task_not_found(task_id: &str) -> ApiError {
 }
 
 /// Query string of `GET /api/v1/tasks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    /// Only tasks in this status: pending, running, completed, failed or cancelled.
     status: Option<String>,
+    /// Only tasks of this provider.
     provider: Option<String>,
+    /// Page size, 1 to 500 (default 50).
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One page of tasks, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TaskPage {
     tasks: Vec<Task>,
     next_cursor: Option<String>,
 }
 
+/// Tasks newest first, filtered, one page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tasks",
+    tag = "tasks",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of tasks", body = TaskPage),
+        (status = 400, description = "A query parameter is not valid", body = ErrorBody),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn tasks_list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
@@ -261,9 +320,24 @@ pub async fn tasks_list(
 /// `POST /api/v1/tasks/{task_id}/cancel`: 200 with the task when it was
 /// cancelled or its cancel was requested (`running`, the worker stops it);
 /// 409 with the current status when it had already finished.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tasks/{task_id}/cancel",
+    tag = "tasks",
+    params(("task_id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task was pending and is now cancelled", body = Task),
+        (status = 202, description = "The task is running; its worker was asked to stop", body = Task),
+        (status = 400, description = "The path is not valid", body = ErrorBody),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
+        (status = 404, description = "No task with this id", body = ErrorBody),
+        (status = 409, description = "The task had already finished", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn tasks_cancel(
     State(state): State<AppState>,
-    Path(task_id): Path<String>,
+    ApiPath(task_id): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     match state.store.cancel(&task_id).await? {
         Cancel::Cancelled(task) => Ok((StatusCode::OK, Json(task))),

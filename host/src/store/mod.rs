@@ -60,6 +60,8 @@ pub struct ClaimedTask {
     pub model: String,
     pub input: TaskInput,
     pub timeout_ms: Option<u64>,
+    /// When the task became claimable (Unix ms): claim latency starts here.
+    pub due_at_ms: i64,
 }
 
 /// The outcome of a fenced write.

@@ -1,11 +1,12 @@
 //! Reading tasks. Reads see exactly what was committed; nothing here writes.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::backend::on_reader;
 use super::row::{TASK_COLUMNS, TaskRow};
 use super::{ListQuery, Page, Result, Store, now_ms, page};
-use crate::task::Task;
+use crate::task::{Task, TaskStatus};
 
 impl Store {
     pub async fn get(&self, id: &str) -> Result<Option<Task>> {
@@ -45,6 +46,30 @@ impl Store {
         });
         let now = now_ms();
         Ok(at.map(|at| Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))))
+    }
+
+    /// How many tasks are in each status (for metrics; one indexed scan).
+    pub async fn count_by_status(&self) -> Result<HashMap<TaskStatus, i64>> {
+        let rows: Vec<(String, i64)> = on_reader!(self.backend(), |pool| {
+            sqlx::query_as("SELECT status, COUNT(*) FROM tasks GROUP BY status")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(status, n)| TaskStatus::parse(&status).map(|s| (s, n)))
+            .collect())
+    }
+
+    /// How many pending tasks are due now: the queue waiting for a worker.
+    pub async fn count_due(&self) -> Result<i64> {
+        let (n,): (i64,) = on_reader!(self.backend(), |pool| {
+            sqlx::query_as("SELECT COUNT(*) FROM tasks WHERE status = 'pending' AND run_at <= $1")
+                .bind(now_ms())
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(n)
     }
 
     /// Checks that the database answers.

@@ -13,7 +13,8 @@ pub const TASK_COLUMNS: &str = "seq, id, status, provider, model, input, metadat
      started_at, completed_at";
 
 /// The columns a claim returns.
-pub const CLAIM_COLUMNS: &str = "id, attempts, max_attempts, provider, model, input, timeout_ms";
+pub const CLAIM_COLUMNS: &str =
+    "id, attempts, max_attempts, provider, model, input, timeout_ms, run_at";
 
 #[derive(sqlx::FromRow)]
 pub struct TaskRow {
@@ -45,6 +46,7 @@ pub struct ClaimRow {
     model: String,
     input: String,
     timeout_ms: Option<i64>,
+    run_at: i64,
 }
 
 impl TryFrom<TaskRow> for Task {
@@ -108,6 +110,7 @@ impl TryFrom<ClaimRow> for ClaimedTask {
             model: row.model,
             input,
             timeout_ms: row.timeout_ms.map(to_u64),
+            due_at_ms: row.run_at,
         })
     }
 }

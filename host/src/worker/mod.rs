@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::convert;
+use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::store::{ClaimedTask, Fenced, Heartbeat, Store};
 use crate::task::{TaskError, TaskResult};
@@ -58,6 +59,7 @@ pub fn spawn_pool(
     runtime: Arc<Runtime>,
     config: WorkerConfig,
     shutdown: Shutdown,
+    metrics: Arc<Metrics>,
 ) -> tokio::task::JoinHandle<()> {
     let owner = format!(
         "{}-{}",
@@ -70,6 +72,7 @@ pub fn spawn_pool(
         config,
         owner,
         shutdown,
+        metrics,
     });
     tokio::spawn(async move {
         let rescuer = tokio::spawn(worker.clone().rescue_loop());
@@ -88,6 +91,7 @@ struct Worker {
     config: WorkerConfig,
     owner: String,
     shutdown: Shutdown,
+    metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -126,6 +130,9 @@ impl Worker {
     }
 
     async fn run(&self, task: ClaimedTask) {
+        let waited = crate::store::now_ms().saturating_sub(task.due_at_ms);
+        self.metrics
+            .observe_claim(Duration::from_millis(u64::try_from(waited).unwrap_or(0)));
         let span = tracing::info_span!(
             "attempt",
             task_id = %task.id,
@@ -159,7 +166,11 @@ impl Worker {
         let deadline = task
             .timeout_ms
             .map_or(self.config.default_timeout, Duration::from_millis);
-        match plugin.complete(&request, deadline).await {
+        let started = std::time::Instant::now();
+        let answer = plugin.complete(&request, deadline).await;
+        self.metrics
+            .observe_provider_call(&task.provider, started.elapsed());
+        match answer {
             Ok(Ok(completion)) => Ok(convert::completion(completion)),
             Ok(Err(provider_error)) => Err(convert::provider_error(provider_error)),
             Err(call_error) => Err(convert::call_error(call_error)),
@@ -216,8 +227,9 @@ impl Worker {
         error: &TaskError,
     ) -> crate::store::Result<Fenced> {
         tracing::info!(error_code = %error.code, "attempt failed: {}", error.message);
+        self.metrics.count_attempt_errors(error.code.as_str(), 1);
         if error.code.retryable() && task.attempt < task.max_attempts {
-            let delay = self.backoff(task.attempt, error.retry_after_ms);
+            let delay = backoff(&self.config, task.attempt, error.retry_after_ms);
             match self
                 .store
                 .retry(&task.id, task.attempt, error, delay)
@@ -230,17 +242,15 @@ impl Worker {
         self.store.fail(&task.id, task.attempt, error).await
     }
 
-    /// Exponential backoff with jitter, never sooner than the upstream asked.
-    fn backoff(&self, attempt: u32, retry_after_ms: Option<u64>) -> Duration {
-        backoff(&self.config, attempt, retry_after_ms)
-    }
-
     /// Returns tasks of workers that stopped renewing their leases.
     async fn rescue_loop(self: Arc<Self>) {
         loop {
             tokio::time::sleep(self.config.lease / 2).await;
             match self.store.rescue_expired(crate::store::now_ms()).await {
                 Ok(r) if r.requeued + r.failed > 0 => {
+                    let expired = crate::error_code::ErrorCode::LeaseExpired.as_str();
+                    self.metrics
+                        .count_attempt_errors(expired, r.requeued + r.failed);
                     tracing::warn!(
                         requeued = r.requeued,
                         failed = r.failed,

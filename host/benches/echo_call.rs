@@ -1,0 +1,83 @@
+//! The in-process provider call: a fresh sandbox (instantiate from the
+//! pre-linked component) plus `complete` on the bundled `echo` provider.
+//! Prints p50/p99 over many single calls, then runs criterion's estimate.
+//! Run with `just bench` (or `cargo bench --bench echo_call`).
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group};
+use llmhost::runtime::{Message, Params, Request, Role, Runtime, RuntimeConfig};
+
+fn request() -> Request {
+    Request {
+        model: "echo".into(),
+        messages: vec![Message {
+            role: Role::User,
+            content: "hello, llmhost".into(),
+        }],
+        params: Params {
+            max_tokens: None,
+            temperature: None,
+            top_p: None,
+            stop: Vec::new(),
+        },
+    }
+}
+
+fn percentiles(rt: &tokio::runtime::Runtime, runtime: &Runtime) {
+    let plugin = runtime.get("echo").expect("the bundled echo plugin");
+    let request = request();
+    let deadline = Duration::from_secs(5);
+    let mut samples: Vec<Duration> = rt.block_on(async {
+        for _ in 0..1_000 {
+            plugin.complete(&request, deadline).await.unwrap().unwrap();
+        }
+        let mut samples = Vec::with_capacity(20_000);
+        for _ in 0..20_000 {
+            let started = Instant::now();
+            plugin.complete(&request, deadline).await.unwrap().unwrap();
+            samples.push(started.elapsed());
+        }
+        samples
+    });
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
+    println!(
+        "echo instantiate+complete over {} calls: p50 {:?}  p90 {:?}  p99 {:?}  max {:?}",
+        samples.len(),
+        at(0.50),
+        at(0.90),
+        at(0.99),
+        at(1.0)
+    );
+}
+
+fn echo_call(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runtime = rt
+        .block_on(Runtime::new(RuntimeConfig {
+            plugins_dir: llmhost::server::bundled_plugins_dir(),
+            cache_dir: None,
+        }))
+        .expect("load the bundled plugins");
+    percentiles(&rt, &runtime);
+    let plugin = runtime.get("echo").unwrap();
+    let request = request();
+    c.bench_function("echo instantiate+complete", |b| {
+        b.iter(|| {
+            rt.block_on(plugin.complete(&request, Duration::from_secs(5)))
+                .unwrap()
+                .unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, echo_call);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,0 +1,56 @@
+//! `GET /metrics` (Prometheus text format) and the middleware that counts
+//! and times every HTTP request by its route template.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::ApiError;
+
+/// Counts and times the request; requests that matched no route share the
+/// label `unmatched`, so that scanners cannot grow the label set.
+pub async fn track_http(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    state.metrics.observe_http(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// Every metric of this process, and the task counts of the whole store.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store does not answer", body = super::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn metrics_get(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let text = state.metrics.render(&state.store).await.map_err(|err| {
+        tracing::error!("metrics: reading the store failed: {err}");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the task store does not answer",
+        )
+    })?;
+    let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
+}
