@@ -16,7 +16,11 @@ async fn the_openapi_document_describes_every_endpoint_and_the_error_body() {
         ("/api/v1/tasks", "get"),
         ("/api/v1/tasks/{task_id}", "get"),
         ("/api/v1/tasks/{task_id}/cancel", "post"),
+        ("/api/v1/tasks/{task_id}/events", "get"),
         ("/api/v1/providers", "get"),
+        ("/api/v1/providers/reload", "post"),
+        ("/v1/chat/completions", "post"),
+        ("/v1/models", "get"),
         ("/healthz", "get"),
         ("/metrics", "get"),
         ("/api/openapi.json", "get"),
@@ -29,7 +33,7 @@ async fn the_openapi_document_describes_every_endpoint_and_the_error_body() {
     }
     assert_eq!(
         paths.len(),
-        7,
+        11,
         "only the routes the server has: {:?}",
         paths.keys()
     );

@@ -7,21 +7,37 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde_json::json;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::extract::ApiPath;
 use crate::task::{Task, TaskStatus};
 
 /// How often a live stream looks at the task again.
 const POLL: Duration = Duration::from_millis(50);
 
+/// Server-Sent Events: a `status` event at every change, then a final
+/// `result` or `error` event.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tasks/{task_id}/events",
+    tag = "tasks",
+    params(("task_id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "An event stream (`status`, then `result` or `error`)", content_type = "text/event-stream", body = Object),
+        (status = 400, description = "The path is not valid", body = ErrorBody),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
+        (status = 404, description = "No task with this id", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn tasks_events(
     State(state): State<AppState>,
-    Path(task_id): Path<String>,
+    ApiPath(task_id): ApiPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let first = state.store.get(&task_id).await?.ok_or_else(|| {
         ApiError::not_found("task_not_found", format!("no task with id {task_id:?}"))

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 pub use super::error::ErrorBody;
-use super::{error, observe, providers, tasks};
+use super::{error, events, observe, openai, providers, tasks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,7 +25,11 @@ use super::{error, observe, providers, tasks};
         tasks::tasks_list,
         tasks::tasks_get,
         tasks::tasks_cancel,
+        events::tasks_events,
         providers::providers_list,
+        providers::providers_reload,
+        openai::chat_completions,
+        openai::models_list,
         super::healthz,
         observe::metrics_get,
         openapi_get,

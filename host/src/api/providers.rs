@@ -76,6 +76,17 @@ pub async fn providers_list(State(state): State<AppState>) -> Json<ProviderList>
 
 /// `200` with what was loaded, kept and removed; `422` naming every file
 /// that failed to load (its previous version, if any, keeps serving).
+#[utoipa::path(
+    post,
+    path = "/api/v1/providers/reload",
+    tag = "providers",
+    responses(
+        (status = 200, description = "What was loaded, kept and removed", body = Object),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
+        (status = 422, description = "A plugin file failed to load; the previous versions keep serving", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn providers_reload(
     State(state): State<AppState>,
 ) -> Result<Json<ReloadReport>, ApiError> {

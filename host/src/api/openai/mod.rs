@@ -33,6 +33,23 @@ const SYNC_DEADLINE: Duration = Duration::from_secs(300);
 /// microseconds: everything but the provider call.
 pub const OVERHEAD_HEADER: &str = "x-llmhost-overhead-us";
 
+/// OpenAI-compatible chat completion; errors are in OpenAI's format.
+#[utoipa::path(
+    post,
+    path = "/v1/chat/completions",
+    tag = "openai",
+    request_body(content = Object, description = "An OpenAI chat completion request; `model` is `<provider>/<model>`"),
+    responses(
+        (status = 200, description = "A `chat.completion`, or with `stream: true` an SSE stream of `chat.completion.chunk` events", body = Object),
+        (status = 400, description = "Not a valid request (OpenAI error format)", body = Object),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = crate::api::error::ErrorBody),
+        (status = 404, description = "Unknown provider or model (OpenAI error format)", body = Object),
+        (status = 413, description = "The body is over the limit (OpenAI error format)", body = Object),
+        (status = 415, description = "The body is not JSON (OpenAI error format)", body = Object),
+        (status = 422, description = "Not a valid request (OpenAI error format)", body = Object),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn chat_completions(
     State(state): State<AppState>,
     body: Result<Json<ChatRequest>, axum::extract::rejection::JsonRejection>,
@@ -184,6 +201,17 @@ fn stream(
     Sse::new(futures::stream::iter(events.into_iter().map(Ok)))
 }
 
+/// OpenAI-compatible model list: every provider model as `<provider>/<model>`.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = "openai",
+    responses(
+        (status = 200, description = "The models", body = Object),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = crate::api::error::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn models_list(State(state): State<AppState>) -> Json<ModelList> {
     let data = state
         .runtime
