@@ -41,11 +41,11 @@ pub struct Settings {
     /// Unset means the bundled plugins.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugins_dir: Option<PathBuf>,
-    /// Where compiled plugins are cached (default: `cache` in `data_dir`).
+    /// How often the plugins directory is checked for changes, in ms; 0 never.
+    pub plugin_reload_ms: u64,
+    /// Where compiled plugins are cached; unset means `cache` in `data_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_dir: Option<PathBuf>,
-    /// How often the plugins directory is checked for changes; 0: never.
-    pub plugin_reload_ms: u64,
     pub workers: usize,
     pub role: Role,
     pub max_attempts: u32,
@@ -64,8 +64,8 @@ impl Default for Settings {
             database_url: None,
             data_dir: PathBuf::from(".llmhost"),
             plugins_dir: None,
-            cache_dir: None,
             plugin_reload_ms: 2_000,
+            cache_dir: None,
             workers: 16,
             role: Role::All,
             max_attempts: 3,
@@ -160,16 +160,21 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(crate::server::bundled_plugins_dir),
         );
+        shown.cache_dir = Some(self.cache_dir());
         // `Secret` serialises masked: the tokens print as "****".
         toml::to_string(&shown).expect("settings serialise to TOML")
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("cache"))
     }
 
     /// What `serve` runs with.
     pub fn into_serve_config(self) -> ServeConfig {
         let database_url = self.database_url();
-        let cache_dir = self
-            .cache_dir
-            .unwrap_or_else(|| self.data_dir.join("cache"));
+        let cache_dir = self.cache_dir();
         ServeConfig {
             listen: self.listen,
             database_url,
