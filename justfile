@@ -33,3 +33,8 @@ fuzz-api:
 bench:
     cargo bench --bench echo_call
     cargo bench --bench async_path
+    scripts/bench-startup
+
+# Start-up time with a cold and a warm compiled-plugin cache.
+bench-startup:
+    scripts/bench-startup
