@@ -15,4 +15,4 @@ pub use self::llmhost::provider::types::{
 };
 
 /// The contract version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
