@@ -10,24 +10,20 @@ use crate::llmhost::provider::types::{Completion, FinishReason, ProviderError, R
 
 pub const VENDOR: &str = "openai";
 
-pub fn request_body(request: &Request, max_tokens_param: &str) -> Vec<u8> {
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .map(|m| {
-            // The contract's tool messages carry no tool_call_id, which the
-            // API requires for role "tool": they go as user turns.
-            let role = match m.role {
-                Role::System => "system",
-                Role::User | Role::Tool => "user",
-                Role::Assistant => "assistant",
-            };
-            json!({"role": role, "content": m.content})
+/// The request; a streamed one asks for the usage in a last chunk.
+pub fn request_body(request: &Request, max_tokens_param: &str, stream: bool) -> Vec<u8> {
+    // The contract's tool messages carry no tool_call_id, which the API
+    // requires for role "tool": they go as user turns.
+    let messages = common::chat_messages(&request.messages, |role| {
+        Some(match role {
+            Role::System => "system",
+            Role::User | Role::Tool => "user",
+            Role::Assistant => "assistant",
         })
-        .collect();
+    });
     let mut body = Map::new();
     body.insert("model".into(), json!(request.model));
-    body.insert("messages".into(), Value::Array(messages));
+    body.insert("messages".into(), messages);
     let params = &request.params;
     if let Some(n) = params.max_tokens {
         body.insert(max_tokens_param.into(), json!(n));
@@ -41,7 +37,10 @@ pub fn request_body(request: &Request, max_tokens_param: &str) -> Vec<u8> {
     if !params.stop.is_empty() {
         body.insert("stop".into(), json!(params.stop));
     }
-    body.insert("stream".into(), json!(false));
+    body.insert("stream".into(), json!(stream));
+    if stream {
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+    }
     serde_json::to_vec(&Value::Object(body)).expect("JSON")
 }
 
@@ -65,9 +64,9 @@ struct ChoiceMessage {
 }
 
 #[derive(Deserialize)]
-struct ChatUsage {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
+pub struct ChatUsage {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
 }
 
 pub fn parse_response(model: &str, response: &Response) -> Result<Completion, ProviderError> {
@@ -107,14 +106,32 @@ pub fn parse_response(model: &str, response: &Response) -> Result<Completion, Pr
     })
 }
 
+/// An answer that is not 2xx.
+pub fn error(response: &Response) -> ProviderError {
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    classify(
+        response.status,
+        &format!("HTTP {}", response.status),
+        &body,
+        &response.body,
+        common::retry_after_ms(response),
+    )
+}
+
 /// `{"error": {"message", "type", "code"}}` from OpenAI; compatible servers
 /// also answer a flat `{"message", "type", "code"}` or `{"error": "text"}`.
-fn error(response: &Response) -> ProviderError {
-    let status = response.status;
-    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+/// `raw` is the body as sent, for messages when it is not that JSON;
+/// `label` says where the error came from (`HTTP 400`).
+pub fn classify(
+    status: u16,
+    label: &str,
+    body: &Value,
+    raw: &[u8],
+    retry_after: Option<u64>,
+) -> ProviderError {
     let object = match body.get("error") {
         Some(e @ Value::Object(_)) => e,
-        _ => &body,
+        _ => body,
     };
     let field = |name: &str| {
         object
@@ -130,10 +147,10 @@ fn error(response: &Response) -> ProviderError {
     let text = match (field("message"), body.get("error")) {
         (m, _) if !m.is_empty() => m,
         (_, Some(Value::String(s))) => s.clone(),
-        _ => String::from_utf8_lossy(&response.body).into_owned(),
+        _ => String::from_utf8_lossy(raw).into_owned(),
     };
     let message = format!(
-        "{VENDOR}: HTTP {status}{}: {}",
+        "{VENDOR}: {label}{}: {}",
         if code.is_empty() {
             String::new()
         } else {
@@ -151,6 +168,6 @@ fn error(response: &Response) -> ProviderError {
     match status {
         400 | 413 | 422 if context => ProviderError::ContextLengthExceeded(message),
         400..=499 if filtered => ProviderError::ContentFiltered(message),
-        _ => common::by_status(status, message, common::retry_after_ms(response)),
+        _ => common::by_status(status, message, retry_after),
     }
 }
