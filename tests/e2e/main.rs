@@ -9,6 +9,7 @@ mod harness;
 mod lifecycle;
 mod load;
 mod metrics;
+mod mock_vendors;
 mod multinode;
 mod openai_compat;
 mod openapi;
