@@ -4,6 +4,7 @@
 mod auth;
 mod config;
 mod control;
+mod error_table;
 mod events;
 mod harness;
 mod lifecycle;
