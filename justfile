@@ -8,6 +8,7 @@ serve *ARGS:
 # Run the whole test suite (PostgreSQL tests run when a server answers).
 test:
     cargo test --workspace
+    cd plugins && cargo test
 
 # Run the tests against a specific PostgreSQL server.
 test-pg URL="postgres://postgres@127.0.0.1:5432/test":
