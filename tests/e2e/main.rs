@@ -14,6 +14,7 @@ mod mock_vendors;
 mod multinode;
 mod openai_compat;
 mod openapi;
+mod provider_streams;
 mod providers;
 mod restart;
 mod sandbox;

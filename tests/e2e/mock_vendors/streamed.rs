@@ -23,13 +23,15 @@ struct Frames {
     tail: Vec<String>,
 }
 
-/// What the body does next.
-enum Step {
+/// What a body does next.
+pub(super) enum Step {
     Send(String),
     /// Waits until the test calls `MockVendor::release`.
     Wait,
     /// Drops the connection mid-body.
     Cut,
+    /// Sends nothing more, ever.
+    Stall,
 }
 
 pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) -> Response {
@@ -51,10 +53,14 @@ pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) ->
             let first = first_data(vendor, model);
             send(vec![frame(vendor, None, &first[..first.len() / 2])])
         }
-        "truncated" => {
+        "truncated" | "stalls" => {
             let Frames { head, pieces, .. } = frames(Finish::Stop);
             let mut steps = send([head, pieces[..2].to_vec()].concat());
-            steps.push(Step::Cut);
+            steps.push(if model == "truncated" {
+                Step::Cut
+            } else {
+                Step::Stall
+            });
             steps
         }
         "fails-midway" => {
@@ -74,7 +80,11 @@ pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) ->
         }
         _ => return whole::answer(mock, model, seen_before).await,
     };
-    body(mock, vendor, steps)
+    let content_type = match vendor {
+        Vendor::Ollama => "application/x-ndjson",
+        _ => "text/event-stream",
+    };
+    body(mock, content_type, steps)
 }
 
 impl Frames {
@@ -83,13 +93,15 @@ impl Frames {
     }
 }
 
-fn body(mock: &Arc<Mock>, vendor: Vendor, steps: Vec<Step>) -> Response {
+/// A body sent as `steps` say, piece by piece.
+pub(super) fn body(mock: &Arc<Mock>, content_type: &str, steps: Vec<Step>) -> Response {
     let state = (steps.into_iter(), mock.clone());
     let chunks = futures::stream::unfold(state, |(mut steps, mock)| async move {
         loop {
             let chunk = match steps.next()? {
                 Step::Send(text) => Ok(Bytes::from(text)),
                 Step::Cut => Err(std::io::Error::other("connection cut")),
+                Step::Stall => std::future::pending().await,
                 Step::Wait => {
                     mock.gate.acquire().await.unwrap().forget();
                     continue;
@@ -98,10 +110,6 @@ fn body(mock: &Arc<Mock>, vendor: Vendor, steps: Vec<Step>) -> Response {
             return Some((chunk, (steps, mock)));
         }
     });
-    let content_type = match vendor {
-        Vendor::Ollama => "application/x-ndjson",
-        _ => "text/event-stream",
-    };
     let mut response = Body::from_stream(chunks).into_response();
     response
         .headers_mut()

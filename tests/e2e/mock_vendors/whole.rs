@@ -2,14 +2,17 @@
 //! vendors' error bodies and statuses, and broken bodies. Streamed answers
 //! fall back to these for everything that fails before a stream starts.
 
-use axum::body::{Body, Bytes};
+use std::sync::Arc;
+
+use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::streamed::{self, Step};
 use super::{ANSWER, Finish, Mock, USAGE, Vendor};
 
-pub(super) async fn answer(mock: &Mock, model: &str, seen_before: usize) -> Response {
+pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) -> Response {
     let vendor = mock.vendor;
     match model {
         "ok" => json(200, success(vendor, model, Finish::Stop)),
@@ -24,17 +27,16 @@ pub(super) async fn answer(mock: &Mock, model: &str, seen_before: usize) -> Resp
             let whole = success(vendor, model, Finish::Stop).to_string();
             raw(200, "application/json", &whole[..whole.len() / 2])
         }
-        "truncated" => {
-            // The connection drops in the middle of the body.
+        // The connection drops, or stalls, in the middle of the body.
+        "truncated" | "stalls" => {
             let whole = success(vendor, model, Finish::Stop).to_string();
-            let half = Bytes::from(whole[..whole.len() / 2].to_owned());
-            let chunks: Vec<Result<Bytes, std::io::Error>> =
-                vec![Ok(half), Err(std::io::Error::other("connection cut"))];
-            let mut response = Body::from_stream(futures::stream::iter(chunks)).into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
-            response
+            let half = Step::Send(whole[..whole.len() / 2].to_owned());
+            let then = if model == "truncated" {
+                Step::Cut
+            } else {
+                Step::Stall
+            };
+            streamed::body(mock, "application/json", vec![half, then])
         }
         "slow" => std::future::pending().await,
         "gated" => {
