@@ -600,7 +600,10 @@ async fn streamed_text_is_fenced_by_the_attempt_and_read_in_order(store: Store) 
             .is_empty()
     );
     let of_second = store.deltas(&task.id, second.attempt, 0).await.unwrap();
-    assert_eq!(texts(of_second), ["fresh"]);
+    assert_eq!(texts(of_second), ["fresh"], "a later attempt's text stays");
+    store.clear_deltas(&task.id, second.attempt).await.unwrap();
+    let left = store.deltas(&task.id, second.attempt, 0).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 macro_rules! store_suite {
