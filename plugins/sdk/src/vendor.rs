@@ -153,3 +153,49 @@ pub fn chat_messages(messages: &[Message], role: impl Fn(Role) -> Option<&'stati
         .filter_map(|m| Some(json!({"role": role(m.role)?, "content": m.content})))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(role: Role, content: &str) -> Message {
+        Message {
+            role,
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn chat_messages_name_roles_for_the_vendor_and_leave_out_what_it_skips() {
+        let messages = [
+            message(Role::System, "be brief"),
+            message(Role::User, "hi"),
+            message(Role::Tool, "42"),
+        ];
+        let turns = chat_messages(&messages, |role| match role {
+            Role::System => None,
+            Role::Assistant => Some("assistant"),
+            Role::User | Role::Tool => Some("user"),
+        });
+        assert_eq!(
+            turns,
+            json!([{"role": "user", "content": "hi"}, {"role": "user", "content": "42"}])
+        );
+    }
+
+    #[test]
+    fn finish_reasons_and_usage_read_the_vendors_spellings() {
+        assert_eq!(finish_reason(Some("end_turn")), FinishReason::Stop);
+        assert_eq!(finish_reason(Some("MAX_TOKENS")), FinishReason::Length);
+        assert_eq!(finish_reason(Some("tool_use")), FinishReason::ToolCalls);
+        assert_eq!(finish_reason(Some("mystery")), FinishReason::Other);
+        assert_eq!(usage(None, None), None);
+        assert_eq!(
+            usage(Some(u64::MAX), None),
+            Some(Usage {
+                input_tokens: u32::MAX,
+                output_tokens: 0
+            })
+        );
+    }
+}
