@@ -5,9 +5,11 @@
 //! it serve any OpenAI-compatible server too: vLLM, llama.cpp's server,
 //! Ollama's `/v1`, Groq, Together, OpenRouter. Optional `max_tokens_param`
 //! (`max_tokens` by default) names the field that carries `max-tokens`; set it
-//! to `max_completion_tokens` for OpenAI's reasoning models. The credential
-//! (`authorization: Bearer …`) is added by the host from the manifest's
-//! `[[secret]]`; this plugin never sees or sets it.
+//! to `max_completion_tokens` for OpenAI's reasoning models. A stream asks
+//! for its usage (`stream_options.include_usage`) unless
+//! `stream_include_usage` is `false`, for servers that refuse the option.
+//! The credential (`authorization: Bearer …`) is added by the host from the
+//! manifest's `[[secret]]`; this plugin never sees or sets it.
 
 mod stream;
 mod wire;
@@ -67,7 +69,9 @@ fn outgoing(request: &Request, stream: bool) -> http::Request {
     let url = format!("{}/chat/completions", common::base_url(DEFAULT_BASE_URL));
     let max_tokens_param =
         config_get("max_tokens_param").unwrap_or_else(|| "max_tokens".to_owned());
-    let body = wire::request_body(request, &max_tokens_param, stream);
+    // Servers that refuse `stream_options` can be told not to get it.
+    let usage = stream && config_get("stream_include_usage").as_deref() != Some("false");
+    let body = wire::request_body(request, &max_tokens_param, stream, usage);
     log(LogLevel::Debug, &format!("POST {url}"));
     http::Request::post_json(url, body)
 }

@@ -10,8 +10,13 @@ use crate::llmhost::provider::types::{Completion, FinishReason, ProviderError, R
 
 pub const VENDOR: &str = "openai";
 
-/// The request; a streamed one asks for the usage in a last chunk.
-pub fn request_body(request: &Request, max_tokens_param: &str, stream: bool) -> Vec<u8> {
+/// The request; a streamed one may ask for the usage in a last chunk.
+pub fn request_body(
+    request: &Request,
+    max_tokens_param: &str,
+    stream: bool,
+    include_usage: bool,
+) -> Vec<u8> {
     // The contract's tool messages carry no tool_call_id, which the API
     // requires for role "tool": they go as user turns.
     let messages = common::chat_messages(&request.messages, |role| {
@@ -38,7 +43,7 @@ pub fn request_body(request: &Request, max_tokens_param: &str, stream: bool) -> 
         body.insert("stop".into(), json!(params.stop));
     }
     body.insert("stream".into(), json!(stream));
-    if stream {
+    if include_usage {
         body.insert("stream_options".into(), json!({"include_usage": true}));
     }
     serde_json::to_vec(&Value::Object(body)).expect("JSON")
@@ -169,5 +174,47 @@ pub fn classify(
         400 | 413 | 422 if context => ProviderError::ContextLengthExceeded(message),
         400..=499 if filtered => ProviderError::ContentFiltered(message),
         _ => common::by_status(status, message, retry_after),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llmhost::provider::types::{Message, Params};
+
+    #[test]
+    fn a_streamed_request_asks_for_usage_unless_told_not_to() {
+        let request = Request {
+            model: "m".into(),
+            messages: vec![Message {
+                role: Role::Tool,
+                content: "42".into(),
+            }],
+            params: Params {
+                max_tokens: Some(5),
+                temperature: None,
+                top_p: None,
+                stop: vec![],
+            },
+        };
+        let body = |stream, usage| -> Value {
+            serde_json::from_slice(&request_body(
+                &request,
+                "max_completion_tokens",
+                stream,
+                usage,
+            ))
+            .unwrap()
+        };
+        let streamed = body(true, true);
+        assert_eq!(streamed["stream"], true);
+        assert_eq!(streamed["stream_options"], json!({"include_usage": true}));
+        assert_eq!(streamed["max_completion_tokens"], 5);
+        assert_eq!(
+            streamed["messages"],
+            json!([{"role": "user", "content": "42"}])
+        );
+        assert!(body(true, false).get("stream_options").is_none());
+        assert_eq!(body(false, false)["stream"], false);
     }
 }
