@@ -1,7 +1,7 @@
 //! Streamed text from the real provider plugins: it reaches clients of the
 //! task events and of `/v1/chat/completions` while the mock upstream is
 //! still holding the rest, and the pieces add up to the answer; a stream
-//! that fails after some text fails whole.
+//! that fails after some text fails whole (a task's retry starts over).
 
 use std::collections::VecDeque;
 
@@ -144,6 +144,25 @@ async fn text_streams_while_the_upstream_is_still_answering(vendor: Vendor) {
         chunks.last().unwrap()["usage"]["completion_tokens"],
         USAGE.1
     );
+
+    // A task whose first attempt failed after some text: the retry starts
+    // over, and the result is the second attempt's text alone.
+    let id = server.submit(&task(vendor, "midway-then-ok", 2)).await;
+    let url = server.url(&format!("/api/v1/tasks/{id}/events"));
+    let mut events = Events::new(server.http.get(url).send().await.unwrap());
+    let mut retried = String::new();
+    let result = loop {
+        let (event, data) = events.next().await.expect("a result event");
+        let data: Value = serde_json::from_str(&data).unwrap();
+        match event.as_str() {
+            "delta" if data["attempt"] == 2 => retried.push_str(data["text"].as_str().unwrap()),
+            "result" => break data,
+            _ => {}
+        }
+    };
+    assert_eq!(result["text"], ANSWER, "{context}: {result}");
+    assert_eq!(retried, ANSWER, "{context}");
+    assert_eq!(server.task(&id).await["attempts"], 2, "{context}");
 
     // Text went out, then the upstream failed: the stream ends with an
     // OpenAI error event and no [DONE].

@@ -63,10 +63,11 @@ pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) ->
             });
             steps
         }
-        "fails-midway" => {
+        "fails-midway" | "midway-then-ok" if model == "fails-midway" || seen_before == 0 => {
             let Frames { head, pieces, .. } = frames(Finish::Stop);
             send([head, pieces[..2].to_vec(), vec![error_frame(vendor)]].concat())
         }
+        "midway-then-ok" => send(frames(Finish::Stop).all()),
         "unfinished" => {
             let Frames { head, pieces, .. } = frames(Finish::Stop);
             send([head, pieces].concat())

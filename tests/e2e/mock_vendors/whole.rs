@@ -45,11 +45,14 @@ pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) ->
         }
         // What the streamed answer of the same name fails with, answered
         // whole: the same error code either way.
-        "fails-midway" => match vendor {
-            Vendor::OpenAi | Vendor::Ollama => error(vendor, "broken"),
-            Vendor::Anthropic => error(vendor, "overloaded"),
-            Vendor::Gemini => error(vendor, "unavailable"),
-        },
+        "fails-midway" | "midway-then-ok" if model == "fails-midway" || seen_before == 0 => {
+            match vendor {
+                Vendor::OpenAi | Vendor::Ollama => error(vendor, "broken"),
+                Vendor::Anthropic => error(vendor, "overloaded"),
+                Vendor::Gemini => error(vendor, "unavailable"),
+            }
+        }
+        "midway-then-ok" => json(200, success(vendor, model, Finish::Stop)),
         "unfinished" => {
             let whole = success(vendor, model, Finish::Stop).to_string();
             raw(200, "application/json", &whole[..whole.len() / 2])
