@@ -6,6 +6,7 @@
 
 /// How a streamed body is cut into frames.
 pub trait Framing: Default + 'static {
+    /// One unit of the format: a line, an event.
     type Frame;
     /// The frames completed by `bytes`, the next piece of the body.
     fn feed(&mut self, bytes: &[u8]) -> Vec<Self::Frame>;

@@ -11,14 +11,18 @@ use wasip2::io::streams::{InputStream, StreamError};
 /// An outgoing request.
 #[derive(Clone, Debug, Default)]
 pub struct Request {
+    /// `GET`, `POST`, …
     pub method: String,
     /// `http://host[:port]/path?query` or `https://…`.
     pub url: String,
+    /// Names and values, in order; the host refuses credentials headers.
     pub headers: Vec<(String, String)>,
+    /// Sent as is.
     pub body: Vec<u8>,
 }
 
 impl Request {
+    /// A `GET` without a body.
     pub fn get(url: impl Into<String>) -> Self {
         Self {
             method: "GET".into(),
@@ -27,6 +31,7 @@ impl Request {
         }
     }
 
+    /// A `POST` of a JSON body.
     pub fn post_json(url: impl Into<String>, body: Vec<u8>) -> Self {
         Self {
             method: "POST".into(),
@@ -36,6 +41,7 @@ impl Request {
         }
     }
 
+    /// The request with one more header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -45,8 +51,11 @@ impl Request {
 /// A response, read whole.
 #[derive(Clone, Debug)]
 pub struct Response {
+    /// The HTTP status.
     pub status: u16,
+    /// Names (lower case) and values, in order.
     pub headers: Vec<(String, String)>,
+    /// The whole body.
     pub body: Vec<u8>,
 }
 
@@ -56,6 +65,7 @@ impl Response {
         find_header(&self.headers, name)
     }
 
+    /// The body as text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -91,8 +101,11 @@ impl std::fmt::Display for HttpError {
 
 /// A response whose body is read as it arrives.
 pub struct StreamingResponse {
+    /// The HTTP status.
     pub status: u16,
+    /// Names (lower case) and values, in order.
     pub headers: Vec<(String, String)>,
+    /// The body, not read yet.
     pub body: BodyReader,
 }
 

@@ -47,6 +47,7 @@ pub struct Decoding<D: Decoder> {
 }
 
 impl<D: Decoder> Decoding<D> {
+    /// Decodes with `decoder`; errors name `vendor`.
     pub fn new(vendor: &'static str, decoder: D) -> Self {
         Self {
             vendor,

@@ -85,6 +85,8 @@ pub fn malformed(vendor: &str, err: serde_json::Error, body: &[u8]) -> ProviderE
     ))
 }
 
+/// Token counts as the contract's `usage`: absent when the upstream gave
+/// neither count, a missing one as 0, each at most `u32::MAX`.
 pub fn usage(input: Option<u64>, output: Option<u64>) -> Option<Usage> {
     if input.is_none() && output.is_none() {
         return None;
