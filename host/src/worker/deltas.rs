@@ -2,7 +2,8 @@
 //! watching the task's events see it while the attempt runs (possibly from
 //! another process). A batch is written at most every `FLUSH`; a call that
 //! ends before the first flush writes nothing, because its result carries
-//! the whole text. Writes are fenced: a worker that lost its task stops.
+//! the whole text. Writes are fenced: a worker that lost its task stops, and
+//! so does one whose write failed (what is stored stays a prefix).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -40,16 +41,87 @@ pub async fn persist(
                 seq += 1;
                 match store.append_delta(task_id, attempt, seq, &pending).await {
                     Ok(Fenced::Applied) => stored.store(true, Ordering::Relaxed),
-                    Ok(Fenced::Lost) => {
-                        // Not ours any more: drain so the call is not held up.
+                    stopped => {
+                        // Lost: not ours any more. Failed: watchers read the
+                        // stored pieces as the start of the text and take
+                        // the rest from the result, so storing later pieces
+                        // after a missing one would show them a gap. Either
+                        // way, drain so the call is not held up.
+                        if let Err(err) = stopped {
+                            tracing::warn!("storing streamed text failed: {err}; the rest waits for the result");
+                            // It may have been stored all the same.
+                            stored.store(true, Ordering::Relaxed);
+                        }
                         while deltas.recv().await.is_some() {}
                         return;
                     }
-                    Err(err) => tracing::warn!("storing streamed text failed: {err}"),
                 }
                 pending.clear();
                 flush_at = tokio::time::Instant::now() + FLUSH;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Inserted, NewTask};
+    use crate::task::{Message, Params, Role, TaskInput};
+
+    async fn running_task(store: &Store) -> (String, u32) {
+        let task = NewTask {
+            id: uuid::Uuid::now_v7().to_string(),
+            provider: "echo".into(),
+            model: "echo".into(),
+            input: TaskInput {
+                messages: vec![Message {
+                    role: Role::User,
+                    content: "hi".into(),
+                }],
+                params: Params::default(),
+            },
+            metadata: None,
+            max_attempts: 1,
+            timeout_ms: None,
+            idempotency: None,
+        };
+        assert!(matches!(
+            store.insert(&task).await.unwrap(),
+            Inserted::Created(_)
+        ));
+        let claimed = store.claim("w1", Duration::from_secs(60)).await;
+        let claimed = claimed.unwrap().expect("the task is claimable");
+        (claimed.id, claimed.attempt)
+    }
+
+    /// Watchers take the stored pieces as the start of the text and the
+    /// rest from the result: a piece that failed to store must not be
+    /// followed by later ones, or they would see a gap.
+    #[tokio::test]
+    async fn after_a_failed_write_nothing_later_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let (id, attempt) = running_task(&store).await;
+        // The first batch's key is taken, so storing it fails.
+        let taken = store.append_delta(&id, attempt, 1, "taken").await.unwrap();
+        assert_eq!(taken, Fenced::Applied);
+
+        let (sink, streamed) = mpsc::channel(CHANNEL);
+        let stored = AtomicBool::new(false);
+        let persist = persist(&store, &id, attempt, streamed, &stored);
+        let feed = async {
+            // Long enough for the failed batch and several after it.
+            for piece in 0..(10 * FLUSH.as_millis() / 20) {
+                sink.send(format!("{piece} ")).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            drop(sink);
+        };
+        tokio::join!(persist, feed);
+        let deltas = store.deltas(&id, attempt, 0).await.unwrap();
+        let seqs: Vec<i64> = deltas.iter().map(|d| d.seq).collect();
+        assert_eq!(seqs, [1], "{deltas:?}");
     }
 }
