@@ -154,8 +154,9 @@ impl Worker {
             if let Err(err) = self.record(&task, outcome).await {
                 tracing::error!("recording the outcome failed: {err}; the lease will expire and the task will be retried");
             }
-            // The outcome holds the whole text now; the pieces can go.
-            if stored_deltas.load(Ordering::Relaxed)
+            // The outcome holds the whole text now; the pieces can go, with
+            // what an earlier attempt that was killed left behind.
+            if (stored_deltas.load(Ordering::Relaxed) || task.attempt > 1)
                 && let Err(err) = self.store.clear_deltas(&task.id, task.attempt).await
             {
                 tracing::warn!("clearing streamed text failed: {err}");
