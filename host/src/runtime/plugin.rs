@@ -165,7 +165,7 @@ impl Plugin {
     }
 
     /// Like `complete`, but sends the text to `sink` as it is generated.
-    /// The deltas, concatenated, are the returned completion's text; a
+    /// The deltas (never empty), concatenated, are the returned text; a
     /// stream that fails after some text fails as a whole.
     pub async fn stream(
         &self,
@@ -175,7 +175,9 @@ impl Plugin {
     ) -> Result<Result<Completion, ProviderError>, CallError> {
         let Some(streaming) = &self.streaming else {
             let answer = self.complete(request, deadline).await?;
-            if let Ok(completion) = &answer {
+            if let Ok(completion) = &answer
+                && !completion.text.is_empty()
+            {
                 let _ = sink.send(completion.text.clone()).await;
             }
             return Ok(answer);
@@ -201,6 +203,9 @@ impl Plugin {
                 };
                 for event in events {
                     match event {
+                        // Text that went out starts a /v1 stream's 200, so
+                        // an empty piece must not count as text.
+                        StreamEvent::Text(delta) if delta.is_empty() => {}
                         StreamEvent::Text(delta) => {
                             if text.len() + delta.len() > limit {
                                 // Reported as OutputTooLarge by check_answer.
