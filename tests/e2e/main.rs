@@ -3,6 +3,7 @@
 
 mod auth;
 mod config;
+mod contract;
 mod control;
 mod events;
 mod harness;

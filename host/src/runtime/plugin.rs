@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use wasmtime::component::Linker;
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
-use super::bindings::{
-    CONTRACT_VERSION, Completion, PluginPre, ProviderError, ProviderInfo, Request,
-};
+use super::bindings::{Completion, PluginPre, ProviderError, ProviderInfo, Request};
 use super::cache::{CacheOutcome, ComponentCache};
+use super::contract::ContractUse;
 use super::egress::{EgressPolicy, Incident};
 use super::manifest::{Limits, Manifest};
 use super::state::PluginState;
@@ -75,43 +74,63 @@ impl Plugin {
         wasm: &Path,
     ) -> anyhow::Result<(Self, CacheOutcome)> {
         let manifest = Manifest::load_beside(wasm)?;
-        let egress = Arc::new(EgressPolicy::from_manifest(&manifest)?);
+        let egress = EgressPolicy::from_manifest(&manifest)?;
         let bytes = std::fs::read(wasm)?;
         let (component, outcome) = cache.load(engine, &bytes)?;
-        let pre = PluginPre::new(linker.instantiate_pre(&component)?)?;
-        let mut plugin = Self {
-            name: name.into(),
-            description: ProviderDescription {
-                name: name.to_owned(),
-                version: String::new(),
-                description: String::new(),
-                contract_version: CONTRACT_VERSION.to_owned(),
-                models: Vec::new(),
-            },
-            engine: engine.clone(),
-            pre,
-            config: Arc::new(manifest.config),
-            egress,
-            limits: manifest.limits,
-        };
-        let info = plugin.metadata(Duration::from_secs(5)).await?;
+        let (plugin, info) = Self::open(engine, linker, &component, name, manifest, egress)
+            .await
+            .map_err(|e| e.context(wasm.display().to_string()))?;
         anyhow::ensure!(
             info.name == name,
             "{} declares the name {:?}; a provider's name must match its file name",
             wasm.display(),
             info.name
         );
-        plugin.description.version = info.version;
-        plugin.description.description = info.description;
+        Ok((plugin, outcome))
+    }
+
+    /// Checks the component's contract version, links it and asks it for
+    /// its metadata, returned as the plugin declared it.
+    pub async fn open(
+        engine: &Engine,
+        linker: &Linker<PluginState>,
+        component: &Component,
+        name: &str,
+        manifest: Manifest,
+        egress: EgressPolicy,
+    ) -> anyhow::Result<(Self, ProviderInfo)> {
+        let contract = ContractUse::of(engine, component);
+        contract
+            .check()
+            .map_err(|why| anyhow::anyhow!("refused: {why}"))?;
+        let pre = PluginPre::new(linker.instantiate_pre(component)?)?;
+        let mut plugin = Self {
+            name: name.into(),
+            description: ProviderDescription {
+                name: name.to_owned(),
+                version: String::new(),
+                description: String::new(),
+                contract_version: contract.version_text(),
+                models: Vec::new(),
+            },
+            engine: engine.clone(),
+            pre,
+            config: Arc::new(manifest.config),
+            egress: Arc::new(egress),
+            limits: manifest.limits,
+        };
+        let info = plugin.metadata(Duration::from_secs(5)).await?;
+        plugin.description.version = info.version.clone();
+        plugin.description.description = info.description.clone();
         plugin.description.models = info
             .models
-            .into_iter()
+            .iter()
             .map(|m| ModelDescription {
-                id: m.id,
-                description: m.description,
+                id: m.id.clone(),
+                description: m.description.clone(),
             })
             .collect();
-        Ok((plugin, outcome))
+        Ok((plugin, info))
     }
 
     pub fn name(&self) -> &str {
