@@ -8,6 +8,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod conformance;
 pub mod convert;
 pub mod error_code;
 pub mod metrics;

@@ -46,9 +46,14 @@ impl Sandbox {
         &self,
         component: &Component,
         name: &str,
-        manifest: Manifest,
+        mut manifest: Manifest,
         script: Option<Arc<ScriptedUpstream>>,
     ) -> anyhow::Result<(Plugin, ProviderInfo)> {
+        if script.is_some() {
+            // Hermetic: a scripted upstream needs no credential, so the
+            // host's environment is not even read.
+            manifest.secrets.clear();
+        }
         let mut egress = EgressPolicy::from_manifest(&manifest)?;
         if let Some(script) = script {
             egress = egress.with_script(script);
