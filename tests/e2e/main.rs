@@ -3,6 +3,7 @@
 
 mod auth;
 mod config;
+mod conformance;
 mod contract;
 mod control;
 mod events;

@@ -56,7 +56,7 @@ impl Outcome {
             Self::HostFailure(e) => format!(
                 "a host failure, {}: {} ({})",
                 e.code,
-                e.message,
+                without_backtrace(&e.message),
                 host_failure_advice(e.code)
             ),
         }
@@ -69,9 +69,24 @@ fn retry(e: &TaskError) -> String {
         .unwrap_or_default()
 }
 
+/// A trap's message without wasmtime's backtrace of unnamed functions,
+/// which tells a plugin author nothing.
+fn without_backtrace(message: &str) -> String {
+    match (message.lines().next(), message.lines().last()) {
+        (Some(first), Some(last)) if message.lines().count() > 2 => {
+            let first = first.trim_end_matches("error while executing at wasm backtrace:");
+            let last = last.rsplit_once(">: ").map_or(last, |(_, cause)| cause);
+            format!("{}{}", first.trim_end(), format_args!(" {}", last.trim()))
+        }
+        _ => message.to_owned(),
+    }
+}
+
 fn host_failure_advice(code: ErrorCode) -> &'static str {
     match code {
-        ErrorCode::PluginTrap => "the plugin panicked or trapped",
+        ErrorCode::PluginTrap => {
+            "the plugin panicked or trapped; a Rust panic shows as `unreachable`"
+        }
         ErrorCode::MemoryLimit => "the plugin ran out of memory",
         ErrorCode::DeadlineExceeded => "the plugin was still running at the call's deadline",
         ErrorCode::OutputTooLarge => "the completion text is over the output limit",
@@ -137,7 +152,8 @@ pub fn describe_expected(case: &Case, text: Option<&str>) -> String {
             .unwrap_or_default();
         parts.push(format!("the error {code}{retry}"));
     }
-    if let Some(text) = e.text.as_deref().or(text) {
+    let text = e.text.as_deref().or(text.filter(|_| e.completes));
+    if let Some(text) = text {
         parts.push(format!("a completion with the text {}", bounded(text)));
     } else if e.completes {
         parts.push("a completion with some text".into());
