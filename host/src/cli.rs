@@ -37,6 +37,9 @@ enum Command {
     /// metadata, answers, typed errors, robustness and deadline behaviour.
     /// Exits non-zero when a case fails.
     Conformance(crate::conformance::ConformanceArgs),
+    /// Tools for plugin authors: inspect a plugin, start a new one.
+    #[command(subcommand)]
+    Plugin(crate::plugin_kit::PluginCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +185,14 @@ pub async fn main() -> std::process::ExitCode {
         Command::Conformance(args) => {
             init_tracing_quiet(cli.log_format.unwrap_or(LogFormat::Human));
             match crate::conformance::main(args).await {
+                Ok(true) => Ok(()),
+                Ok(false) => return std::process::ExitCode::FAILURE,
+                Err(err) => Err(err),
+            }
+        }
+        Command::Plugin(command) => {
+            init_tracing_quiet(cli.log_format.unwrap_or(LogFormat::Human));
+            match crate::plugin_kit::main(command).await {
                 Ok(true) => Ok(()),
                 Ok(false) => return std::process::ExitCode::FAILURE,
                 Err(err) => Err(err),

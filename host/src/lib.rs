@@ -12,6 +12,7 @@ pub mod conformance;
 pub mod convert;
 pub mod error_code;
 pub mod metrics;
+pub mod plugin_kit;
 pub mod runtime;
 pub mod server;
 pub mod store;

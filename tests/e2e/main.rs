@@ -14,6 +14,7 @@ mod metrics;
 mod multinode;
 mod openai_compat;
 mod openapi;
+mod plugin_kit;
 mod providers;
 mod restart;
 mod sandbox;

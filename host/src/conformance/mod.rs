@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 pub use report::{CaseResult, Report, Status};
 
 use crate::runtime::kit::Sandbox;
@@ -60,7 +58,12 @@ async fn run(args: &ConformanceArgs, progress: &mut report::Progress) -> anyhow:
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.plugin.display()))?;
     let (manifest, name) = manifest_and_name(args)?;
     let suite = Suite::load(args.cases.as_deref())?;
-    let mut report = Report::new(&args.plugin, &name, bytes.len(), &sha256(&bytes));
+    let mut report = Report::new(
+        &args.plugin,
+        &name,
+        bytes.len(),
+        &crate::plugin_kit::sha256_hex(&bytes),
+    );
     progress.start(&report, suite.cases.len() + 2);
 
     let sandbox = Sandbox::new()?;
@@ -121,13 +124,6 @@ fn manifest_and_name(args: &ConformanceArgs) -> anyhow::Result<(Manifest, String
         }
         None => Ok((Manifest::load_beside(&args.plugin)?, stem(&args.plugin))),
     }
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Streams `request`; the outcome and the text deltas as they came.
