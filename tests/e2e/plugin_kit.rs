@@ -79,6 +79,7 @@ async fn a_scaffolded_provider_builds_on_its_own_and_passes_conformance() {
         "acme-llm.toml",
         "conformance/acme-llm.toml",
         "README.md",
+        "WRITING-PROVIDERS.md",
     ] {
         assert!(krate.join(file).exists(), "{file}");
     }

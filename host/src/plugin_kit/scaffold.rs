@@ -9,8 +9,9 @@ use crate::runtime::CONTRACT_VERSION;
 /// The contract, as this host was built with it.
 const CONTRACT_WIT: &str = include_str!("../../../wit/provider.wit");
 
-/// `(path in the crate, template)`.
-const FILES: [(&str, &str); 6] = [
+/// `(path in the crate, template)`. The guide travels with the crate: its
+/// author may have the `llmhost` binary and nothing else.
+const FILES: [(&str, &str); 7] = [
     ("Cargo.toml", include_str!("template/Cargo.toml.in")),
     ("src/lib.rs", include_str!("template/lib.rs.in")),
     ("wit/provider.wit", CONTRACT_WIT),
@@ -20,6 +21,10 @@ const FILES: [(&str, &str); 6] = [
         include_str!("template/cases.toml.in"),
     ),
     ("README.md", include_str!("template/README.md.in")),
+    (
+        "WRITING-PROVIDERS.md",
+        include_str!("../../../docs/plugins.md"),
+    ),
 ];
 
 /// Creates the crate for provider `name` in `dir`.

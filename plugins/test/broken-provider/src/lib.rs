@@ -41,8 +41,12 @@ impl Guest for Broken {
             .unwrap_or_default();
         // Bug 2: a "preview" cut at byte 2, inside a multi-byte character.
         let preview = if prompt.len() > 2 { &prompt[..2] } else { "" };
-        let body = serde_json::json!({"model": request.model, "prompt": prompt, "preview": preview});
-        let url = format!("{}/complete", vendor::base_url("https://api.example.com/v1"));
+        let body =
+            serde_json::json!({"model": request.model, "prompt": prompt, "preview": preview});
+        let url = format!(
+            "{}/complete",
+            vendor::base_url("https://api.example.com/v1")
+        );
         let post = http::Request::post_json(url, body.to_string().into_bytes());
         let response = loop {
             match http::send(&post) {
@@ -60,8 +64,16 @@ impl Guest for Broken {
             )));
         }
         if !(200..300).contains(&response.status) {
-            let message = format!("broken: HTTP {}: {}", response.status, vendor::bounded(&response.text()));
-            return Err(vendor::by_status(response.status, message, vendor::retry_after_ms(&response)));
+            let message = format!(
+                "broken: HTTP {}: {}",
+                response.status,
+                vendor::bounded(&response.text())
+            );
+            return Err(vendor::by_status(
+                response.status,
+                message,
+                vendor::retry_after_ms(&response),
+            ));
         }
         let parsed: serde_json::Value = serde_json::from_slice(&response.body)
             .map_err(|e| vendor::malformed("broken", e, &response.body))?;
