@@ -126,6 +126,18 @@ fn manifest_and_name(args: &ConformanceArgs) -> anyhow::Result<(Manifest, String
     }
 }
 
+/// The upstream's answers for the streamed call of a case.
+fn stream_script(
+    subject: &Subject,
+    case: &Case,
+    suite: &Suite,
+) -> Result<Vec<crate::runtime::Exchange>, String> {
+    if !subject.has_egress {
+        return Ok(Vec::new());
+    }
+    upstream::script(case, &suite.answers, true)
+}
+
 /// Streams `request`; the outcome and the text deltas as they came.
 async fn stream(
     plugin: &Plugin,
@@ -164,7 +176,7 @@ async fn run_case(
         _ => {}
     }
     let exchanges = if subject.has_egress {
-        match upstream::script(case, &suite.answers) {
+        match upstream::script(case, &suite.answers, false) {
             Ok(exchanges) => exchanges,
             Err(why) => {
                 result.fail_setup(why);
@@ -210,11 +222,14 @@ async fn run_case(
                 ));
             }
         }
-        Kind::Stream => {
-            subject.script.reset(exchanges.clone(), first_byte);
-            let (streamed, deltas) = stream(&subject.plugin, &request, deadline).await;
-            problems.extend(check::stream_matches(&outcome, &streamed, &deltas));
-        }
+        Kind::Stream => match stream_script(subject, case, suite) {
+            Ok(streamed_exchanges) => {
+                subject.script.reset(streamed_exchanges, first_byte);
+                let (streamed, deltas) = stream(&subject.plugin, &request, deadline).await;
+                problems.extend(check::stream_matches(&outcome, &streamed, &deltas));
+            }
+            Err(why) => problems.push(why),
+        },
     }
     result.conclude(
         check::describe_expected(case, expected_text.as_deref()),

@@ -10,12 +10,21 @@ use serde::Serialize;
 use super::cases::{Answer, Case, ExpectRequest, ReplyKind};
 use crate::runtime::{Exchange, Reply, SeenRequest};
 
-/// The runtime exchanges of `case`, or why they cannot be built.
-pub fn script(case: &Case, answers: &BTreeMap<String, Answer>) -> Result<Vec<Exchange>, String> {
+/// The runtime exchanges of `case`, or why they cannot be built. For a
+/// streamed call, a named answer `X` is `X-stream` (the vendor's streaming
+/// format) when there is one.
+pub fn script(
+    case: &Case,
+    answers: &BTreeMap<String, Answer>,
+    streamed: bool,
+) -> Result<Vec<Exchange>, String> {
     case.upstream
         .iter()
         .map(|step| {
             let named = match &step.answer {
+                Some(name) if streamed && answers.contains_key(&format!("{name}-stream")) => {
+                    answers.get(&format!("{name}-stream"))
+                }
                 Some(name) => Some(answers.get(name).ok_or_else(|| missing_answer(name))?),
                 None => None,
             };

@@ -17,7 +17,7 @@ use llmhost_plugin_sdk::vendor;
 
 struct Broken;
 
-llmhost_plugin_sdk::bindings::export_provider!(Broken);
+llmhost_plugin_sdk::export_whole_provider!(Broken);
 
 impl Guest for Broken {
     fn metadata() -> ProviderInfo {
