@@ -45,7 +45,7 @@ impl Guest for Broken {
             serde_json::json!({"model": request.model, "prompt": prompt, "preview": preview});
         let url = format!(
             "{}/complete",
-            vendor::base_url("https://api.example.com/v1")
+            vendor::base_url("https://api.broken.invalid/v1")
         );
         let post = http::Request::post_json(url, body.to_string().into_bytes());
         let response = loop {
