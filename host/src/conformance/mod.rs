@@ -5,6 +5,7 @@
 
 mod cases;
 mod check;
+mod outcome;
 mod report;
 mod upstream;
 
@@ -17,7 +18,7 @@ pub use report::{CaseResult, Report, Status};
 use crate::runtime::kit::Sandbox;
 use crate::runtime::{Manifest, Plugin, ProviderInfo, ScriptedUpstream};
 use cases::{Case, Kind, Needs, Suite};
-use check::Outcome;
+use outcome::Outcome;
 
 /// What to check, from the command line.
 #[derive(Debug, clap::Args)]
