@@ -39,6 +39,8 @@ async fn inspect_shows_what_echo_is_built_against_and_that_it_loads() {
     assert_eq!(json["sha256"], llmhost::plugin_kit::sha256_hex(&bytes));
     assert_eq!(json["loadable"], true);
     assert_eq!(json["metadata"]["name"], "echo");
+    assert_eq!(json["metadata"]["models"][0]["id"], "echo");
+    assert_eq!(json["contract_version"], llmhost::runtime::CONTRACT_VERSION);
 }
 
 #[tokio::test]

@@ -33,7 +33,13 @@ pub struct Metadata {
     pub name: String,
     pub version: String,
     pub description: String,
-    pub models: Vec<(String, String)>,
+    pub models: Vec<Model>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Model {
+    pub id: String,
+    pub description: String,
 }
 
 pub async fn main(file: &Path, json: bool) -> anyhow::Result<bool> {
@@ -108,7 +114,10 @@ async fn why_not(
         models: info
             .models
             .into_iter()
-            .map(|m| (m.id, m.description))
+            .map(|m| Model {
+                id: m.id,
+                description: m.description,
+            })
             .collect(),
     });
     (declared != name).then(|| {
@@ -137,8 +146,8 @@ fn text(i: &Inspection) -> String {
             "provider:   {} {}: {}\nmodels:\n",
             m.name, m.version, m.description
         ));
-        for (id, description) in &m.models {
-            out.push_str(&format!("  {id}: {description}\n"));
+        for model in &m.models {
+            out.push_str(&format!("  {}: {}\n", model.id, model.description));
         }
     }
     out.push_str("exports:\n");
