@@ -121,10 +121,19 @@ impl Watch {
         }
         if task.status.is_terminal() {
             if let Some(result) = &task.result {
-                let rest = result
-                    .text
-                    .strip_prefix(self.sent.as_str())
-                    .unwrap_or(&result.text);
+                let rest = match result.text.strip_prefix(self.sent.as_str()) {
+                    Some(rest) => rest,
+                    None => {
+                        // The stored pieces are not how the result starts:
+                        // a plugin whose stream disagrees with its answer.
+                        // The result is the authority; send all of it.
+                        tracing::warn!(
+                            task_id = %self.id,
+                            "streamed text does not start the result; resending the whole text"
+                        );
+                        &result.text
+                    }
+                };
                 if !rest.is_empty() {
                     self.queue.push_back(delta_event(task.attempts, rest));
                 }

@@ -100,11 +100,14 @@ pub mod defaults {
     pub fn first_byte_timeout_ms() -> u64 {
         120_000
     }
+    /// A streamed answer may pause while the model thinks.
     pub fn between_bytes_timeout_ms() -> u64 {
-        30_000
+        120_000
     }
+    /// Streamed answers are framed (SSE, NDJSON): tens of bytes of framing
+    /// per token, so the body is far larger than the 1 MiB text it carries.
     pub fn max_response_bytes() -> u64 {
-        16 << 20
+        64 << 20
     }
     pub fn memory_bytes() -> usize {
         64 << 20
