@@ -65,25 +65,13 @@ async fn cancelling_a_pending_task_is_immediate_and_a_finished_one_is_a_conflict
     // An API-only process: nothing claims, so tasks stay pending.
     let server = Server::start(dir.path(), &["--role", "api"]).await;
     let id = server.submit(&echo("never run")).await;
-    let response = server
-        .http
-        .post(server.url(&format!("/api/v1/tasks/{id}/cancel")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let task: Value = response.json().await.unwrap();
+    let (status, task) = server.cancel(&id).await;
+    assert_eq!(status, 200);
     assert_eq!(task["status"], "cancelled");
     assert_eq!(server.task(&id).await["status"], "cancelled");
 
-    let again = server
-        .http
-        .post(server.url(&format!("/api/v1/tasks/{id}/cancel")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status().as_u16(), 409);
-    let body: Value = again.json().await.unwrap();
+    let (status, body) = server.cancel(&id).await;
+    assert_eq!(status, 409);
     assert!(
         body["error"]["message"]
             .as_str()
@@ -103,13 +91,8 @@ async fn cancelling_a_running_task_stops_its_worker_which_records_cancelled() {
     server
         .wait_for(&id, "running", |t| t["status"] == "running")
         .await;
-    let response = server
-        .http
-        .post(server.url(&format!("/api/v1/tasks/{id}/cancel")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 202);
+    let (status, _) = server.cancel(&id).await;
+    assert_eq!(status, 202);
     let task = server.wait_until_finished(&id).await;
     assert_eq!(task["status"], "cancelled", "{task}");
     assert_eq!(task["error_code"], "cancelled");

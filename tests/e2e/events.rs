@@ -60,13 +60,18 @@ async fn a_finished_task_replays_its_final_events_and_failures_end_with_an_error
     let done = server.submit(&echo("already done")).await;
     server.wait_until_finished(&done).await;
     let seen = events(&server, &done).await;
-    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen.len(), 3, "{seen:?}");
     assert_eq!(
         (seen[0].0.as_str(), seen[0].1["status"].as_str()),
         ("status", Some("completed"))
     );
+    // The replay's deltas hold the whole text, as a live stream's would.
     assert_eq!(
         (seen[1].0.as_str(), seen[1].1["text"].as_str()),
+        ("delta", Some("already done"))
+    );
+    assert_eq!(
+        (seen[2].0.as_str(), seen[2].1["text"].as_str()),
         ("result", Some("already done"))
     );
 
@@ -98,4 +103,35 @@ async fn a_client_that_disconnects_does_not_affect_the_task() {
     let task = server.wait_until_finished(&id).await;
     assert_eq!(task["status"], "completed");
     assert_eq!(task["result"]["text"], "unbothered");
+}
+
+#[tokio::test]
+async fn a_streaming_task_sends_token_deltas_that_add_up_to_its_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    // Five words, 200 ms apart: stored in several batches while it runs.
+    let prompt = "one two  three\tfour fünf";
+    let body = json!({"provider": "echo", "model": "echo-drip:200", "prompt": prompt});
+    let id = server.submit(&body).await;
+    let seen = events(&server, &id).await;
+    let deltas: Vec<&Value> = seen
+        .iter()
+        .filter(|(n, _)| n == "delta")
+        .map(|(_, d)| d)
+        .collect();
+    let text: String = deltas.iter().map(|d| d["text"].as_str().unwrap()).collect();
+    let (last, result) = seen.last().unwrap();
+    assert_eq!(last, "result", "{seen:?}");
+    assert_eq!(result["text"], prompt);
+    assert_eq!(text, prompt, "{seen:?}");
+    // More than the one remainder a finished task would send: the text
+    // arrived while the task ran.
+    assert!(deltas.len() >= 2, "{seen:?}");
+    assert!(deltas.iter().all(|d| d["attempt"] == 1), "{deltas:?}");
+    let first_delta = seen.iter().position(|(n, _)| n == "delta").unwrap();
+    let completed = seen
+        .iter()
+        .position(|(n, d)| n == "status" && d["status"] == "completed")
+        .unwrap();
+    assert!(first_delta < completed, "{seen:?}");
 }

@@ -162,6 +162,14 @@ impl Server {
         task["task_id"].as_str().expect("task_id").to_owned()
     }
 
+    /// Asks to cancel a task; returns the HTTP status and the JSON body.
+    pub async fn cancel(&self, id: &str) -> (u16, Value) {
+        let url = self.url(&format!("/api/v1/tasks/{id}/cancel"));
+        let response = self.http.post(url).send().await.expect("POST cancel");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let response = self.http.get(self.url(path)).send().await.expect("GET");
         let status = response.status().as_u16();

@@ -62,15 +62,7 @@ async fn a_streamed_chat_completion_is_sse_chunks_ending_with_done() {
             .starts_with("text/event-stream")
     );
     let text = response.text().await.unwrap();
-    let data: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .collect();
-    assert_eq!(data.last(), Some(&"[DONE]"), "{text}");
-    let chunks: Vec<Value> = data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    let chunks = chunks(&text);
     assert!(
         chunks
             .iter()
@@ -87,6 +79,63 @@ async fn a_streamed_chat_completion_is_sse_chunks_ending_with_done() {
             .is_some_and(|ch| ch["finish_reason"] == "stop")
     }));
     assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 2);
+}
+
+/// The `data:` payloads of an SSE body, without the final `[DONE]`.
+fn chunks(text: &str) -> Vec<Value> {
+    let data: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(data.last(), Some(&"[DONE]"), "{text}");
+    data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_streaming_provider_sends_each_piece_as_it_is_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let body = json!({"model": "echo/echo-drip:50", "stream": true,
+                      "messages": [{"role": "user", "content": "a stream of five words"}]});
+    let mut response = chat(&server, &body).await;
+    assert_eq!(response.status().as_u16(), 200);
+    // The response starts before the answer is complete: the first piece
+    // arrives while the rest is still being generated.
+    let first = response.chunk().await.unwrap().unwrap();
+    let first = String::from_utf8_lossy(&first).into_owned();
+    assert!(!first.contains("[DONE]"), "{first}");
+    let mut text = first;
+    while let Some(more) = response.chunk().await.unwrap() {
+        text.push_str(&String::from_utf8_lossy(&more));
+    }
+    let pieces: Vec<String> = chunks(&text)
+        .iter()
+        .filter_map(|c| {
+            Some(
+                c["choices"].get(0)?["delta"]["content"]
+                    .as_str()?
+                    .to_owned(),
+            )
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    assert_eq!(pieces, ["a ", "stream ", "of ", "five ", "words"], "{text}");
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_before_any_text_is_an_ordinary_error_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let body = json!({"model": "echo/echo-error:rate_limited", "stream": true,
+                      "messages": [{"role": "user", "content": "x"}]});
+    let response = chat(&server, &body).await;
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
 }
 
 #[tokio::test]

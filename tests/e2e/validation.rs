@@ -133,12 +133,6 @@ async fn unknown_tasks_and_bad_queries_get_a_4xx_json_error() {
     assert_error(status, &body, 400, "cursor");
     let (status, body) = server.get_json("/api/v1/nothing-here").await;
     assert_error(status, &body, 404, "/api/v1/nothing-here");
-    let cancel = server
-        .http
-        .post(server.url("/api/v1/tasks/nope/cancel"))
-        .send()
-        .await
-        .unwrap();
-    let status = cancel.status().as_u16();
-    assert_error(status, &cancel.json().await.unwrap(), 404, "nope");
+    let (status, body) = server.cancel("nope").await;
+    assert_error(status, &body, 404, "nope");
 }

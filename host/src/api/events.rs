@@ -1,9 +1,16 @@
 //! `GET /api/v1/tasks/{task_id}/events`: a task's life as Server-Sent
 //! Events, read from the store: a `status` event at every change (with the
-//! attempt) and a final `result` or `error` event, after which the stream
-//! ends. A finished task replays its final status and outcome at once. The
-//! stream only reads; a client that disconnects changes nothing.
+//! attempt), `delta` events with the text the running attempt streams, and
+//! a final `result` or `error` event, after which the stream ends.
+//!
+//! Promise: the `delta` texts of the final attempt, concatenated, equal the
+//! result's text. Deltas are stored in batches, so the last piece of a
+//! stream (or, for a fast task or the replay of a finished one, all of it)
+//! is sent from the result just before the `result` event. A retry starts
+//! its deltas over (each carries its `attempt`). The stream only reads; a
+//! client that disconnects changes nothing.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -15,20 +22,21 @@ use serde_json::json;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiPath;
+use crate::store::Store;
 use crate::task::{Task, TaskStatus};
 
 /// How often a live stream looks at the task again.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Server-Sent Events: a `status` event at every change, then a final
-/// `result` or `error` event.
+/// Server-Sent Events: `status` at every change, `delta` while running,
+/// then a final `result` or `error` event.
 #[utoipa::path(
     get,
     path = "/api/v1/tasks/{task_id}/events",
     tag = "tasks",
     params(("task_id" = String, Path, description = "The task's id")),
     responses(
-        (status = 200, description = "An event stream (`status`, then `result` or `error`)", content_type = "text/event-stream", body = Object),
+        (status = 200, description = "An event stream (`status`, `delta`, then `result` or `error`)", content_type = "text/event-stream", body = Object),
         (status = 400, description = "The path is not valid", body = ErrorBody),
         (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
         (status = 404, description = "No task with this id", body = ErrorBody),
@@ -42,58 +50,104 @@ pub async fn tasks_events(
     let first = state.store.get(&task_id).await?.ok_or_else(|| {
         ApiError::not_found("task_not_found", format!("no task with id {task_id:?}"))
     })?;
-    let stream = futures::stream::unfold(Follow::Start(first), move |follow| {
-        let store = state.store.clone();
-        let task_id = task_id.clone();
-        async move { follow.next(&store, &task_id).await }
+    let mut watch = Watch::new(state.store.clone(), task_id);
+    watch.observe(first).await;
+    let stream = futures::stream::unfold(watch, |mut watch| async move {
+        let event = watch.next_event().await?;
+        Some((Ok(event), watch))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// Where the stream is: about to report a task, watching it, or done.
-enum Follow {
-    Start(Task),
-    Watching { status: TaskStatus, attempts: u32 },
-    Final(Task),
-    Done,
+/// One client's view of a task: what it was last told, and what to tell it
+/// next.
+struct Watch {
+    store: Store,
+    id: String,
+    status: Option<TaskStatus>,
+    attempts: u32,
+    /// The text of the current attempt already sent as deltas.
+    sent: String,
+    /// The last stored delta sent.
+    last_seq: i64,
+    queue: VecDeque<Event>,
+    finished: bool,
 }
 
-impl Follow {
-    async fn next(
-        self,
-        store: &crate::store::Store,
-        id: &str,
-    ) -> Option<(Result<Event, Infallible>, Follow)> {
-        match self {
-            Follow::Start(task) => Some((Ok(status_event(&task)), after_status(task))),
-            Follow::Watching { status, attempts } => loop {
-                tokio::time::sleep(POLL).await;
-                let task = match store.get(id).await {
-                    Ok(Some(task)) => task,
-                    Ok(None) => return None,
-                    Err(err) => {
-                        tracing::warn!("task events: {err}");
-                        continue;
-                    }
-                };
-                if task.status != status || task.attempts != attempts {
-                    return Some((Ok(status_event(&task)), after_status(task)));
-                }
-            },
-            Follow::Final(task) => Some((Ok(final_event(&task)), Follow::Done)),
-            Follow::Done => None,
+impl Watch {
+    fn new(store: Store, id: String) -> Self {
+        Self {
+            store,
+            id,
+            status: None,
+            attempts: 0,
+            sent: String::new(),
+            last_seq: 0,
+            queue: VecDeque::new(),
+            finished: false,
         }
     }
-}
 
-fn after_status(task: Task) -> Follow {
-    if task.status.is_terminal() {
-        Follow::Final(task)
-    } else {
-        Follow::Watching {
-            status: task.status,
-            attempts: task.attempts,
+    async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return Some(event);
+            }
+            if self.finished {
+                return None;
+            }
+            tokio::time::sleep(POLL).await;
+            match self.store.get(&self.id).await {
+                Ok(Some(task)) => self.observe(task).await,
+                Ok(None) => return None,
+                Err(err) => tracing::warn!("task events: {err}"),
+            }
         }
+    }
+
+    /// Queues what changed since the last look.
+    async fn observe(&mut self, task: Task) {
+        if task.attempts != self.attempts {
+            self.sent.clear();
+            self.last_seq = 0;
+        }
+        if Some(task.status) != self.status || task.attempts != self.attempts {
+            self.status = Some(task.status);
+            self.attempts = task.attempts;
+            self.queue.push_back(status_event(&task));
+        }
+        if task.status == TaskStatus::Running {
+            self.queue_stored_deltas().await;
+        }
+        if task.status.is_terminal() {
+            if let Some(result) = &task.result {
+                let rest = result
+                    .text
+                    .strip_prefix(self.sent.as_str())
+                    .unwrap_or(&result.text);
+                if !rest.is_empty() {
+                    self.queue.push_back(delta_event(task.attempts, rest));
+                }
+            }
+            self.queue.push_back(final_event(&task));
+            self.finished = true;
+        }
+    }
+
+    async fn queue_stored_deltas(&mut self) {
+        let deltas = match self
+            .store
+            .deltas(&self.id, self.attempts, self.last_seq)
+            .await
+        {
+            Ok(deltas) => deltas,
+            Err(err) => return tracing::warn!("task events: {err}"),
+        };
+        let Some(last) = deltas.last() else { return };
+        self.last_seq = last.seq;
+        let text: String = deltas.iter().map(|d| d.text.as_str()).collect();
+        self.queue.push_back(delta_event(self.attempts, &text));
+        self.sent.push_str(&text);
     }
 }
 
@@ -101,6 +155,11 @@ fn status_event(task: &Task) -> Event {
     let data = json!({"task_id": task.task_id, "status": task.status, "attempts": task.attempts,
                       "error_code": task.error_code, "updated_at": task.updated_at});
     Event::default().event("status").data(data.to_string())
+}
+
+fn delta_event(attempt: u32, text: &str) -> Event {
+    let data = json!({"attempt": attempt, "text": text});
+    Event::default().event("delta").data(data.to_string())
 }
 
 fn final_event(task: &Task) -> Event {

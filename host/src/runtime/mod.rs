@@ -29,7 +29,7 @@ pub use bindings::{
 pub use cache::CacheOutcome;
 use cache::ComponentCache;
 pub use manifest::{Manifest, defaults as manifest_defaults};
-pub use plugin::{CallError, ModelDescription, Plugin, ProviderDescription};
+pub use plugin::{CallError, DeltaSink, ModelDescription, Plugin, ProviderDescription};
 use state::PluginState;
 
 #[derive(Clone, Debug)]
@@ -199,7 +199,7 @@ fn new_linker(engine: &Engine) -> anyhow::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    bindings::StreamingPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     Ok(linker)
 }
 

@@ -2,6 +2,12 @@
 //! (`InstancePre`), its metadata and its manifest's policy. Every call runs
 //! in a fresh `Store`, bounded by a deadline (which also covers the host's
 //! time on the plugin's HTTP requests), a memory limit and an output limit.
+//!
+//! A call either asks for the whole answer (`complete`) or streams it
+//! (`stream`): the text is forwarded to a sink as the plugin produces it and
+//! the assembled completion is returned at the end, so both paths end in the
+//! same checks. A plugin that does not export `streaming` is streamed as one
+//! piece.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,11 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use wasmtime::component::Linker;
+use tokio::sync::mpsc;
+use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 use super::bindings::{
-    CONTRACT_VERSION, Completion, PluginPre, ProviderError, ProviderInfo, Request,
+    CONTRACT_VERSION, Completion, FinishReason, ProviderError, ProviderIndices, ProviderInfo,
+    Request, StreamEvent, StreamingIndices,
 };
 use super::cache::{CacheOutcome, ComponentCache};
 use super::egress::{EgressPolicy, Incident};
@@ -54,11 +62,18 @@ pub enum CallError {
     OutputTooLarge { size: usize, limit: usize },
 }
 
+/// Where a streamed call sends its text as it arrives. A closed sink does
+/// not stop the call; dropping the call's future does.
+pub type DeltaSink = mpsc::Sender<String>;
+
 pub struct Plugin {
     name: Arc<str>,
     description: ProviderDescription,
     engine: Engine,
-    pre: PluginPre<PluginState>,
+    pre: InstancePre<PluginState>,
+    provider: ProviderIndices,
+    /// Present when the plugin exports `streaming`.
+    streaming: Option<StreamingIndices>,
     config: Arc<BTreeMap<String, String>>,
     egress: Arc<EgressPolicy>,
     limits: Limits,
@@ -78,7 +93,9 @@ impl Plugin {
         let egress = Arc::new(EgressPolicy::from_manifest(&manifest)?);
         let bytes = std::fs::read(wasm)?;
         let (component, outcome) = cache.load(engine, &bytes)?;
-        let pre = PluginPre::new(linker.instantiate_pre(&component)?)?;
+        let pre = linker.instantiate_pre(&component)?;
+        let provider = ProviderIndices::new(&pre)?;
+        let streaming = StreamingIndices::new(&pre).ok();
         let mut plugin = Self {
             name: name.into(),
             description: ProviderDescription {
@@ -90,6 +107,8 @@ impl Plugin {
             },
             engine: engine.clone(),
             pre,
+            provider,
+            streaming,
             config: Arc::new(manifest.config),
             egress,
             limits: manifest.limits,
@@ -122,6 +141,11 @@ impl Plugin {
         &self.description
     }
 
+    /// Whether the plugin streams its answers itself.
+    pub fn streams(&self) -> bool {
+        self.streaming.is_some()
+    }
+
     /// Runs `complete` in a fresh instance. The outer `Result` is the host's
     /// (deadline, trap, memory); the inner one is the plugin's answer.
     pub async fn complete(
@@ -132,10 +156,66 @@ impl Plugin {
         let mut store = self.new_store();
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
-            instance
-                .llmhost_provider_provider()
-                .call_complete(&mut store, request)
-                .await
+            let provider = self.provider.load(&mut store, &instance)?;
+            provider.call_complete(&mut store, request).await
+        };
+        let outcome = tokio::time::timeout(deadline, call).await;
+        let answer = self.classify(outcome, &store, deadline)?;
+        self.check_answer(answer, &store)
+    }
+
+    /// Like `complete`, but sends the text to `sink` as it is generated.
+    /// The deltas, concatenated, are the returned completion's text; a
+    /// stream that fails after some text fails as a whole.
+    pub async fn stream(
+        &self,
+        request: &Request,
+        deadline: Duration,
+        sink: &DeltaSink,
+    ) -> Result<Result<Completion, ProviderError>, CallError> {
+        let Some(streaming) = &self.streaming else {
+            let answer = self.complete(request, deadline).await?;
+            if let Ok(completion) = &answer {
+                let _ = sink.send(completion.text.clone()).await;
+            }
+            return Ok(answer);
+        };
+        let mut store = self.new_store();
+        let limit = self.limits.max_output_bytes;
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let streaming = streaming.load(&mut store, &instance)?;
+            let handle = match streaming.call_start(&mut store, request).await? {
+                Ok(handle) => handle,
+                Err(error) => return Ok(Err(error)),
+            };
+            let mut text = String::new();
+            loop {
+                let events = match streaming
+                    .completion_stream()
+                    .call_next(&mut store, handle)
+                    .await?
+                {
+                    Ok(events) => events,
+                    Err(error) => return Ok(Err(error)),
+                };
+                for event in events {
+                    match event {
+                        StreamEvent::Text(delta) => {
+                            if text.len() + delta.len() > limit {
+                                // Reported as OutputTooLarge by check_answer.
+                                text.push_str(&delta);
+                                return Ok(Ok(assembled(text, None, request)));
+                            }
+                            text.push_str(&delta);
+                            let _ = sink.send(delta).await;
+                        }
+                        StreamEvent::End(end) => {
+                            return Ok(Ok(assembled(text, Some(end), request)));
+                        }
+                    }
+                }
+            }
         };
         let outcome = tokio::time::timeout(deadline, call).await;
         let answer = self.classify(outcome, &store, deadline)?;
@@ -168,10 +248,8 @@ impl Plugin {
         let mut store = self.new_store();
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
-            instance
-                .llmhost_provider_provider()
-                .call_metadata(&mut store)
-                .await
+            let provider = self.provider.load(&mut store, &instance)?;
+            provider.call_metadata(&mut store).await
         };
         let outcome = tokio::time::timeout(deadline, call).await;
         Ok(self.classify(outcome, &store, deadline)?)
@@ -210,6 +288,29 @@ impl Plugin {
                 None => Err(CallError::Trap(format!("{trap:#}"))),
             },
         }
+    }
+}
+
+/// The completion a stream amounts to. A stream cut short by the output
+/// limit has no end; its finish reason is `length`.
+fn assembled(
+    text: String,
+    end: Option<super::bindings::StreamEnd>,
+    request: &Request,
+) -> Completion {
+    match end {
+        Some(end) => Completion {
+            text,
+            finish_reason: end.finish_reason,
+            usage: end.usage,
+            model: end.model,
+        },
+        None => Completion {
+            text,
+            finish_reason: FinishReason::Length,
+            usage: None,
+            model: request.model.clone(),
+        },
     }
 }
 

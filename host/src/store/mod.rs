@@ -4,6 +4,7 @@
 //! SQLite is the embedded default; PostgreSQL serves many processes.
 
 mod backend;
+mod deltas;
 mod postgres;
 mod reads;
 mod row;
@@ -16,6 +17,7 @@ use tokio::sync::Notify;
 
 use crate::task::{Task, TaskInput, TaskStatus};
 use backend::Backend;
+pub use deltas::Delta;
 
 /// A task as submitted, before it is stored.
 #[derive(Clone, Debug)]

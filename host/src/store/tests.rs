@@ -556,6 +556,53 @@ async fn the_database_itself_refuses_to_change_a_terminal_status(store: Store) {
     assert_eq!(read.result.unwrap().text, "done");
 }
 
+/// Streamed text is stored only under the claim that produced it, read back
+/// in order per attempt, and cleared per attempt.
+async fn streamed_text_is_fenced_by_the_attempt_and_read_in_order(store: Store) {
+    let task = new_task("echo");
+    insert(&store, &task).await;
+    assert_eq!(
+        store.append_delta(&task.id, 1, 1, "early").await.unwrap(),
+        Fenced::Lost,
+        "nothing is stored for a task that is not running"
+    );
+    let first = claim_and_expire(&store).await;
+    for (seq, text) in [(1, "one "), (2, "two ")] {
+        let written = store.append_delta(&task.id, first.attempt, seq, text).await;
+        assert_eq!(written.unwrap(), Fenced::Applied);
+    }
+    store.rescue_expired(now_ms()).await.unwrap();
+    let second = store.claim("w2", LEASE).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .append_delta(&task.id, first.attempt, 3, "late")
+            .await
+            .unwrap(),
+        Fenced::Lost,
+        "a worker that lost the task stores nothing"
+    );
+    let written = store
+        .append_delta(&task.id, second.attempt, 1, "fresh")
+        .await;
+    assert_eq!(written.unwrap(), Fenced::Applied);
+
+    let texts = |deltas: Vec<Delta>| deltas.into_iter().map(|d| d.text).collect::<Vec<_>>();
+    let of_first = store.deltas(&task.id, first.attempt, 0).await.unwrap();
+    assert_eq!(texts(of_first), ["one ", "two "]);
+    let after_one = store.deltas(&task.id, first.attempt, 1).await.unwrap();
+    assert_eq!(texts(after_one), ["two "]);
+    store.clear_deltas(&task.id, first.attempt).await.unwrap();
+    assert!(
+        store
+            .deltas(&task.id, first.attempt, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let of_second = store.deltas(&task.id, second.attempt, 0).await.unwrap();
+    assert_eq!(texts(of_second), ["fresh"]);
+}
+
 macro_rules! store_suite {
     ($open:path; $($test:ident),* $(,)?) => {
         $(
@@ -590,6 +637,7 @@ macro_rules! all_store_tests {
             concurrent_submissions_with_one_key_create_exactly_one_task,
             concurrent_claims_never_hand_out_a_task_twice,
             the_database_itself_refuses_to_change_a_terminal_status,
+            streamed_text_is_fenced_by_the_attempt_and_read_in_order,
         );
     };
 }

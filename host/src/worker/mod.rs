@@ -1,8 +1,12 @@
 //! The workers: claim pending tasks from the store, run them on the runtime
 //! and record each outcome through the store's fenced transitions. A result
 //! whose write is refused (the task was taken over) is logged and dropped.
+//! Streamed text is stored as it arrives (`deltas`) for clients watching.
+
+mod deltas;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
@@ -175,21 +179,33 @@ impl Worker {
             attempt = task.attempt
         );
         async {
+            let stored_deltas = AtomicBool::new(false);
             let outcome = tokio::select! {
-                outcome = self.execute(&task) => Outcome::Finished(outcome),
+                outcome = self.execute(&task, &stored_deltas) => Outcome::Finished(outcome),
                 end = self.keep_lease(&task) => end,
                 _ = self.shutdown.abort_running.cancelled() => Outcome::ShuttingDown,
             };
             if let Err(err) = self.record(&task, outcome).await {
                 tracing::error!("recording the outcome failed: {err}; the lease will expire and the task will be retried");
             }
+            // The outcome holds the whole text now; the pieces can go.
+            if stored_deltas.load(Ordering::Relaxed)
+                && let Err(err) = self.store.clear_deltas(&task.id, task.attempt).await
+            {
+                tracing::warn!("clearing streamed text failed: {err}");
+            }
         }
         .instrument(span)
         .await
     }
 
-    /// Calls the provider the task names, and no other.
-    async fn execute(&self, task: &ClaimedTask) -> Result<TaskResult, TaskError> {
+    /// Calls the provider the task names, and no other. Sets `stored` when
+    /// streamed text was stored for watchers.
+    async fn execute(
+        &self,
+        task: &ClaimedTask,
+        stored: &AtomicBool,
+    ) -> Result<TaskResult, TaskError> {
         let Some(plugin) = self.runtime.get(&task.provider) else {
             return Err(TaskError::provider_not_found(
                 &task.provider,
@@ -201,7 +217,10 @@ impl Worker {
             .timeout_ms
             .map_or(self.config.default_timeout, Duration::from_millis);
         let started = std::time::Instant::now();
-        let answer = plugin.complete(&request, deadline).await;
+        let (sink, streamed) = tokio::sync::mpsc::channel(deltas::CHANNEL);
+        let call = async move { plugin.stream(&request, deadline, &sink).await };
+        let persist = deltas::persist(&self.store, &task.id, task.attempt, streamed, stored);
+        let (answer, ()) = tokio::join!(call, persist);
         self.metrics
             .observe_provider_call(&task.provider, started.elapsed());
         match answer {

@@ -1,15 +1,25 @@
 //! The `echo` provider: deterministic answers for tests and demos.
 //!
 //! Models: `echo` answers with the last user message; `echo-slow:<ms>` waits
-//! that long first; `echo-error:<code>` fails with that typed error (codes as
-//! in the task API, e.g. `rate_limited`). It never touches the network.
+//! that long first; `echo-drip:<ms>` streams the answer word by word, `<ms>`
+//! apart; `echo-error:<code>` fails with that typed error (codes as in the
+//! task API, e.g. `rate_limited`). It never touches the network. Streamed,
+//! every model yields the same text as `complete`, one word (with the
+//! whitespace after it) per event.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::time::Duration;
 
 wit_bindgen::generate!({
     path: "../../wit",
-    world: "plugin",
+    world: "streaming-plugin",
 });
 
 use exports::llmhost::provider::provider::Guest;
+use exports::llmhost::provider::streaming::{
+    self, CompletionStream, GuestCompletionStream, StreamEnd, StreamEvent,
+};
 use llmhost::provider::host::{LogLevel, log};
 use llmhost::provider::types::{
     Completion, FinishReason, Message, ModelInfo, ProviderError, ProviderInfo, RateLimit, Request,
@@ -27,38 +37,140 @@ impl Guest for Echo {
             models: vec![
                 model("echo", "answers with the last user message"),
                 model("echo-slow:<ms>", "waits <ms> milliseconds, then echoes"),
+                model(
+                    "echo-drip:<ms>",
+                    "streams word by word, <ms> milliseconds apart",
+                ),
                 model("echo-error:<code>", "fails with the typed error <code>"),
             ],
         }
     }
 
     fn complete(request: Request) -> Result<Completion, ProviderError> {
-        let model = request.model.as_str();
+        let pace = Pace::of(&request.model)?;
+        if let Pace::Wait(delay) = pace {
+            log(LogLevel::Debug, &format!("sleeping {delay:?}"));
+            std::thread::sleep(delay);
+        }
+        // Dripping only paces a stream; whole, the answer is the same.
+        Ok(answer(request))
+    }
+}
+
+impl streaming::Guest for Echo {
+    type CompletionStream = EchoStream;
+
+    fn start(request: Request) -> Result<CompletionStream, ProviderError> {
+        let pace = Pace::of(&request.model)?;
+        if let Pace::Wait(delay) = pace {
+            std::thread::sleep(delay);
+        }
+        let completion = answer(request);
+        let mut events: VecDeque<StreamEvent> = words(&completion.text)
+            .map(|word| StreamEvent::Text(word.to_owned()))
+            .collect();
+        events.push_back(StreamEvent::End(StreamEnd {
+            finish_reason: completion.finish_reason,
+            usage: completion.usage,
+            model: completion.model,
+        }));
+        Ok(CompletionStream::new(EchoStream {
+            events: RefCell::new(events),
+            gap: match pace {
+                Pace::Drip(gap) => Some(gap),
+                _ => None,
+            },
+        }))
+    }
+}
+
+/// A prepared answer, handed out word by word when dripping, else at once.
+pub struct EchoStream {
+    events: RefCell<VecDeque<StreamEvent>>,
+    gap: Option<Duration>,
+}
+
+impl GuestCompletionStream for EchoStream {
+    fn next(&self) -> Result<Vec<StreamEvent>, ProviderError> {
+        let mut events = self.events.borrow_mut();
+        match self.gap {
+            Some(gap) => {
+                std::thread::sleep(gap);
+                Ok(events.pop_front().into_iter().collect())
+            }
+            None => Ok(events.drain(..).collect()),
+        }
+    }
+}
+
+/// How a model paces its answer.
+enum Pace {
+    Now,
+    /// Waits this long before answering.
+    Wait(Duration),
+    /// Streams one word per this interval.
+    Drip(Duration),
+}
+
+impl Pace {
+    fn of(model: &str) -> Result<Self, ProviderError> {
         if let Some(code) = model.strip_prefix("echo-error:") {
             return Err(typed_error(code));
         }
-        if let Some(ms) = model.strip_prefix("echo-slow:") {
-            let ms: u64 = ms.parse().map_err(|_| {
-                ProviderError::InvalidRequest(format!("echo-slow needs milliseconds, got {ms:?}"))
-            })?;
-            log(LogLevel::Debug, &format!("sleeping {ms} ms"));
-            std::thread::sleep(std::time::Duration::from_millis(ms));
-        } else if model != "echo" {
-            return Err(ProviderError::ModelNotFound(format!(
-                "echo serves echo, echo-slow:<ms> and echo-error:<code>, not {model:?}"
-            )));
+        if model == "echo" {
+            return Ok(Pace::Now);
         }
-        let text = last_user_message(&request.messages).unwrap_or_default();
-        Ok(Completion {
-            usage: Some(Usage {
-                input_tokens: count_words(request.messages.iter().map(|m| m.content.as_str())),
-                output_tokens: count_words([text.as_str()]),
-            }),
-            text,
-            finish_reason: FinishReason::Stop,
-            model: request.model,
-        })
+        let (kind, ms) = model.split_once(':').unwrap_or((model, ""));
+        let millis = || {
+            ms.parse::<u64>().map(Duration::from_millis).map_err(|_| {
+                ProviderError::InvalidRequest(format!("{kind} needs milliseconds, got {ms:?}"))
+            })
+        };
+        match kind {
+            "echo-slow" => Ok(Pace::Wait(millis()?)),
+            "echo-drip" => Ok(Pace::Drip(millis()?)),
+            _ => Err(ProviderError::ModelNotFound(format!(
+                "echo serves echo, echo-slow:<ms>, echo-drip:<ms> and echo-error:<code>, not {model:?}"
+            ))),
+        }
     }
+}
+
+/// The answer to any model: the last user message.
+fn answer(request: Request) -> Completion {
+    let text = last_user_message(&request.messages).unwrap_or_default();
+    Completion {
+        usage: Some(Usage {
+            input_tokens: count_words(request.messages.iter().map(|m| m.content.as_str())),
+            output_tokens: count_words([text.as_str()]),
+        }),
+        text,
+        finish_reason: FinishReason::Stop,
+        model: request.model,
+    }
+}
+
+/// Splits `text` into words, each keeping the whitespace before the next
+/// one, so that the pieces concatenate to `text` exactly.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let word_end = rest
+            .char_indices()
+            .skip_while(|(_, c)| c.is_whitespace())
+            .find(|(_, c)| c.is_whitespace())
+            .map_or(rest.len(), |(i, _)| i);
+        let next_word = rest[word_end..]
+            .char_indices()
+            .find(|(_, c)| !c.is_whitespace())
+            .map_or(rest.len(), |(i, _)| word_end + i);
+        let (word, tail) = rest.split_at(next_word);
+        rest = tail;
+        Some(word)
+    })
 }
 
 fn model(id: &str, description: &str) -> ModelInfo {

@@ -49,6 +49,13 @@ impl OpenAiError {
         }
     }
 
+    /// The JSON body, also sent as the last event of a stream that fails.
+    pub fn body(&self) -> serde_json::Value {
+        json!({
+            "error": { "message": self.message, "type": self.kind(), "param": null, "code": self.code }
+        })
+    }
+
     /// OpenAI's error `type` for a status.
     fn kind(&self) -> &'static str {
         match self.status {
@@ -64,10 +71,7 @@ impl OpenAiError {
 
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "error": { "message": self.message, "type": self.kind(), "param": null, "code": self.code }
-        });
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let mut response = (self.status, axum::Json(self.body())).into_response();
         if let Some(ms) = self.retry_after_ms {
             let seconds = ms.div_ceil(1000).to_string();
             if let Ok(value) = HeaderValue::from_str(&seconds) {

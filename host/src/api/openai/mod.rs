@@ -5,15 +5,14 @@
 //! error table.
 
 mod error;
+mod stream;
 mod wire;
 
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderValue;
-use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -21,10 +20,7 @@ use crate::convert;
 use crate::runtime::Completion;
 use crate::task::{TaskError, TaskResult};
 pub use error::OpenAiError;
-use wire::{
-    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, ChatUsage, Choice, ChunkChoice,
-    Delta, Model, ModelList,
-};
+use wire::{AssistantMessage, ChatCompletion, ChatRequest, ChatUsage, Choice, Model, ModelList};
 
 /// The deadline of a synchronous call.
 const SYNC_DEADLINE: Duration = Duration::from_secs(300);
@@ -77,6 +73,27 @@ pub async fn chat_completions(
     };
     let (messages, params) = request.to_input();
     let input = crate::task::TaskInput { messages, params };
+    let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
+    let created = chrono::Utc::now().timestamp();
+    if request.stream {
+        let header = stream::ChunkHeader {
+            id,
+            created,
+            model: request.model.clone(),
+            include_usage: request
+                .stream_options
+                .as_ref()
+                .is_some_and(|o| o.include_usage),
+        };
+        let (events, provider_time) =
+            stream::start(plugin, convert::request(model, &input), header).await?;
+        let mut response = events.into_response();
+        set_overhead(
+            &mut response,
+            started.elapsed().saturating_sub(provider_time),
+        );
+        return Ok(response);
+    }
     let call_started = Instant::now();
     let outcome = plugin
         .complete(&convert::request(model, &input), SYNC_DEADLINE)
@@ -96,22 +113,19 @@ pub async fn chat_completions(
         }
     };
     let result = convert::completion(completion);
-    let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
-    let created = chrono::Utc::now().timestamp();
-    let mut response = if request.stream {
-        let include_usage = request
-            .stream_options
-            .as_ref()
-            .is_some_and(|o| o.include_usage);
-        stream(&id, created, &request.model, &result, include_usage).into_response()
-    } else {
-        Json(whole(id, created, request.model.clone(), result)).into_response()
-    };
-    let overhead = started.elapsed().saturating_sub(provider_time);
+    let mut response = Json(whole(id, created, request.model.clone(), result)).into_response();
+    set_overhead(
+        &mut response,
+        started.elapsed().saturating_sub(provider_time),
+    );
+    Ok(response)
+}
+
+/// The host's own time on a request: for a stream, until it started.
+fn set_overhead(response: &mut Response, overhead: Duration) {
     if let Ok(value) = HeaderValue::from_str(&overhead.as_micros().to_string()) {
         response.headers_mut().insert(OVERHEAD_HEADER, value);
     }
-    Ok(response)
 }
 
 fn usage(result: &TaskResult) -> Option<ChatUsage> {
@@ -138,67 +152,6 @@ fn whole(id: String, created: i64, model: String, result: TaskResult) -> ChatCom
             finish_reason: result.finish_reason,
         }],
     }
-}
-
-/// The answer as OpenAI stream chunks: the role, the text, the finish
-/// reason (and usage when asked), then `[DONE]`. Providers answer whole
-/// today, so the text comes as one delta.
-fn stream(
-    id: &str,
-    created: i64,
-    model: &str,
-    result: &TaskResult,
-    include_usage: bool,
-) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>> + use<>> {
-    let chunk = |delta: Delta, finish_reason: Option<&str>, usage: Option<ChatUsage>| {
-        let chunk = ChatChunk {
-            id,
-            object: "chat.completion.chunk",
-            created,
-            model,
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason,
-            }],
-            usage,
-        };
-        Event::default().data(serde_json::to_string(&chunk).expect("chunks serialise"))
-    };
-    let mut events = vec![
-        chunk(
-            Delta {
-                role: Some("assistant"),
-                content: Some(""),
-            },
-            None,
-            None,
-        ),
-        chunk(
-            Delta {
-                role: None,
-                content: Some(&result.text),
-            },
-            None,
-            None,
-        ),
-        chunk(Delta::default(), Some(&result.finish_reason), None),
-    ];
-    if include_usage {
-        let usage_chunk = ChatChunk {
-            id,
-            object: "chat.completion.chunk",
-            created,
-            model,
-            choices: vec![],
-            usage: usage(result),
-        };
-        events.push(
-            Event::default().data(serde_json::to_string(&usage_chunk).expect("chunks serialise")),
-        );
-    }
-    events.push(Event::default().data("[DONE]"));
-    Sse::new(futures::stream::iter(events.into_iter().map(Ok)))
 }
 
 /// OpenAI-compatible model list: every provider model as `<provider>/<model>`.

@@ -1,0 +1,203 @@
+//! `stream: true` on `/v1/chat/completions`: the provider's text as OpenAI
+//! `chat.completion.chunk` events while it is generated — the role, each
+//! piece of text, the finish reason (and usage when asked), then `[DONE]`.
+//!
+//! The call starts before the response: a failure before any text is an
+//! ordinary error response with the status from the error table; a failure
+//! after text has gone out ends the stream with an OpenAI error event. A
+//! client that disconnects drops the stream, which stops the call.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::sse::{Event, Sse};
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::error::OpenAiError;
+use super::wire::{ChatChunk, ChunkChoice, Delta};
+use super::{SYNC_DEADLINE, usage};
+use crate::convert;
+use crate::runtime::{Plugin, Request};
+use crate::task::{TaskError, TaskResult};
+
+/// What every chunk of one answer repeats.
+pub struct ChunkHeader {
+    pub id: String,
+    pub created: i64,
+    pub model: String,
+    pub include_usage: bool,
+}
+
+/// The call's text as it comes, and its outcome at the end.
+struct Call {
+    deltas: mpsc::Receiver<String>,
+    /// Aborted when the stream is dropped (the client went away).
+    outcome: AbortOnDrop<Result<TaskResult, TaskError>>,
+}
+
+/// Starts the call and waits for its first text. Returns the stream and
+/// how long the provider took before it.
+pub async fn start(
+    plugin: Arc<Plugin>,
+    request: Request,
+    header: ChunkHeader,
+) -> Result<(Sse<impl Stream<Item = Result<Event, Infallible>>>, Duration), OpenAiError> {
+    let started = std::time::Instant::now();
+    let (sink, deltas) = mpsc::channel(64);
+    let outcome = AbortOnDrop(tokio::spawn(async move {
+        match plugin.stream(&request, SYNC_DEADLINE, &sink).await {
+            Ok(Ok(completion)) => Ok(convert::completion(completion)),
+            Ok(Err(provider_error)) => Err(convert::provider_error(provider_error)),
+            Err(call_error) => Err(convert::call_error(call_error)),
+        }
+    }));
+    let mut call = Call { deltas, outcome };
+    let first = call.deltas.recv().await;
+    let waited = started.elapsed();
+    let role = header.chunk(
+        Delta {
+            role: Some("assistant"),
+            content: Some(""),
+        },
+        None,
+    );
+    let state = match first {
+        Some(first) => State::Text {
+            call,
+            first: Some(first),
+            header,
+        },
+        // The call ended without text: a failure is a plain error response.
+        None => match call.outcome.join().await {
+            Ok(result) => State::Closing(header.closing(Ok(result)).into_iter()),
+            Err(error) => return Err(OpenAiError::from_task_error(error)),
+        },
+    };
+    let rest = futures::stream::unfold(state, State::advance);
+    let events = futures::stream::once(async { role }).chain(rest).map(Ok);
+    Ok((Sse::new(events), waited))
+}
+
+/// Where the stream is.
+enum State {
+    /// Forwarding text; `first` was received before the response started.
+    Text {
+        call: Call,
+        first: Option<String>,
+        header: ChunkHeader,
+    },
+    /// Sending the closing events.
+    Closing(std::vec::IntoIter<Event>),
+}
+
+impl State {
+    async fn advance(self) -> Option<(Event, State)> {
+        match self {
+            State::Text {
+                mut call,
+                first,
+                header,
+            } => {
+                let delta = match first {
+                    Some(text) => Some(text),
+                    None => call.deltas.recv().await,
+                };
+                if let Some(text) = delta {
+                    let event = header.text(&text);
+                    let next = State::Text {
+                        call,
+                        first: None,
+                        header,
+                    };
+                    return Some((event, next));
+                }
+                let closing = header.closing(call.outcome.join().await);
+                State::Closing(closing.into_iter()).advance_closing()
+            }
+            State::Closing(events) => State::Closing(events).advance_closing(),
+        }
+    }
+
+    fn advance_closing(self) -> Option<(Event, State)> {
+        let State::Closing(mut events) = self else {
+            unreachable!("only called while closing")
+        };
+        let event = events.next()?;
+        Some((event, State::Closing(events)))
+    }
+}
+
+impl ChunkHeader {
+    fn chunk(&self, delta: Delta<'_>, finish_reason: Option<&str>) -> Event {
+        let chunk = ChatChunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+            }],
+            usage: None,
+        };
+        Event::default().data(serde_json::to_string(&chunk).expect("chunks serialise"))
+    }
+
+    fn text(&self, text: &str) -> Event {
+        let delta = Delta {
+            role: None,
+            content: Some(text),
+        };
+        self.chunk(delta, None)
+    }
+
+    /// The finish reason, usage if asked, and `[DONE]`; or the error.
+    fn closing(&self, outcome: Result<TaskResult, TaskError>) -> Vec<Event> {
+        let result = match outcome {
+            Ok(result) => result,
+            Err(error) => {
+                let body = OpenAiError::from_task_error(error).body();
+                return vec![Event::default().data(body.to_string())];
+            }
+        };
+        let mut events = vec![self.chunk(Delta::default(), Some(&result.finish_reason))];
+        if self.include_usage {
+            let chunk = ChatChunk {
+                id: &self.id,
+                object: "chat.completion.chunk",
+                created: self.created,
+                model: &self.model,
+                choices: vec![],
+                usage: usage(&result),
+            };
+            events.push(
+                Event::default().data(serde_json::to_string(&chunk).expect("chunks serialise")),
+            );
+        }
+        events.push(Event::default().data("[DONE]"));
+        events
+    }
+}
+
+/// A spawned call that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(&mut self) -> T {
+        match (&mut self.0).await {
+            Ok(value) => value,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => unreachable!("only aborted on drop"),
+        }
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
