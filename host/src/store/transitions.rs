@@ -96,9 +96,13 @@ impl Store {
         let max = i64::from(max);
         let rows: Vec<ClaimRow> = match self.backend() {
             // One writer connection: the sub-select and update cannot race.
+            // Without statistics SQLite would pick `tasks_by_status` and sort
+            // every pending task for each claim; the claimable index hands
+            // out the oldest due ones in order.
             Backend::Sqlite(b) => {
                 let sql = format!(
                     "UPDATE tasks {set} WHERE seq IN (SELECT seq FROM tasks \
+                         INDEXED BY tasks_claimable \
                          WHERE status = 'pending' AND run_at <= $2 ORDER BY run_at, seq LIMIT $4) \
                      RETURNING {CLAIM_COLUMNS}"
                 );
