@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, load_average, percentile, setting};
+use common::{Server, load_average, own_cpu_time, percentile, setting};
 
 struct Submitted {
     latencies: Vec<Duration>,
@@ -89,7 +89,7 @@ async fn async_path(label: &str, args: &[&str]) {
     let http = reqwest::Client::new();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = server.rss_mib();
-    let cpu_before = server.cpu_time();
+    let (cpu_before, own_before) = (server.cpu_time(), own_cpu_time());
     let started = Instant::now();
     let submitted = submit_all(&server, &http, n, concurrency).await;
     // Done when no task is pending or running (two indexed reads of one
@@ -100,13 +100,15 @@ async fn async_path(label: &str, args: &[&str]) {
     let end_to_end = started.elapsed();
     assert_eq!(server.tasks_in(&http, "completed").await, n as u64);
     let cpu_per_task = (server.cpu_time() - cpu_before) / n as u32;
+    let own_per_task = (own_cpu_time() - own_before) / n as u32;
     println!(
-        "| {label} | {n} | {concurrency} | {workers} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {idle:.1} | {:.1} | {} |",
+        "| {label} | {n} | {concurrency} | {workers} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {} | {idle:.1} | {:.1} | {} |",
         n as f64 / end_to_end.as_secs_f64(),
         n as f64 / submitted.took.as_secs_f64(),
         percentile(&submitted.latencies, 0.5).as_secs_f64() * 1e3,
         percentile(&submitted.latencies, 0.99).as_secs_f64() * 1e3,
         cpu_per_task.as_micros(),
+        own_per_task.as_micros(),
         server.rss_mib(),
         load_average(),
     );
@@ -130,9 +132,9 @@ async fn memory_with_pending() {
 #[tokio::main]
 async fn main() {
     println!(
-        "| store | tasks | clients | workers | end to end (tasks/s) | submit (tasks/s) | submit p50 (ms) | submit p99 (ms) | server CPU per task (µs) | idle RSS (MiB) | RSS after (MiB) | load average after |"
+        "| store | tasks | clients | workers | end to end (tasks/s) | submit (tasks/s) | submit p50 (ms) | submit p99 (ms) | server CPU per task (µs) | load generator CPU per task (µs) | idle RSS (MiB) | RSS after (MiB) | load average after |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let run = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     if run("sqlite") {
@@ -141,7 +143,7 @@ async fn main() {
     if run("postgres") {
         match llmhost::testing::TestDatabase::create().await {
             Some(db) => async_path("PostgreSQL", &["--database-url", &db.url]).await,
-            None => println!("| PostgreSQL | skipped: no server | | | | | | | | | | |"),
+            None => println!("| PostgreSQL | skipped: no server | | | | | | | | | | | |"),
         }
     }
     if run("memory") {
