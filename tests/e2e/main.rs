@@ -4,14 +4,17 @@
 mod auth;
 mod config;
 mod control;
+mod error_table;
 mod events;
 mod harness;
 mod lifecycle;
 mod load;
 mod metrics;
+mod mock_vendors;
 mod multinode;
 mod openai_compat;
 mod openapi;
+mod provider_streams;
 mod providers;
 mod restart;
 mod sandbox;

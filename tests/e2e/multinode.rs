@@ -112,3 +112,26 @@ async fn a_frozen_workers_late_result_is_rejected_after_another_took_over() {
     }
     drop(rescuer);
 }
+
+#[tokio::test]
+async fn the_api_process_streams_the_tokens_a_worker_process_generates() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(dir.path(), &db).await;
+    let _worker = worker(dir.path(), &db).await;
+    let prompt = "tokens crossing from one process to another";
+    let body = json!({"provider": "echo", "model": "echo-drip:150", "prompt": prompt});
+    let id = api.submit(&body).await;
+    let seen = crate::events::events(&api, &id).await;
+    let deltas: Vec<&str> = seen
+        .iter()
+        .filter(|(n, _)| n == "delta")
+        .map(|(_, d)| d["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(deltas.concat(), prompt, "{seen:?}");
+    // Several batches: the worker's text reached the API while it ran.
+    assert!(deltas.len() >= 2, "{seen:?}");
+    assert_eq!(seen.last().unwrap().1["text"], prompt);
+}

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use crate::harness::Server;
+use crate::mock_vendors::{ANSWER, MockVendor, PIECES, Vendor};
+use crate::providers;
 
 async fn chat(server: &Server, body: &Value) -> reqwest::Response {
     server
@@ -264,32 +266,28 @@ fn openai_sdk_python() -> Option<PathBuf> {
     Some(python)
 }
 
+/// Asks for `argv[2]` whole, then streamed (printing the text and how many
+/// pieces it came in), then from a provider that does not exist.
 const SDK_SCRIPT: &str = r#"
 import sys, openai
-client = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key=sys.argv[3] if len(sys.argv) > 3 else "unused")
+client = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key="unused")
 messages = [{"role": "user", "content": "hello from the sdk"}]
 whole = client.chat.completions.create(model=sys.argv[2], messages=messages)
 print(whole.choices[0].message.content)
 parts = client.chat.completions.create(model=sys.argv[2], messages=messages, stream=True)
-print("".join(c.choices[0].delta.content or "" for c in parts if c.choices))
+pieces = [c.choices[0].delta.content for c in parts if c.choices and c.choices[0].delta.content]
+print("".join(pieces))
+print(len(pieces), "pieces")
 try:
     client.chat.completions.create(model="nope/" + sys.argv[2], messages=messages)
 except openai.NotFoundError as e:
     print("not found:", e.body["code"])
 "#;
 
-#[tokio::test]
-async fn the_official_openai_sdk_gets_the_same_text_whole_and_streamed() {
-    let Some(python) = tokio::task::spawn_blocking(openai_sdk_python)
-        .await
-        .unwrap()
-    else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]).await;
+/// Runs `SDK_SCRIPT` against `server` for `model`; its output lines.
+async fn sdk_lines(python: &PathBuf, server: &Server, model: &str) -> Vec<String> {
     let output = tokio::process::Command::new(python)
-        .args(["-c", SDK_SCRIPT, &server.base, "echo/echo"])
+        .args(["-c", SDK_SCRIPT, &server.base, model])
         .output()
         .await
         .unwrap();
@@ -299,12 +297,49 @@ async fn the_official_openai_sdk_gets_the_same_text_whole_and_streamed() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout.lines().map(str::to_owned).collect()
+}
+
+async fn sdk_python() -> Option<PathBuf> {
+    tokio::task::spawn_blocking(openai_sdk_python)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_official_openai_sdk_gets_the_same_text_whole_and_streamed() {
+    let Some(python) = sdk_python().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
     assert_eq!(
-        stdout.lines().collect::<Vec<_>>(),
+        sdk_lines(&python, &server, "echo/echo").await,
         [
             "hello from the sdk",
             "hello from the sdk",
+            "4 pieces",
             "not found: provider_not_found"
         ]
     );
+}
+
+/// The `openai` plugin in front of a mock OpenAI upstream: the SDK's whole
+/// answer comes from the plugin's `complete`, the streamed one from its
+/// stream, piece by piece as the upstream sent them.
+#[tokio::test]
+async fn the_official_openai_sdk_gets_the_same_text_from_the_openai_plugin_both_ways() {
+    let Some(python) = sdk_python().await else {
+        return;
+    };
+    let mock = MockVendor::start(Vendor::OpenAi).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = providers::serve(dir.path(), Vendor::OpenAi, &mock, "sk-sdk").await;
+    let pieces = format!("{} pieces", PIECES.len());
+    assert_eq!(
+        sdk_lines(&python, &server, "openai/ok").await,
+        [ANSWER, ANSWER, &pieces, "not found: provider_not_found"]
+    );
+    let streamed: Vec<bool> = mock.requests().iter().map(|r| r.stream).collect();
+    assert_eq!(streamed, [false, true], "whole, then streamed");
 }

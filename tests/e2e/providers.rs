@@ -1,18 +1,18 @@
 //! The real provider plugins (`openai`, `anthropic`, `ollama`, `gemini`)
 //! against local mock upstreams that answer in each vendor's wire format:
-//! every answer ends in the right completion or typed `error_code`, the
-//! plugin sends the vendor's request shape, and the credential comes from
-//! the host's manifest, never from the plugin.
+//! every answer, streamed (tasks) or whole (the synchronous endpoint), ends
+//! in the same completion or typed `error_code`; the plugin sends the
+//! vendor's request shape, and the credential comes from the host's
+//! manifest, never from the plugin. (`provider_streams` follows streamed
+//! text as it arrives.)
 
 use std::path::Path;
 
+use llmhost::error_code::ErrorCode;
 use serde_json::{Value, json};
 
 use crate::harness::Server;
-use mock_vendors::{ANSWER, MockVendor, USAGE, Vendor};
-
-#[path = "mock_vendors.rs"]
-mod mock_vendors;
+use crate::mock_vendors::{ANSWER, MockVendor, USAGE, Vendor};
 
 /// What a task for one mock scenario must end as.
 enum Outcome {
@@ -116,11 +116,29 @@ fn common_cases() -> Vec<(&'static str, Outcome)> {
             },
         ),
         (
-            // The connection drops mid-body: a transport failure, retried.
+            // The connection drops mid-body (mid-stream after some text): a
+            // transport failure, retried.
             "truncated",
             Failed {
                 code: "upstream_unavailable",
                 says: "transport error",
+            },
+        ),
+        (
+            // The body stops halfway (mid-stream after some text) and
+            // never goes on: the manifest's between-bytes timeout.
+            "stalls",
+            Failed {
+                code: "timeout",
+                says: "stalled",
+            },
+        ),
+        (
+            // The body ends cleanly, but before the answer did.
+            "unfinished",
+            Failed {
+                code: "upstream_error",
+                says: "",
             },
         ),
         (
@@ -137,13 +155,30 @@ fn common_cases() -> Vec<(&'static str, Outcome)> {
 /// its rate-limit delay and its overload status.
 fn vendor_cases(vendor: Vendor) -> Vec<(&'static str, Outcome)> {
     let tool_text = if vendor == Vendor::OpenAi { "" } else { ANSWER };
-    let mut cases = vec![(
-        "tool",
-        Completed {
-            finish: "tool_calls",
-            text: tool_text,
-        },
-    )];
+    // The vendor's own error event after some text (whole: the status it
+    // stands for).
+    let midway = match vendor {
+        Vendor::OpenAi => ("upstream_error", "had an error"),
+        Vendor::Anthropic => ("upstream_unavailable", "Overloaded"),
+        Vendor::Ollama => ("upstream_error", ""),
+        Vendor::Gemini => ("upstream_unavailable", "overloaded"),
+    };
+    let mut cases = vec![
+        (
+            "tool",
+            Completed {
+                finish: "tool_calls",
+                text: tool_text,
+            },
+        ),
+        (
+            "fails-midway",
+            Failed {
+                code: midway.0,
+                says: midway.1,
+            },
+        ),
+    ];
     let rate_limited = |says| Failed {
         code: "rate_limited",
         says,
@@ -212,7 +247,7 @@ fn credential(vendor: Vendor, secret: &str) -> (&'static str, String) {
 /// A server whose plugins directory holds only `vendor`'s plugin, with a
 /// manifest that allows the mock, points `base_url` at it and has the host
 /// add the credential from an environment variable.
-async fn serve(root: &Path, vendor: Vendor, mock: &MockVendor, secret: &str) -> Server {
+pub async fn serve(root: &Path, vendor: Vendor, mock: &MockVendor, secret: &str) -> Server {
     let plugins = root.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let name = vendor.plugin();
@@ -224,6 +259,7 @@ async fn serve(root: &Path, vendor: Vendor, mock: &MockVendor, secret: &str) -> 
         r#"[egress]
 allow = ["{origin}"]
 first_byte_timeout_ms = 2500
+between_bytes_timeout_ms = 2500
 
 [[secret]]
 origin = "{origin}"
@@ -245,23 +281,44 @@ base_url = "{base_url}"
     .await
 }
 
-fn task(vendor: Vendor, model: &str, max_attempts: u32) -> Value {
+fn messages() -> Value {
+    json!([
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Say hello"}
+    ])
+}
+
+pub fn task(vendor: Vendor, model: &str, max_attempts: u32) -> Value {
     json!({
         "provider": vendor.plugin(),
         "model": model,
-        "messages": [
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Hi"},
-            {"role": "assistant", "content": "Hello!"},
-            {"role": "user", "content": "Say hello"}
-        ],
+        "messages": messages(),
         "params": {"max_tokens": 64, "temperature": 0.5, "top_p": 0.9, "stop": ["END"]},
         "max_attempts": max_attempts
     })
 }
 
-/// Runs every scenario for `vendor` through the REST API and checks how
-/// each task ended, what the mock received, and a retry after a 429.
+/// The same request for `/v1/chat/completions`.
+pub fn chat(vendor: Vendor, model: &str, stream: bool) -> Value {
+    json!({
+        "model": format!("{}/{model}", vendor.plugin()),
+        "messages": messages(),
+        "max_tokens": 64, "temperature": 0.5, "top_p": 0.9, "stop": ["END"],
+        "stream": stream, "stream_options": {"include_usage": true}
+    })
+}
+
+pub async fn post_chat(server: &Server, body: &Value) -> reqwest::Response {
+    let url = server.url("/v1/chat/completions");
+    server.http.post(url).json(body).send().await.unwrap()
+}
+
+/// Runs every scenario for `vendor` through the REST API, where the worker
+/// streams the answer, and through the synchronous endpoint, which asks
+/// for it whole; checks how each ended, what the mock received, and a
+/// retry after a 429.
 async fn every_answer_ends_in_its_completion_or_typed_error(vendor: Vendor) {
     let mock = MockVendor::start(vendor).await;
     let dir = tempfile::tempdir().unwrap();
@@ -270,6 +327,8 @@ async fn every_answer_ends_in_its_completion_or_typed_error(vendor: Vendor) {
 
     let mut cases = common_cases();
     cases.extend(vendor_cases(vendor));
+    every_whole_answer_ends_the_same(&server, &mock, vendor, &cases, &secret).await;
+    let whole_requests = mock.requests().len();
     let mut submitted = Vec::new();
     for (model, outcome) in cases {
         let id = server.submit(&task(vendor, model, 1)).await;
@@ -309,15 +368,16 @@ async fn every_answer_ends_in_its_completion_or_typed_error(vendor: Vendor) {
     assert_eq!(mock.requests_for("flaky").len(), 2);
 
     // Every request went to the vendor's endpoint with the host's
-    // credential, exactly once, and nothing the plugin could have set.
+    // credential, exactly once, and nothing the plugin could have set;
+    // the synchronous endpoint asked for whole answers, tasks for streams.
     let requests = mock.requests();
     assert_eq!(
         requests.len(),
-        submitted.len() + 2,
+        whole_requests + submitted.len() + 2,
         "one request per attempt"
     );
     let (header, value) = credential(vendor, &secret);
-    for request in &requests {
+    for (i, request) in requests.iter().enumerate() {
         assert_eq!(request.method, "POST", "{request:?}");
         assert_eq!(request.header(header), [value.as_str()], "{request:?}");
         assert_eq!(
@@ -325,21 +385,58 @@ async fn every_answer_ends_in_its_completion_or_typed_error(vendor: Vendor) {
             ["application/json"],
             "{request:?}"
         );
+        assert_eq!(request.stream, i >= whole_requests, "{request:?}");
     }
     let ok = mock.requests_for("ok");
-    assert_eq!(ok.len(), 1);
-    assert_request_shape(vendor, &ok[0].path, &ok[0].body, |name| {
-        ok[0].header(name).into_iter().map(str::to_owned).collect()
-    });
+    assert_eq!(ok.len(), 2);
+    for request in ok {
+        assert_request_shape(vendor, &request);
+    }
 }
 
-/// The conversation and parameters of `task`, in the vendor's own shape.
-fn assert_request_shape(
+/// Every scenario but the retried one through `/v1/chat/completions`
+/// without `stream`: the plugin's `complete`. An answer is the same text,
+/// finish reason and usage as the streamed one; a failure is its error
+/// code, with the HTTP status the error table gives it.
+async fn every_whole_answer_ends_the_same(
+    server: &Server,
+    mock: &MockVendor,
     vendor: Vendor,
-    path: &str,
-    body: &Value,
-    header: impl Fn(&str) -> Vec<String>,
+    cases: &[(&str, Outcome)],
+    secret: &str,
 ) {
+    for (model, outcome) in cases {
+        let response = post_chat(server, &chat(vendor, model, false)).await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        let context = format!("{} {model} whole: {status} {body}", vendor.plugin());
+        match outcome {
+            Completed { finish, text } => {
+                assert_eq!(status, 200, "{context}");
+                let choice = &body["choices"][0];
+                assert_eq!(choice["message"]["content"], *text, "{context}");
+                assert_eq!(choice["finish_reason"], *finish, "{context}");
+                assert_eq!(body["usage"]["prompt_tokens"], USAGE.0, "{context}");
+                assert_eq!(body["usage"]["completion_tokens"], USAGE.1, "{context}");
+            }
+            Failed { code, says } => {
+                let row = ErrorCode::parse(code).expect("a code of the error table");
+                assert_eq!(status, row.http_status(), "{context}");
+                assert_eq!(body["error"]["code"], *code, "{context}");
+                let message = body["error"]["message"].as_str().unwrap();
+                assert!(message.contains(says), "{context}");
+                assert!(!message.contains(secret), "{context}");
+            }
+        }
+        assert_eq!(mock.requests_for(model).len(), 1, "{context}");
+    }
+}
+
+/// The conversation and parameters of `task`, in the vendor's own shape,
+/// whole or streamed as the request asked.
+fn assert_request_shape(vendor: Vendor, request: &crate::mock_vendors::Recorded) {
+    let (path, body, stream) = (request.path.as_str(), &request.body, request.stream);
+    let header = |name: &str| request.header(name);
     let turns = |user_role: &str, assistant_role: &str| {
         json!([
             {"role": user_role, "content": "Hi"},
@@ -352,25 +449,27 @@ fn assert_request_shape(
             assert_eq!(path, "/v1/chat/completions");
             let mut messages = vec![json!({"role": "system", "content": "Be brief."})];
             messages.extend(turns("user", "assistant").as_array().unwrap().clone());
-            assert_eq!(
-                body,
-                &json!({
-                    "model": "ok", "messages": messages, "max_tokens": 64,
-                    "temperature": 0.5, "top_p": 0.9, "stop": ["END"], "stream": false
-                })
-            );
+            let mut expected = json!({
+                "model": "ok", "messages": messages, "max_tokens": 64,
+                "temperature": 0.5, "top_p": 0.9, "stop": ["END"], "stream": stream
+            });
+            if stream {
+                expected["stream_options"] = json!({"include_usage": true});
+            }
+            assert_eq!(body, &expected);
             assert!(header("x-api-key").is_empty());
         }
         Vendor::Anthropic => {
             assert_eq!(path, "/v1/messages");
             assert_eq!(header("anthropic-version"), ["2023-06-01"]);
-            assert_eq!(
-                body,
-                &json!({
-                    "model": "ok", "system": "Be brief.", "messages": turns("user", "assistant"),
-                    "max_tokens": 64, "temperature": 0.5, "top_p": 0.9, "stop_sequences": ["END"]
-                })
-            );
+            let mut expected = json!({
+                "model": "ok", "system": "Be brief.", "messages": turns("user", "assistant"),
+                "max_tokens": 64, "temperature": 0.5, "top_p": 0.9, "stop_sequences": ["END"]
+            });
+            if stream {
+                expected["stream"] = json!(true);
+            }
+            assert_eq!(body, &expected);
             assert!(header("authorization").is_empty());
         }
         Vendor::Ollama => {
@@ -380,13 +479,18 @@ fn assert_request_shape(
             assert_eq!(
                 body,
                 &json!({
-                    "model": "ok", "messages": messages, "stream": false,
+                    "model": "ok", "messages": messages, "stream": stream,
                     "options": {"num_predict": 64, "temperature": 0.5, "top_p": 0.9, "stop": ["END"]}
                 })
             );
         }
         Vendor::Gemini => {
-            assert_eq!(path, "/v1beta/models/ok:generateContent");
+            let method = if stream {
+                "streamGenerateContent?alt=sse"
+            } else {
+                "generateContent"
+            };
+            assert_eq!(path, format!("/v1beta/models/ok:{method}"));
             let contents: Vec<Value> = turns("user", "model")
                 .as_array()
                 .unwrap()
@@ -439,12 +543,7 @@ async fn the_bundled_providers_load_with_their_example_manifests_even_without_ke
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    for vendor in [
-        Vendor::OpenAi,
-        Vendor::Anthropic,
-        Vendor::Ollama,
-        Vendor::Gemini,
-    ] {
+    for vendor in Vendor::ALL {
         let name = vendor.plugin();
         assert!(names.contains(&name), "{name} in {names:?}");
         assert!(

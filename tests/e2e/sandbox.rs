@@ -12,7 +12,7 @@ use crate::upstream::Upstream;
 
 /// A plugins directory holding the named plugins (bundled or test ones),
 /// each with an optional manifest.
-fn plugins_dir(root: &Path, plugins: &[(&str, Option<String>)]) -> PathBuf {
+pub fn plugins_dir(root: &Path, plugins: &[(&str, Option<String>)]) -> PathBuf {
     let dir = root.join("plugins");
     std::fs::create_dir_all(&dir).unwrap();
     for (name, manifest) in plugins {

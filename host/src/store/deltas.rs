@@ -56,10 +56,11 @@ impl Store {
         }))
     }
 
-    /// Forgets the streamed text of an attempt whose outcome is stored.
+    /// Forgets the streamed text of an attempt whose outcome is stored, and
+    /// what earlier attempts left (a worker that was killed clears nothing).
     pub async fn clear_deltas(&self, id: &str, attempt: u32) -> Result<()> {
         on_writer!(self.backend(), |pool| {
-            sqlx::query("DELETE FROM task_deltas WHERE task_id = $1 AND attempt = $2")
+            sqlx::query("DELETE FROM task_deltas WHERE task_id = $1 AND attempt <= $2")
                 .bind(id)
                 .bind(i64::from(attempt))
                 .execute(pool)

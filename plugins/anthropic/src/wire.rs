@@ -13,26 +13,18 @@ pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 
 /// System messages go to the top-level `system`; tool output (which the
 /// contract gives without a tool_use id) goes as a user turn.
-pub fn request_body(request: &Request, default_max_tokens: u32) -> Vec<u8> {
+pub fn request_body(request: &Request, default_max_tokens: u32, stream: bool) -> Vec<u8> {
     let system: Vec<&str> = request
         .messages
         .iter()
         .filter(|m| m.role == Role::System)
         .map(|m| m.content.as_str())
         .collect();
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .filter(|m| m.role != Role::System)
-        .map(|m| {
-            let role = if m.role == Role::Assistant {
-                "assistant"
-            } else {
-                "user"
-            };
-            json!({"role": role, "content": m.content})
-        })
-        .collect();
+    let messages = common::chat_messages(&request.messages, |role| match role {
+        Role::System => None,
+        Role::Assistant => Some("assistant"),
+        Role::User | Role::Tool => Some("user"),
+    });
     let params = &request.params;
     let mut body = Map::new();
     body.insert("model".into(), json!(request.model));
@@ -40,7 +32,7 @@ pub fn request_body(request: &Request, default_max_tokens: u32) -> Vec<u8> {
         "max_tokens".into(),
         json!(params.max_tokens.unwrap_or(default_max_tokens)),
     );
-    body.insert("messages".into(), Value::Array(messages));
+    body.insert("messages".into(), messages);
     if !system.is_empty() {
         body.insert("system".into(), json!(system.join("\n\n")));
     }
@@ -52,6 +44,9 @@ pub fn request_body(request: &Request, default_max_tokens: u32) -> Vec<u8> {
     }
     if !params.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(params.stop));
+    }
+    if stream {
+        body.insert("stream".into(), json!(true));
     }
     serde_json::to_vec(&Value::Object(body)).expect("JSON")
 }
@@ -102,10 +97,27 @@ pub fn parse_response(model: &str, response: &Response) -> Result<Completion, Pr
     })
 }
 
-/// `{"type": "error", "error": {"type", "message"}, "request_id"}`.
-fn error(response: &Response) -> ProviderError {
-    let status = response.status;
+/// An answer that is not 2xx.
+pub fn error(response: &Response) -> ProviderError {
     let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    classify(
+        Some(response.status),
+        &body,
+        &response.body,
+        common::retry_after_ms(response),
+    )
+}
+
+/// `{"type": "error", "error": {"type", "message"}, "request_id"}`, the body
+/// of an error answer (with its HTTP status) and of an `error` event in a
+/// stream (without one). `raw` is the body as sent, for messages when it is
+/// not that JSON.
+pub fn classify(
+    status: Option<u16>,
+    body: &Value,
+    raw: &[u8],
+    retry_after: Option<u64>,
+) -> ProviderError {
     let field = |name: &str| {
         body.get("error")
             .and_then(|e| e.get(name))
@@ -113,10 +125,13 @@ fn error(response: &Response) -> ProviderError {
             .map(str::to_owned)
     };
     let kind = field("type").unwrap_or_default();
-    let text =
-        field("message").unwrap_or_else(|| String::from_utf8_lossy(&response.body).into_owned());
+    let text = field("message").unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned());
     let message = format!(
-        "{VENDOR}: HTTP {status}{}: {}",
+        "{VENDOR}: {}{}: {}",
+        match status {
+            Some(status) => format!("HTTP {status}"),
+            None => "error mid-stream".to_owned(),
+        },
         if kind.is_empty() {
             String::new()
         } else {
@@ -128,7 +143,6 @@ fn error(response: &Response) -> ProviderError {
     let context = lower.contains("prompt is too long")
         || lower.contains("context window")
         || lower.contains("context length");
-    let retry_after = common::retry_after_ms(response);
     match kind.as_str() {
         "invalid_request_error" if context => ProviderError::ContextLengthExceeded(message),
         "authentication_error" => ProviderError::Authentication(message),
@@ -138,6 +152,7 @@ fn error(response: &Response) -> ProviderError {
         "overloaded_error" => ProviderError::UpstreamUnavailable(message),
         "api_error" => ProviderError::UpstreamError(message),
         "timeout_error" => ProviderError::Timeout(message),
-        _ => common::by_status(status, message, retry_after),
+        // A stream's error of an unknown kind is the upstream failing.
+        _ => common::by_status(status.unwrap_or(500), message, retry_after),
     }
 }

@@ -1,13 +1,15 @@
-//! The `generateContent` wire format: the request body, the response, and
-//! the mapping of error answers (google.rpc.Status) to the contract's typed
-//! errors.
+//! The `generateContent` wire format (which `streamGenerateContent` shares
+//! chunk by chunk): the request body, the response, and the mapping of error
+//! answers (google.rpc.Status) to the contract's typed errors.
 
 use llmhost_plugin_sdk::http::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::common;
-use crate::llmhost::provider::types::{Completion, FinishReason, ProviderError, Request, Role};
+use crate::llmhost::provider::types::{
+    Completion, FinishReason, ProviderError, Request, Role, Usage,
+};
 
 pub const VENDOR: &str = "gemini";
 
@@ -77,7 +79,7 @@ pub fn request_body(request: &Request) -> Vec<u8> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GenerateContentResponse {
+pub struct GenerateContentResponse {
     #[serde(default)]
     candidates: Vec<Candidate>,
     prompt_feedback: Option<PromptFeedback>,
@@ -121,59 +123,106 @@ struct UsageMetadata {
     thoughts_token_count: Option<u64>,
 }
 
-pub fn parse_response(model: &str, response: &Response) -> Result<Completion, ProviderError> {
-    if !(200..300).contains(&response.status) {
-        return Err(error(response));
-    }
-    let parsed: GenerateContentResponse = serde_json::from_slice(&response.body)
-        .map_err(|e| common::malformed(VENDOR, e, &response.body))?;
-    let Some(candidate) = parsed.candidates.into_iter().next() else {
-        return Err(match parsed.prompt_feedback.and_then(|f| f.block_reason) {
-            Some(reason) => ProviderError::ContentFiltered(format!(
+/// What one response (or one chunk of a stream) says.
+pub struct Answer {
+    /// Whether there was a candidate (a stream's last chunk may only count
+    /// tokens).
+    pub candidate: bool,
+    /// The first candidate's text, thoughts left out.
+    pub text: String,
+    pub calls_tool: bool,
+    pub finish_reason: Option<String>,
+    pub usage: Option<Usage>,
+    pub model_version: Option<String>,
+}
+
+impl GenerateContentResponse {
+    /// The first candidate; a blocked prompt is `content-filtered`.
+    pub fn answer(self) -> Result<Answer, ProviderError> {
+        let block_reason = self.prompt_feedback.and_then(|f| f.block_reason);
+        if let (true, Some(reason)) = (self.candidates.is_empty(), block_reason) {
+            return Err(ProviderError::ContentFiltered(format!(
                 "{VENDOR}: the prompt was blocked: {reason}"
-            )),
-            None => {
-                ProviderError::UpstreamError(format!("{VENDOR}: the response has no candidates"))
-            }
+            )));
+        }
+        let usage = self.usage_metadata.and_then(|u| {
+            let output = match (u.candidates_token_count, u.thoughts_token_count) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+            };
+            common::usage(u.prompt_token_count, output)
         });
-    };
-    let parts = candidate.content.map(|c| c.parts).unwrap_or_default();
-    let calls_tool = parts.iter().any(|p| p.function_call.is_some());
-    let text: String = parts
-        .iter()
-        .filter(|p| !p.thought)
-        .filter_map(|p| p.text.as_deref())
-        .collect();
-    let finish_reason = match candidate.finish_reason.as_deref() {
+        let candidate = self.candidates.into_iter().next();
+        let finish_reason = candidate.as_ref().and_then(|c| c.finish_reason.clone());
+        let parts = candidate
+            .as_ref()
+            .and_then(|c| c.content.as_ref())
+            .map_or(&[][..], |c| c.parts.as_slice());
+        Ok(Answer {
+            candidate: candidate.is_some(),
+            calls_tool: parts.iter().any(|p| p.function_call.is_some()),
+            text: parts
+                .iter()
+                .filter(|p| !p.thought)
+                .filter_map(|p| p.text.as_deref())
+                .collect(),
+            finish_reason,
+            usage,
+            model_version: self.model_version.filter(|m| !m.is_empty()),
+        })
+    }
+}
+
+pub fn finish_reason(reason: Option<&str>, calls_tool: bool) -> FinishReason {
+    match reason {
         _ if calls_tool => FinishReason::ToolCalls,
         Some("RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY") => {
             FinishReason::ContentFilter
         }
         // STOP, MAX_TOKENS, SAFETY; anything else is "other".
         reason => common::finish_reason(reason),
-    };
-    let usage = parsed.usage_metadata.and_then(|u| {
-        let output = match (u.candidates_token_count, u.thoughts_token_count) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-        };
-        common::usage(u.prompt_token_count, output)
-    });
+    }
+}
+
+pub fn parse_response(model: &str, response: &Response) -> Result<Completion, ProviderError> {
+    if !(200..300).contains(&response.status) {
+        return Err(error(response));
+    }
+    let parsed: GenerateContentResponse = serde_json::from_slice(&response.body)
+        .map_err(|e| common::malformed(VENDOR, e, &response.body))?;
+    let answer = parsed.answer()?;
+    if !answer.candidate {
+        return Err(ProviderError::UpstreamError(format!(
+            "{VENDOR}: the response has no candidates"
+        )));
+    }
     Ok(Completion {
-        text,
-        finish_reason,
-        usage,
-        model: parsed
-            .model_version
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| model.to_owned()),
+        text: answer.text,
+        finish_reason: finish_reason(answer.finish_reason.as_deref(), answer.calls_tool),
+        usage: answer.usage,
+        model: answer.model_version.unwrap_or_else(|| model.to_owned()),
     })
 }
 
-/// `{"error": {"code", "message", "status", "details": [...]}}`.
-fn error(response: &Response) -> ProviderError {
-    let status = response.status;
+/// An answer that is not 2xx.
+pub fn error(response: &Response) -> ProviderError {
     let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let label = format!("HTTP {}", response.status);
+    let retry_after = common::retry_after_ms(response);
+    classify(response.status, &label, &body, &response.body, retry_after)
+}
+
+/// `{"error": {"code", "message", "status", "details": [...]}}`
+/// (google.rpc.Status), as an error answer's body or a stream's chunk.
+/// `raw` is the body as sent, for messages when it is not that JSON;
+/// `label` says where the error came from (`HTTP 400`).
+pub fn classify(
+    status: u16,
+    label: &str,
+    body: &Value,
+    raw: &[u8],
+    retry_after: Option<u64>,
+) -> ProviderError {
     let error = body.get("error");
     let field = |name: &str| {
         error
@@ -182,8 +231,7 @@ fn error(response: &Response) -> ProviderError {
             .map(str::to_owned)
     };
     let rpc_status = field("status").unwrap_or_default();
-    let text =
-        field("message").unwrap_or_else(|| String::from_utf8_lossy(&response.body).into_owned());
+    let text = field("message").unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned());
     let details: &[Value] = error
         .and_then(|e| e.get("details"))
         .and_then(Value::as_array)
@@ -194,7 +242,7 @@ fn error(response: &Response) -> ProviderError {
             .find_map(|d| d.get(key).and_then(Value::as_str))
     };
     let message = format!(
-        "{VENDOR}: HTTP {status}{}: {}",
+        "{VENDOR}: {label}{}: {}",
         if rpc_status.is_empty() {
             String::new()
         } else {
@@ -205,7 +253,7 @@ fn error(response: &Response) -> ProviderError {
     let lower = text.to_ascii_lowercase();
     let context = lower.contains("exceeds the maximum number of tokens")
         || (lower.contains("token count") && lower.contains("exceeds"));
-    let retry_after = common::retry_after_ms(response).or_else(|| {
+    let retry_after = retry_after.or_else(|| {
         detail("retryDelay")
             .and_then(|d| d.trim().strip_suffix('s')?.parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
@@ -220,6 +268,7 @@ fn error(response: &Response) -> ProviderError {
         (_, "PERMISSION_DENIED") => ProviderError::PermissionDenied(message),
         (_, "RESOURCE_EXHAUSTED") => common::by_status(429, message, retry_after),
         (_, "DEADLINE_EXCEEDED") => ProviderError::Timeout(message),
+        (_, "UNAVAILABLE") => ProviderError::UpstreamUnavailable(message),
         _ => common::by_status(status, message, retry_after),
     }
 }

@@ -6,24 +6,21 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::common;
-use crate::llmhost::provider::types::{Completion, FinishReason, ProviderError, Request, Role};
+use crate::llmhost::provider::types::{
+    Completion, FinishReason, ProviderError, Request, Role, Usage,
+};
 
 pub const VENDOR: &str = "ollama";
 
-pub fn request_body(request: &Request) -> Vec<u8> {
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .map(|m| {
-            let role = match m.role {
-                Role::System => "system",
-                Role::User => "user",
-                Role::Assistant => "assistant",
-                Role::Tool => "tool",
-            };
-            json!({"role": role, "content": m.content})
+pub fn request_body(request: &Request, stream: bool) -> Vec<u8> {
+    let messages = common::chat_messages(&request.messages, |role| {
+        Some(match role {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
         })
-        .collect();
+    });
     let params = &request.params;
     let mut options = Map::new();
     if let Some(n) = params.max_tokens {
@@ -40,29 +37,66 @@ pub fn request_body(request: &Request) -> Vec<u8> {
     }
     let mut body = Map::new();
     body.insert("model".into(), json!(request.model));
-    body.insert("messages".into(), Value::Array(messages));
-    body.insert("stream".into(), json!(false));
+    body.insert("messages".into(), messages);
+    body.insert("stream".into(), json!(stream));
     if !options.is_empty() {
         body.insert("options".into(), Value::Object(options));
     }
     serde_json::to_vec(&Value::Object(body)).expect("JSON")
 }
 
+/// A whole answer, and each line of a streamed one (the text in pieces,
+/// the counts and `done_reason` on the last, `done: true`).
 #[derive(Deserialize)]
-struct ChatResponse {
-    model: Option<String>,
-    message: Option<ChatMessage>,
-    done: Option<bool>,
-    done_reason: Option<String>,
-    prompt_eval_count: Option<u64>,
-    eval_count: Option<u64>,
-    error: Option<String>,
+pub struct ChatResponse {
+    pub model: Option<String>,
+    pub message: Option<ChatMessage>,
+    pub done: Option<bool>,
+    pub done_reason: Option<String>,
+    pub prompt_eval_count: Option<u64>,
+    pub eval_count: Option<u64>,
+    pub error: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct ChatMessage {
-    content: Option<String>,
-    tool_calls: Option<Vec<Value>>,
+pub struct ChatMessage {
+    pub content: Option<String>,
+    pub tool_calls: Option<Vec<Value>>,
+}
+
+impl ChatMessage {
+    pub fn calls_tools(&self) -> bool {
+        self.tool_calls.as_ref().is_some_and(|c| !c.is_empty())
+    }
+}
+
+impl ChatResponse {
+    /// `tool_calls`: whether the answer called a tool (in a stream, any line).
+    pub fn finish_reason(&self, tool_calls: bool) -> FinishReason {
+        match self.done_reason.as_deref() {
+            _ if tool_calls => FinishReason::ToolCalls,
+            // "load" and "unload" answer no prompt; an unfinished answer is odd.
+            Some(reason) => common::finish_reason(Some(reason)),
+            None if self.done == Some(false) => FinishReason::Other,
+            None => FinishReason::Stop,
+        }
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        // Ollama leaves prompt_eval_count out when the prompt was cached.
+        common::usage(
+            self.eval_count.map(|_| self.prompt_eval_count.unwrap_or(0)),
+            self.eval_count,
+        )
+    }
+
+    /// The model that answered, or `asked` when the answer does not say.
+    pub fn model(&self, asked: &str) -> String {
+        self.model
+            .clone()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| asked.to_owned())
+    }
 }
 
 pub fn parse_response(model: &str, response: &Response) -> Result<Completion, ProviderError> {
@@ -71,42 +105,28 @@ pub fn parse_response(model: &str, response: &Response) -> Result<Completion, Pr
     }
     let parsed: ChatResponse = serde_json::from_slice(&response.body)
         .map_err(|e| common::malformed(VENDOR, e, &response.body))?;
-    if let Some(err) = parsed.error {
-        return Err(ProviderError::UpstreamError(format!(
-            "{VENDOR}: {}",
-            common::bounded(&err)
-        )));
+    if let Some(err) = &parsed.error {
+        return Err(answered_error(err));
     }
-    let message = parsed.message.ok_or_else(|| {
+    let message = parsed.message.as_ref().ok_or_else(|| {
         ProviderError::UpstreamError(format!("{VENDOR}: the response has no message"))
     })?;
-    let tool_calls = message.tool_calls.is_some_and(|c| !c.is_empty());
-    let finish_reason = match parsed.done_reason.as_deref() {
-        _ if tool_calls => FinishReason::ToolCalls,
-        // "load" and "unload" answer no prompt; an unfinished answer is odd.
-        Some(reason) => common::finish_reason(Some(reason)),
-        None if parsed.done == Some(false) => FinishReason::Other,
-        None => FinishReason::Stop,
-    };
     Ok(Completion {
-        text: message.content.unwrap_or_default(),
-        finish_reason,
-        // Ollama leaves prompt_eval_count out when the prompt was cached.
-        usage: common::usage(
-            parsed
-                .eval_count
-                .map(|_| parsed.prompt_eval_count.unwrap_or(0)),
-            parsed.eval_count,
-        ),
-        model: parsed
-            .model
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| model.to_owned()),
+        text: message.content.clone().unwrap_or_default(),
+        finish_reason: parsed.finish_reason(message.calls_tools()),
+        usage: parsed.usage(),
+        model: parsed.model(model),
     })
 }
 
+/// `{"error": …}` in a 2xx answer or a line of a stream: the server failed
+/// while answering.
+pub fn answered_error(text: &str) -> ProviderError {
+    ProviderError::UpstreamError(format!("{VENDOR}: {}", common::bounded(text)))
+}
+
 /// `{"error": "model \"x\" not found, try pulling it first"}`.
-fn error(response: &Response) -> ProviderError {
+pub fn error(response: &Response) -> ProviderError {
     let status = response.status;
     let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     let text = body

@@ -1,20 +1,26 @@
-//! The `openai` provider: Chat Completions (`POST {base_url}/chat/completions`).
+//! The `openai` provider: Chat Completions (`POST {base_url}/chat/completions`),
+//! whole or streamed (`"stream": true`).
 //!
 //! `base_url` (manifest `[config]`, default `https://api.openai.com/v1`) makes
 //! it serve any OpenAI-compatible server too: vLLM, llama.cpp's server,
 //! Ollama's `/v1`, Groq, Together, OpenRouter. Optional `max_tokens_param`
 //! (`max_tokens` by default) names the field that carries `max-tokens`; set it
-//! to `max_completion_tokens` for OpenAI's reasoning models. The credential
-//! (`authorization: Bearer …`) is added by the host from the manifest's
-//! `[[secret]]`; this plugin never sees or sets it.
+//! to `max_completion_tokens` for OpenAI's reasoning models. A stream asks
+//! for its usage (`stream_options.include_usage`) unless
+//! `stream_include_usage` is `false`, for servers that refuse the option.
+//! The credential (`authorization: Bearer …`) is added by the host from the
+//! manifest's `[[secret]]`; this plugin never sees or sets it.
 
+mod stream;
 mod wire;
 
 use llmhost::provider::host::{LogLevel, config_get, log};
 use llmhost::provider::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
 use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
+use llmhost_plugin_sdk::bindings::exports::llmhost::provider::streaming::{self, CompletionStream};
 use llmhost_plugin_sdk::bindings::llmhost;
 use llmhost_plugin_sdk::http;
+use llmhost_plugin_sdk::stream::Pull;
 use llmhost_plugin_sdk::vendor as common;
 
 const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -43,15 +49,31 @@ impl Guest for OpenAi {
     }
 
     fn complete(request: Request) -> Result<Completion, ProviderError> {
-        let url = format!("{}/chat/completions", common::base_url(DEFAULT_BASE_URL));
-        let max_tokens_param =
-            config_get("max_tokens_param").unwrap_or_else(|| "max_tokens".to_owned());
-        let body = wire::request_body(&request, &max_tokens_param);
-        log(LogLevel::Debug, &format!("POST {url}"));
-        let response = http::send(&http::Request::post_json(url, body))
+        let response = http::send(&outgoing(&request, false))
             .map_err(|e| common::transport_error(wire::VENDOR, e))?;
         wire::parse_response(&request.model, &response)
     }
+}
+
+impl streaming::Guest for OpenAi {
+    type CompletionStream = Pull<stream::ChunkDecoder>;
+
+    fn start(request: Request) -> Result<CompletionStream, ProviderError> {
+        let body = common::open_stream(wire::VENDOR, &outgoing(&request, true), wire::error)?;
+        let decoder = stream::ChunkDecoder::new(&request.model);
+        Ok(Pull::start(wire::VENDOR, body, decoder))
+    }
+}
+
+fn outgoing(request: &Request, stream: bool) -> http::Request {
+    let url = format!("{}/chat/completions", common::base_url(DEFAULT_BASE_URL));
+    let max_tokens_param =
+        config_get("max_tokens_param").unwrap_or_else(|| "max_tokens".to_owned());
+    // Servers that refuse `stream_options` can be told not to get it.
+    let usage = stream && config_get("stream_include_usage").as_deref() != Some("false");
+    let body = wire::request_body(request, &max_tokens_param, stream, usage);
+    log(LogLevel::Debug, &format!("POST {url}"));
+    http::Request::post_json(url, body)
 }
 
 llmhost_plugin_sdk::bindings::export_provider!(OpenAi);

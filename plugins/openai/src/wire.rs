@@ -10,24 +10,25 @@ use crate::llmhost::provider::types::{Completion, FinishReason, ProviderError, R
 
 pub const VENDOR: &str = "openai";
 
-pub fn request_body(request: &Request, max_tokens_param: &str) -> Vec<u8> {
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .map(|m| {
-            // The contract's tool messages carry no tool_call_id, which the
-            // API requires for role "tool": they go as user turns.
-            let role = match m.role {
-                Role::System => "system",
-                Role::User | Role::Tool => "user",
-                Role::Assistant => "assistant",
-            };
-            json!({"role": role, "content": m.content})
+/// The request; a streamed one may ask for the usage in a last chunk.
+pub fn request_body(
+    request: &Request,
+    max_tokens_param: &str,
+    stream: bool,
+    include_usage: bool,
+) -> Vec<u8> {
+    // The contract's tool messages carry no tool_call_id, which the API
+    // requires for role "tool": they go as user turns.
+    let messages = common::chat_messages(&request.messages, |role| {
+        Some(match role {
+            Role::System => "system",
+            Role::User | Role::Tool => "user",
+            Role::Assistant => "assistant",
         })
-        .collect();
+    });
     let mut body = Map::new();
     body.insert("model".into(), json!(request.model));
-    body.insert("messages".into(), Value::Array(messages));
+    body.insert("messages".into(), messages);
     let params = &request.params;
     if let Some(n) = params.max_tokens {
         body.insert(max_tokens_param.into(), json!(n));
@@ -41,7 +42,10 @@ pub fn request_body(request: &Request, max_tokens_param: &str) -> Vec<u8> {
     if !params.stop.is_empty() {
         body.insert("stop".into(), json!(params.stop));
     }
-    body.insert("stream".into(), json!(false));
+    body.insert("stream".into(), json!(stream));
+    if include_usage {
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+    }
     serde_json::to_vec(&Value::Object(body)).expect("JSON")
 }
 
@@ -65,9 +69,9 @@ struct ChoiceMessage {
 }
 
 #[derive(Deserialize)]
-struct ChatUsage {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
+pub struct ChatUsage {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
 }
 
 pub fn parse_response(model: &str, response: &Response) -> Result<Completion, ProviderError> {
@@ -107,14 +111,32 @@ pub fn parse_response(model: &str, response: &Response) -> Result<Completion, Pr
     })
 }
 
+/// An answer that is not 2xx.
+pub fn error(response: &Response) -> ProviderError {
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    classify(
+        response.status,
+        &format!("HTTP {}", response.status),
+        &body,
+        &response.body,
+        common::retry_after_ms(response),
+    )
+}
+
 /// `{"error": {"message", "type", "code"}}` from OpenAI; compatible servers
 /// also answer a flat `{"message", "type", "code"}` or `{"error": "text"}`.
-fn error(response: &Response) -> ProviderError {
-    let status = response.status;
-    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+/// `raw` is the body as sent, for messages when it is not that JSON;
+/// `label` says where the error came from (`HTTP 400`).
+pub fn classify(
+    status: u16,
+    label: &str,
+    body: &Value,
+    raw: &[u8],
+    retry_after: Option<u64>,
+) -> ProviderError {
     let object = match body.get("error") {
         Some(e @ Value::Object(_)) => e,
-        _ => &body,
+        _ => body,
     };
     let field = |name: &str| {
         object
@@ -130,10 +152,10 @@ fn error(response: &Response) -> ProviderError {
     let text = match (field("message"), body.get("error")) {
         (m, _) if !m.is_empty() => m,
         (_, Some(Value::String(s))) => s.clone(),
-        _ => String::from_utf8_lossy(&response.body).into_owned(),
+        _ => String::from_utf8_lossy(raw).into_owned(),
     };
     let message = format!(
-        "{VENDOR}: HTTP {status}{}: {}",
+        "{VENDOR}: {label}{}: {}",
         if code.is_empty() {
             String::new()
         } else {
@@ -151,6 +173,48 @@ fn error(response: &Response) -> ProviderError {
     match status {
         400 | 413 | 422 if context => ProviderError::ContextLengthExceeded(message),
         400..=499 if filtered => ProviderError::ContentFiltered(message),
-        _ => common::by_status(status, message, common::retry_after_ms(response)),
+        _ => common::by_status(status, message, retry_after),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llmhost::provider::types::{Message, Params};
+
+    #[test]
+    fn a_streamed_request_asks_for_usage_unless_told_not_to() {
+        let request = Request {
+            model: "m".into(),
+            messages: vec![Message {
+                role: Role::Tool,
+                content: "42".into(),
+            }],
+            params: Params {
+                max_tokens: Some(5),
+                temperature: None,
+                top_p: None,
+                stop: vec![],
+            },
+        };
+        let body = |stream, usage| -> Value {
+            serde_json::from_slice(&request_body(
+                &request,
+                "max_completion_tokens",
+                stream,
+                usage,
+            ))
+            .unwrap()
+        };
+        let streamed = body(true, true);
+        assert_eq!(streamed["stream"], true);
+        assert_eq!(streamed["stream_options"], json!({"include_usage": true}));
+        assert_eq!(streamed["max_completion_tokens"], 5);
+        assert_eq!(
+            streamed["messages"],
+            json!([{"role": "user", "content": "42"}])
+        );
+        assert!(body(true, false).get("stream_options").is_none());
+        assert_eq!(body(false, false)["stream"], false);
     }
 }

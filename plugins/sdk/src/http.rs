@@ -1,23 +1,28 @@
-//! A small blocking HTTP client over `wasi:http/outgoing-handler`.
+//! A small blocking HTTP client over `wasi:http/outgoing-handler`: whole
+//! responses (`send`) and bodies read as they arrive (`open`).
 
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    ErrorCode, Fields, HeaderError, IncomingBody, Method, OutgoingBody, OutgoingRequest,
-    RequestOptions, Scheme, http_error_code,
+    ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingBody, IncomingResponse, Method,
+    OutgoingBody, OutgoingRequest, RequestOptions, Scheme, http_error_code,
 };
-use wasip2::io::streams::StreamError;
+use wasip2::io::streams::{InputStream, StreamError};
 
 /// An outgoing request.
 #[derive(Clone, Debug, Default)]
 pub struct Request {
+    /// `GET`, `POST`, …
     pub method: String,
     /// `http://host[:port]/path?query` or `https://…`.
     pub url: String,
+    /// Names and values, in order; the host refuses credentials headers.
     pub headers: Vec<(String, String)>,
+    /// Sent as is.
     pub body: Vec<u8>,
 }
 
 impl Request {
+    /// A `GET` without a body.
     pub fn get(url: impl Into<String>) -> Self {
         Self {
             method: "GET".into(),
@@ -26,6 +31,7 @@ impl Request {
         }
     }
 
+    /// A `POST` of a JSON body.
     pub fn post_json(url: impl Into<String>, body: Vec<u8>) -> Self {
         Self {
             method: "POST".into(),
@@ -35,6 +41,7 @@ impl Request {
         }
     }
 
+    /// The request with one more header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -44,20 +51,21 @@ impl Request {
 /// A response, read whole.
 #[derive(Clone, Debug)]
 pub struct Response {
+    /// The HTTP status.
     pub status: u16,
+    /// Names (lower case) and values, in order.
     pub headers: Vec<(String, String)>,
+    /// The whole body.
     pub body: Vec<u8>,
 }
 
 impl Response {
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 
+    /// The body as text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -91,8 +99,83 @@ impl std::fmt::Display for HttpError {
     }
 }
 
+/// A response whose body is read as it arrives.
+pub struct StreamingResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// Names (lower case) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body, not read yet.
+    pub body: BodyReader,
+}
+
+impl StreamingResponse {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+
+    /// Reads the rest of the body: for answers that are not streamed, such
+    /// as errors.
+    pub fn into_response(self) -> Result<Response, HttpError> {
+        Ok(Response {
+            status: self.status,
+            headers: self.headers,
+            body: self.body.read_to_end()?,
+        })
+    }
+}
+
+/// The body of a response, read piece by piece as the upstream sends it.
+/// (Field order matters: a stream must be dropped before the body that owns
+/// it, and the body before its response.)
+pub struct BodyReader {
+    stream: InputStream,
+    _body: IncomingBody,
+    _response: IncomingResponse,
+    _future: FutureIncomingResponse,
+    ended: bool,
+}
+
+impl BodyReader {
+    /// The next piece of the body, as soon as some has arrived; `None` once
+    /// the body has ended. A connection cut or stalled mid-body is an error.
+    pub fn read(&mut self) -> Result<Option<Vec<u8>>, HttpError> {
+        while !self.ended {
+            match self.stream.blocking_read(64 * 1024) {
+                Ok(chunk) if chunk.is_empty() => continue,
+                Ok(chunk) => return Ok(Some(chunk)),
+                Err(StreamError::Closed) => self.ended = true,
+                // The stream's error carries the HTTP error code, if any.
+                Err(StreamError::LastOperationFailed(err)) => {
+                    return Err(match http_error_code(&err) {
+                        Some(code) => classify(code),
+                        None => HttpError::Transport(err.to_debug_string()),
+                    });
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The rest of the body.
+    pub fn read_to_end(mut self) -> Result<Vec<u8>, HttpError> {
+        let mut bytes = Vec::new();
+        while let Some(chunk) = self.read()? {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+}
+
 /// Sends `request` and reads the whole response.
 pub fn send(request: &Request) -> Result<Response, HttpError> {
+    open(request)?.into_response()
+}
+
+/// Sends `request` and returns once the response's status and headers have
+/// arrived; the body is read as it comes.
+pub fn open(request: &Request) -> Result<StreamingResponse, HttpError> {
     let outgoing = build(request)?;
     let body = outgoing
         .body()
@@ -116,12 +199,27 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
     let incoming = response
         .consume()
         .map_err(|()| HttpError::Transport("body taken".into()))?;
-    let body = read_body(incoming)?;
-    Ok(Response {
+    let stream = incoming
+        .stream()
+        .map_err(|()| HttpError::Transport("body stream taken".into()))?;
+    Ok(StreamingResponse {
         status,
         headers,
-        body,
+        body: BodyReader {
+            stream,
+            _body: incoming,
+            _response: response,
+            _future: future,
+            ended: false,
+        },
     })
+}
+
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 fn build(request: &Request) -> Result<OutgoingRequest, HttpError> {
@@ -185,29 +283,6 @@ fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), HttpError> {
         }
     }
     OutgoingBody::finish(body, None).map_err(classify)
-}
-
-fn read_body(incoming: IncomingBody) -> Result<Vec<u8>, HttpError> {
-    let mut bytes = Vec::new();
-    {
-        let stream = incoming
-            .stream()
-            .map_err(|()| HttpError::Transport("body stream taken".into()))?;
-        loop {
-            match stream.blocking_read(64 * 1024) {
-                Ok(chunk) => bytes.extend_from_slice(&chunk),
-                Err(StreamError::Closed) => break,
-                // The stream's error carries the HTTP error code, if any.
-                Err(StreamError::LastOperationFailed(err)) => {
-                    return Err(match http_error_code(&err) {
-                        Some(code) => classify(code),
-                        None => HttpError::Transport(err.to_debug_string()),
-                    });
-                }
-            }
-        }
-    }
-    Ok(bytes)
 }
 
 fn classify(code: ErrorCode) -> HttpError {

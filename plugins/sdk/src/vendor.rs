@@ -1,10 +1,14 @@
 //! Helpers every HTTP provider needs: transport failures, rate-limit delays,
-//! status codes and bounded error messages, shared by the `openai`,
-//! `anthropic`, `ollama` and `gemini` plugins.
+//! status codes and bounded error messages, opening a streamed answer, and
+//! the request shapes vendors share; used by the `openai`, `anthropic`,
+//! `ollama` and `gemini` plugins.
 
-use crate::http::{HttpError, Response};
+use serde_json::{Value, json};
 
-use crate::bindings::llmhost::provider::types::{FinishReason, ProviderError, RateLimit, Usage};
+use crate::bindings::llmhost::provider::types::{
+    FinishReason, Message, ProviderError, RateLimit, Role, Usage,
+};
+use crate::http::{self, BodyReader, HttpError, Response};
 
 /// Error texts are cut to this many bytes: an upstream's error page can be big.
 const MAX_MESSAGE: usize = 500;
@@ -81,6 +85,8 @@ pub fn malformed(vendor: &str, err: serde_json::Error, body: &[u8]) -> ProviderE
     ))
 }
 
+/// Token counts as the contract's `usage`: absent when the upstream gave
+/// neither count, a missing one as 0, each at most `u32::MAX`.
 pub fn usage(input: Option<u64>, output: Option<u64>) -> Option<Usage> {
     if input.is_none() && output.is_none() {
         return None;
@@ -120,4 +126,78 @@ pub fn base_url(default: &str) -> String {
 pub fn float(value: f32) -> serde_json::Value {
     let shortest: f64 = value.to_string().parse().unwrap_or(f64::from(value));
     serde_json::json!(shortest)
+}
+
+/// Sends a request for a streamed answer. A 2xx answer's body is returned
+/// to be read as it arrives; any other answer is read whole and mapped by
+/// `error`, exactly as for a request that is not streamed.
+pub fn open_stream(
+    vendor: &str,
+    request: &http::Request,
+    error: impl FnOnce(&Response) -> ProviderError,
+) -> Result<BodyReader, ProviderError> {
+    let response = http::open(request).map_err(|e| transport_error(vendor, e))?;
+    if (200..300).contains(&response.status) {
+        return Ok(response.body);
+    }
+    let response = response
+        .into_response()
+        .map_err(|e| transport_error(vendor, e))?;
+    Err(error(&response))
+}
+
+/// The conversation as `[{"role", "content"}]`, the shape OpenAI, Anthropic
+/// and Ollama share: `role` names each role for the vendor, or leaves its
+/// messages out with `None`.
+pub fn chat_messages(messages: &[Message], role: impl Fn(Role) -> Option<&'static str>) -> Value {
+    messages
+        .iter()
+        .filter_map(|m| Some(json!({"role": role(m.role)?, "content": m.content})))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(role: Role, content: &str) -> Message {
+        Message {
+            role,
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn chat_messages_name_roles_for_the_vendor_and_leave_out_what_it_skips() {
+        let messages = [
+            message(Role::System, "be brief"),
+            message(Role::User, "hi"),
+            message(Role::Tool, "42"),
+        ];
+        let turns = chat_messages(&messages, |role| match role {
+            Role::System => None,
+            Role::Assistant => Some("assistant"),
+            Role::User | Role::Tool => Some("user"),
+        });
+        assert_eq!(
+            turns,
+            json!([{"role": "user", "content": "hi"}, {"role": "user", "content": "42"}])
+        );
+    }
+
+    #[test]
+    fn finish_reasons_and_usage_read_the_vendors_spellings() {
+        assert_eq!(finish_reason(Some("end_turn")), FinishReason::Stop);
+        assert_eq!(finish_reason(Some("MAX_TOKENS")), FinishReason::Length);
+        assert_eq!(finish_reason(Some("tool_use")), FinishReason::ToolCalls);
+        assert_eq!(finish_reason(Some("mystery")), FinishReason::Other);
+        assert_eq!(usage(None, None), None);
+        assert_eq!(
+            usage(Some(u64::MAX), None),
+            Some(Usage {
+                input_tokens: u32::MAX,
+                output_tokens: 0
+            })
+        );
+    }
 }

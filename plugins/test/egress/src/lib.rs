@@ -8,7 +8,7 @@ use llmhost_plugin_sdk::bindings::llmhost::provider::types::{
 
 struct Plugin;
 
-llmhost_plugin_sdk::bindings::export_provider!(Plugin);
+llmhost_plugin_sdk::export_whole_provider!(Plugin);
 
 use llmhost_plugin_sdk::http::{self, HttpError};
 

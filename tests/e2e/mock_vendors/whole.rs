@@ -1,180 +1,19 @@
-//! Local stand-ins for the LLM vendors' APIs, answering in each vendor's
-//! documented wire format (OpenAI Chat Completions, Anthropic Messages,
-//! Ollama `/api/chat`, Gemini `generateContent`).
-//!
-//! The model name in the request picks the answer (`ok`, `length`, `tool`,
-//! `filtered`, `context`, `bad-request`, `unauthorized`, `forbidden`,
-//! `missing`, `rate-limited`, `flaky`, `broken`, `unavailable`, `overloaded`,
-//! `bad-gateway`, `gateway-timeout`, `malformed`, `half-json`, `truncated`,
-//! `slow`); every request is recorded
-//! so that tests can check what the plugin sent and what the host added.
+//! Whole answers in each vendor's documented format: successes, the
+//! vendors' error bodies and statuses, and broken bodies. Streamed answers
+//! fall back to these for everything that fails before a stream starts.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::body::Body;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Vendor {
-    OpenAi,
-    Anthropic,
-    Ollama,
-    Gemini,
-}
+use super::streamed::{self, Step};
+use super::{ANSWER, Finish, Mock, USAGE, Vendor};
 
-impl Vendor {
-    /// The plugin's name.
-    pub fn plugin(self) -> &'static str {
-        match self {
-            Self::OpenAi => "openai",
-            Self::Anthropic => "anthropic",
-            Self::Ollama => "ollama",
-            Self::Gemini => "gemini",
-        }
-    }
-
-    /// The path prefix of the API under the origin (what `base_url` adds).
-    fn prefix(self) -> &'static str {
-        match self {
-            Self::OpenAi | Self::Anthropic => "/v1",
-            Self::Ollama => "",
-            Self::Gemini => "/v1beta",
-        }
-    }
-}
-
-/// The text every successful answer carries.
-pub const ANSWER: &str = "Hello from the mock upstream.";
-/// The usage every successful answer reports: (input, output).
-pub const USAGE: (u64, u64) = (9, 12);
-
-/// One request as the upstream received it.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    pub headers: Vec<(String, String)>,
-    /// The body as JSON (`Null` when it was not JSON).
-    pub body: Value,
-    pub model: String,
-}
-
-impl Recorded {
-    /// Every value of the header `name`.
-    pub fn header(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-}
-
-struct Mock {
-    vendor: Vendor,
-    requests: Mutex<Vec<Recorded>>,
-}
-
-pub struct MockVendor {
-    pub addr: SocketAddr,
-    mock: Arc<Mock>,
-}
-
-impl MockVendor {
-    pub async fn start(vendor: Vendor) -> Self {
-        let mock = Arc::new(Mock {
-            vendor,
-            requests: Mutex::new(Vec::new()),
-        });
-        let app = Router::new().fallback(handle).with_state(mock.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { addr, mock }
-    }
-
-    pub fn origin(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// What the plugin's `base_url` must be.
-    pub fn base_url(&self) -> String {
-        format!("{}{}", self.origin(), self.mock.vendor.prefix())
-    }
-
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.mock.requests.lock().unwrap().clone()
-    }
-
-    pub fn requests_for(&self, model: &str) -> Vec<Recorded> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.model == model)
-            .collect()
-    }
-}
-
-async fn handle(
-    State(mock): State<Arc<Mock>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) -> Response {
     let vendor = mock.vendor;
-    let path = uri.path().to_owned();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let expected_path = match vendor {
-        Vendor::OpenAi => Some("/v1/chat/completions"),
-        Vendor::Anthropic => Some("/v1/messages"),
-        Vendor::Ollama => Some("/api/chat"),
-        Vendor::Gemini => None,
-    };
-    let model = match vendor {
-        Vendor::Gemini => path
-            .strip_prefix("/v1beta/models/")
-            .and_then(|rest| rest.strip_suffix(":generateContent"))
-            .map(str::to_owned),
-        _ => (Some(path.as_str()) == expected_path)
-            .then(|| body["model"].as_str().map(str::to_owned))
-            .flatten(),
-    };
-    let recorded = Recorded {
-        method: method.to_string(),
-        path: path.clone(),
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("?").to_owned()))
-            .collect(),
-        body,
-        model: model.clone().unwrap_or_default(),
-    };
-    let seen_before = {
-        let mut requests = mock.requests.lock().unwrap();
-        let n = requests
-            .iter()
-            .filter(|r| r.model == recorded.model)
-            .count();
-        requests.push(recorded);
-        n
-    };
-    let Some(model) = model.filter(|_| method == Method::POST) else {
-        // Not the vendor's endpoint: the test's expectations will fail.
-        return (
-            StatusCode::IM_A_TEAPOT,
-            format!("unexpected {method} {path}"),
-        )
-            .into_response();
-    };
-    answer(vendor, &model, seen_before).await
-}
-
-async fn answer(vendor: Vendor, model: &str, seen_before: usize) -> Response {
     match model {
         "ok" => json(200, success(vendor, model, Finish::Stop)),
         "length" => json(200, success(vendor, model, Finish::Length)),
@@ -188,19 +27,36 @@ async fn answer(vendor: Vendor, model: &str, seen_before: usize) -> Response {
             let whole = success(vendor, model, Finish::Stop).to_string();
             raw(200, "application/json", &whole[..whole.len() / 2])
         }
-        "truncated" => {
-            // The connection drops in the middle of the body.
+        // The connection drops, or stalls, in the middle of the body.
+        "truncated" | "stalls" => {
             let whole = success(vendor, model, Finish::Stop).to_string();
-            let half = Bytes::from(whole[..whole.len() / 2].to_owned());
-            let chunks: Vec<Result<Bytes, std::io::Error>> =
-                vec![Ok(half), Err(std::io::Error::other("connection cut"))];
-            let mut response = Body::from_stream(futures::stream::iter(chunks)).into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
-            response
+            let half = Step::Send(whole[..whole.len() / 2].to_owned());
+            let then = if model == "truncated" {
+                Step::Cut
+            } else {
+                Step::Stall
+            };
+            streamed::body(mock, "application/json", vec![half, then])
         }
         "slow" => std::future::pending().await,
+        "gated" => {
+            mock.gate.acquire().await.unwrap().forget();
+            json(200, success(vendor, model, Finish::Stop))
+        }
+        // What the streamed answer of the same name fails with, answered
+        // whole: the same error code either way.
+        "fails-midway" | "midway-then-ok" if model == "fails-midway" || seen_before == 0 => {
+            match vendor {
+                Vendor::OpenAi | Vendor::Ollama => error(vendor, "broken"),
+                Vendor::Anthropic => error(vendor, "overloaded"),
+                Vendor::Gemini => error(vendor, "unavailable"),
+            }
+        }
+        "midway-then-ok" => json(200, success(vendor, model, Finish::Stop)),
+        "unfinished" => {
+            let whole = success(vendor, model, Finish::Stop).to_string();
+            raw(200, "application/json", &whole[..whole.len() / 2])
+        }
         // A proxy in front of the vendor answers for it.
         "bad-gateway" => raw(
             502,
@@ -216,21 +72,14 @@ async fn answer(vendor: Vendor, model: &str, seen_before: usize) -> Response {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Finish {
-    Stop,
-    Length,
-    Tool,
-}
-
 /// A successful answer; the upstream resolves the model to `<model>-2025`.
-fn success(vendor: Vendor, model: &str, finish: Finish) -> Value {
+pub(super) fn success(vendor: Vendor, model: &str, finish: Finish) -> Value {
     let resolved = format!("{model}-2025");
     let (input, output) = USAGE;
     match vendor {
         Vendor::OpenAi => {
             let (content, tool_calls, reason) = match finish {
-                Finish::Stop => (json!(ANSWER), Value::Null, "stop"),
+                Finish::Stop | Finish::Refusal => (json!(ANSWER), Value::Null, "stop"),
                 Finish::Length => (json!(ANSWER), Value::Null, "length"),
                 Finish::Tool => (
                     Value::Null,
@@ -260,6 +109,7 @@ fn success(vendor: Vendor, model: &str, finish: Finish) -> Value {
         Vendor::Anthropic => {
             let (content, reason) = match finish {
                 Finish::Stop => (json!([{"type": "text", "text": ANSWER}]), "end_turn"),
+                Finish::Refusal => (json!([{"type": "text", "text": ANSWER}]), "refusal"),
                 Finish::Length => (json!([{"type": "text", "text": ANSWER}]), "max_tokens"),
                 Finish::Tool => (
                     json!([
@@ -282,7 +132,9 @@ fn success(vendor: Vendor, model: &str, finish: Finish) -> Value {
         }
         Vendor::Ollama => {
             let (message, reason) = match finish {
-                Finish::Stop => (json!({"role": "assistant", "content": ANSWER}), "stop"),
+                Finish::Stop | Finish::Refusal => {
+                    (json!({"role": "assistant", "content": ANSWER}), "stop")
+                }
                 Finish::Length => (json!({"role": "assistant", "content": ANSWER}), "length"),
                 Finish::Tool => (
                     json!({"role": "assistant", "content": ANSWER, "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}),
@@ -305,7 +157,7 @@ fn success(vendor: Vendor, model: &str, finish: Finish) -> Value {
         }
         Vendor::Gemini => {
             let (parts, reason) = match finish {
-                Finish::Stop => (json!([{"text": ANSWER}]), "STOP"),
+                Finish::Stop | Finish::Refusal => (json!([{"text": ANSWER}]), "STOP"),
                 Finish::Length => (json!([{"text": ANSWER}]), "MAX_TOKENS"),
                 Finish::Tool => (
                     json!([{"text": ANSWER}, {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]),
@@ -329,7 +181,7 @@ fn success(vendor: Vendor, model: &str, finish: Finish) -> Value {
 
 /// The vendor's way of refusing content: an error for OpenAI, a refusal
 /// stop reason for Anthropic, a blocked prompt for Gemini.
-fn filtered(vendor: Vendor, model: &str) -> Response {
+pub(super) fn filtered(vendor: Vendor, model: &str) -> Response {
     match vendor {
         Vendor::OpenAi => json(
             400,
@@ -339,11 +191,7 @@ fn filtered(vendor: Vendor, model: &str) -> Response {
                 json!("content_policy_violation"),
             ),
         ),
-        Vendor::Anthropic => {
-            let mut body = success(vendor, model, Finish::Stop);
-            body["stop_reason"] = json!("refusal");
-            json(200, body)
-        }
+        Vendor::Anthropic => json(200, success(vendor, model, Finish::Refusal)),
         Vendor::Gemini => json(
             200,
             json!({
@@ -359,7 +207,7 @@ fn filtered(vendor: Vendor, model: &str) -> Response {
     }
 }
 
-fn rate_limited(vendor: Vendor, retry_after_s: Option<u64>) -> Response {
+pub(super) fn rate_limited(vendor: Vendor, retry_after_s: Option<u64>) -> Response {
     let mut response = match vendor {
         Vendor::OpenAi => {
             let mut r = json(
@@ -418,7 +266,7 @@ fn rate_limited(vendor: Vendor, retry_after_s: Option<u64>) -> Response {
 }
 
 /// The vendors' documented error answers.
-fn error(vendor: Vendor, scenario: &str) -> Response {
+pub(super) fn error(vendor: Vendor, scenario: &str) -> Response {
     match vendor {
         Vendor::OpenAi => {
             let (status, message, kind, code) = match scenario {
@@ -596,11 +444,11 @@ fn anthropic_error(kind: &str, message: &str) -> Value {
     })
 }
 
-fn json(status: u16, body: Value) -> Response {
+pub(super) fn json(status: u16, body: Value) -> Response {
     raw(status, "application/json", &body.to_string())
 }
 
-fn raw(status: u16, content_type: &str, body: &str) -> Response {
+pub(super) fn raw(status: u16, content_type: &str, body: &str) -> Response {
     let mut response = (StatusCode::from_u16(status).unwrap(), body.to_owned()).into_response();
     response
         .headers_mut()

@@ -1,0 +1,120 @@
+//! The `/api/chat` stream (`"stream": true`, Ollama's default): one JSON
+//! object per line (`application/x-ndjson`), each with a piece of
+//! `message.content`; the last has `done: true`, `done_reason` and the
+//! token counts. A line `{"error": …}` is the server failing mid-answer.
+
+use llmhost_plugin_sdk::bindings::exports::llmhost::provider::streaming::{StreamEnd, StreamEvent};
+use llmhost_plugin_sdk::framing::Ndjson;
+use llmhost_plugin_sdk::stream::Decoder;
+
+use crate::common;
+use crate::llmhost::provider::types::ProviderError;
+use crate::wire::{self, ChatResponse, VENDOR};
+
+pub struct LineDecoder {
+    model: String,
+    /// Whether any line called a tool.
+    tool_calls: bool,
+}
+
+impl LineDecoder {
+    /// `model` is the one asked for, until a line names the one answering.
+    pub fn new(model: &str) -> Self {
+        Self {
+            model: model.to_owned(),
+            tool_calls: false,
+        }
+    }
+}
+
+impl Decoder for LineDecoder {
+    type Framing = Ndjson;
+
+    fn frame(&mut self, line: String) -> Result<Vec<StreamEvent>, ProviderError> {
+        let parsed: ChatResponse = serde_json::from_str(&line)
+            .map_err(|e| common::malformed(VENDOR, e, line.as_bytes()))?;
+        if let Some(err) = &parsed.error {
+            return Err(wire::answered_error(err));
+        }
+        self.model = parsed.model(&self.model);
+        let mut events = Vec::new();
+        if let Some(message) = &parsed.message {
+            self.tool_calls |= message.calls_tools();
+            if let Some(text) = &message.content {
+                events.push(StreamEvent::Text(text.clone()));
+            }
+        }
+        if parsed.done == Some(true) {
+            events.push(StreamEvent::End(StreamEnd {
+                finish_reason: parsed.finish_reason(self.tool_calls),
+                usage: parsed.usage(),
+                model: self.model.clone(),
+            }));
+        }
+        Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llmhost::provider::types::{Completion, FinishReason, Usage};
+    use llmhost_plugin_sdk::stream::decode_pieces;
+
+    const STREAM: &str = concat!(
+        "{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T08:52:19.385406455-07:00\",\"message\":{\"role\":\"assistant\",\"content\":\"The\"},\"done\":false}\n",
+        "{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T08:52:19.385406455-07:00\",\"message\":{\"role\":\"assistant\",\"content\":\" sky\"},\"done\":false}\n",
+        "{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T19:22:45.499127Z\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"length\",\"total_duration\":4883583458,\"load_duration\":1334875,\"prompt_eval_count\":26,\"prompt_eval_duration\":342546000,\"eval_count\":282,\"eval_duration\":4535599000}\n",
+    );
+
+    fn decode(pieces: &[&[u8]]) -> Result<Completion, ProviderError> {
+        decode_pieces(VENDOR, LineDecoder::new("llama3.2"), pieces)
+    }
+
+    #[test]
+    fn pieces_and_the_done_line_make_the_answer() {
+        let bytes = STREAM.as_bytes();
+        let answer = decode(&[&bytes[..50], &bytes[50..200], &bytes[200..]]).unwrap();
+        assert_eq!(
+            answer,
+            Completion {
+                text: "The sky".into(),
+                finish_reason: FinishReason::Length,
+                usage: Some(Usage {
+                    input_tokens: 26,
+                    output_tokens: 282
+                }),
+                model: "llama3.2".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn an_error_line_or_a_stream_without_its_done_line_fails() {
+        let cut = STREAM
+            .find("{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T19")
+            .unwrap();
+        let error =
+            "{\"error\":\"an error was encountered while running the model: unexpected EOF\"}\n";
+        let err = decode(&[&STREAM.as_bytes()[..cut], error.as_bytes()]).unwrap_err();
+        assert!(
+            matches!(&err, ProviderError::UpstreamError(m) if m.contains("unexpected EOF")),
+            "{err:?}"
+        );
+        assert!(matches!(
+            decode(&[&STREAM.as_bytes()[..cut]]).unwrap_err(),
+            ProviderError::UpstreamError(m) if m.contains("ended before")
+        ));
+    }
+
+    #[test]
+    fn a_tool_call_on_any_line_finishes_as_tool_calls() {
+        let stream = concat!(
+            "{\"model\":\"qwen3\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"function\":{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}}]},\"done\":false}\n",
+            "{\"model\":\"qwen3\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\",\"prompt_eval_count\":3,\"eval_count\":4}",
+        );
+        let answer = decode(&[stream.as_bytes()]).unwrap();
+        assert_eq!(answer.finish_reason, FinishReason::ToolCalls);
+        assert_eq!(answer.text, "");
+    }
+}

@@ -1,0 +1,227 @@
+//! The Chat Completions stream (`"stream": true`): Server-Sent Events whose
+//! data are `chat.completion.chunk` objects (`choices[0].delta.content`,
+//! `finish_reason`, then a last chunk with `usage` and no choices, as
+//! `stream_options.include_usage` asks), ended by `data: [DONE]`. An
+//! `{"error": …}` object in the stream is the upstream failing mid-answer.
+
+use llmhost_plugin_sdk::bindings::exports::llmhost::provider::streaming::{StreamEnd, StreamEvent};
+use llmhost_plugin_sdk::framing::{Sse, SseEvent};
+use llmhost_plugin_sdk::stream::Decoder;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::common;
+use crate::llmhost::provider::types::{FinishReason, ProviderError, Usage};
+use crate::wire::{self, VENDOR};
+
+#[derive(Deserialize)]
+struct Chunk {
+    model: Option<String>,
+    choices: Option<Vec<ChunkChoice>>,
+    usage: Option<wire::ChatUsage>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice {
+    delta: Option<Delta>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    content: Option<String>,
+    refusal: Option<String>,
+}
+
+/// What the chunks said so far besides their text.
+pub struct ChunkDecoder {
+    model: String,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+    /// Whether any content arrived: a refusal is the text only without it,
+    /// as in a whole answer.
+    content: bool,
+    refused: bool,
+}
+
+impl ChunkDecoder {
+    /// `model` is the one asked for, until a chunk names the one answering.
+    pub fn new(model: &str) -> Self {
+        Self {
+            model: model.to_owned(),
+            finish_reason: None,
+            usage: None,
+            content: false,
+            refused: false,
+        }
+    }
+
+    fn end(&self) -> StreamEvent {
+        let finish_reason = match common::finish_reason(self.finish_reason.as_deref()) {
+            FinishReason::Stop if self.refused => FinishReason::ContentFilter,
+            other => other,
+        };
+        StreamEvent::End(StreamEnd {
+            finish_reason,
+            usage: self.usage,
+            model: self.model.clone(),
+        })
+    }
+
+    fn chunk(&mut self, chunk: Chunk) -> Vec<StreamEvent> {
+        if let Some(model) = chunk.model.filter(|m| !m.is_empty()) {
+            self.model = model;
+        }
+        if let Some(usage) = chunk.usage {
+            self.usage = common::usage(usage.prompt_tokens, usage.completion_tokens);
+        }
+        let mut events = Vec::new();
+        let choice = chunk.choices.and_then(|c| c.into_iter().next());
+        let Some(choice) = choice else {
+            return events;
+        };
+        if let Some(reason) = choice.finish_reason {
+            self.finish_reason = Some(reason);
+        }
+        let delta = choice.delta.unwrap_or(Delta {
+            content: None,
+            refusal: None,
+        });
+        if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
+            self.content = true;
+            events.push(StreamEvent::Text(text));
+        } else if let Some(text) = delta.refusal.filter(|_| !self.content) {
+            self.refused = true;
+            events.push(StreamEvent::Text(text));
+        }
+        events
+    }
+}
+
+impl Decoder for ChunkDecoder {
+    type Framing = Sse;
+
+    fn frame(&mut self, event: SseEvent) -> Result<Vec<StreamEvent>, ProviderError> {
+        if event.data.trim() == "[DONE]" {
+            return Ok(vec![self.end()]);
+        }
+        let malformed = |e| common::malformed(VENDOR, e, event.data.as_bytes());
+        let value: Value = serde_json::from_str(&event.data).map_err(malformed)?;
+        if let Some(error) = value.get("error") {
+            return Err(stream_error(&value, error, &event.data));
+        }
+        let chunk: Chunk = serde_json::from_value(value).map_err(malformed)?;
+        Ok(self.chunk(chunk))
+    }
+
+    /// Some compatible servers end without `[DONE]`: a stream that said
+    /// why it finished is whole.
+    fn body_end(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
+        Ok(self
+            .finish_reason
+            .is_some()
+            .then(|| self.end())
+            .into_iter()
+            .collect())
+    }
+}
+
+/// An error object mid-stream has no HTTP status: its `type` says which it
+/// would have been.
+fn stream_error(body: &Value, error: &Value, raw: &str) -> ProviderError {
+    let field = |name: &str| error.get(name).and_then(Value::as_str).unwrap_or_default();
+    let status = match (field("type"), field("code")) {
+        (_, "rate_limit_exceeded") | ("rate_limit_error", _) => 429,
+        ("invalid_request_error", _) => 400,
+        ("authentication_error", _) => 401,
+        ("permission_error", _) => 403,
+        ("not_found_error", _) => 404,
+        ("service_unavailable" | "overloaded_error", _) => 503,
+        _ => 500,
+    };
+    wire::classify(status, "error mid-stream", body, raw.as_bytes(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llmhost_plugin_sdk::stream::decode_pieces;
+
+    const STREAM: &str = concat!(
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}],\"usage\":null}\n\n",
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    fn decode(
+        pieces: &[&[u8]],
+    ) -> Result<crate::llmhost::provider::types::Completion, ProviderError> {
+        decode_pieces(VENDOR, ChunkDecoder::new("gpt-4o-mini"), pieces)
+    }
+
+    #[test]
+    fn deltas_finish_reason_and_the_last_usage_chunk_make_the_answer() {
+        let bytes = STREAM.as_bytes();
+        let answer = decode(&[&bytes[..100], &bytes[100..]]).unwrap();
+        assert_eq!(answer.text, "Hello");
+        assert_eq!(answer.finish_reason, FinishReason::Length);
+        assert_eq!(answer.model, "gpt-4o-mini-2024-07-18");
+        assert_eq!(
+            answer.usage,
+            Some(Usage {
+                input_tokens: 9,
+                output_tokens: 2
+            })
+        );
+    }
+
+    #[test]
+    fn an_error_object_mid_stream_is_a_typed_error() {
+        let cut = STREAM.find("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"delta\":{},").unwrap();
+        let error = "data: {\"error\":{\"message\":\"The server had an error while processing your request.\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n";
+        let err = decode(&[&STREAM.as_bytes()[..cut], error.as_bytes()]).unwrap_err();
+        assert!(
+            matches!(&err, ProviderError::UpstreamError(m) if m.contains("mid-stream") && m.contains("had an error")),
+            "{err:?}"
+        );
+        let limited = "data: {\"error\":{\"message\":\"Rate limit reached\",\"type\":\"tokens\",\"code\":\"rate_limit_exceeded\"}}\n\n";
+        assert!(matches!(
+            decode(&[limited.as_bytes()]).unwrap_err(),
+            ProviderError::RateLimited(_)
+        ));
+    }
+
+    #[test]
+    fn a_stream_without_its_end_or_with_a_chunk_that_is_not_json_fails() {
+        let cut = STREAM.find("data: [DONE]").unwrap();
+        // Without [DONE] but with a finish reason: whole (some servers).
+        assert_eq!(decode(&[&STREAM.as_bytes()[..cut]]).unwrap().text, "Hello");
+        let early = STREAM.find("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"delta\":{},").unwrap();
+        assert!(matches!(
+            decode(&[&STREAM.as_bytes()[..early]]).unwrap_err(),
+            ProviderError::UpstreamError(m) if m.contains("ended before")
+        ));
+        assert!(matches!(
+            decode(&[b"data: {\"choices\": [\n\n"]).unwrap_err(),
+            ProviderError::UpstreamError(m) if m.contains("malformed")
+        ));
+    }
+
+    #[test]
+    fn a_refusal_streams_as_text_and_finishes_as_content_filter() {
+        let refusal = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"refusal\":\"\"},\"finish_reason\":null}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"refusal\":\"I can't help with that.\"},\"finish_reason\":null}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let answer = decode(&[refusal.as_bytes()]).unwrap();
+        assert_eq!(answer.text, "I can't help with that.");
+        assert_eq!(answer.finish_reason, FinishReason::ContentFilter);
+        assert_eq!(answer.model, "gpt-4o-mini");
+        assert_eq!(answer.usage, None);
+    }
+}

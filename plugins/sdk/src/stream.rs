@@ -1,0 +1,370 @@
+//! Streamed answers (`streaming.completion-stream`): `Pull` turns a response
+//! body read as it arrives into the contract's events through a vendor's
+//! `Decoder`; `Whole` streams a provider that cannot, as its whole answer.
+//!
+//! Promises: text events are never empty and never adjacent in one batch;
+//! the `end` event is last, and `next` after it, or after an error, is an
+//! error rather than a wait; a body that ends (cleanly or cut) before the
+//! vendor's end of stream is a typed error, never a short answer.
+
+use std::cell::RefCell;
+
+use crate::bindings::exports::llmhost::provider::streaming::{
+    CompletionStream, GuestCompletionStream, StreamEnd, StreamEvent,
+};
+use crate::bindings::llmhost::provider::types::{Completion, ProviderError};
+use crate::framing::Framing;
+use crate::http::BodyReader;
+use crate::vendor;
+
+/// A vendor's stream format: what each frame means.
+pub trait Decoder: 'static {
+    /// How the body is cut into frames (`framing::Sse`, `framing::Ndjson`).
+    type Framing: Framing;
+
+    /// The events one frame carries; an error for the vendor's error event
+    /// or a frame that is not what the vendor documents.
+    fn frame(
+        &mut self,
+        frame: <Self::Framing as Framing>::Frame,
+    ) -> Result<Vec<StreamEvent>, ProviderError>;
+
+    /// The body ended without a frame that ended the stream. Vendors whose
+    /// streams simply stop (Gemini) end them here; by default it is too
+    /// early.
+    fn body_end(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Frames and decodes a body's pieces; the part of `Pull` that needs no
+/// network, so that vendors' decoders are tested natively.
+pub struct Decoding<D: Decoder> {
+    vendor: &'static str,
+    framing: D::Framing,
+    decoder: D,
+    done: bool,
+}
+
+impl<D: Decoder> Decoding<D> {
+    /// Decodes with `decoder`; errors name `vendor`.
+    pub fn new(vendor: &'static str, decoder: D) -> Self {
+        Self {
+            vendor,
+            framing: D::Framing::default(),
+            decoder,
+            done: false,
+        }
+    }
+
+    /// Whether the `end` event has been produced.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The events completed by the next piece of the body.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, ProviderError> {
+        let mut events = Vec::new();
+        for frame in self.framing.feed(bytes) {
+            if self.done {
+                break;
+            }
+            let decoded = self.decoder.frame(frame)?;
+            self.push(&mut events, decoded);
+        }
+        Ok(events)
+    }
+
+    /// The body ended cleanly: the last events, or an error when the stream
+    /// had not ended.
+    pub fn finish(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
+        let mut events = Vec::new();
+        for frame in self.framing.finish() {
+            if !self.done {
+                let decoded = self.decoder.frame(frame)?;
+                self.push(&mut events, decoded);
+            }
+        }
+        if !self.done {
+            let decoded = self.decoder.body_end()?;
+            self.push(&mut events, decoded);
+        }
+        if !self.done {
+            return Err(ProviderError::UpstreamError(format!(
+                "{}: the stream ended before the answer was complete",
+                self.vendor
+            )));
+        }
+        Ok(events)
+    }
+
+    fn push(&mut self, out: &mut Vec<StreamEvent>, events: Vec<StreamEvent>) {
+        for event in events {
+            if self.done {
+                return;
+            }
+            match (out.last_mut(), event) {
+                (_, StreamEvent::Text(text)) if text.is_empty() => {}
+                (Some(StreamEvent::Text(before)), StreamEvent::Text(text)) => {
+                    before.push_str(&text)
+                }
+                (_, event) => {
+                    self.done = matches!(event, StreamEvent::End(_));
+                    out.push(event);
+                }
+            }
+        }
+    }
+}
+
+/// A completion stream over an upstream's streamed response body.
+pub struct Pull<D: Decoder> {
+    state: RefCell<PullState<D>>,
+}
+
+struct PullState<D: Decoder> {
+    /// `None` once the body is finished with: ended, failed or not needed.
+    body: Option<BodyReader>,
+    decoding: Decoding<D>,
+}
+
+impl<D: Decoder> Pull<D> {
+    /// The contract's stream handle over `body`, decoded by `decoder`.
+    pub fn start(vendor: &'static str, body: BodyReader, decoder: D) -> CompletionStream {
+        CompletionStream::new(Self {
+            state: RefCell::new(PullState {
+                body: Some(body),
+                decoding: Decoding::new(vendor, decoder),
+            }),
+        })
+    }
+}
+
+impl<D: Decoder> GuestCompletionStream for Pull<D> {
+    /// Reads until the body completes at least one event.
+    fn next(&self) -> Result<Vec<StreamEvent>, ProviderError> {
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        loop {
+            let vendor = state.decoding.vendor;
+            let Some(body) = state.body.as_mut() else {
+                return Err(after_end(vendor));
+            };
+            let events = match body.read() {
+                Ok(Some(bytes)) => state.decoding.feed(&bytes),
+                Ok(None) => state.decoding.finish(),
+                // A connection cut mid-stream is `upstream_unavailable`, a
+                // stall `timeout`, as for a whole response.
+                Err(err) => Err(vendor::transport_error(vendor, err)),
+            };
+            match events {
+                // Nothing complete yet: read on.
+                Ok(events) if events.is_empty() && !state.decoding.is_done() => {}
+                outcome => {
+                    // Finished with the body: release the connection now.
+                    if outcome.is_err() || state.decoding.is_done() {
+                        state.body = None;
+                    }
+                    return outcome;
+                }
+            }
+        }
+    }
+}
+
+/// The stream of a provider that does not stream: its `complete` answer as
+/// one text event and the end.
+pub struct Whole(RefCell<Option<Completion>>);
+
+impl Whole {
+    /// The stream handle for `answer`; a failed answer fails `start`.
+    pub fn start(
+        answer: Result<Completion, ProviderError>,
+    ) -> Result<CompletionStream, ProviderError> {
+        answer.map(|completion| CompletionStream::new(Self(RefCell::new(Some(completion)))))
+    }
+}
+
+impl GuestCompletionStream for Whole {
+    fn next(&self) -> Result<Vec<StreamEvent>, ProviderError> {
+        let completion = self
+            .0
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| after_end("whole"))?;
+        Ok(events(completion))
+    }
+}
+
+/// A completion as stream events: its text (when not empty), then the end.
+pub fn events(completion: Completion) -> Vec<StreamEvent> {
+    let mut events = Vec::with_capacity(2);
+    if !completion.text.is_empty() {
+        events.push(StreamEvent::Text(completion.text));
+    }
+    events.push(StreamEvent::End(StreamEnd {
+        finish_reason: completion.finish_reason,
+        usage: completion.usage,
+        model: completion.model,
+    }));
+    events
+}
+
+/// The completion a whole stream amounts to: its text concatenated, with
+/// the facts of its end. `None` when it has no end.
+pub fn collect(events: impl IntoIterator<Item = StreamEvent>) -> Option<Completion> {
+    let mut text = String::new();
+    for event in events {
+        match event {
+            StreamEvent::Text(piece) => text.push_str(&piece),
+            StreamEvent::End(end) => {
+                return Some(Completion {
+                    text,
+                    finish_reason: end.finish_reason,
+                    usage: end.usage,
+                    model: end.model,
+                });
+            }
+        }
+    }
+    None
+}
+
+/// Decodes a body that arrives as `pieces`, as `Pull` would, and collects
+/// the answer: for testing decoders natively.
+pub fn decode_pieces<D: Decoder>(
+    vendor: &'static str,
+    decoder: D,
+    pieces: &[&[u8]],
+) -> Result<Completion, ProviderError> {
+    let mut decoding = Decoding::new(vendor, decoder);
+    let mut events = Vec::new();
+    for piece in pieces {
+        events.extend(decoding.feed(piece)?);
+        if decoding.is_done() {
+            break;
+        }
+    }
+    if !decoding.is_done() {
+        events.extend(decoding.finish()?);
+    }
+    Ok(collect(events).expect("a finished decoding has ended"))
+}
+
+fn after_end(vendor: &str) -> ProviderError {
+    ProviderError::UpstreamError(format!("{vendor}: the stream has already ended"))
+}
+
+/// Exports `$ty`, which implements the contract's `provider` interface, with
+/// `Whole` as its stream: for plugins that answer whole.
+#[macro_export]
+macro_rules! export_whole_provider {
+    ($ty:ident) => {
+        impl $crate::bindings::exports::llmhost::provider::streaming::Guest for $ty {
+            type CompletionStream = $crate::stream::Whole;
+
+            fn start(
+                request: $crate::bindings::llmhost::provider::types::Request,
+            ) -> ::core::result::Result<
+                $crate::bindings::exports::llmhost::provider::streaming::CompletionStream,
+                $crate::bindings::llmhost::provider::types::ProviderError,
+            > {
+                $crate::stream::Whole::start(
+                    <$ty as $crate::bindings::exports::llmhost::provider::provider::Guest>::complete(
+                        request,
+                    ),
+                )
+            }
+        }
+        $crate::bindings::export_provider!($ty);
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::llmhost::provider::types::{FinishReason, Usage};
+    use crate::framing::Ndjson;
+
+    /// Lines `text:…`, `end` and `fail`, for testing `Decoding` itself.
+    struct Toy;
+
+    impl Decoder for Toy {
+        type Framing = Ndjson;
+
+        fn frame(&mut self, line: String) -> Result<Vec<StreamEvent>, ProviderError> {
+            Ok(match line.as_str() {
+                "end" => vec![end()],
+                "fail" => return Err(ProviderError::UpstreamError("toy: failed".into())),
+                "two" => vec![StreamEvent::Text("a".into()), StreamEvent::Text("b".into())],
+                text => vec![StreamEvent::Text(text.trim_start_matches("text:").into())],
+            })
+        }
+    }
+
+    fn end() -> StreamEvent {
+        StreamEvent::End(StreamEnd {
+            finish_reason: FinishReason::Stop,
+            usage: Some(Usage {
+                input_tokens: 1,
+                output_tokens: 2,
+            }),
+            model: "toy-1".into(),
+        })
+    }
+
+    fn text(t: &str) -> StreamEvent {
+        StreamEvent::Text(t.into())
+    }
+
+    #[test]
+    fn texts_of_one_batch_are_joined_empty_ones_dropped_and_nothing_follows_the_end() {
+        let mut decoding = Decoding::new("toy", Toy);
+        assert_eq!(
+            decoding.feed(b"text:\ntwo\ntext:c\n").unwrap(),
+            [text("abc")]
+        );
+        assert_eq!(
+            decoding.feed(b"text:d\nend\ntext:late\nfail\n").unwrap(),
+            [text("d"), end()]
+        );
+        assert!(decoding.is_done());
+        assert_eq!(decoding.finish().unwrap(), []);
+    }
+
+    #[test]
+    fn a_body_that_ends_before_the_stream_is_an_upstream_error() {
+        let mut decoding = Decoding::new("toy", Toy);
+        assert_eq!(decoding.feed(b"text:a\ntext:b").unwrap(), [text("a")]);
+        let err = decoding.finish().unwrap_err();
+        assert!(
+            matches!(err, ProviderError::UpstreamError(ref m) if m.contains("ended before")),
+            "{err:?}"
+        );
+        assert!(decode_pieces("toy", Toy, &[b"text:a\n", b"fail\n"]).is_err());
+    }
+
+    #[test]
+    fn a_whole_answer_streams_as_its_text_and_end_and_collects_back() {
+        let answer = Completion {
+            text: "hello".into(),
+            finish_reason: FinishReason::Length,
+            usage: None,
+            model: "m".into(),
+        };
+        let events = events(answer.clone());
+        assert_eq!(events.len(), 2);
+        assert_eq!(collect(events), Some(answer.clone()));
+        let empty = Completion {
+            text: String::new(),
+            ..answer
+        };
+        assert_eq!(super::events(empty).len(), 1, "no empty text event");
+        assert_eq!(
+            decode_pieces("toy", Toy, &[b"text:x", b"y\nen", b"d\n"])
+                .unwrap()
+                .text,
+            "xy"
+        );
+    }
+}

@@ -1,0 +1,218 @@
+//! Local stand-ins for the LLM vendors' APIs, answering in each vendor's
+//! documented wire format (OpenAI Chat Completions, Anthropic Messages,
+//! Ollama `/api/chat`, Gemini `generateContent`), whole (`whole`) or
+//! streamed when the request asks for it (`streamed`: OpenAI and Anthropic
+//! SSE with `"stream": true`, Ollama NDJSON with `"stream": true`, Gemini
+//! `streamGenerateContent?alt=sse`).
+//!
+//! The model name in the request picks the answer (`ok`, `length`, `tool`,
+//! `filtered`, `context`, `bad-request`, `unauthorized`, `forbidden`,
+//! `missing`, `rate-limited`, `flaky`, `broken`, `unavailable`, `overloaded`,
+//! `bad-gateway`, `gateway-timeout`, `malformed`, `half-json`, `truncated`,
+//! `stalls`, `fails-midway`, `midway-then-ok`, `unfinished`, `slow`, `gated`); every request is recorded
+//! so that tests can check what the plugin sent and what the host added.
+
+mod streamed;
+mod whole;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vendor {
+    OpenAi,
+    Anthropic,
+    Ollama,
+    Gemini,
+}
+
+impl Vendor {
+    pub const ALL: [Vendor; 4] = [Self::OpenAi, Self::Anthropic, Self::Ollama, Self::Gemini];
+
+    /// The plugin's name.
+    pub fn plugin(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Ollama => "ollama",
+            Self::Gemini => "gemini",
+        }
+    }
+
+    /// The path prefix of the API under the origin (what `base_url` adds).
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::OpenAi | Self::Anthropic => "/v1",
+            Self::Ollama => "",
+            Self::Gemini => "/v1beta",
+        }
+    }
+}
+
+/// The text every successful answer carries.
+pub const ANSWER: &str = "Hello from the mock upstream.";
+/// The pieces a streamed answer sends it in.
+pub const PIECES: [&str; 4] = ["Hello", " from the", " mock", " upstream."];
+/// The usage every successful answer reports: (input, output).
+pub const USAGE: (u64, u64) = (9, 12);
+
+/// How a successful answer finishes.
+#[derive(Clone, Copy)]
+enum Finish {
+    Stop,
+    Length,
+    Tool,
+    /// Anthropic's `refusal` stop reason.
+    Refusal,
+}
+
+/// One request as the upstream received it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    /// The path and query.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    /// The body as JSON (`Null` when it was not JSON).
+    pub body: Value,
+    pub model: String,
+    /// Whether the request asked for a streamed answer.
+    pub stream: bool,
+}
+
+impl Recorded {
+    /// Every value of the header `name`.
+    pub fn header(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+struct Mock {
+    vendor: Vendor,
+    requests: Mutex<Vec<Recorded>>,
+    /// `gated` answers wait here halfway until the test releases them.
+    gate: Semaphore,
+}
+
+pub struct MockVendor {
+    pub addr: SocketAddr,
+    mock: Arc<Mock>,
+}
+
+impl MockVendor {
+    pub async fn start(vendor: Vendor) -> Self {
+        let mock = Arc::new(Mock {
+            vendor,
+            requests: Mutex::new(Vec::new()),
+            gate: Semaphore::new(0),
+        });
+        let app = Router::new().fallback(handle).with_state(mock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, mock }
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What the plugin's `base_url` must be.
+    pub fn base_url(&self) -> String {
+        format!("{}{}", self.origin(), self.mock.vendor.prefix())
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.mock.requests.lock().unwrap().clone()
+    }
+
+    pub fn requests_for(&self, model: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.model == model)
+            .collect()
+    }
+
+    /// Lets one waiting (or future) `gated` answer finish.
+    pub fn release(&self) {
+        self.mock.gate.add_permits(1);
+    }
+}
+
+async fn handle(
+    State(mock): State<Arc<Mock>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let vendor = mock.vendor;
+    let path = uri.path().to_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (model, stream) = match vendor {
+        Vendor::Gemini => {
+            let rest = path.strip_prefix("/v1beta/models/");
+            let whole = rest.and_then(|r| r.strip_suffix(":generateContent"));
+            let streamed = rest
+                .and_then(|r| r.strip_suffix(":streamGenerateContent"))
+                .filter(|_| uri.query() == Some("alt=sse"));
+            (whole.or(streamed).map(str::to_owned), streamed.is_some())
+        }
+        _ => {
+            let expected = match vendor {
+                Vendor::OpenAi => "/v1/chat/completions",
+                Vendor::Anthropic => "/v1/messages",
+                _ => "/api/chat",
+            };
+            let model = (path == expected)
+                .then(|| body["model"].as_str().map(str::to_owned))
+                .flatten();
+            (model, body["stream"] == true)
+        }
+    };
+    let recorded = Recorded {
+        method: method.to_string(),
+        path: uri.to_string(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("?").to_owned()))
+            .collect(),
+        body,
+        model: model.clone().unwrap_or_default(),
+        stream,
+    };
+    let seen_before = {
+        let mut requests = mock.requests.lock().unwrap();
+        let n = requests
+            .iter()
+            .filter(|r| r.model == recorded.model)
+            .count();
+        requests.push(recorded);
+        n
+    };
+    let Some(model) = model.filter(|_| method == Method::POST) else {
+        // Not the vendor's endpoint: the test's expectations will fail.
+        return (
+            StatusCode::IM_A_TEAPOT,
+            format!("unexpected {method} {uri}"),
+        )
+            .into_response();
+    };
+    if stream {
+        streamed::answer(&mock, &model, seen_before).await
+    } else {
+        whole::answer(&mock, &model, seen_before).await
+    }
+}
