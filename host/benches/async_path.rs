@@ -65,7 +65,10 @@ async fn submit_all(
 async fn unfinished(server: &Server, http: &reqwest::Client) -> bool {
     for status in ["pending", "running"] {
         let page: serde_json::Value = http
-            .get(format!("{}/api/v1/tasks?status={status}&limit=1", server.base))
+            .get(format!(
+                "{}/api/v1/tasks?status={status}&limit=1",
+                server.base
+            ))
             .send()
             .await
             .unwrap()

@@ -259,14 +259,36 @@ async fn openai_added_latency() {
     let mut proxied = connect(server.addr).await;
     let (mut direct_lat, mut proxied_lat, mut overheads) = (Vec::new(), Vec::new(), Vec::new());
     // Warm-up of both paths.
-    sequential(&mut direct, upstream, &direct_body, 200, &mut Vec::new(), &mut Vec::new()).await;
-    sequential(&mut proxied, server.addr, &proxied_body, 200, &mut Vec::new(), &mut Vec::new())
-        .await;
+    sequential(
+        &mut direct,
+        upstream,
+        &direct_body,
+        200,
+        &mut Vec::new(),
+        &mut Vec::new(),
+    )
+    .await;
+    sequential(
+        &mut proxied,
+        server.addr,
+        &proxied_body,
+        200,
+        &mut Vec::new(),
+        &mut Vec::new(),
+    )
+    .await;
     let rounds = 20;
     for _ in 0..rounds {
         let per_round = calls / rounds;
-        sequential(&mut direct, upstream, &direct_body, per_round, &mut direct_lat, &mut Vec::new())
-            .await;
+        sequential(
+            &mut direct,
+            upstream,
+            &direct_body,
+            per_round,
+            &mut direct_lat,
+            &mut Vec::new(),
+        )
+        .await;
         sequential(
             &mut proxied,
             server.addr,
@@ -296,7 +318,8 @@ async fn openai_added_latency() {
             micros(percentile(lat, 0.99)),
         );
     }
-    let added = |q| micros(percentile(&proxied_lat, q)).saturating_sub(micros(percentile(&direct_lat, q)));
+    let added =
+        |q| micros(percentile(&proxied_lat, q)).saturating_sub(micros(percentile(&direct_lat, q)));
     println!(
         "\nAdded by the openai plugin and the host: p50 {} µs, p99 {} µs; of which the host's own \
          overhead (outside the provider call) p50 {} µs; load average {}",
