@@ -106,10 +106,12 @@ impl Worker {
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut running = tokio::task::JoinSet::new();
         let signal = self.store.work_signal();
-        loop {
+        while !self.shutdown.stop_claiming.is_cancelled() {
             let first = tokio::select! {
-                permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                // Checked first: a free slot must not win over a shutdown.
+                biased;
                 _ = self.shutdown.stop_claiming.cancelled() => break,
+                permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             };
             let mut permits = vec![first];
             while let Ok(permit) = slots.clone().try_acquire_owned() {
