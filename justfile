@@ -24,6 +24,12 @@ plugins:
     rustup target add wasm32-wasip2
     cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml
 
+# Conformance of every bundled provider, with its own cases (the e2e tests
+# run the same).
+conformance:
+    cargo build
+    for p in echo openai anthropic ollama gemini; do target/debug/llmhost conformance target/plugins/$p.wasm --cases plugins/$p/conformance || exit 1; done
+
 # Fuzz the REST API from its OpenAPI document (schemathesis in a venv).
 fuzz-api:
     scripts/fuzz-api

@@ -33,6 +33,13 @@ enum Command {
     /// Works with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Checks a provider plugin against the contract, hermetically: its
+    /// metadata, answers, typed errors, robustness and deadline behaviour.
+    /// Exits non-zero when a case fails.
+    Conformance(crate::conformance::ConformanceArgs),
+    /// Tools for plugin authors: inspect a plugin, start a new one.
+    #[command(subcommand)]
+    Plugin(crate::plugin_kit::PluginCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +189,22 @@ pub async fn main() -> std::process::ExitCode {
                 Err(err) => Err(err.context("invalid configuration")),
             }
         }
+        Command::Conformance(args) => {
+            init_tracing_quiet(cli.log_format.unwrap_or(LogFormat::Human));
+            match crate::conformance::main(args).await {
+                Ok(true) => Ok(()),
+                Ok(false) => return std::process::ExitCode::FAILURE,
+                Err(err) => Err(err),
+            }
+        }
+        Command::Plugin(command) => {
+            init_tracing_quiet(cli.log_format.unwrap_or(LogFormat::Human));
+            match crate::plugin_kit::main(command).await {
+                Ok(true) => Ok(()),
+                Ok(false) => return std::process::ExitCode::FAILURE,
+                Err(err) => Err(err),
+            }
+        }
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -193,8 +216,18 @@ pub async fn main() -> std::process::ExitCode {
 }
 
 fn init_tracing(format: LogFormat) {
+    init_tracing_with(format, "info,sqlx=warn,wasmtime=warn");
+}
+
+/// For the plugin author kit: the report is the output; the log says only
+/// what went wrong.
+fn init_tracing_quiet(format: LogFormat) {
+    init_tracing_with(format, "warn,wasmtime=warn");
+}
+
+fn init_tracing_with(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,wasmtime=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -3,6 +3,8 @@
 
 mod auth;
 mod config;
+mod conformance;
+mod contract;
 mod control;
 mod error_table;
 mod events;
@@ -14,6 +16,7 @@ mod mock_vendors;
 mod multinode;
 mod openai_compat;
 mod openapi;
+mod plugin_kit;
 mod provider_streams;
 mod providers;
 mod restart;

@@ -20,8 +20,8 @@ pub use self::exports::llmhost::provider::streaming::{
 };
 pub use self::llmhost::provider::host::LogLevel;
 pub use self::llmhost::provider::types::{
-    Completion, FinishReason, Message, Params, ProviderError, ProviderInfo, RateLimit, Request,
-    Role, Usage,
+    Completion, FinishReason, Message, ModelInfo, Params, ProviderError, ProviderInfo, RateLimit,
+    Request, Role, Usage,
 };
 
 /// The contract version this host implements.

@@ -5,8 +5,10 @@
 
 mod bindings;
 mod cache;
+pub mod contract;
 mod egress;
 mod engine;
+pub mod kit;
 mod limits;
 mod manifest;
 mod plugin;
@@ -23,11 +25,12 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use bindings::{
-    CONTRACT_VERSION, Completion, FinishReason, Message, Params, ProviderError, RateLimit, Request,
-    Role, Usage,
+    CONTRACT_VERSION, Completion, FinishReason, Message, ModelInfo, Params, ProviderError,
+    ProviderInfo, RateLimit, Request, Role, Usage,
 };
 pub use cache::CacheOutcome;
 use cache::ComponentCache;
+pub use egress::{Exchange, Reply, ScriptedUpstream, SeenRequest};
 pub use manifest::{Manifest, defaults as manifest_defaults};
 pub use plugin::{CallError, DeltaSink, ModelDescription, Plugin, ProviderDescription};
 use state::PluginState;

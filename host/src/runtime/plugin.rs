@@ -16,14 +16,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
-use wasmtime::component::{InstancePre, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 use super::bindings::{
-    CONTRACT_VERSION, Completion, FinishReason, ProviderError, ProviderIndices, ProviderInfo,
-    Request, StreamEvent, StreamingIndices,
+    Completion, FinishReason, ProviderError, ProviderIndices, ProviderInfo, Request, StreamEvent,
+    StreamingIndices,
 };
 use super::cache::{CacheOutcome, ComponentCache};
+use super::contract::ContractUse;
 use super::egress::{EgressPolicy, Incident};
 use super::manifest::{Limits, Manifest};
 use super::state::PluginState;
@@ -90,10 +91,36 @@ impl Plugin {
         wasm: &Path,
     ) -> anyhow::Result<(Self, CacheOutcome)> {
         let manifest = Manifest::load_beside(wasm)?;
-        let egress = Arc::new(EgressPolicy::from_manifest(&manifest)?);
+        let egress = EgressPolicy::from_manifest(&manifest)?;
         let bytes = std::fs::read(wasm)?;
         let (component, outcome) = cache.load(engine, &bytes)?;
-        let pre = linker.instantiate_pre(&component)?;
+        let (plugin, info) = Self::open(engine, linker, &component, name, manifest, egress)
+            .await
+            .map_err(|e| e.context(wasm.display().to_string()))?;
+        anyhow::ensure!(
+            info.name == name,
+            "{} declares the name {:?}; a provider's name must match its file name",
+            wasm.display(),
+            info.name
+        );
+        Ok((plugin, outcome))
+    }
+
+    /// Checks the component's contract version, links it and asks it for
+    /// its metadata, returned as the plugin declared it.
+    pub async fn open(
+        engine: &Engine,
+        linker: &Linker<PluginState>,
+        component: &Component,
+        name: &str,
+        manifest: Manifest,
+        egress: EgressPolicy,
+    ) -> anyhow::Result<(Self, ProviderInfo)> {
+        let contract = ContractUse::of(engine, component);
+        contract
+            .check()
+            .map_err(|why| anyhow::anyhow!("refused: {why}"))?;
+        let pre = linker.instantiate_pre(component)?;
         let provider = ProviderIndices::new(&pre)?;
         let streaming = StreamingIndices::new(&pre).ok();
         let mut plugin = Self {
@@ -102,7 +129,7 @@ impl Plugin {
                 name: name.to_owned(),
                 version: String::new(),
                 description: String::new(),
-                contract_version: CONTRACT_VERSION.to_owned(),
+                contract_version: contract.version_text(),
                 models: Vec::new(),
             },
             engine: engine.clone(),
@@ -110,27 +137,21 @@ impl Plugin {
             provider,
             streaming,
             config: Arc::new(manifest.config),
-            egress,
+            egress: Arc::new(egress),
             limits: manifest.limits,
         };
         let info = plugin.metadata(Duration::from_secs(5)).await?;
-        anyhow::ensure!(
-            info.name == name,
-            "{} declares the name {:?}; a provider's name must match its file name",
-            wasm.display(),
-            info.name
-        );
-        plugin.description.version = info.version;
-        plugin.description.description = info.description;
+        plugin.description.version = info.version.clone();
+        plugin.description.description = info.description.clone();
         plugin.description.models = info
             .models
-            .into_iter()
+            .iter()
             .map(|m| ModelDescription {
-                id: m.id,
-                description: m.description,
+                id: m.id.clone(),
+                description: m.description.clone(),
             })
             .collect();
-        Ok((plugin, outcome))
+        Ok((plugin, info))
     }
 
     pub fn name(&self) -> &str {

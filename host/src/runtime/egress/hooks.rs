@@ -67,6 +67,16 @@ impl WasiHttpHooks for EgressHooks {
         let incidents = self.incidents.clone();
         let plugin = self.plugin.clone();
         Box::new(async move {
+            if let Some(script) = &policy.script {
+                let allowed = policy.check_origin(request.uri()).map(|_| ());
+                if let Err(why) = &allowed {
+                    incidents.record(Incident::Denied(why.clone()));
+                }
+                // Secrets stay home: a scripted upstream needs no credential.
+                return script
+                    .answer(request, allowed, &policy, options, incidents)
+                    .await;
+            }
             let target = match policy.check(request.uri()).await {
                 Ok(target) => target,
                 Err(why) => {

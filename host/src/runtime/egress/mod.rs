@@ -1,11 +1,13 @@
 //! Outbound HTTP policy for one plugin, enforced in one place: which origins
 //! it may reach, which resolved addresses are acceptable, which secret
 //! headers the host adds, and the time and size bounds of each request.
-//! `hooks` plugs this policy into wasi:http; `send` makes the connection.
+//! `hooks` plugs this policy into wasi:http; `send` makes the connection,
+//! or `scripted` answers in its place (the conformance suite).
 
 mod address;
 mod hooks;
 mod origin;
+mod scripted;
 mod send;
 
 use std::net::{IpAddr, SocketAddr};
@@ -16,6 +18,7 @@ use http::{HeaderName, HeaderValue};
 
 pub use hooks::EgressHooks;
 use origin::Origin;
+pub use scripted::{Exchange, Reply, ScriptedUpstream, SeenRequest};
 
 use super::manifest::Manifest;
 
@@ -70,6 +73,8 @@ pub struct EgressPolicy {
     reserved: Vec<HeaderName>,
     pub timeouts: Timeouts,
     pub max_response_bytes: u64,
+    /// Set by the conformance suite: answers in place of the network.
+    script: Option<Arc<ScriptedUpstream>>,
 }
 
 #[derive(Debug)]
@@ -148,16 +153,14 @@ impl EgressPolicy {
                 between_bytes: Duration::from_millis(egress.between_bytes_timeout_ms),
             },
             max_response_bytes: egress.max_response_bytes,
+            script: None,
         })
     }
 
     /// Checks a request's URI: the origin must be allowed, and every address
     /// its host resolves to must be acceptable.
     pub async fn check(&self, uri: &http::Uri) -> Result<Target, String> {
-        let origin = Origin::from_uri(uri)?;
-        let Some(allowed) = self.allow.iter().find(|a| a.matches(&origin)) else {
-            return Err(format!("{origin} is not an allowed origin"));
-        };
+        let (origin, allowed) = self.check_origin(uri)?;
         let addrs: Vec<SocketAddr> = match origin.host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
             Err(_) => tokio::net::lookup_host((origin.host.as_str(), origin.port))
@@ -186,6 +189,23 @@ impl EgressPolicy {
             addrs,
             tls: origin.scheme == "https",
         })
+    }
+
+    /// The request's origin and the allowed origin that covers it; no
+    /// address is resolved.
+    fn check_origin(&self, uri: &http::Uri) -> Result<(Origin, &Origin), String> {
+        let origin = Origin::from_uri(uri)?;
+        match self.allow.iter().find(|a| a.matches(&origin)) {
+            Some(allowed) => Ok((origin, allowed)),
+            None => Err(format!("{origin} is not an allowed origin")),
+        }
+    }
+
+    /// Answers this plugin's requests from a script instead of the network
+    /// (the conformance suite): nothing is resolved, no socket is opened.
+    pub fn with_script(mut self, script: Arc<ScriptedUpstream>) -> Self {
+        self.script = Some(script);
+        self
     }
 
     /// Header names a plugin may not set: every secret header.

@@ -140,3 +140,132 @@ value = "${LLMHOST_TEST_SURELY_UNSET_VARIABLE}""#,
         [HeaderName::from_static("x-api-key")]
     );
 }
+
+mod scripted_upstream {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
+
+    use super::policy;
+    use crate::runtime::egress::{EgressHooks, Exchange, IncidentLog, Reply, ScriptedUpstream};
+
+    fn exchange(status: u16, body: &str, reply: Reply) -> Exchange {
+        Exchange {
+            status,
+            headers: vec![("retry-after".into(), "2".into())],
+            body: Bytes::from(body.to_owned()),
+            reply,
+        }
+    }
+
+    /// Sends one request through the hooks of a scripted policy; the body
+    /// read whole, or the error.
+    async fn send(
+        script: &Arc<ScriptedUpstream>,
+        incidents: &IncidentLog,
+        url: &str,
+    ) -> Result<(u16, Result<Bytes, Error>), Error> {
+        // `.invalid` never resolves: an answer proves nothing was resolved.
+        let policy = policy(
+            "[egress]\nallow = [\"https://api.example.invalid\"]\nfirst_byte_timeout_ms = 200\n",
+        )
+        .with_script(script.clone());
+        let mut hooks = EgressHooks::new(Arc::new(policy), incidents.clone(), "test".into());
+        let body: WasiBody = Full::new(Bytes::from_static(b"{\"prompt\":\"hi\"}"))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let request = http::Request::post(url).body(body).unwrap();
+        let future = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+        let (response, _io) = Box::into_pin(future).await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.map(|b| b.to_bytes());
+        Ok((status, body))
+    }
+
+    #[tokio::test]
+    async fn answers_from_the_script_and_records_every_request_without_the_network() {
+        let script = Arc::new(ScriptedUpstream::default());
+        script.reset(
+            vec![
+                exchange(429, "slow down", Reply::Complete),
+                exchange(200, "{\"text\":\"hi\"}", Reply::Complete),
+            ],
+            None,
+        );
+        let incidents = IncidentLog::default();
+        let url = "https://api.example.invalid/v1/complete";
+        let (status, body) = send(&script, &incidents, url).await.unwrap();
+        assert_eq!((status, body.unwrap()), (429, Bytes::from("slow down")));
+        for _ in 0..2 {
+            // The last exchange answers every further request.
+            let (status, _) = send(&script, &incidents, url).await.unwrap();
+            assert_eq!(status, 200);
+        }
+        let seen = script.seen();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0].method, "POST");
+        assert_eq!(seen[0].uri, url);
+        assert_eq!(seen[0].body, Bytes::from_static(b"{\"prompt\":\"hi\"}"));
+        assert!(seen.iter().all(|r| r.allowed.is_ok()));
+        assert_eq!(incidents.first(), None);
+    }
+
+    #[tokio::test]
+    async fn an_origin_outside_the_manifest_is_refused_recorded_and_reported() {
+        let script = Arc::new(ScriptedUpstream::default());
+        script.reset(vec![exchange(200, "ok", Reply::Complete)], None);
+        let incidents = IncidentLog::default();
+        let refused = send(
+            &script,
+            &incidents,
+            "https://telemetry.example.invalid/ping",
+        )
+        .await;
+        assert!(matches!(refused, Err(Error::HttpRequestDenied)));
+        let seen = script.seen();
+        assert!(
+            seen[0]
+                .allowed
+                .as_ref()
+                .unwrap_err()
+                .contains("not an allowed origin")
+        );
+        assert!(matches!(
+            incidents.first(),
+            Some(super::Incident::Denied(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_hang_ends_at_the_first_byte_timeout_and_a_cut_short_body_fails_mid_read() {
+        let script = Arc::new(ScriptedUpstream::default());
+        let incidents = IncidentLog::default();
+        let url = "https://api.example.invalid/v1/complete";
+        script.reset(
+            vec![exchange(200, "", Reply::Hang)],
+            Some(Duration::from_millis(50)),
+        );
+        let started = Instant::now();
+        let hung = send(&script, &incidents, url).await;
+        assert!(matches!(hung, Err(Error::ConnectionReadTimeout)));
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "the shorter timeout applies"
+        );
+        assert!(matches!(
+            incidents.first(),
+            Some(super::Incident::Timeout(_))
+        ));
+
+        script.reset(
+            vec![exchange(200, "{\"text\":\"hello\"}", Reply::CutShort)],
+            None,
+        );
+        let (status, body) = send(&script, &IncidentLog::default(), url).await.unwrap();
+        assert_eq!(status, 200);
+        assert!(body.is_err(), "the body breaks off");
+    }
+}
