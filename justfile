@@ -34,12 +34,14 @@ conformance:
 fuzz-api:
     scripts/fuzz-api
 
-# Benchmarks (never part of the tests): the in-process echo call, then the
-# async path over HTTP on SQLite and PostgreSQL, and memory. Results and the
-# machine they ran on belong in docs/performance.md.
+# Benchmarks (never part of the tests): the in-process echo call, the async
+# path over HTTP on SQLite and PostgreSQL and memory, the synchronous
+# endpoint and the openai plugin's added latency, start-up. Results and the
+# machine they ran on (and its load) belong in docs/performance.md.
 bench:
     cargo bench --bench echo_call
     cargo bench --bench async_path
+    cargo bench --bench sync_path
     scripts/bench-startup
 
 # Start-up time with a cold and a warm compiled-plugin cache.

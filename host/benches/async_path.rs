@@ -5,85 +5,18 @@
 //! Run with `just bench` (or `cargo bench --bench async_path`). Settings:
 //! BENCH_TASKS (20000), BENCH_CONCURRENCY (64), BENCH_WORKERS (16),
 //! BENCH_PENDING (100000), LLMHOST_TEST_POSTGRES_URL (PostgreSQL is skipped
-//! when no server answers).
+//! when no server answers), BENCH_ONLY (a comma list of `sqlite`,
+//! `postgres`, `memory`; all when unset). Server CPU per task is the
+//! server's user + system time over the run divided by the tasks: a figure
+//! that other load on the machine barely moves.
 
-use std::process::Stdio;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_llmhost"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start llmhost");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next_line().await.unwrap().expect("llmhost started");
-            if let Some(url) = line.strip_prefix("llmhost listening on ") {
-                break url.to_owned();
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self {
-            child,
-            base,
-            _dir: dir,
-        }
-    }
-
-    /// Resident memory of the server process, in MiB.
-    fn rss_mib(&self) -> f64 {
-        let pid = self.child.id().unwrap();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap();
-        kb / 1024.0
-    }
-
-    /// One sample of the store's counts, from `/metrics`.
-    async fn tasks_in(&self, http: &reqwest::Client, status: &str) -> u64 {
-        let text = http
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let key = format!("llmhost_tasks{{status=\"{status}\"}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&key))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::{Server, load_average, own_cpu_time, percentile, setting};
 
 struct Submitted {
     latencies: Vec<Duration>,
@@ -128,8 +61,25 @@ async fn submit_all(
     }
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * q) as usize]
+/// Whether any task is still pending or running.
+async fn unfinished(server: &Server, http: &reqwest::Client) -> bool {
+    for status in ["pending", "running"] {
+        let page: serde_json::Value = http
+            .get(format!(
+                "{}/api/v1/tasks?status={status}&limit=1",
+                server.base
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if page["tasks"].as_array().is_some_and(|t| !t.is_empty()) {
+            return true;
+        }
+    }
+    false
 }
 
 async fn async_path(label: &str, args: &[&str]) {
@@ -142,19 +92,28 @@ async fn async_path(label: &str, args: &[&str]) {
     let http = reqwest::Client::new();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = server.rss_mib();
+    let (cpu_before, own_before) = (server.cpu_time(), own_cpu_time());
     let started = Instant::now();
     let submitted = submit_all(&server, &http, n, concurrency).await;
-    while server.tasks_in(&http, "completed").await < n as u64 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    // Done when no task is pending or running (two indexed reads of one
+    // row each; a /metrics scrape would count the whole table every time).
+    while unfinished(&server, &http).await {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let end_to_end = started.elapsed();
+    assert_eq!(server.tasks_in(&http, "completed").await, n as u64);
+    let cpu_per_task = (server.cpu_time() - cpu_before) / n as u32;
+    let own_per_task = (own_cpu_time() - own_before) / n as u32;
     println!(
-        "| {label} | {n} | {concurrency} | {workers} | {:.0} | {:.0} | {:.2} | {:.2} | {idle:.1} | {:.1} |",
+        "| {label} | {n} | {concurrency} | {workers} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {} | {idle:.1} | {:.1} | {} |",
         n as f64 / end_to_end.as_secs_f64(),
         n as f64 / submitted.took.as_secs_f64(),
         percentile(&submitted.latencies, 0.5).as_secs_f64() * 1e3,
         percentile(&submitted.latencies, 0.99).as_secs_f64() * 1e3,
+        cpu_per_task.as_micros(),
+        own_per_task.as_micros(),
         server.rss_mib(),
+        load_average(),
     );
 }
 
@@ -176,13 +135,21 @@ async fn memory_with_pending() {
 #[tokio::main]
 async fn main() {
     println!(
-        "| store | tasks | clients | workers | end to end (tasks/s) | submit (tasks/s) | submit p50 (ms) | submit p99 (ms) | idle RSS (MiB) | RSS after (MiB) |"
+        "| store | tasks | clients | workers | end to end (tasks/s) | submit (tasks/s) | submit p50 (ms) | submit p99 (ms) | server CPU per task (µs) | load generator CPU per task (µs) | idle RSS (MiB) | RSS after (MiB) | load average after |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    async_path("SQLite", &[]).await;
-    match llmhost::testing::TestDatabase::create().await {
-        Some(db) => async_path("PostgreSQL", &["--database-url", &db.url]).await,
-        None => println!("| PostgreSQL | skipped: no server | | | | | | | | |"),
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let run = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
+    if run("sqlite") {
+        async_path("SQLite", &[]).await;
     }
-    memory_with_pending().await;
+    if run("postgres") {
+        match llmhost::testing::TestDatabase::create().await {
+            Some(db) => async_path("PostgreSQL", &["--database-url", &db.url]).await,
+            None => println!("| PostgreSQL | skipped: no server | | | | | | | | | | | |"),
+        }
+    }
+    if run("memory") {
+        memory_with_pending().await;
+    }
 }

@@ -2,6 +2,12 @@
 //! pre-linked component) plus `complete` on the bundled `echo` provider.
 //! Prints p50/p99 over many single calls, then runs criterion's estimate.
 //! Run with `just bench` (or `cargo bench --bench echo_call`).
+//!
+//! BENCH_CALLS (20000) sets the number of timed calls; BENCH_PROFILE=1 makes
+//! only those calls and skips criterion, for a profiler such as
+//! `valgrind --tool=callgrind` (instruction counts do not depend on the
+//! machine's load). Compiled plugins are cached under the system's temporary
+//! directory, so that a profiled run does not profile Cranelift.
 
 use std::time::{Duration, Instant};
 
@@ -28,12 +34,16 @@ fn percentiles(rt: &tokio::runtime::Runtime, runtime: &Runtime) {
     let plugin = runtime.get("echo").expect("the bundled echo plugin");
     let request = request();
     let deadline = Duration::from_secs(5);
+    let calls = std::env::var("BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let mut samples: Vec<Duration> = rt.block_on(async {
-        for _ in 0..1_000 {
+        for _ in 0..calls.min(1_000) {
             plugin.complete(&request, deadline).await.unwrap().unwrap();
         }
-        let mut samples = Vec::with_capacity(20_000);
-        for _ in 0..20_000 {
+        let mut samples = Vec::with_capacity(calls);
+        for _ in 0..calls {
             let started = Instant::now();
             plugin.complete(&request, deadline).await.unwrap().unwrap();
             samples.push(started.elapsed());
@@ -60,10 +70,13 @@ fn echo_call(c: &mut Criterion) {
     let runtime = rt
         .block_on(Runtime::new(RuntimeConfig {
             plugins_dir: llmhost::server::bundled_plugins_dir(),
-            cache_dir: None,
+            cache_dir: Some(std::env::temp_dir().join("llmhost-bench-cache")),
         }))
         .expect("load the bundled plugins");
     percentiles(&rt, &runtime);
+    if std::env::var_os("BENCH_PROFILE").is_some() {
+        return;
+    }
     let plugin = runtime.get("echo").unwrap();
     let request = request();
     c.bench_function("echo instantiate+complete", |b| {
@@ -79,5 +92,7 @@ criterion_group!(benches, echo_call);
 
 fn main() {
     benches();
-    Criterion::default().configure_from_args().final_summary();
+    if std::env::var_os("BENCH_PROFILE").is_none() {
+        Criterion::default().configure_from_args().final_summary();
+    }
 }

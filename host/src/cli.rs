@@ -65,6 +65,10 @@ struct ServeArgs {
     /// Address the API listens on; port 0 picks a free one [default: 127.0.0.1:8080].
     #[arg(long, env = "LLMHOST_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Also serve `/metrics` and `/healthz` alone on this address (how a
+    /// `--role worker` process is scraped); port 0 picks a free one.
+    #[arg(long, env = "LLMHOST_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// sqlite://PATH or postgres://… [default: sqlite://DATA_DIR/llmhost.db].
     #[arg(long, env = "LLMHOST_DATABASE_URL", hide_env_values = true)]
     database_url: Option<DatabaseUrl>,
@@ -139,6 +143,9 @@ impl ServeArgs {
         );
         if let Some(dir) = self.cache_dir {
             s.cache_dir = Some(dir);
+        }
+        if let Some(addr) = self.metrics_listen {
+            s.metrics_listen = Some(addr);
         }
         if let Some(url) = self.database_url {
             s.database_url = Some(url);

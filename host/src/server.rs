@@ -26,6 +26,8 @@ pub enum Role {
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
+    /// Where `/metrics` and `/healthz` are also served, alone.
+    pub metrics_listen: Option<SocketAddr>,
     pub database_url: String,
     pub runtime: RuntimeConfig,
     /// How often the plugins directory is checked for changes; zero never.
@@ -71,13 +73,18 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         None
     };
 
+    let state = AppState {
+        store: store.clone(),
+        runtime: runtime.clone(),
+        config: config.api.clone(),
+        metrics: metrics.clone(),
+    };
+    let metrics_server = match config.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, state.clone()).await?),
+        None => None,
+    };
+
     if config.role != Role::Worker {
-        let state = AppState {
-            store: store.clone(),
-            runtime: runtime.clone(),
-            config: config.api.clone(),
-            metrics: metrics.clone(),
-        };
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         // Scripts and tests wait for this exact line on stdout.
@@ -97,8 +104,29 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if let Some(watcher) = watcher {
         watcher.abort();
     }
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves `/metrics` and `/healthz` on `addr` until the process ends.
+async fn serve_metrics(
+    addr: SocketAddr,
+    state: AppState,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    // Printed before the readiness line, so that whoever waits for that
+    // line has this one too.
+    println!("llmhost metrics on http://{addr}");
+    tracing::info!(%addr, "metrics listening");
+    Ok(tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, api::metrics_app(state)).await {
+            tracing::error!("metrics listener failed: {err}");
+        }
+    }))
 }
 
 /// With the embedded database this process is the only one (the store holds

@@ -41,6 +41,12 @@ impl Server {
         Self::spawn(data_dir, args, &[], "llmhost worker running").await
     }
 
+    /// Starts a worker-only process with `--metrics-listen` among `args`;
+    /// its `base` is the metrics listener's URL.
+    pub async fn start_worker_with_metrics(data_dir: &Path, args: &[&str]) -> Self {
+        Self::spawn(data_dir, args, &[], "llmhost metrics on ").await
+    }
+
     /// Starts `llmhost serve` and waits for its readiness line on stdout;
     /// what follows the line's `ready` prefix is the base URL.
     async fn spawn(

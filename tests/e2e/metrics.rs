@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use crate::harness::{Server, echo};
+use llmhost::testing::TestDatabase;
 
 /// `name{labels} value` lines of a Prometheus text exposition.
 fn samples(text: &str) -> HashMap<String, f64> {
@@ -108,4 +109,48 @@ async fn the_queue_depth_counts_pending_tasks_that_are_due() {
     let m = scrape(&server).await;
     assert_eq!(m["llmhost_queue_depth"], 4.0);
     assert_eq!(m["llmhost_tasks{status=\"pending\"}"], 4.0);
+}
+
+/// A worker-only process has no API; `--metrics-listen` serves its own
+/// metrics (what its workers did) and nothing else. Needs PostgreSQL, the
+/// only store two processes can share: skipped without it, except under CI.
+#[tokio::test]
+async fn a_worker_process_serves_its_metrics_on_the_metrics_listener() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let api = Server::start(dir.path(), &["--role", "api", "--database-url", &db.url]).await;
+    let worker = Server::start_worker_with_metrics(
+        dir.path(),
+        &[
+            "--role",
+            "worker",
+            "--database-url",
+            &db.url,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    )
+    .await;
+    let ids = [
+        api.submit(&echo("one")).await,
+        api.submit(&echo("two")).await,
+    ];
+    for id in &ids {
+        api.wait_until_finished(id).await;
+    }
+    let m = scrape(&worker).await;
+    assert_eq!(
+        m["llmhost_provider_call_duration_seconds_count{provider=\"echo\"}"],
+        2.0
+    );
+    assert_eq!(m["llmhost_claim_latency_seconds_count"], 2.0);
+    assert_eq!(m["llmhost_tasks{status=\"completed\"}"], 2.0);
+    // The API's own metrics are the API process's; only these two routes
+    // are served here.
+    let (status, _) = worker.get_json("/api/v1/tasks").await;
+    assert_eq!(status, 404);
+    let (status, _) = worker.get_json("/healthz").await;
+    assert_eq!(status, 200);
 }

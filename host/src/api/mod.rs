@@ -93,6 +93,19 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Only `/metrics` and `/healthz`, guarded like the API: what the metrics
+/// listener of a process serves (a worker-only process has no other).
+pub fn metrics_app(state: AppState) -> Router {
+    let tokens = auth::Tokens::new(&state.config.auth_tokens);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(observe::metrics_get))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(tokens, auth::require_token))
+        .with_state(state)
+}
+
 /// `{"status": "ok"}` when the store answers; never needs a token.
 #[utoipa::path(
     get,

@@ -34,6 +34,10 @@ pub enum LogFormat {
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// A second address serving only `/metrics` and `/healthz`: how a
+    /// worker-only process (which has no API) is scraped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// `sqlite://PATH` or `postgres://…`; unset means `llmhost.db` in `data_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<DatabaseUrl>,
@@ -61,6 +65,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             database_url: None,
             data_dir: PathBuf::from(".llmhost"),
             plugins_dir: None,
@@ -139,6 +144,18 @@ impl Settings {
                 ),
             ));
         }
+        if let Some(addr) = self.metrics_listen
+            && !addr.ip().is_loopback()
+            && self.auth_tokens.is_empty()
+        {
+            return Err(invalid(
+                "auth_tokens",
+                format!(
+                    "metrics on {addr} (not a loopback address) require at least one API token; \
+                     set --auth-token, LLMHOST_AUTH_TOKENS or auth_tokens in the config file"
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -177,6 +194,7 @@ impl Settings {
         let cache_dir = self.cache_dir();
         ServeConfig {
             listen: self.listen,
+            metrics_listen: self.metrics_listen,
             database_url,
             runtime: RuntimeConfig {
                 plugins_dir: self

@@ -58,6 +58,16 @@ fn listening_beyond_loopback_needs_a_token_unless_the_process_serves_no_http() {
 }
 
 #[test]
+fn metrics_beyond_loopback_need_a_token_even_on_a_worker() {
+    let open = parse("role = \"worker\"\nmetrics_listen = \"0.0.0.0:9100\"\n").unwrap();
+    let err = open.validate().unwrap_err();
+    assert_eq!(err.key, "auth_tokens");
+    assert!(err.problem.contains("metrics on 0.0.0.0:9100"), "{err}");
+    let local = parse("role = \"worker\"\nmetrics_listen = \"127.0.0.1:9100\"\n").unwrap();
+    local.validate().unwrap();
+}
+
+#[test]
 fn the_printed_configuration_masks_passwords_and_tokens() {
     let settings = parse(
         "auth_tokens = [\"0123456789abcdef\"]\n\

@@ -2,7 +2,7 @@
 //! (`$N` placeholders work in both) and run through `on_writer!`/`on_reader!`,
 //! which compile the same statement for each backend's pool.
 
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgPool, SqliteConnection, SqlitePool};
 
 pub enum Backend {
     Sqlite(SqliteBackend),
@@ -10,8 +10,11 @@ pub enum Backend {
 }
 
 pub struct SqliteBackend {
-    /// The only connection that writes: writers never contend.
-    pub writer: SqlitePool,
+    /// The only connection that writes: writers never contend. Held
+    /// directly, not in a pool: a pool pings its connection before and
+    /// after every use, three round trips to SQLite's thread where one
+    /// statement needs one, and writes queue behind each other here.
+    pub writer: tokio::sync::Mutex<SqliteConnection>,
     /// Reads never wait for the writer (WAL).
     pub readers: SqlitePool,
     /// Held for the store's lifetime: one process per database file.
@@ -31,12 +34,15 @@ impl Drop for PostgresBackend {
 }
 
 /// `on_writer!(backend, |pool| expr)`: evaluates `expr` with `pool` bound to
-/// the backend's writing pool. `expr` is compiled once per backend.
+/// the backend's writing executor (SQLite's one writer connection, locked
+/// for the statement, or PostgreSQL's pool). `expr` is compiled once per
+/// backend.
 macro_rules! on_writer {
     ($backend:expr, |$pool:ident| $body:expr) => {
         match $backend {
             $crate::store::backend::Backend::Sqlite(b) => {
-                let $pool = &b.writer;
+                let mut writer = b.writer.lock().await;
+                let $pool = &mut *writer;
                 $body
             }
             $crate::store::backend::Backend::Postgres(b) => {

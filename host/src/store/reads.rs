@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::backend::on_reader;
+use super::backend::{Backend, on_reader};
 use super::row::{TASK_COLUMNS, TaskRow};
 use super::{ListQuery, Page, Result, Store, now_ms, page};
 use crate::task::{Task, TaskStatus};
@@ -17,33 +17,71 @@ impl Store {
         row.map(Task::try_from).transpose()
     }
 
-    /// Tasks newest first, filtered, one page after `query.cursor`.
+    /// Tasks newest first, filtered, one page after `query.cursor`. Only
+    /// the filters given are in the statement, so that the database can
+    /// use the index of the one that is (a `$1 IS NULL OR ...` test would
+    /// scan the table).
     pub async fn list(&self, query: &ListQuery) -> Result<Page> {
+        let mut conditions = Vec::new();
+        let mut next = 0;
+        let mut param = |condition: &str| {
+            next += 1;
+            conditions.push(condition.replace('?', &format!("${next}")));
+        };
+        if query.status.is_some() {
+            param("status = ?");
+        }
+        if query.provider.is_some() {
+            param("provider = ?");
+        }
+        if query.cursor.is_some() {
+            param("seq < ?");
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
         let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks \
-             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR provider = $2) \
-               AND ($3 IS NULL OR seq < $3) \
-             ORDER BY seq DESC LIMIT $4"
+            "SELECT {TASK_COLUMNS} FROM tasks {filter} ORDER BY seq DESC LIMIT ${}",
+            next + 1
         );
         let rows: Vec<TaskRow> = on_reader!(self.backend(), |pool| {
-            sqlx::query_as(&sql)
-                .bind(query.status.map(|s| s.as_str()))
-                .bind(query.provider.as_deref())
-                .bind(query.cursor)
-                .bind(i64::from(query.limit) + 1)
-                .fetch_all(pool)
-                .await?
+            let mut q = sqlx::query_as(&sql);
+            if let Some(status) = query.status {
+                q = q.bind(status.as_str());
+            }
+            if let Some(provider) = &query.provider {
+                q = q.bind(provider.as_str());
+            }
+            if let Some(cursor) = query.cursor {
+                q = q.bind(cursor);
+            }
+            q.bind(i64::from(query.limit) + 1).fetch_all(pool).await?
         });
         page(rows, query.limit)
     }
 
     /// How long until the next pending task is due, if any is waiting.
     pub async fn next_due_in(&self) -> Result<Option<Duration>> {
-        let (at,): (Option<i64>,) = on_reader!(self.backend(), |pool| {
-            sqlx::query_as("SELECT MIN(run_at) FROM tasks WHERE status = 'pending'")
-                .fetch_one(pool)
+        // SQLite, without statistics, would rather read every pending row
+        // through `tasks_by_status`; the claimable index has the minimum
+        // first.
+        let (at,): (Option<i64>,) = match self.backend() {
+            Backend::Sqlite(b) => {
+                sqlx::query_as(
+                    "SELECT MIN(run_at) FROM tasks INDEXED BY tasks_claimable \
+                     WHERE status = 'pending'",
+                )
+                .fetch_one(&b.readers)
                 .await?
-        });
+            }
+            Backend::Postgres(b) => {
+                sqlx::query_as("SELECT MIN(run_at) FROM tasks WHERE status = 'pending'")
+                    .fetch_one(&b.pool)
+                    .await?
+            }
+        };
         let now = now_ms();
         Ok(at.map(|at| Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))))
     }

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::backend::SqliteBackend;
@@ -28,17 +29,18 @@ pub async fn connect(url: &str) -> Result<SqliteBackend> {
         std::fs::create_dir_all(dir)?;
     }
     let lock = lock_database(&path)?;
-    let writer = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.clone())
-        .await?;
-    MIGRATOR.run(&writer).await?;
+    let mut writer = options.connect().await?;
+    MIGRATOR.run(&mut writer).await?;
+    // An in-process connection cannot go stale the way a network one can:
+    // no ping before each use, a second round trip to SQLite's thread for
+    // every read.
     let readers = SqlitePoolOptions::new()
         .max_connections(4)
+        .test_before_acquire(false)
         .connect_with(options.read_only(true))
         .await?;
     Ok(SqliteBackend {
-        writer,
+        writer: tokio::sync::Mutex::new(writer),
         readers,
         _lock: lock,
     })

@@ -531,6 +531,35 @@ async fn concurrent_claims_never_hand_out_a_task_twice(store: Store) {
     assert_eq!(all.len(), 40, "no task was claimed twice");
 }
 
+/// A batch claim takes the oldest due tasks in order, at most `max`, each
+/// under a new attempt, and leaves tasks that are not due alone.
+async fn a_batch_claim_takes_the_oldest_due_tasks_up_to_its_size(store: Store) {
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(insert(&store, &new_task("echo")).await.task_id);
+    }
+    // The oldest task fails once and waits for its retry: not due.
+    let first = store.claim("w0", LEASE).await.unwrap().unwrap();
+    let err = error(ErrorCode::Timeout);
+    let retried = store
+        .retry(&first.id, first.attempt, &err, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(retried, Fenced::Applied);
+    let batch = store.claim_batch("w1", LEASE, 3).await.unwrap();
+    let mut claimed: Vec<&str> = batch.iter().map(|t| t.id.as_str()).collect();
+    claimed.sort();
+    assert_eq!(claimed, [&ids[1], &ids[2], &ids[3]], "the three oldest due");
+    assert!(batch.iter().all(|t| t.attempt == 1));
+    for id in &ids[1..4] {
+        assert_eq!(status(&store, id).await, TaskStatus::Running);
+    }
+    let rest = store.claim_batch("w2", LEASE, 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id, ids[4]);
+    assert!(store.claim_batch("w3", LEASE, 10).await.unwrap().is_empty());
+}
+
 /// Even a writer that bypasses the store's fencing cannot rewrite a
 /// terminal status: the database itself refuses.
 async fn the_database_itself_refuses_to_change_a_terminal_status(store: Store) {
@@ -635,6 +664,7 @@ macro_rules! all_store_tests {
             an_idempotency_key_stores_one_task_per_request,
             concurrent_submissions_with_one_key_create_exactly_one_task,
             concurrent_claims_never_hand_out_a_task_twice,
+            a_batch_claim_takes_the_oldest_due_tasks_up_to_its_size,
             the_database_itself_refuses_to_change_a_terminal_status,
             streamed_text_is_fenced_by_the_attempt_and_read_in_order,
         );

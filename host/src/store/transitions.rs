@@ -79,18 +79,36 @@ impl Store {
     /// Claims the oldest due pending task: it becomes `running` under a new
     /// attempt, leased to `owner` for `lease`.
     pub async fn claim(&self, owner: &str, lease: Duration) -> Result<Option<ClaimedTask>> {
+        Ok(self.claim_batch(owner, lease, 1).await?.into_iter().next())
+    }
+
+    /// Claims up to `max` of the oldest due pending tasks in one statement,
+    /// each exactly as `claim` would (a new attempt, leased to `owner`), so
+    /// that a worker pool with several free slots pays one round trip.
+    pub async fn claim_batch(
+        &self,
+        owner: &str,
+        lease: Duration,
+        max: u32,
+    ) -> Result<Vec<ClaimedTask>> {
         let set = "SET status = 'running', attempts = tasks.attempts + 1, lease_owner = $1, \
                    lease_expires_at = $2 + $3, started_at = $2, updated_at = $2";
-        let row: Option<ClaimRow> = match self.backend() {
+        let max = i64::from(max);
+        let rows: Vec<ClaimRow> = match self.backend() {
             // One writer connection: the sub-select and update cannot race.
+            // Without statistics SQLite would pick `tasks_by_status` and sort
+            // every pending task for each claim; the claimable index hands
+            // out the oldest due ones in order.
             Backend::Sqlite(b) => {
                 let sql = format!(
-                    "UPDATE tasks {set} WHERE seq = (SELECT seq FROM tasks \
-                         WHERE status = 'pending' AND run_at <= $2 ORDER BY run_at, seq LIMIT 1) \
+                    "UPDATE tasks {set} WHERE seq IN (SELECT seq FROM tasks \
+                         INDEXED BY tasks_claimable \
+                         WHERE status = 'pending' AND run_at <= $2 ORDER BY run_at, seq LIMIT $4) \
                      RETURNING {CLAIM_COLUMNS}"
                 );
                 claim_query(&sql, owner, lease)
-                    .fetch_optional(&b.writer)
+                    .bind(max)
+                    .fetch_all(&mut *b.writer.lock().await)
                     .await?
             }
             // Concurrent claimers skip rows another transaction has locked
@@ -98,17 +116,24 @@ impl Store {
             Backend::Postgres(b) => {
                 let sql = format!(
                     "WITH next AS (SELECT seq FROM tasks \
-                         WHERE status = 'pending' AND run_at <= $2 ORDER BY run_at, seq LIMIT 1 \
+                         WHERE status = 'pending' AND run_at <= $2 ORDER BY run_at, seq LIMIT $4 \
                          FOR UPDATE SKIP LOCKED) \
                      UPDATE tasks {set} FROM next WHERE tasks.seq = next.seq \
                      RETURNING {CLAIM_COLUMNS}"
                 );
                 claim_query(&sql, owner, lease)
-                    .fetch_optional(&b.pool)
+                    .bind(max)
+                    .fetch_all(&b.pool)
                     .await?
             }
         };
-        row.map(ClaimedTask::try_from).transpose()
+        let mut claimed = rows
+            .into_iter()
+            .map(ClaimedTask::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        // RETURNING follows no order; hand the oldest out first.
+        claimed.sort_by_key(|t| t.due_at_ms);
+        Ok(claimed)
     }
 
     /// Extends the lease of a running attempt, and says whether a cancel was

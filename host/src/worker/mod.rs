@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -56,8 +57,8 @@ pub struct Shutdown {
     pub abort_running: CancellationToken,
 }
 
-/// Starts `concurrency` workers and the lease rescuer; the handle resolves
-/// when every worker has stopped.
+/// Starts the pool (up to `concurrency` tasks at once) and the lease
+/// rescuer; the handle resolves when every running task has finished.
 pub fn spawn_pool(
     store: Store,
     runtime: Arc<Runtime>,
@@ -80,11 +81,7 @@ pub fn spawn_pool(
     });
     tokio::spawn(async move {
         let rescuer = tokio::spawn(worker.clone().rescue_loop());
-        let mut workers = tokio::task::JoinSet::new();
-        for _ in 0..worker.config.concurrency {
-            workers.spawn(worker.clone().claim_loop());
-        }
-        while workers.join_next().await.is_some() {}
+        worker.dispatch().await;
         rescuer.abort();
     })
 }
@@ -99,30 +96,69 @@ struct Worker {
 }
 
 impl Worker {
-    async fn claim_loop(self: Arc<Self>) {
+    /// The pool's one claimer: whenever slots are free, claims as many due
+    /// tasks as there are free slots in one statement and runs each in its
+    /// own task. One claimer instead of one per slot means a submission
+    /// costs one claim, not a stampede of empty ones, and a busy pool
+    /// claims in batches. Returns when claiming stopped and every running
+    /// task has finished.
+    async fn dispatch(self: Arc<Self>) {
+        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let mut running = tokio::task::JoinSet::new();
         let signal = self.store.work_signal();
         while !self.shutdown.stop_claiming.is_cancelled() {
+            let first = tokio::select! {
+                // Checked first: a free slot must not win over a shutdown.
+                biased;
+                _ = self.shutdown.stop_claiming.cancelled() => break,
+                permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            let mut permits = vec![first];
+            while let Ok(permit) = slots.clone().try_acquire_owned() {
+                permits.push(permit);
+            }
             // Registered before the claim, so a submission that lands between
             // an empty claim and the wait still wakes us.
             let woken = signal.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            match self.store.claim(&self.owner, self.config.lease).await {
-                Ok(Some(task)) => self.run(task).await,
-                Ok(None) => {
-                    let wait = self.idle_wait().await;
-                    tokio::select! {
-                        _ = woken => {}
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = self.shutdown.stop_claiming.cancelled() => {}
+            let asked = u32::try_from(permits.len()).unwrap_or(u32::MAX);
+            match self
+                .store
+                .claim_batch(&self.owner, self.config.lease, asked)
+                .await
+            {
+                Ok(tasks) => {
+                    let drained = tasks.len() < permits.len();
+                    for (task, permit) in tasks.into_iter().zip(permits.drain(..)) {
+                        let worker = self.clone();
+                        running.spawn(async move {
+                            worker.run(task).await;
+                            drop(permit);
+                        });
+                    }
+                    drop(permits);
+                    if drained {
+                        let wait = self.idle_wait().await;
+                        tokio::select! {
+                            _ = woken => {}
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = self.shutdown.stop_claiming.cancelled() => {}
+                        }
                     }
                 }
                 Err(err) => {
-                    tracing::error!("claiming a task failed: {err}");
-                    tokio::time::sleep(self.config.poll_interval).await;
+                    drop(permits);
+                    tracing::error!("claiming tasks failed: {err}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.config.poll_interval) => {}
+                        _ = self.shutdown.stop_claiming.cancelled() => {}
+                    }
                 }
             }
+            while running.try_join_next().is_some() {}
         }
+        while running.join_next().await.is_some() {}
     }
 
     /// Sleeps no longer than until the next retry is due.
