@@ -560,6 +560,25 @@ async fn a_batch_claim_takes_the_oldest_due_tasks_up_to_its_size(store: Store) {
     assert!(store.claim_batch("w3", LEASE, 10).await.unwrap().is_empty());
 }
 
+/// A row that cannot be read does not take its batch-mates down with it:
+/// they are running under the claimer's lease, so losing them would leave
+/// them to expire.
+async fn a_corrupt_row_does_not_lose_the_rest_of_its_batch(store: Store) {
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(insert(&store, &new_task("echo")).await.task_id);
+    }
+    store.unfenced_set_input(&ids[1], "not json").await.unwrap();
+    let batch = store.claim_batch("w1", LEASE, 3).await.unwrap();
+    let claimed: Vec<&str> = batch.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(claimed, [&ids[0], &ids[2]]);
+    // Alone, it is still reported.
+    let lone = insert(&store, &new_task("echo")).await.task_id;
+    store.unfenced_set_input(&lone, "not json").await.unwrap();
+    let err = store.claim("w2", LEASE).await.expect_err("unreadable");
+    assert!(err.to_string().contains(&lone), "{err}");
+}
+
 /// Even a writer that bypasses the store's fencing cannot rewrite a
 /// terminal status: the database itself refuses.
 async fn the_database_itself_refuses_to_change_a_terminal_status(store: Store) {
@@ -665,6 +684,7 @@ macro_rules! all_store_tests {
             concurrent_submissions_with_one_key_create_exactly_one_task,
             concurrent_claims_never_hand_out_a_task_twice,
             a_batch_claim_takes_the_oldest_due_tasks_up_to_its_size,
+            a_corrupt_row_does_not_lose_the_rest_of_its_batch,
             the_database_itself_refuses_to_change_a_terminal_status,
             streamed_text_is_fenced_by_the_attempt_and_read_in_order,
         );

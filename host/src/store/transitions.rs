@@ -127,10 +127,27 @@ impl Store {
                     .await?
             }
         };
-        let mut claimed = rows
-            .into_iter()
-            .map(ClaimedTask::try_from)
-            .collect::<Result<Vec<_>>>()?;
+        // A row that cannot be read fails alone: its batch-mates are now
+        // running under our lease, and dropping them with it would leave
+        // them to expire (and, claimed in a batch with it again and again,
+        // use up their attempts). It stays leased until the rescuer
+        // returns it, as a lone corrupt claim always did.
+        let mut claimed = Vec::with_capacity(rows.len());
+        let mut corrupt = None;
+        for row in rows {
+            match ClaimedTask::try_from(row) {
+                Ok(task) => claimed.push(task),
+                Err(err) => {
+                    tracing::error!("claimed a task that cannot be read: {err}");
+                    corrupt = Some(err);
+                }
+            }
+        }
+        if let Some(err) = corrupt
+            && claimed.is_empty()
+        {
+            return Err(err);
+        }
         // RETURNING follows no order; hand the oldest out first.
         claimed.sort_by_key(|t| t.due_at_ms);
         Ok(claimed)
@@ -398,6 +415,20 @@ impl Store {
             sqlx::query("UPDATE tasks SET status = $2 WHERE id = $1")
                 .bind(id)
                 .bind(status)
+                .execute(pool)
+                .await
+                .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    /// Overwrites a task's stored input, as a corrupted row or another
+    /// version's format would leave it: only for tests.
+    pub(crate) async fn unfenced_set_input(&self, id: &str, input: &str) -> Result<()> {
+        on_writer!(self.backend(), |pool| {
+            sqlx::query("UPDATE tasks SET input = $2 WHERE id = $1")
+                .bind(id)
+                .bind(input)
                 .execute(pool)
                 .await
                 .map(|_| ())?
