@@ -15,6 +15,10 @@ const BUILT_IN: [(&str, &str); 3] = [
     ("robustness.toml", include_str!("cases/robustness.toml")),
 ];
 
+/// The most a case's prompt may expand to: far above any request a client
+/// could submit, and small enough that building it cannot fail.
+const MAX_PROMPT_BYTES: usize = 64 << 20;
+
 /// One file of cases and answers.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -237,6 +241,14 @@ impl Suite {
     fn add(&mut self, source: &str, text: &str) -> anyhow::Result<()> {
         let file: CaseFile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
         for mut case in file.cases {
+            if let Some(repeat) = &case.request.prompt_repeat {
+                let size = repeat.text.len().checked_mul(repeat.times);
+                anyhow::ensure!(
+                    size.is_some_and(|size| size <= MAX_PROMPT_BYTES),
+                    "{source}: case {:?}: prompt_repeat would be more than {MAX_PROMPT_BYTES} bytes",
+                    case.name
+                );
+            }
             anyhow::ensure!(
                 !self.cases.iter().any(|c| c.name == case.name),
                 "{source}: a case named {:?} exists already",
@@ -265,6 +277,18 @@ mod tests {
         let suite = Suite::load(None).unwrap();
         assert!(suite.cases.len() >= 15, "{}", suite.cases.len());
         assert!(suite.cases.iter().all(|c| c.hint.is_some()));
+    }
+
+    #[test]
+    fn a_prompt_repeated_past_what_memory_holds_is_refused_when_loaded() {
+        for times in [i64::MAX as usize, MAX_PROMPT_BYTES] {
+            let text = format!(
+                "[[case]]\nname = \"x\"\nabout = \"y\"\n\
+                 request.prompt_repeat = {{ text = \"ab\", times = {times} }}\n"
+            );
+            let err = Suite::default().add("mine.toml", &text).unwrap_err();
+            assert!(err.to_string().contains("prompt_repeat"), "{err}");
+        }
     }
 
     #[test]
