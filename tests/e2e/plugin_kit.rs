@@ -58,6 +58,30 @@ async fn inspect_says_why_a_plugin_for_another_contract_cannot_load() {
     assert!(text.contains("llmhost:provider/provider@0.2.0"), "{text}");
 }
 
+/// Inspect checks the manifest beside the plugin as the server does, even
+/// though it reads no secret: a secret for an origin the plugin may not
+/// reach makes the server refuse the plugin, so inspect says so.
+#[tokio::test]
+async fn inspect_refuses_a_manifest_the_server_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("echo.wasm");
+    let bundled = Path::new(env!("LLMHOST_BUNDLED_PLUGINS_DIR"));
+    std::fs::copy(bundled.join("echo.wasm"), &wasm).unwrap();
+    std::fs::write(
+        dir.path().join("echo.toml"),
+        "[[secret]]\norigin = \"https://elsewhere.example\"\n\
+         header = \"x-api-key\"\nvalue = \"${NOT_READ}\"\n",
+    )
+    .unwrap();
+    let out = run_llmhost(&["plugin", "inspect", wasm.to_str().unwrap()], &[]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("loadable:   no: secret for https://elsewhere.example: the origin is not in egress.allow"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn a_scaffolded_provider_builds_on_its_own_and_passes_conformance() {
     let dir = tempfile::tempdir().unwrap();

@@ -46,18 +46,18 @@ impl Sandbox {
         &self,
         component: &Component,
         name: &str,
-        mut manifest: Manifest,
+        manifest: Manifest,
         script: Option<Arc<ScriptedUpstream>>,
     ) -> anyhow::Result<(Plugin, ProviderInfo)> {
-        if script.is_some() {
-            // Hermetic: a scripted upstream needs no credential, so the
-            // host's environment is not even read.
-            manifest.secrets.clear();
-        }
-        let mut egress = EgressPolicy::from_manifest(&manifest)?;
-        if let Some(script) = script {
-            egress = egress.with_script(script);
-        }
+        // Hermetic: a scripted upstream needs no credential, so no secret is
+        // read; the manifest's secrets are still checked as the server
+        // checks them, and their headers stay the host's alone.
+        let egress = match script {
+            Some(script) => {
+                EgressPolicy::from_manifest_without_secret_values(&manifest)?.with_script(script)
+            }
+            None => EgressPolicy::from_manifest(&manifest)?,
+        };
         Plugin::open(
             &self.engine,
             &self.linker,

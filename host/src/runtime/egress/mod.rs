@@ -91,6 +91,17 @@ impl EgressPolicy {
     /// secret whose environment variable is missing is left out with a
     /// warning. Even then the plugin may not set that header itself.
     pub fn from_manifest(manifest: &Manifest) -> anyhow::Result<Self> {
+        Self::build(manifest, true)
+    }
+
+    /// The same policy, checked as strictly and reserving the same headers,
+    /// but with no secret's value read: for a scripted upstream, which needs
+    /// no credential (the host's environment is not even read).
+    pub fn from_manifest_without_secret_values(manifest: &Manifest) -> anyhow::Result<Self> {
+        Self::build(manifest, false)
+    }
+
+    fn build(manifest: &Manifest, read_secrets: bool) -> anyhow::Result<Self> {
         let egress = &manifest.egress;
         let allow = egress
             .allow
@@ -119,6 +130,9 @@ impl EgressPolicy {
                 )
             })?;
             reserved.push(name.clone());
+            if !read_secrets {
+                continue;
+            }
             // A missing variable is not fatal: the plugin still serves (its
             // upstream will answer `authentication`), and the operator is told.
             let value = match secret.value.expand() {

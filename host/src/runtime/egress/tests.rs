@@ -141,6 +141,32 @@ value = "${LLMHOST_TEST_SURELY_UNSET_VARIABLE}""#,
     );
 }
 
+/// For a scripted upstream (conformance, inspect) no secret is read, but
+/// its header stays the host's: a plugin that set it itself would pass
+/// there and be refused on the server.
+#[test]
+fn without_secret_values_the_headers_stay_reserved() {
+    let manifest = Manifest::parse(
+        r#"[egress]
+allow = ["https://api.example.com"]
+[[secret]]
+origin = "https://api.example.com"
+header = "x-api-key"
+value = "k""#,
+    )
+    .unwrap();
+    let p = EgressPolicy::from_manifest_without_secret_values(&manifest).unwrap();
+    let mut request = http::Request::get("https://api.example.com/v1")
+        .body(())
+        .unwrap();
+    p.inject_secrets(&mut request);
+    assert!(request.headers().get("x-api-key").is_none(), "not read");
+    assert_eq!(
+        p.secret_header_names(),
+        [HeaderName::from_static("x-api-key")]
+    );
+}
+
 mod scripted_upstream {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
