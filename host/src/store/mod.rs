@@ -4,6 +4,7 @@
 //! SQLite is the embedded default; PostgreSQL serves many processes.
 
 mod backend;
+mod completions;
 mod deltas;
 mod postgres;
 mod reads;
@@ -154,6 +155,11 @@ pub enum StoreError {
     Corrupt { id: String, reason: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A batched statement failed; every write in it shares this error.
+    #[error("{0}")]
+    Batch(Arc<StoreError>),
+    #[error("the store's completion writer stopped before answering")]
+    WriterStopped,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -165,8 +171,10 @@ pub struct Store {
 }
 
 struct Inner {
-    backend: Backend,
+    /// Shared with the completion batcher, which holds it weakly.
+    backend: Arc<Backend>,
     signals: Arc<Signals>,
+    completions: completions::Queue,
 }
 
 /// In-process wake-ups. With PostgreSQL they are also raised by
@@ -191,15 +199,21 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
+        let backend = Arc::new(backend);
+        let completions = completions::start(Arc::downgrade(&backend));
         Ok(Self {
-            inner: Arc::new(Inner { backend, signals }),
+            inner: Arc::new(Inner {
+                backend,
+                signals,
+                completions,
+            }),
         })
     }
 
     /// Whether this store belongs to one process alone (the embedded
     /// database), so that no other process can hold a lease in it.
     pub fn is_single_process(&self) -> bool {
-        matches!(self.inner.backend, Backend::Sqlite(_))
+        matches!(*self.inner.backend, Backend::Sqlite(_))
     }
 
     /// Resolves when a task may have become claimable. Create (and

@@ -11,7 +11,7 @@ use super::{
     StoreError, count_rescued, now_ms,
 };
 use crate::error_code::ErrorCode;
-use crate::task::{Task, TaskError, TaskResult};
+use crate::task::{Task, TaskError};
 
 impl Store {
     /// Stores a new pending task and wakes the workers; committed when this
@@ -173,26 +173,6 @@ impl Store {
             Some((None,)) => Heartbeat::Extended,
             Some((Some(_),)) => Heartbeat::CancelRequested,
         })
-    }
-
-    /// The one path that writes `completed`.
-    pub async fn complete(&self, id: &str, attempt: u32, result: &TaskResult) -> Result<Fenced> {
-        let rows = on_writer!(self.backend(), |pool| {
-            sqlx::query(
-                "UPDATE tasks SET status = 'completed', result = $3, error_code = NULL, \
-                     error_message = NULL, lease_owner = NULL, lease_expires_at = NULL, \
-                     completed_at = $4, updated_at = $4 \
-                 WHERE id = $1 AND status = 'running' AND attempts = $2",
-            )
-            .bind(id)
-            .bind(i64::from(attempt))
-            .bind(json(result))
-            .bind(now_ms())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(Fenced::from_rows(rows))
     }
 
     /// The one path by which a worker writes `failed`.
