@@ -4,7 +4,7 @@
 //! SQLite is the embedded default; PostgreSQL serves many processes.
 
 mod backend;
-mod completions;
+mod batch;
 mod deltas;
 mod postgres;
 mod reads;
@@ -158,7 +158,7 @@ pub enum StoreError {
     /// A batched statement failed; every write in it shares this error.
     #[error("{0}")]
     Batch(Arc<StoreError>),
-    #[error("the store's completion writer stopped before answering")]
+    #[error("the store's write batcher stopped before answering")]
     WriterStopped,
 }
 
@@ -171,10 +171,10 @@ pub struct Store {
 }
 
 struct Inner {
-    /// Shared with the completion batcher, which holds it weakly.
+    /// Shared with the write batcher, which holds it weakly.
     backend: Arc<Backend>,
     signals: Arc<Signals>,
-    completions: completions::Queue,
+    writes: batch::Queue,
 }
 
 /// In-process wake-ups. With PostgreSQL they are also raised by
@@ -200,12 +200,12 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         let backend = Arc::new(backend);
-        let completions = completions::start(Arc::downgrade(&backend));
+        let writes = batch::start(Arc::downgrade(&backend));
         Ok(Self {
             inner: Arc::new(Inner {
                 backend,
                 signals,
-                completions,
+                writes,
             }),
         })
     }

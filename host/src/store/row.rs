@@ -19,7 +19,7 @@ pub const CLAIM_COLUMNS: &str =
 #[derive(sqlx::FromRow)]
 pub struct TaskRow {
     pub seq: i64,
-    id: String,
+    pub id: String,
     status: String,
     provider: String,
     model: String,

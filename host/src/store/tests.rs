@@ -786,6 +786,58 @@ async fn two_completions_racing_for_one_task_in_concurrent_batches_have_one_winn
     }
 }
 
+/// Submissions without a key arriving together are stored together: each
+/// caller gets its own committed task back.
+async fn concurrent_submissions_each_store_their_own_task(store: Store) {
+    let tasks: Vec<NewTask> = (0..100)
+        .map(|i| NewTask {
+            metadata: Some(serde_json::json!({ "n": i })),
+            ..new_task("echo")
+        })
+        .collect();
+    let stored = futures::future::join_all(tasks.iter().map(|t| store.insert(t))).await;
+    for (task, stored) in tasks.iter().zip(stored) {
+        let Inserted::Created(stored) = stored.unwrap() else {
+            panic!("{} was not created", task.id);
+        };
+        assert_eq!(stored.task_id, task.id);
+        assert_eq!(stored.metadata, task.metadata);
+        assert_eq!(store.get(&task.id).await.unwrap(), Some(stored));
+    }
+    let claimed = store.claim_batch("w1", LEASE, 200).await.unwrap();
+    assert_eq!(claimed.len(), tasks.len());
+}
+
+/// A submission the database refuses fails alone, even when it was
+/// written together with others.
+async fn a_refused_row_fails_alone_among_concurrent_submissions(store: Store) {
+    let existing = new_task("echo");
+    insert(&store, &existing).await;
+    let duplicate = NewTask {
+        id: existing.id.clone(),
+        ..new_task("echo")
+    };
+    let no_attempts = NewTask {
+        max_attempts: 0,
+        ..new_task("echo")
+    };
+    let good: Vec<NewTask> = (0..5).map(|_| new_task("echo")).collect();
+    let (dup, none, goods) = tokio::join!(
+        store.insert(&duplicate),
+        store.insert(&no_attempts),
+        futures::future::join_all(good.iter().map(|t| store.insert(t))),
+    );
+    assert!(dup.is_err(), "{dup:?}");
+    assert!(none.is_err(), "{none:?}");
+    for (task, stored) in good.iter().zip(goods) {
+        assert!(matches!(stored.unwrap(), Inserted::Created(t) if t.task_id == task.id));
+    }
+    assert!(store.get(&no_attempts.id).await.unwrap().is_none());
+    let kept = store.get(&existing.id).await.unwrap().unwrap();
+    assert_eq!(kept.provider, existing.provider);
+    assert_eq!(kept.input, existing.input);
+}
+
 macro_rules! store_suite {
     ($open:path; $($test:ident),* $(,)?) => {
         $(
@@ -826,6 +878,8 @@ macro_rules! all_store_tests {
             concurrent_completions_are_each_applied_with_their_own_result,
             a_batch_applies_only_the_completions_whose_attempt_still_runs,
             two_completions_racing_for_one_task_in_concurrent_batches_have_one_winner,
+            concurrent_submissions_each_store_their_own_task,
+            a_refused_row_fails_alone_among_concurrent_submissions,
         );
     };
 }

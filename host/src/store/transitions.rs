@@ -18,6 +18,12 @@ impl Store {
     /// returns. With an idempotency key that was used before, stores nothing
     /// and returns the earlier task (or the conflict).
     pub async fn insert(&self, task: &NewTask) -> Result<Inserted> {
+        let Some(key) = &task.idempotency else {
+            // Nothing to look up on conflict: batched with other inserts.
+            let row = self.insert_batched(task).await?;
+            self.wake_workers();
+            return Ok(Inserted::Created(row.try_into()?));
+        };
         let sql = format!(
             "INSERT INTO tasks (id, status, provider, model, input, metadata, max_attempts, \
                  timeout_ms, run_at, created_at, updated_at, idempotency_key, request_hash) \
@@ -25,7 +31,6 @@ impl Store {
              ON CONFLICT (idempotency_key) DO NOTHING \
              RETURNING {TASK_COLUMNS}"
         );
-        let key = task.idempotency.as_ref();
         let row: Option<TaskRow> = on_writer!(self.backend(), |pool| {
             sqlx::query_as(&sql)
                 .bind(&task.id)
@@ -39,21 +44,17 @@ impl Store {
                         .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
                 )
                 .bind(now_ms())
-                .bind(key.map(|k| k.key.as_str()))
-                .bind(key.map(|k| k.request_hash.as_str()))
+                .bind(key.key.as_str())
+                .bind(key.request_hash.as_str())
                 .fetch_optional(pool)
                 .await?
         });
-        match (row, key) {
-            (Some(row), _) => {
+        match row {
+            Some(row) => {
                 self.wake_workers();
                 Ok(Inserted::Created(row.try_into()?))
             }
-            (None, Some(key)) => self.earlier_submission(&key.key, &key.request_hash).await,
-            (None, None) => Err(StoreError::Corrupt {
-                id: task.id.clone(),
-                reason: "insert without idempotency key stored nothing".into(),
-            }),
+            None => self.earlier_submission(&key.key, &key.request_hash).await,
         }
     }
 
