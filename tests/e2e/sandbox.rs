@@ -303,3 +303,21 @@ async fn replacing_a_plugin_while_tasks_run_fails_none_and_a_broken_file_is_refu
         assert_eq!(task["attempts"], 1);
     }
 }
+
+#[tokio::test]
+async fn every_call_starts_from_a_fresh_instance_whatever_the_last_one_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(dir.path(), &[("stateful", None)]);
+    // One worker: every call reuses the same pooled instance slot.
+    let args = ["--plugins-dir", plugins.to_str().unwrap(), "--workers", "1"];
+    let server = Server::start(dir.path(), &args).await;
+    for i in 0..4 {
+        let id = server.submit(&task("stateful", &format!("call {i}"))).await;
+        let task = server.wait_until_finished(&id).await;
+        assert_eq!(task["status"], "completed", "{task}");
+        assert_eq!(
+            task["result"]["text"], "calls=0 static=0 grown=0",
+            "call {i} saw what an earlier call left"
+        );
+    }
+}
