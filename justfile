@@ -17,7 +17,7 @@ test-pg URL="postgres://postgres@127.0.0.1:5432/test":
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
-    cd plugins && cargo fmt --all --check && cargo clippy --target wasm32-wasip2 --all-targets -- -D warnings
+    cd plugins && cargo fmt --all --check && cargo clippy --target wasm32-wasip2 --all-targets --target-dir ../target/plugins-clippy -- -D warnings
 
 # Build the bundled plugins alone (the host build does this too).
 plugins:

@@ -233,6 +233,13 @@ async fn models_lists_every_provider_model_as_provider_slash_model() {
 /// target/. `None` (skipped) when Python or PyPI is not available here,
 /// except under CI.
 fn openai_sdk_python() -> Option<PathBuf> {
+    // Tests run in parallel threads of this process: one makes the venv
+    // while the others wait for it (two `python3 -m venv` on one directory
+    // break each other).
+    static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _setup = SETUP
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv");
     let python = venv.join("bin/python");
     let ready = venv.join(".openai-installed");
