@@ -67,14 +67,8 @@ async fn a_plugin_built_for_an_incompatible_contract_is_refused_naming_both_vers
     assert!(provider(&list, "contract-future").is_none(), "{list}");
     assert!(provider(&list, "echo").is_some(), "{list}");
 
-    let reload = server
-        .http
-        .post(server.url("/api/v1/providers/reload"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reload.status().as_u16(), 422);
-    let body: Value = reload.json().await.unwrap();
+    let (status, body) = server.reload().await;
+    assert_eq!(status, 422);
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("contract-future"), "{body}");
     assert!(message.contains(&expected), "{body}");

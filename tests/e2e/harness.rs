@@ -168,6 +168,15 @@ impl Server {
         task["task_id"].as_str().expect("task_id").to_owned()
     }
 
+    /// Asks the server to reload its plugins now; returns the HTTP status
+    /// and the JSON body.
+    pub async fn reload(&self) -> (u16, Value) {
+        let url = self.url("/api/v1/providers/reload");
+        let response = self.http.post(url).send().await.expect("POST reload");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
     /// Asks to cancel a task; returns the HTTP status and the JSON body.
     pub async fn cancel(&self, id: &str) -> (u16, Value) {
         let url = self.url(&format!("/api/v1/tasks/{id}/cancel"));

@@ -268,24 +268,13 @@ async fn replacing_a_plugin_while_tasks_run_fails_none_and_a_broken_file_is_refu
     let bytes = std::fs::read(&wasm).unwrap();
     std::fs::write(plugins.join("echo.tmp"), &bytes).unwrap();
     std::fs::rename(plugins.join("echo.tmp"), &wasm).unwrap();
-    let reload = server
-        .http
-        .post(server.url("/api/v1/providers/reload"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reload.status().as_u16(), 200);
+    let (status, reload) = server.reload().await;
+    assert_eq!(status, 200, "{reload}");
 
     // A broken file is refused; the loaded version keeps serving.
     std::fs::write(&wasm, b"not a component").unwrap();
-    let refused = server
-        .http
-        .post(server.url("/api/v1/providers/reload"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status().as_u16(), 422);
-    let body: Value = refused.json().await.unwrap();
+    let (status, body) = server.reload().await;
+    assert_eq!(status, 422);
     assert!(
         body["error"]["message"].as_str().unwrap().contains("echo"),
         "{body}"

@@ -126,19 +126,11 @@ pub fn classify(
     };
     let kind = field("type").unwrap_or_default();
     let text = field("message").unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned());
-    let message = format!(
-        "{VENDOR}: {}{}: {}",
-        match status {
-            Some(status) => format!("HTTP {status}"),
-            None => "error mid-stream".to_owned(),
-        },
-        if kind.is_empty() {
-            String::new()
-        } else {
-            format!(" ({kind})")
-        },
-        common::bounded(&text)
-    );
+    let place = match status {
+        Some(status) => format!("HTTP {status}"),
+        None => "error mid-stream".to_owned(),
+    };
+    let message = common::error_message(VENDOR, &place, &kind, &text);
     let lower = text.to_ascii_lowercase();
     let context = lower.contains("prompt is too long")
         || lower.contains("context window")

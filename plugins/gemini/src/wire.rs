@@ -241,15 +241,7 @@ pub fn classify(
             .iter()
             .find_map(|d| d.get(key).and_then(Value::as_str))
     };
-    let message = format!(
-        "{VENDOR}: {label}{}: {}",
-        if rpc_status.is_empty() {
-            String::new()
-        } else {
-            format!(" ({rpc_status})")
-        },
-        common::bounded(&text)
-    );
+    let message = common::error_message(VENDOR, label, &rpc_status, &text);
     let lower = text.to_ascii_lowercase();
     let context = lower.contains("exceeds the maximum number of tokens")
         || (lower.contains("token count") && lower.contains("exceeds"));

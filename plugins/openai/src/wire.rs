@@ -154,15 +154,7 @@ pub fn classify(
         (_, Some(Value::String(s))) => s.clone(),
         _ => String::from_utf8_lossy(raw).into_owned(),
     };
-    let message = format!(
-        "{VENDOR}: {label}{}: {}",
-        if code.is_empty() {
-            String::new()
-        } else {
-            format!(" ({code})")
-        },
-        common::bounded(&text)
-    );
+    let message = common::error_message(VENDOR, label, &code, &text);
     let lower = text.to_ascii_lowercase();
     let context = code == "context_length_exceeded"
         || lower.contains("maximum context length")

@@ -64,6 +64,18 @@ pub fn by_status(status: u16, message: String, retry_after_ms: Option<u64>) -> P
     }
 }
 
+/// The message of a vendor's error, the same shape for every vendor:
+/// `"<vendor>: <where>[ (<vendor's code>)]: <its text, bounded>"`, e.g.
+/// `openai: HTTP 429 (rate_limit_exceeded): Rate limit reached`.
+pub fn error_message(vendor: &str, place: &str, code: &str, text: &str) -> String {
+    let code = if code.is_empty() {
+        String::new()
+    } else {
+        format!(" ({code})")
+    };
+    format!("{vendor}: {place}{code}: {}", bounded(text))
+}
+
 /// `text`, cut to a bounded length on a character boundary.
 pub fn bounded(text: &str) -> String {
     let text = text.trim();
