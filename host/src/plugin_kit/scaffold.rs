@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::runtime::CONTRACT_VERSION;
 
 /// The contract, as this host was built with it.
-const CONTRACT_WIT: &str = include_str!("../../../wit/provider.wit");
+const CONTRACT_WIT: &str = include_str!("../../../wit/versions/0.1.1/provider.wit");
 
 /// `(path in the crate, template)`. The guide travels with the crate: its
 /// author may have the `llmhost` binary and nothing else.

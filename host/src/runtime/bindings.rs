@@ -1,4 +1,4 @@
-//! Host-side bindings of the plugin contract in `wit/`.
+//! Host-side bindings of the plugin contract in `wit/versions/0.1.1/`.
 //!
 //! Generated for the widest world, `streaming-plugin`; a plugin need not
 //! export everything in it. The loader looks up each exported interface on
@@ -7,7 +7,7 @@
 //! against this host's 0.1.1 names.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../wit/versions/0.1.1",
     world: "streaming-plugin",
     // Exports are called asynchronously so that a plugin that waits (on a
     // clock, on HTTP) yields its thread instead of blocking it.

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/versions/0.1.1",
     world: "streaming-plugin",
 });
 

@@ -20,7 +20,7 @@
 )]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "../../wit/versions/0.1.1",
         world: "streaming-plugin",
         pub_export_macro: true,
         export_macro_name: "export_provider",

@@ -105,31 +105,25 @@ fn each_frozen_copy_declares_the_version_of_its_directory() {
 }
 
 #[test]
-fn the_current_contract_if_released_is_exactly_its_frozen_copy() {
-    let current = std::fs::read_to_string(wit_dir().join("provider.wit")).unwrap();
-    let version = package_version(&current);
-    assert_eq!(
-        version.to_string(),
-        CONTRACT_VERSION,
-        "wit/provider.wit and the host's CONTRACT_VERSION disagree"
-    );
-    let frozen = wit_dir().join(format!("versions/{version}/provider.wit"));
-    if let Ok(released) = std::fs::read_to_string(&frozen) {
-        assert!(
-            current == released,
-            "wit/provider.wit differs from the released {version} in {}: \
-             a released contract is frozen; bump the package version for a change",
-            frozen.display()
-        );
-    }
-    let newest = frozen_files()
-        .iter()
-        .filter_map(|f| semver::Version::parse(f.split_once('/').unwrap().0).ok())
-        .max()
-        .expect("at least one frozen version");
+fn each_contract_version_has_exactly_one_copy_under_wit_versions() {
+    let strays: Vec<String> = std::fs::read_dir(wit_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".wit"))
+        .collect();
     assert!(
-        version >= newest,
-        "wit/provider.wit is {version}, older than the released {newest}"
+        strays.is_empty(),
+        "wit/{strays:?}: a contract lives only in wit/versions/<version>/; \
+         point `path:` at that directory instead of keeping a second copy"
+    );
+}
+
+#[test]
+fn the_hosts_contract_version_is_a_frozen_release() {
+    let file = format!("{CONTRACT_VERSION}/provider.wit");
+    assert!(
+        frozen_files().contains(&file),
+        "CONTRACT_VERSION is {CONTRACT_VERSION}, but wit/versions/{file} does not exist"
     );
 }
 
