@@ -1,7 +1,9 @@
 //! Streamed text from the real provider plugins: it reaches clients of the
 //! task events and of `/v1/chat/completions` while the mock upstream is
 //! still holding the rest, and the pieces add up to the answer; a stream
-//! that fails after some text fails whole (a task's retry starts over).
+//! that fails after some text fails whole (a task's retry starts over);
+//! an upstream that answers whole although asked to stream still serves a
+//! stream.
 
 use std::collections::VecDeque;
 
@@ -179,6 +181,31 @@ async fn text_streams_while_the_upstream_is_still_answering(vendor: Vendor) {
     assert!(
         *code == "upstream_error" || *code == "upstream_unavailable",
         "{context}: {data:?}"
+    );
+
+    // Asked to stream, the upstream answers one whole JSON body (a caching
+    // or mocking proxy): the client's stream carries it as one piece.
+    let response = post_chat(&server, &chat(vendor, "ignores-stream", true)).await;
+    assert_eq!(response.status().as_u16(), 200, "{context}");
+    let mut events = Events::new(response);
+    let mut data = Vec::new();
+    while let Some((_, d)) = events.next().await {
+        data.push(d);
+    }
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{context}");
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let text: String = chunks.iter().filter_map(chunk_text).collect();
+    assert_eq!(text, ANSWER, "{context}: {chunks:?}");
+    let finish = chunks
+        .iter()
+        .find_map(|c| c["choices"].get(0)?["finish_reason"].as_str());
+    assert_eq!(finish, Some("stop"), "{context}");
+    assert!(
+        mock.requests_for("ignores-stream").iter().all(|r| r.stream),
+        "{context}: the plugin asked for a stream"
     );
 }
 

@@ -46,6 +46,15 @@ fn common_cases() -> Vec<(&'static str, Outcome)> {
             },
         ),
         (
+            // Asked to stream, the upstream answers one whole JSON body
+            // (a caching or mocking proxy): the answer, as one piece.
+            "ignores-stream",
+            Completed {
+                finish: "stop",
+                text: ANSWER,
+            },
+        ),
+        (
             "bad-request",
             Failed {
                 code: "invalid_request",

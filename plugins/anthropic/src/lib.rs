@@ -10,21 +10,21 @@
 mod stream;
 mod wire;
 
-use llmhost::provider::host::{LogLevel, config_get, log};
-use llmhost::provider::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::streaming::{self, CompletionStream};
-use llmhost_plugin_sdk::bindings::llmhost;
-use llmhost_plugin_sdk::http;
-use llmhost_plugin_sdk::stream::Pull;
-use llmhost_plugin_sdk::vendor as common;
+use llmhost_plugin_sdk::host::config_get;
+use llmhost_plugin_sdk::http::{self, Response};
+use llmhost_plugin_sdk::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::vendor::HttpVendor;
+use llmhost_plugin_sdk::{export_vendor, shared};
 
 const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
 const DEFAULT_VERSION: &str = "2023-06-01";
 
 struct Anthropic;
 
-impl Guest for Anthropic {
+impl HttpVendor for Anthropic {
+    const NAME: &'static str = wire::VENDOR;
+    type Decoder = stream::EventDecoder;
+
     fn metadata() -> ProviderInfo {
         let model = |id: &str, description: &str| ModelInfo {
             id: id.into(),
@@ -45,32 +45,27 @@ impl Guest for Anthropic {
         }
     }
 
-    fn complete(request: Request) -> Result<Completion, ProviderError> {
-        let response = http::send(&outgoing(&request, false))
-            .map_err(|e| common::transport_error(wire::VENDOR, e))?;
-        wire::parse_response(&request.model, &response)
+    fn request(request: &Request, stream: bool) -> Result<http::Request, ProviderError> {
+        let url = format!("{}/messages", shared::base_url(DEFAULT_BASE_URL));
+        let default_max_tokens = config_get("default_max_tokens")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(wire::DEFAULT_MAX_TOKENS);
+        let version = config_get("anthropic_version").unwrap_or_else(|| DEFAULT_VERSION.into());
+        let body = wire::request_body(request, default_max_tokens, stream);
+        Ok(http::Request::post_json(url, body).header("anthropic-version", &version))
+    }
+
+    fn parse(request: &Request, body: &[u8]) -> Result<Completion, ProviderError> {
+        wire::parse_response(&request.model, body)
+    }
+
+    fn error(response: &Response) -> ProviderError {
+        wire::error(response)
+    }
+
+    fn decoder(request: &Request) -> stream::EventDecoder {
+        stream::EventDecoder::new(&request.model)
     }
 }
 
-impl streaming::Guest for Anthropic {
-    type CompletionStream = Pull<stream::EventDecoder>;
-
-    fn start(request: Request) -> Result<CompletionStream, ProviderError> {
-        let body = common::open_stream(wire::VENDOR, &outgoing(&request, true), wire::error)?;
-        let decoder = stream::EventDecoder::new(&request.model);
-        Ok(Pull::start(wire::VENDOR, body, decoder))
-    }
-}
-
-fn outgoing(request: &Request, stream: bool) -> http::Request {
-    let url = format!("{}/messages", common::base_url(DEFAULT_BASE_URL));
-    let default_max_tokens = config_get("default_max_tokens")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(wire::DEFAULT_MAX_TOKENS);
-    let version = config_get("anthropic_version").unwrap_or_else(|| DEFAULT_VERSION.into());
-    let body = wire::request_body(request, default_max_tokens, stream);
-    log(LogLevel::Debug, &format!("POST {url}"));
-    http::Request::post_json(url, body).header("anthropic-version", &version)
-}
-
-llmhost_plugin_sdk::bindings::export_provider!(Anthropic);
+export_vendor!(Anthropic);

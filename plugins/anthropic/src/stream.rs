@@ -11,9 +11,10 @@ use llmhost_plugin_sdk::framing::{Sse, SseEvent};
 use llmhost_plugin_sdk::stream::Decoder;
 use serde_json::Value;
 
-use crate::common;
-use crate::llmhost::provider::types::ProviderError;
 use crate::wire::{self, VENDOR};
+use llmhost_plugin_sdk::errors;
+use llmhost_plugin_sdk::shared;
+use llmhost_plugin_sdk::types::ProviderError;
 
 /// What the events said so far besides their text.
 pub struct EventDecoder {
@@ -43,8 +44,8 @@ impl EventDecoder {
 
     fn end(&self) -> StreamEvent {
         StreamEvent::End(StreamEnd {
-            finish_reason: common::finish_reason(self.stop_reason.as_deref()),
-            usage: common::usage(self.input_tokens, self.output_tokens),
+            finish_reason: shared::finish_reason(self.stop_reason.as_deref()),
+            usage: shared::usage(self.input_tokens, self.output_tokens),
             model: self.model.clone(),
         })
     }
@@ -55,7 +56,7 @@ impl Decoder for EventDecoder {
 
     fn frame(&mut self, event: SseEvent) -> Result<Vec<StreamEvent>, ProviderError> {
         let data: Value = serde_json::from_str(&event.data)
-            .map_err(|e| common::malformed(VENDOR, e, event.data.as_bytes()))?;
+            .map_err(|e| errors::malformed(VENDOR, e, event.data.as_bytes()))?;
         let kind = data
             .get("type")
             .and_then(Value::as_str)
@@ -98,8 +99,8 @@ impl Decoder for EventDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llmhost::provider::types::{Completion, FinishReason, Usage};
     use llmhost_plugin_sdk::stream::decode_pieces;
+    use llmhost_plugin_sdk::types::{Completion, FinishReason, Usage};
 
     const STREAM: &str = concat!(
         "event: message_start\n",

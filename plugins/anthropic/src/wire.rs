@@ -5,8 +5,9 @@ use llmhost_plugin_sdk::http::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::common;
-use crate::llmhost::provider::types::{Completion, ProviderError, Request, Role};
+use llmhost_plugin_sdk::errors;
+use llmhost_plugin_sdk::shared;
+use llmhost_plugin_sdk::types::{Completion, ProviderError, Request, Role};
 
 pub const VENDOR: &str = "anthropic";
 pub const DEFAULT_MAX_TOKENS: u32 = 1024;
@@ -20,7 +21,7 @@ pub fn request_body(request: &Request, default_max_tokens: u32, stream: bool) ->
         .filter(|m| m.role == Role::System)
         .map(|m| m.content.as_str())
         .collect();
-    let messages = common::chat_messages(&request.messages, |role| match role {
+    let messages = shared::chat_messages(&request.messages, |role| match role {
         Role::System => None,
         Role::Assistant => Some("assistant"),
         Role::User | Role::Tool => Some("user"),
@@ -37,10 +38,10 @@ pub fn request_body(request: &Request, default_max_tokens: u32, stream: bool) ->
         body.insert("system".into(), json!(system.join("\n\n")));
     }
     if let Some(t) = params.temperature {
-        body.insert("temperature".into(), common::float(t));
+        body.insert("temperature".into(), shared::float(t));
     }
     if let Some(p) = params.top_p {
-        body.insert("top_p".into(), common::float(p));
+        body.insert("top_p".into(), shared::float(p));
     }
     if !params.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(params.stop));
@@ -72,12 +73,10 @@ struct MessageUsage {
     output_tokens: Option<u64>,
 }
 
-pub fn parse_response(model: &str, response: &Response) -> Result<Completion, ProviderError> {
-    if !(200..300).contains(&response.status) {
-        return Err(error(response));
-    }
-    let parsed: Message = serde_json::from_slice(&response.body)
-        .map_err(|e| common::malformed(VENDOR, e, &response.body))?;
+/// A whole 2xx answer.
+pub fn parse_response(model: &str, body: &[u8]) -> Result<Completion, ProviderError> {
+    let parsed: Message =
+        serde_json::from_slice(body).map_err(|e| errors::malformed(VENDOR, e, body))?;
     let text: String = parsed
         .content
         .iter()
@@ -86,10 +85,10 @@ pub fn parse_response(model: &str, response: &Response) -> Result<Completion, Pr
         .collect();
     Ok(Completion {
         text,
-        finish_reason: common::finish_reason(parsed.stop_reason.as_deref()),
+        finish_reason: shared::finish_reason(parsed.stop_reason.as_deref()),
         usage: parsed
             .usage
-            .and_then(|u| common::usage(u.input_tokens, u.output_tokens)),
+            .and_then(|u| shared::usage(u.input_tokens, u.output_tokens)),
         model: parsed
             .model
             .filter(|m| !m.is_empty())
@@ -104,7 +103,7 @@ pub fn error(response: &Response) -> ProviderError {
         Some(response.status),
         &body,
         &response.body,
-        common::retry_after_ms(response),
+        errors::retry_after_ms(response),
     )
 }
 
@@ -130,7 +129,7 @@ pub fn classify(
         Some(status) => format!("HTTP {status}"),
         None => "error mid-stream".to_owned(),
     };
-    let message = common::error_message(VENDOR, &place, &kind, &text);
+    let message = errors::error_message(VENDOR, &place, &kind, &text);
     let lower = text.to_ascii_lowercase();
     let context = lower.contains("prompt is too long")
         || lower.contains("context window")
@@ -140,11 +139,11 @@ pub fn classify(
         "authentication_error" => ProviderError::Authentication(message),
         "permission_error" => ProviderError::PermissionDenied(message),
         "not_found_error" => ProviderError::ModelNotFound(message),
-        "rate_limit_error" => common::by_status(429, message, retry_after),
+        "rate_limit_error" => errors::by_status(429, message, retry_after),
         "overloaded_error" => ProviderError::UpstreamUnavailable(message),
         "api_error" => ProviderError::UpstreamError(message),
         "timeout_error" => ProviderError::Timeout(message),
         // A stream's error of an unknown kind is the upstream failing.
-        _ => common::by_status(status.unwrap_or(500), message, retry_after),
+        _ => errors::by_status(status.unwrap_or(500), message, retry_after),
     }
 }

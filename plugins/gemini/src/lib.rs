@@ -10,20 +10,19 @@
 mod stream;
 mod wire;
 
-use llmhost::provider::host::{LogLevel, log};
-use llmhost::provider::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::streaming::{self, CompletionStream};
-use llmhost_plugin_sdk::bindings::llmhost;
-use llmhost_plugin_sdk::http;
-use llmhost_plugin_sdk::stream::Pull;
-use llmhost_plugin_sdk::vendor as common;
+use llmhost_plugin_sdk::http::{self, Response};
+use llmhost_plugin_sdk::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::vendor::HttpVendor;
+use llmhost_plugin_sdk::{export_vendor, shared};
 
 const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
 
 struct Gemini;
 
-impl Guest for Gemini {
+impl HttpVendor for Gemini {
+    const NAME: &'static str = wire::VENDOR;
+    type Decoder = stream::ChunkDecoder;
+
     fn metadata() -> ProviderInfo {
         let model = |id: &str, description: &str| ModelInfo {
             id: id.into(),
@@ -44,33 +43,32 @@ impl Guest for Gemini {
         }
     }
 
-    fn complete(request: Request) -> Result<Completion, ProviderError> {
-        let response = http::send(&outgoing(&request, "generateContent")?)
-            .map_err(|e| common::transport_error(wire::VENDOR, e))?;
-        wire::parse_response(&request.model, &response)
+    /// The model's method, and for a stream its query.
+    fn request(request: &Request, stream: bool) -> Result<http::Request, ProviderError> {
+        let model = wire::model_path(&request.model)?;
+        let method = if stream {
+            "streamGenerateContent?alt=sse"
+        } else {
+            "generateContent"
+        };
+        let url = format!(
+            "{}/models/{model}:{method}",
+            shared::base_url(DEFAULT_BASE_URL)
+        );
+        Ok(http::Request::post_json(url, wire::request_body(request)))
+    }
+
+    fn parse(request: &Request, body: &[u8]) -> Result<Completion, ProviderError> {
+        wire::parse_response(&request.model, body)
+    }
+
+    fn error(response: &Response) -> ProviderError {
+        wire::error(response)
+    }
+
+    fn decoder(request: &Request) -> stream::ChunkDecoder {
+        stream::ChunkDecoder::new(&request.model)
     }
 }
 
-impl streaming::Guest for Gemini {
-    type CompletionStream = Pull<stream::ChunkDecoder>;
-
-    fn start(request: Request) -> Result<CompletionStream, ProviderError> {
-        let outgoing = outgoing(&request, "streamGenerateContent?alt=sse")?;
-        let body = common::open_stream(wire::VENDOR, &outgoing, wire::error)?;
-        let decoder = stream::ChunkDecoder::new(&request.model);
-        Ok(Pull::start(wire::VENDOR, body, decoder))
-    }
-}
-
-/// `method` is the model's method and its query.
-fn outgoing(request: &Request, method: &str) -> Result<http::Request, ProviderError> {
-    let model = wire::model_path(&request.model)?;
-    let url = format!(
-        "{}/models/{model}:{method}",
-        common::base_url(DEFAULT_BASE_URL)
-    );
-    log(LogLevel::Debug, &format!("POST {url}"));
-    Ok(http::Request::post_json(url, wire::request_body(request)))
-}
-
-llmhost_plugin_sdk::bindings::export_provider!(Gemini);
+export_vendor!(Gemini);

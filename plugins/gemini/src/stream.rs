@@ -10,9 +10,9 @@ use llmhost_plugin_sdk::framing::{Sse, SseEvent};
 use llmhost_plugin_sdk::stream::Decoder;
 use serde_json::Value;
 
-use crate::common;
-use crate::llmhost::provider::types::{ProviderError, Usage};
 use crate::wire::{self, GenerateContentResponse, VENDOR};
+use llmhost_plugin_sdk::errors;
+use llmhost_plugin_sdk::types::{ProviderError, Usage};
 
 /// What the chunks said so far besides their text.
 pub struct ChunkDecoder {
@@ -39,7 +39,7 @@ impl Decoder for ChunkDecoder {
 
     fn frame(&mut self, event: SseEvent) -> Result<Vec<StreamEvent>, ProviderError> {
         let raw = event.data.as_bytes();
-        let malformed = |e| common::malformed(VENDOR, e, raw);
+        let malformed = |e| errors::malformed(VENDOR, e, raw);
         let value: Value = serde_json::from_str(&event.data).map_err(malformed)?;
         if let Some(error) = value.get("error") {
             let status = error.get("code").and_then(Value::as_u64);
@@ -78,8 +78,8 @@ impl Decoder for ChunkDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llmhost::provider::types::{Completion, FinishReason};
     use llmhost_plugin_sdk::stream::decode_pieces;
+    use llmhost_plugin_sdk::types::{Completion, FinishReason};
 
     const STREAM: &str = concat!(
         "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"The\"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"totalTokenCount\": 8},\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"r1\"}\r\n\r\n",

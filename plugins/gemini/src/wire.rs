@@ -6,10 +6,9 @@ use llmhost_plugin_sdk::http::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::common;
-use crate::llmhost::provider::types::{
-    Completion, FinishReason, ProviderError, Request, Role, Usage,
-};
+use llmhost_plugin_sdk::errors;
+use llmhost_plugin_sdk::shared;
+use llmhost_plugin_sdk::types::{Completion, FinishReason, ProviderError, Request, Role, Usage};
 
 pub const VENDOR: &str = "gemini";
 
@@ -58,10 +57,10 @@ pub fn request_body(request: &Request) -> Vec<u8> {
         config.insert("maxOutputTokens".into(), json!(n));
     }
     if let Some(t) = params.temperature {
-        config.insert("temperature".into(), common::float(t));
+        config.insert("temperature".into(), shared::float(t));
     }
     if let Some(p) = params.top_p {
-        config.insert("topP".into(), common::float(p));
+        config.insert("topP".into(), shared::float(p));
     }
     if !params.stop.is_empty() {
         config.insert("stopSequences".into(), json!(params.stop));
@@ -150,7 +149,7 @@ impl GenerateContentResponse {
                 (None, None) => None,
                 (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
             };
-            common::usage(u.prompt_token_count, output)
+            shared::usage(u.prompt_token_count, output)
         });
         let candidate = self.candidates.into_iter().next();
         let finish_reason = candidate.as_ref().and_then(|c| c.finish_reason.clone());
@@ -180,16 +179,14 @@ pub fn finish_reason(reason: Option<&str>, calls_tool: bool) -> FinishReason {
             FinishReason::ContentFilter
         }
         // STOP, MAX_TOKENS, SAFETY; anything else is "other".
-        reason => common::finish_reason(reason),
+        reason => shared::finish_reason(reason),
     }
 }
 
-pub fn parse_response(model: &str, response: &Response) -> Result<Completion, ProviderError> {
-    if !(200..300).contains(&response.status) {
-        return Err(error(response));
-    }
-    let parsed: GenerateContentResponse = serde_json::from_slice(&response.body)
-        .map_err(|e| common::malformed(VENDOR, e, &response.body))?;
+/// A whole 2xx answer.
+pub fn parse_response(model: &str, body: &[u8]) -> Result<Completion, ProviderError> {
+    let parsed: GenerateContentResponse =
+        serde_json::from_slice(body).map_err(|e| errors::malformed(VENDOR, e, body))?;
     let answer = parsed.answer()?;
     if !answer.candidate {
         return Err(ProviderError::UpstreamError(format!(
@@ -208,7 +205,7 @@ pub fn parse_response(model: &str, response: &Response) -> Result<Completion, Pr
 pub fn error(response: &Response) -> ProviderError {
     let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     let label = format!("HTTP {}", response.status);
-    let retry_after = common::retry_after_ms(response);
+    let retry_after = errors::retry_after_ms(response);
     classify(response.status, &label, &body, &response.body, retry_after)
 }
 
@@ -241,7 +238,7 @@ pub fn classify(
             .iter()
             .find_map(|d| d.get(key).and_then(Value::as_str))
     };
-    let message = common::error_message(VENDOR, label, &rpc_status, &text);
+    let message = errors::error_message(VENDOR, label, &rpc_status, &text);
     let lower = text.to_ascii_lowercase();
     let context = lower.contains("exceeds the maximum number of tokens")
         || (lower.contains("token count") && lower.contains("exceeds"));
@@ -258,9 +255,9 @@ pub fn classify(
         (400, _) if context => ProviderError::ContextLengthExceeded(message),
         (_, "UNAUTHENTICATED") => ProviderError::Authentication(message),
         (_, "PERMISSION_DENIED") => ProviderError::PermissionDenied(message),
-        (_, "RESOURCE_EXHAUSTED") => common::by_status(429, message, retry_after),
+        (_, "RESOURCE_EXHAUSTED") => errors::by_status(429, message, retry_after),
         (_, "DEADLINE_EXCEEDED") => ProviderError::Timeout(message),
         (_, "UNAVAILABLE") => ProviderError::UpstreamUnavailable(message),
-        _ => common::by_status(status, message, retry_after),
+        _ => errors::by_status(status, message, retry_after),
     }
 }

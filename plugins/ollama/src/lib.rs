@@ -9,20 +9,19 @@
 mod stream;
 mod wire;
 
-use llmhost::provider::host::{LogLevel, log};
-use llmhost::provider::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::streaming::{self, CompletionStream};
-use llmhost_plugin_sdk::bindings::llmhost;
-use llmhost_plugin_sdk::http;
-use llmhost_plugin_sdk::stream::Pull;
-use llmhost_plugin_sdk::vendor as common;
+use llmhost_plugin_sdk::http::{self, Response};
+use llmhost_plugin_sdk::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::vendor::HttpVendor;
+use llmhost_plugin_sdk::{export_vendor, shared};
 
 const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434";
 
 struct Ollama;
 
-impl Guest for Ollama {
+impl HttpVendor for Ollama {
+    const NAME: &'static str = wire::VENDOR;
+    type Decoder = stream::LineDecoder;
+
     fn metadata() -> ProviderInfo {
         let model = |id: &str, description: &str| ModelInfo {
             id: id.into(),
@@ -40,27 +39,25 @@ impl Guest for Ollama {
         }
     }
 
-    fn complete(request: Request) -> Result<Completion, ProviderError> {
-        let response = http::send(&outgoing(&request, false))
-            .map_err(|e| common::transport_error(wire::VENDOR, e))?;
-        wire::parse_response(&request.model, &response)
+    fn request(request: &Request, stream: bool) -> Result<http::Request, ProviderError> {
+        let url = format!("{}/api/chat", shared::base_url(DEFAULT_BASE_URL));
+        Ok(http::Request::post_json(
+            url,
+            wire::request_body(request, stream),
+        ))
+    }
+
+    fn parse(request: &Request, body: &[u8]) -> Result<Completion, ProviderError> {
+        wire::parse_response(&request.model, body)
+    }
+
+    fn error(response: &Response) -> ProviderError {
+        wire::error(response)
+    }
+
+    fn decoder(request: &Request) -> stream::LineDecoder {
+        stream::LineDecoder::new(&request.model)
     }
 }
 
-impl streaming::Guest for Ollama {
-    type CompletionStream = Pull<stream::LineDecoder>;
-
-    fn start(request: Request) -> Result<CompletionStream, ProviderError> {
-        let body = common::open_stream(wire::VENDOR, &outgoing(&request, true), wire::error)?;
-        let decoder = stream::LineDecoder::new(&request.model);
-        Ok(Pull::start(wire::VENDOR, body, decoder))
-    }
-}
-
-fn outgoing(request: &Request, stream: bool) -> http::Request {
-    let url = format!("{}/api/chat", common::base_url(DEFAULT_BASE_URL));
-    log(LogLevel::Debug, &format!("POST {url}"));
-    http::Request::post_json(url, wire::request_body(request, stream))
-}
-
-llmhost_plugin_sdk::bindings::export_provider!(Ollama);
+export_vendor!(Ollama);

@@ -7,9 +7,9 @@ use llmhost_plugin_sdk::bindings::exports::llmhost::provider::streaming::{Stream
 use llmhost_plugin_sdk::framing::Ndjson;
 use llmhost_plugin_sdk::stream::Decoder;
 
-use crate::common;
-use crate::llmhost::provider::types::ProviderError;
 use crate::wire::{self, ChatResponse, VENDOR};
+use llmhost_plugin_sdk::errors;
+use llmhost_plugin_sdk::types::ProviderError;
 
 pub struct LineDecoder {
     model: String,
@@ -32,7 +32,7 @@ impl Decoder for LineDecoder {
 
     fn frame(&mut self, line: String) -> Result<Vec<StreamEvent>, ProviderError> {
         let parsed: ChatResponse = serde_json::from_str(&line)
-            .map_err(|e| common::malformed(VENDOR, e, line.as_bytes()))?;
+            .map_err(|e| errors::malformed(VENDOR, e, line.as_bytes()))?;
         if let Some(err) = &parsed.error {
             return Err(wire::answered_error(err));
         }
@@ -58,8 +58,8 @@ impl Decoder for LineDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llmhost::provider::types::{Completion, FinishReason, Usage};
     use llmhost_plugin_sdk::stream::decode_pieces;
+    use llmhost_plugin_sdk::types::{Completion, FinishReason, Usage};
 
     const STREAM: &str = concat!(
         "{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T08:52:19.385406455-07:00\",\"message\":{\"role\":\"assistant\",\"content\":\"The\"},\"done\":false}\n",

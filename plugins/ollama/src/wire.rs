@@ -5,15 +5,14 @@ use llmhost_plugin_sdk::http::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::common;
-use crate::llmhost::provider::types::{
-    Completion, FinishReason, ProviderError, Request, Role, Usage,
-};
+use llmhost_plugin_sdk::errors;
+use llmhost_plugin_sdk::shared;
+use llmhost_plugin_sdk::types::{Completion, FinishReason, ProviderError, Request, Role, Usage};
 
 pub const VENDOR: &str = "ollama";
 
 pub fn request_body(request: &Request, stream: bool) -> Vec<u8> {
-    let messages = common::chat_messages(&request.messages, |role| {
+    let messages = shared::chat_messages(&request.messages, |role| {
         Some(match role {
             Role::System => "system",
             Role::User => "user",
@@ -27,10 +26,10 @@ pub fn request_body(request: &Request, stream: bool) -> Vec<u8> {
         options.insert("num_predict".into(), json!(n));
     }
     if let Some(t) = params.temperature {
-        options.insert("temperature".into(), common::float(t));
+        options.insert("temperature".into(), shared::float(t));
     }
     if let Some(p) = params.top_p {
-        options.insert("top_p".into(), common::float(p));
+        options.insert("top_p".into(), shared::float(p));
     }
     if !params.stop.is_empty() {
         options.insert("stop".into(), json!(params.stop));
@@ -76,7 +75,7 @@ impl ChatResponse {
         match self.done_reason.as_deref() {
             _ if tool_calls => FinishReason::ToolCalls,
             // "load" and "unload" answer no prompt; an unfinished answer is odd.
-            Some(reason) => common::finish_reason(Some(reason)),
+            Some(reason) => shared::finish_reason(Some(reason)),
             None if self.done == Some(false) => FinishReason::Other,
             None => FinishReason::Stop,
         }
@@ -84,7 +83,7 @@ impl ChatResponse {
 
     pub fn usage(&self) -> Option<Usage> {
         // Ollama leaves prompt_eval_count out when the prompt was cached.
-        common::usage(
+        shared::usage(
             self.eval_count.map(|_| self.prompt_eval_count.unwrap_or(0)),
             self.eval_count,
         )
@@ -99,12 +98,10 @@ impl ChatResponse {
     }
 }
 
-pub fn parse_response(model: &str, response: &Response) -> Result<Completion, ProviderError> {
-    if !(200..300).contains(&response.status) {
-        return Err(error(response));
-    }
-    let parsed: ChatResponse = serde_json::from_slice(&response.body)
-        .map_err(|e| common::malformed(VENDOR, e, &response.body))?;
+/// A whole 2xx answer.
+pub fn parse_response(model: &str, body: &[u8]) -> Result<Completion, ProviderError> {
+    let parsed: ChatResponse =
+        serde_json::from_slice(body).map_err(|e| errors::malformed(VENDOR, e, body))?;
     if let Some(err) = &parsed.error {
         return Err(answered_error(err));
     }
@@ -122,7 +119,7 @@ pub fn parse_response(model: &str, response: &Response) -> Result<Completion, Pr
 /// `{"error": …}` in a 2xx answer or a line of a stream: the server failed
 /// while answering.
 pub fn answered_error(text: &str) -> ProviderError {
-    ProviderError::UpstreamError(format!("{VENDOR}: {}", common::bounded(text)))
+    ProviderError::UpstreamError(format!("{VENDOR}: {}", errors::bounded(text)))
 }
 
 /// `{"error": "model \"x\" not found, try pulling it first"}`.
@@ -134,7 +131,7 @@ pub fn error(response: &Response) -> ProviderError {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .unwrap_or_else(|| String::from_utf8_lossy(&response.body).into_owned());
-    let message = format!("{VENDOR}: HTTP {status}: {}", common::bounded(&text));
+    let message = format!("{VENDOR}: HTTP {status}: {}", errors::bounded(&text));
     let lower = text.to_ascii_lowercase();
     match status {
         400..=499 if lower.contains("context length") || lower.contains("context window") => {
@@ -144,6 +141,6 @@ pub fn error(response: &Response) -> ProviderError {
         _ if lower.contains("not found") && lower.contains("model") => {
             ProviderError::ModelNotFound(message)
         }
-        _ => common::by_status(status, message, common::retry_after_ms(response)),
+        _ => errors::by_status(status, message, errors::retry_after_ms(response)),
     }
 }

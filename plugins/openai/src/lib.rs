@@ -14,20 +14,20 @@
 mod stream;
 mod wire;
 
-use llmhost::provider::host::{LogLevel, config_get, log};
-use llmhost::provider::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::streaming::{self, CompletionStream};
-use llmhost_plugin_sdk::bindings::llmhost;
-use llmhost_plugin_sdk::http;
-use llmhost_plugin_sdk::stream::Pull;
-use llmhost_plugin_sdk::vendor as common;
+use llmhost_plugin_sdk::host::config_get;
+use llmhost_plugin_sdk::http::{self, Response};
+use llmhost_plugin_sdk::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::vendor::HttpVendor;
+use llmhost_plugin_sdk::{export_vendor, shared};
 
 const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
 struct OpenAi;
 
-impl Guest for OpenAi {
+impl HttpVendor for OpenAi {
+    const NAME: &'static str = wire::VENDOR;
+    type Decoder = stream::ChunkDecoder;
+
     fn metadata() -> ProviderInfo {
         let model = |id: &str, description: &str| ModelInfo {
             id: id.into(),
@@ -48,32 +48,27 @@ impl Guest for OpenAi {
         }
     }
 
-    fn complete(request: Request) -> Result<Completion, ProviderError> {
-        let response = http::send(&outgoing(&request, false))
-            .map_err(|e| common::transport_error(wire::VENDOR, e))?;
-        wire::parse_response(&request.model, &response)
+    fn request(request: &Request, stream: bool) -> Result<http::Request, ProviderError> {
+        let url = format!("{}/chat/completions", shared::base_url(DEFAULT_BASE_URL));
+        let max_tokens_param =
+            config_get("max_tokens_param").unwrap_or_else(|| "max_tokens".to_owned());
+        // Servers that refuse `stream_options` can be told not to get it.
+        let usage = stream && config_get("stream_include_usage").as_deref() != Some("false");
+        let body = wire::request_body(request, &max_tokens_param, stream, usage);
+        Ok(http::Request::post_json(url, body))
+    }
+
+    fn parse(request: &Request, body: &[u8]) -> Result<Completion, ProviderError> {
+        wire::parse_response(&request.model, body)
+    }
+
+    fn error(response: &Response) -> ProviderError {
+        wire::error(response)
+    }
+
+    fn decoder(request: &Request) -> stream::ChunkDecoder {
+        stream::ChunkDecoder::new(&request.model)
     }
 }
 
-impl streaming::Guest for OpenAi {
-    type CompletionStream = Pull<stream::ChunkDecoder>;
-
-    fn start(request: Request) -> Result<CompletionStream, ProviderError> {
-        let body = common::open_stream(wire::VENDOR, &outgoing(&request, true), wire::error)?;
-        let decoder = stream::ChunkDecoder::new(&request.model);
-        Ok(Pull::start(wire::VENDOR, body, decoder))
-    }
-}
-
-fn outgoing(request: &Request, stream: bool) -> http::Request {
-    let url = format!("{}/chat/completions", common::base_url(DEFAULT_BASE_URL));
-    let max_tokens_param =
-        config_get("max_tokens_param").unwrap_or_else(|| "max_tokens".to_owned());
-    // Servers that refuse `stream_options` can be told not to get it.
-    let usage = stream && config_get("stream_include_usage").as_deref() != Some("false");
-    let body = wire::request_body(request, &max_tokens_param, stream, usage);
-    log(LogLevel::Debug, &format!("POST {url}"));
-    http::Request::post_json(url, body)
-}
-
-llmhost_plugin_sdk::bindings::export_provider!(OpenAi);
+export_vendor!(OpenAi);

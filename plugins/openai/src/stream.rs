@@ -10,9 +10,10 @@ use llmhost_plugin_sdk::stream::Decoder;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::common;
-use crate::llmhost::provider::types::{FinishReason, ProviderError, Usage};
 use crate::wire::{self, VENDOR};
+use llmhost_plugin_sdk::errors;
+use llmhost_plugin_sdk::shared;
+use llmhost_plugin_sdk::types::{FinishReason, ProviderError, Usage};
 
 #[derive(Deserialize)]
 struct Chunk {
@@ -57,7 +58,7 @@ impl ChunkDecoder {
     }
 
     fn end(&self) -> StreamEvent {
-        let finish_reason = match common::finish_reason(self.finish_reason.as_deref()) {
+        let finish_reason = match shared::finish_reason(self.finish_reason.as_deref()) {
             FinishReason::Stop if self.refused => FinishReason::ContentFilter,
             other => other,
         };
@@ -73,7 +74,7 @@ impl ChunkDecoder {
             self.model = model;
         }
         if let Some(usage) = chunk.usage {
-            self.usage = common::usage(usage.prompt_tokens, usage.completion_tokens);
+            self.usage = shared::usage(usage.prompt_tokens, usage.completion_tokens);
         }
         let mut events = Vec::new();
         let choice = chunk.choices.and_then(|c| c.into_iter().next());
@@ -105,7 +106,7 @@ impl Decoder for ChunkDecoder {
         if event.data.trim() == "[DONE]" {
             return Ok(vec![self.end()]);
         }
-        let malformed = |e| common::malformed(VENDOR, e, event.data.as_bytes());
+        let malformed = |e| errors::malformed(VENDOR, e, event.data.as_bytes());
         let value: Value = serde_json::from_str(&event.data).map_err(malformed)?;
         if let Some(error) = value.get("error") {
             return Err(stream_error(&value, error, &event.data));
@@ -156,9 +157,7 @@ mod tests {
         "data: [DONE]\n\n",
     );
 
-    fn decode(
-        pieces: &[&[u8]],
-    ) -> Result<crate::llmhost::provider::types::Completion, ProviderError> {
+    fn decode(pieces: &[&[u8]]) -> Result<llmhost_plugin_sdk::types::Completion, ProviderError> {
         decode_pieces(VENDOR, ChunkDecoder::new("gpt-4o-mini"), pieces)
     }
 

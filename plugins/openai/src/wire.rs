@@ -5,8 +5,9 @@ use llmhost_plugin_sdk::http::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::common;
-use crate::llmhost::provider::types::{Completion, FinishReason, ProviderError, Request, Role};
+use llmhost_plugin_sdk::errors;
+use llmhost_plugin_sdk::shared;
+use llmhost_plugin_sdk::types::{Completion, FinishReason, ProviderError, Request, Role};
 
 pub const VENDOR: &str = "openai";
 
@@ -19,7 +20,7 @@ pub fn request_body(
 ) -> Vec<u8> {
     // The contract's tool messages carry no tool_call_id, which the API
     // requires for role "tool": they go as user turns.
-    let messages = common::chat_messages(&request.messages, |role| {
+    let messages = shared::chat_messages(&request.messages, |role| {
         Some(match role {
             Role::System => "system",
             Role::User | Role::Tool => "user",
@@ -34,10 +35,10 @@ pub fn request_body(
         body.insert(max_tokens_param.into(), json!(n));
     }
     if let Some(t) = params.temperature {
-        body.insert("temperature".into(), common::float(t));
+        body.insert("temperature".into(), shared::float(t));
     }
     if let Some(p) = params.top_p {
-        body.insert("top_p".into(), common::float(p));
+        body.insert("top_p".into(), shared::float(p));
     }
     if !params.stop.is_empty() {
         body.insert("stop".into(), json!(params.stop));
@@ -74,12 +75,10 @@ pub struct ChatUsage {
     pub completion_tokens: Option<u64>,
 }
 
-pub fn parse_response(model: &str, response: &Response) -> Result<Completion, ProviderError> {
-    if !(200..300).contains(&response.status) {
-        return Err(error(response));
-    }
-    let parsed: ChatCompletion = serde_json::from_slice(&response.body)
-        .map_err(|e| common::malformed(VENDOR, e, &response.body))?;
+/// A whole 2xx answer.
+pub fn parse_response(model: &str, body: &[u8]) -> Result<Completion, ProviderError> {
+    let parsed: ChatCompletion =
+        serde_json::from_slice(body).map_err(|e| errors::malformed(VENDOR, e, body))?;
     let choice = parsed.choices.into_iter().next().ok_or_else(|| {
         ProviderError::UpstreamError(format!("{VENDOR}: the response has no choices"))
     })?;
@@ -94,7 +93,7 @@ pub fn parse_response(model: &str, response: &Response) -> Result<Completion, Pr
         }) => (text, true),
         _ => (String::new(), false),
     };
-    let finish_reason = match common::finish_reason(choice.finish_reason.as_deref()) {
+    let finish_reason = match shared::finish_reason(choice.finish_reason.as_deref()) {
         FinishReason::Stop if refused => FinishReason::ContentFilter,
         other => other,
     };
@@ -103,7 +102,7 @@ pub fn parse_response(model: &str, response: &Response) -> Result<Completion, Pr
         finish_reason,
         usage: parsed
             .usage
-            .and_then(|u| common::usage(u.prompt_tokens, u.completion_tokens)),
+            .and_then(|u| shared::usage(u.prompt_tokens, u.completion_tokens)),
         model: parsed
             .model
             .filter(|m| !m.is_empty())
@@ -119,7 +118,7 @@ pub fn error(response: &Response) -> ProviderError {
         &format!("HTTP {}", response.status),
         &body,
         &response.body,
-        common::retry_after_ms(response),
+        errors::retry_after_ms(response),
     )
 }
 
@@ -154,7 +153,7 @@ pub fn classify(
         (_, Some(Value::String(s))) => s.clone(),
         _ => String::from_utf8_lossy(raw).into_owned(),
     };
-    let message = common::error_message(VENDOR, label, &code, &text);
+    let message = errors::error_message(VENDOR, label, &code, &text);
     let lower = text.to_ascii_lowercase();
     let context = code == "context_length_exceeded"
         || lower.contains("maximum context length")
@@ -165,14 +164,14 @@ pub fn classify(
     match status {
         400 | 413 | 422 if context => ProviderError::ContextLengthExceeded(message),
         400..=499 if filtered => ProviderError::ContentFiltered(message),
-        _ => common::by_status(status, message, retry_after),
+        _ => errors::by_status(status, message, retry_after),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llmhost::provider::types::{Message, Params};
+    use llmhost_plugin_sdk::types::{Message, Params};
 
     #[test]
     fn a_streamed_request_asks_for_usage_unless_told_not_to() {

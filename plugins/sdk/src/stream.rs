@@ -1,6 +1,7 @@
-//! Streamed answers (`streaming.completion-stream`): `Pull` turns a response
-//! body read as it arrives into the contract's events through a vendor's
-//! `Decoder`; `Whole` streams a provider that cannot, as its whole answer.
+//! Streamed answers (`streaming.completion-stream`): `Stream::pull` turns a
+//! response body read as it arrives into the contract's events through a
+//! vendor's `Decoder`; `Stream::whole` streams an answer that is whole
+//! already, as one piece.
 //!
 //! Promises: text events are never empty and never adjacent in one batch;
 //! the `end` event is last, and `next` after it, or after an error, is an
@@ -10,12 +11,12 @@
 use std::cell::RefCell;
 
 use crate::bindings::exports::llmhost::provider::streaming::{
-    CompletionStream, GuestCompletionStream, StreamEnd, StreamEvent,
+    GuestCompletionStream, StreamEnd, StreamEvent,
 };
 use crate::bindings::llmhost::provider::types::{Completion, ProviderError};
+use crate::errors;
 use crate::framing::Framing;
 use crate::http::BodyReader;
-use crate::vendor;
 
 /// A vendor's stream format: what each frame means.
 pub trait Decoder: 'static {
@@ -37,7 +38,7 @@ pub trait Decoder: 'static {
     }
 }
 
-/// Frames and decodes a body's pieces; the part of `Pull` that needs no
+/// Frames and decodes a body's pieces; the part of `Stream::pull` that needs no
 /// network, so that vendors' decoders are tested natively.
 pub struct Decoding<D: Decoder> {
     vendor: &'static str,
@@ -117,53 +118,67 @@ impl<D: Decoder> Decoding<D> {
     }
 }
 
-/// A completion stream over an upstream's streamed response body.
-pub struct Pull<D: Decoder> {
-    state: RefCell<PullState<D>>,
+/// The one completion-stream type of every SDK provider: an upstream body
+/// decoded as it arrives (`pull`), or an answer that is already whole
+/// (`whole`).
+pub struct Stream(RefCell<Box<dyn Source>>);
+
+/// Where a stream's events come from.
+trait Source {
+    fn next(&mut self) -> Result<Vec<StreamEvent>, ProviderError>;
 }
 
-struct PullState<D: Decoder> {
+impl Stream {
+    /// A stream over an upstream's response body, decoded by `decoder`;
+    /// errors name `vendor`.
+    pub fn pull<D: Decoder>(vendor: &'static str, body: BodyReader, decoder: D) -> Self {
+        Self(RefCell::new(Box::new(Pull {
+            body: Some(body),
+            decoding: Decoding::new(vendor, decoder),
+        })))
+    }
+
+    /// A whole answer, streamed as one piece.
+    pub fn whole(completion: Completion) -> Self {
+        Self(RefCell::new(Box::new(Whole(Some(completion)))))
+    }
+}
+
+impl GuestCompletionStream for Stream {
+    fn next(&self) -> Result<Vec<StreamEvent>, ProviderError> {
+        self.0.borrow_mut().next()
+    }
+}
+
+/// A response body being decoded.
+struct Pull<D: Decoder> {
     /// `None` once the body is finished with: ended, failed or not needed.
     body: Option<BodyReader>,
     decoding: Decoding<D>,
 }
 
-impl<D: Decoder> Pull<D> {
-    /// The contract's stream handle over `body`, decoded by `decoder`.
-    pub fn start(vendor: &'static str, body: BodyReader, decoder: D) -> CompletionStream {
-        CompletionStream::new(Self {
-            state: RefCell::new(PullState {
-                body: Some(body),
-                decoding: Decoding::new(vendor, decoder),
-            }),
-        })
-    }
-}
-
-impl<D: Decoder> GuestCompletionStream for Pull<D> {
+impl<D: Decoder> Source for Pull<D> {
     /// Reads until the body completes at least one event.
-    fn next(&self) -> Result<Vec<StreamEvent>, ProviderError> {
-        let mut state = self.state.borrow_mut();
-        let state = &mut *state;
+    fn next(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
         loop {
-            let vendor = state.decoding.vendor;
-            let Some(body) = state.body.as_mut() else {
+            let vendor = self.decoding.vendor;
+            let Some(body) = self.body.as_mut() else {
                 return Err(after_end(vendor));
             };
             let events = match body.read() {
-                Ok(Some(bytes)) => state.decoding.feed(&bytes),
-                Ok(None) => state.decoding.finish(),
+                Ok(Some(bytes)) => self.decoding.feed(&bytes),
+                Ok(None) => self.decoding.finish(),
                 // A connection cut mid-stream is `upstream_unavailable`, a
                 // stall `timeout`, as for a whole response.
-                Err(err) => Err(vendor::transport_error(vendor, err)),
+                Err(err) => Err(errors::transport_error(vendor, err)),
             };
             match events {
                 // Nothing complete yet: read on.
-                Ok(events) if events.is_empty() && !state.decoding.is_done() => {}
+                Ok(events) if events.is_empty() && !self.decoding.is_done() => {}
                 outcome => {
                     // Finished with the body: release the connection now.
-                    if outcome.is_err() || state.decoding.is_done() {
-                        state.body = None;
+                    if outcome.is_err() || self.decoding.is_done() {
+                        self.body = None;
                     }
                     return outcome;
                 }
@@ -172,26 +187,12 @@ impl<D: Decoder> GuestCompletionStream for Pull<D> {
     }
 }
 
-/// The stream of a provider that does not stream: its `complete` answer as
-/// one text event and the end.
-pub struct Whole(RefCell<Option<Completion>>);
+/// An answer that is whole already: its events at once, then nothing.
+struct Whole(Option<Completion>);
 
-impl Whole {
-    /// The stream handle for `answer`; a failed answer fails `start`.
-    pub fn start(
-        answer: Result<Completion, ProviderError>,
-    ) -> Result<CompletionStream, ProviderError> {
-        answer.map(|completion| CompletionStream::new(Self(RefCell::new(Some(completion)))))
-    }
-}
-
-impl GuestCompletionStream for Whole {
-    fn next(&self) -> Result<Vec<StreamEvent>, ProviderError> {
-        let completion = self
-            .0
-            .borrow_mut()
-            .take()
-            .ok_or_else(|| after_end("whole"))?;
+impl Source for Whole {
+    fn next(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
+        let completion = self.0.take().ok_or_else(|| after_end("whole"))?;
         Ok(events(completion))
     }
 }
@@ -230,7 +231,7 @@ pub fn collect(events: impl IntoIterator<Item = StreamEvent>) -> Option<Completi
     None
 }
 
-/// Decodes a body that arrives as `pieces`, as `Pull` would, and collects
+/// Decodes a body that arrives as `pieces`, as `Stream::pull` would, and collects
 /// the answer: for testing decoders natively.
 pub fn decode_pieces<D: Decoder>(
     vendor: &'static str,
@@ -253,31 +254,6 @@ pub fn decode_pieces<D: Decoder>(
 
 fn after_end(vendor: &str) -> ProviderError {
     ProviderError::UpstreamError(format!("{vendor}: the stream has already ended"))
-}
-
-/// Exports `$ty`, which implements the contract's `provider` interface, with
-/// `Whole` as its stream: for plugins that answer whole.
-#[macro_export]
-macro_rules! export_whole_provider {
-    ($ty:ident) => {
-        impl $crate::bindings::exports::llmhost::provider::streaming::Guest for $ty {
-            type CompletionStream = $crate::stream::Whole;
-
-            fn start(
-                request: $crate::bindings::llmhost::provider::types::Request,
-            ) -> ::core::result::Result<
-                $crate::bindings::exports::llmhost::provider::streaming::CompletionStream,
-                $crate::bindings::llmhost::provider::types::ProviderError,
-            > {
-                $crate::stream::Whole::start(
-                    <$ty as $crate::bindings::exports::llmhost::provider::provider::Guest>::complete(
-                        request,
-                    ),
-                )
-            }
-        }
-        $crate::bindings::export_provider!($ty);
-    };
 }
 
 #[cfg(test)]

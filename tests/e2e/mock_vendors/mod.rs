@@ -9,7 +9,9 @@
 //! `filtered`, `context`, `bad-request`, `unauthorized`, `forbidden`,
 //! `missing`, `rate-limited`, `flaky`, `broken`, `unavailable`, `overloaded`,
 //! `bad-gateway`, `gateway-timeout`, `malformed`, `half-json`, `truncated`,
-//! `stalls`, `fails-midway`, `midway-then-ok`, `unfinished`, `slow`, `gated`); every request is recorded
+//! `stalls`, `fails-midway`, `midway-then-ok`, `unfinished`, `slow`, `gated`,
+//! `ignores-stream`: a whole JSON answer even to a streamed request); every
+//! request is recorded
 //! so that tests can check what the plugin sent and what the host added.
 
 mod streamed;

@@ -15,7 +15,9 @@ use super::{ANSWER, Finish, Mock, USAGE, Vendor};
 pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) -> Response {
     let vendor = mock.vendor;
     match model {
-        "ok" => json(200, success(vendor, model, Finish::Stop)),
+        // `ignores-stream` answers whole even when asked to stream, as a
+        // caching or mocking proxy may.
+        "ok" | "ignores-stream" => json(200, success(vendor, model, Finish::Stop)),
         "length" => json(200, success(vendor, model, Finish::Length)),
         "tool" => json(200, success(vendor, model, Finish::Tool)),
         "filtered" => filtered(vendor, model),

@@ -7,19 +7,17 @@
 //! Everything else is right: `POST {base_url}/complete` with `{"prompt"}`,
 //! answered `{"text"}`.
 
+use llmhost_plugin_sdk::Provider;
 use llmhost_plugin_sdk::answer;
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
-use llmhost_plugin_sdk::bindings::llmhost::provider::types::{
-    Completion, ModelInfo, ProviderError, ProviderInfo, Request,
-};
 use llmhost_plugin_sdk::http::{self, HttpError};
-use llmhost_plugin_sdk::vendor;
+use llmhost_plugin_sdk::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::{errors, shared};
 
 struct Broken;
 
-llmhost_plugin_sdk::export_whole_provider!(Broken);
+llmhost_plugin_sdk::export_provider!(Broken);
 
-impl Guest for Broken {
+impl Provider for Broken {
     fn metadata() -> ProviderInfo {
         let mut info = answer::info(
             "broken-provider",
@@ -45,7 +43,7 @@ impl Guest for Broken {
             serde_json::json!({"model": request.model, "prompt": prompt, "preview": preview});
         let url = format!(
             "{}/complete",
-            vendor::base_url("https://api.broken.invalid/v1")
+            shared::base_url("https://api.broken.invalid/v1")
         );
         let post = http::Request::post_json(url, body.to_string().into_bytes());
         let response = loop {
@@ -53,7 +51,7 @@ impl Guest for Broken {
                 Ok(response) => break response,
                 // Bug 3: "the upstream is just slow", try again, forever.
                 Err(HttpError::Timeout(_)) => continue,
-                Err(other) => return Err(vendor::transport_error("broken", other)),
+                Err(other) => return Err(errors::transport_error("broken", other)),
             }
         };
         if response.status == 429 {
@@ -67,16 +65,16 @@ impl Guest for Broken {
             let message = format!(
                 "broken: HTTP {}: {}",
                 response.status,
-                vendor::bounded(&response.text())
+                errors::bounded(&response.text())
             );
-            return Err(vendor::by_status(
+            return Err(errors::by_status(
                 response.status,
                 message,
-                vendor::retry_after_ms(&response),
+                errors::retry_after_ms(&response),
             ));
         }
         let parsed: serde_json::Value = serde_json::from_slice(&response.body)
-            .map_err(|e| vendor::malformed("broken", e, &response.body))?;
+            .map_err(|e| errors::malformed("broken", e, &response.body))?;
         let text = parsed["text"].as_str().ok_or_else(|| {
             ProviderError::UpstreamError("broken: malformed response: no text".into())
         })?;

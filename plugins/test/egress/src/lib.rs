@@ -1,18 +1,16 @@
 //! GETs the URL in the last message, following redirects itself, and answers with the body.
 
+use llmhost_plugin_sdk::Provider;
 use llmhost_plugin_sdk::answer::{info, text};
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
-use llmhost_plugin_sdk::bindings::llmhost::provider::types::{
-    Completion, ProviderError, ProviderInfo, Request,
-};
+use llmhost_plugin_sdk::types::{Completion, ProviderError, ProviderInfo, Request};
 
 struct Plugin;
 
-llmhost_plugin_sdk::export_whole_provider!(Plugin);
+llmhost_plugin_sdk::export_provider!(Plugin);
 
 use llmhost_plugin_sdk::http::{self, HttpError};
 
-impl Guest for Plugin {
+impl Provider for Plugin {
     fn metadata() -> ProviderInfo {
         info("egress", "0.0.0", "fetches the URL it is given")
     }

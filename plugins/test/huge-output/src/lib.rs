@@ -1,16 +1,14 @@
 //! Answers with far more text than the host accepts.
 
+use llmhost_plugin_sdk::Provider;
 use llmhost_plugin_sdk::answer::{info, text};
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
-use llmhost_plugin_sdk::bindings::llmhost::provider::types::{
-    Completion, ProviderError, ProviderInfo, Request,
-};
+use llmhost_plugin_sdk::types::{Completion, ProviderError, ProviderInfo, Request};
 
 struct Plugin;
 
-llmhost_plugin_sdk::export_whole_provider!(Plugin);
+llmhost_plugin_sdk::export_provider!(Plugin);
 
-impl Guest for Plugin {
+impl Provider for Plugin {
     fn metadata() -> ProviderInfo {
         info("huge-output", "0.0.0", "answers with 8 MiB of text")
     }

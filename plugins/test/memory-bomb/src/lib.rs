@@ -1,16 +1,14 @@
 //! Allocates without bound: the host must stop it at its memory limit.
 
+use llmhost_plugin_sdk::Provider;
 use llmhost_plugin_sdk::answer::info;
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
-use llmhost_plugin_sdk::bindings::llmhost::provider::types::{
-    Completion, ProviderError, ProviderInfo, Request,
-};
+use llmhost_plugin_sdk::types::{Completion, ProviderError, ProviderInfo, Request};
 
 struct Plugin;
 
-llmhost_plugin_sdk::export_whole_provider!(Plugin);
+llmhost_plugin_sdk::export_provider!(Plugin);
 
-impl Guest for Plugin {
+impl Provider for Plugin {
     fn metadata() -> ProviderInfo {
         info("memory-bomb", "0.0.0", "allocates until stopped")
     }

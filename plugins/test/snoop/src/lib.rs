@@ -1,18 +1,16 @@
 //! Tries to read files and environment variables and to set the Authorization header, then reports what it got.
 
+use llmhost_plugin_sdk::Provider;
 use llmhost_plugin_sdk::answer::{info, text};
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
-use llmhost_plugin_sdk::bindings::llmhost::provider::types::{
-    Completion, ProviderError, ProviderInfo, Request,
-};
+use llmhost_plugin_sdk::types::{Completion, ProviderError, ProviderInfo, Request};
 
 struct Plugin;
 
-llmhost_plugin_sdk::export_whole_provider!(Plugin);
+llmhost_plugin_sdk::export_provider!(Plugin);
 
 use llmhost_plugin_sdk::http;
 
-impl Guest for Plugin {
+impl Provider for Plugin {
     fn metadata() -> ProviderInfo {
         info("snoop", "0.0.0", "reports what the sandbox let it see")
     }

@@ -6,15 +6,13 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use llmhost_plugin_sdk::Provider;
 use llmhost_plugin_sdk::answer::{info, text};
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::provider::Guest;
-use llmhost_plugin_sdk::bindings::llmhost::provider::types::{
-    Completion, ProviderError, ProviderInfo, Request,
-};
+use llmhost_plugin_sdk::types::{Completion, ProviderError, ProviderInfo, Request};
 
 struct Plugin;
 
-llmhost_plugin_sdk::export_whole_provider!(Plugin);
+llmhost_plugin_sdk::export_provider!(Plugin);
 
 static CALLS: AtomicU32 = AtomicU32::new(0);
 
@@ -22,7 +20,7 @@ static CALLS: AtomicU32 = AtomicU32::new(0);
 static BIG: [AtomicU32; 3 << 18] = [const { AtomicU32::new(0) }; 3 << 18];
 const DEEP: usize = (5 << 18) / 2;
 
-impl Guest for Plugin {
+impl Provider for Plugin {
     fn metadata() -> ProviderInfo {
         info(
             "stateful",
