@@ -44,6 +44,13 @@ bench:
     cargo bench --bench sync_path
     scripts/bench-startup
 
+# llmhost beside TensorZero and LiteLLM proxy in front of one mock upstream,
+# alternating rounds, servers and load pinned to separate cores; installs the
+# peers into target/bench-peers/venv and writes its tables into
+# docs/performance.md (settings: scripts/bench-peers/bench_peers.py).
+bench-peers:
+    scripts/bench-peers/run
+
 # Start-up time with a cold and a warm compiled-plugin cache.
 bench-startup:
     scripts/bench-startup
