@@ -760,33 +760,24 @@ def report(info, targets, whole, streams, idle_cpu, rss_idle, rss_after, async_r
             w(f"| {s} | {idle_cpu[s]:.3f} | {rss_idle[s]:.1f} | {rss_after[s]:.1f} |")
         w("")
 
-        if "llmhost" in names and gateways:
-            w("**Ratios to llmhost** (server CPU per request and added p50 latency, whole answers):")
+        peers = [n for n in gateways if n not in ("llmhost", "llmhost-echo")]
+        if "llmhost" in names and peers:
+            w("**Peers against llmhost** (`openai` plugin), whole answers: how many times llmhost's server CPU per request and added p50 latency each peer needs:")
             w("")
-            header = "| concurrency | " + " | ".join(f"{n} CPU/req" for n in gateways if n != "llmhost") + " | " + " | ".join(
-                f"{n} added p50" for n in gateways if n != "llmhost"
-            ) + " |"
-            w(header)
-            w("|---" * (1 + 2 * (len(gateways) - 1)) + "|")
+            w("| concurrency | " + " | ".join(f"{n} CPU per request" for n in peers) + " | " + " | ".join(f"{n} added p50" for n in peers) + " |")
+            w("|---" * (1 + 2 * len(peers)) + "|")
             for c in concurrencies:
-                base = whole[("direct", c)]
-                b50 = pct(base.latencies(), 0.5)
+                b50 = pct(whole[("direct", c)].latencies(), 0.5) or 0
                 ours = whole[("llmhost", c)]
                 our_cpu = ours.per_request("server_cpu_us")
-                our_add = (pct(ours.latencies(), 0.5) or 0) - (b50 or 0)
-                cells = []
-                for n in gateways:
-                    if n == "llmhost":
-                        continue
-                    cells.append(ratio(whole[(n, c)].per_request("server_cpu_us"), our_cpu))
-                for n in gateways:
-                    if n == "llmhost":
-                        continue
-                    their_add = (pct(whole[(n, c)].latencies(), 0.5) or 0) - (b50 or 0)
+                our_add = (pct(ours.latencies(), 0.5) or 0) - b50
+                cells = [ratio(whole[(n, c)].per_request("server_cpu_us"), our_cpu) for n in peers]
+                for n in peers:
+                    their_add = (pct(whole[(n, c)].latencies(), 0.5) or 0) - b50
                     cells.append(ratio(their_add, our_add) if our_add > 0 else "–")
                 w(f"| {c} | " + " | ".join(cells) + " |")
             w("")
-            w("A ratio above 1× means the peer costs more than llmhost (`llmhost-echo` is llmhost's own path without an upstream).")
+            w("Above 1× the peer costs more than llmhost; below 1×, less.")
             w("")
 
     if async_results:
