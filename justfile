@@ -19,6 +19,11 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     cd plugins && cargo fmt --all --check && cargo clippy --target wasm32-wasip2 --all-targets --target-dir ../target/plugins-clippy -- -D warnings
 
+# What CI runs (lints, the whole suite with PostgreSQL, the API fuzz run);
+# best on a clean clone, as CI does.
+ci:
+    .ci/run
+
 # Build the bundled plugins alone (the host build does this too).
 plugins:
     rustup target add wasm32-wasip2

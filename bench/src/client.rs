@@ -9,20 +9,20 @@ use http_body_util::Full;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 
-pub struct Connection {
+pub(crate) struct Connection {
     sender: SendRequest<Full<Bytes>>,
     authority: String,
 }
 
 /// Where an `http://host:port/path` URL points.
-pub struct Url {
+pub(crate) struct Url {
     pub addr: SocketAddr,
     pub authority: String,
     pub path: String,
 }
 
 impl Url {
-    pub fn parse(text: &str) -> anyhow::Result<Self> {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
         let rest = text
             .strip_prefix("http://")
             .ok_or_else(|| anyhow::anyhow!("{text}: only http:// URLs"))?;
@@ -42,7 +42,7 @@ impl Url {
 }
 
 impl Connection {
-    pub async fn open(url: &Url) -> anyhow::Result<Self> {
+    pub(crate) async fn open(url: &Url) -> anyhow::Result<Self> {
         let tcp = tokio::net::TcpStream::connect(url.addr).await?;
         tcp.set_nodelay(true)?;
         let (sender, connection) = http1::handshake(TokioIo::new(tcp)).await?;
@@ -54,7 +54,7 @@ impl Connection {
     }
 
     /// Sends a request; the caller reads the body.
-    pub async fn send(
+    pub(crate) async fn send(
         &mut self,
         method: http::Method,
         path: &str,
@@ -79,7 +79,7 @@ impl Connection {
     }
 
     /// A GET whose whole answer is read.
-    pub async fn get(&mut self, path: &str) -> anyhow::Result<(http::StatusCode, Bytes)> {
+    pub(crate) async fn get(&mut self, path: &str) -> anyhow::Result<(http::StatusCode, Bytes)> {
         use http_body_util::BodyExt;
         let response = self
             .send(http::Method::GET, path, &[], Bytes::new())

@@ -23,7 +23,7 @@ use crate::mock::ANSWER_TEXT;
 
 #[derive(clap::Args)]
 /// Closed-loop load against one URL.
-pub struct Args {
+pub(crate) struct Args {
     #[arg(long)]
     url: String,
     /// The JSON request body.
@@ -89,7 +89,7 @@ struct Request {
     expect: String,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let headers = args
         .headers
         .iter()
@@ -331,7 +331,7 @@ impl MockStats {
 
 /// User + system time of a process (all its threads), in microseconds; 0
 /// when it is gone.
-pub fn cpu_us(stat_path: &str) -> u64 {
+pub(crate) fn cpu_us(stat_path: &str) -> u64 {
     let Ok(stat) = std::fs::read_to_string(stat_path) else {
         return 0;
     };

@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 
 #[derive(clap::Args)]
 /// Serve the mock OpenAI-compatible upstream.
-pub struct Args {
+pub(crate) struct Args {
     /// Address to listen on; port 0 picks one. Prints
     /// `mock listening on http://ADDR` when ready.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -38,7 +38,7 @@ pub struct Args {
 }
 
 /// The text of the whole answer; the load generator checks for it.
-pub const ANSWER_TEXT: &str = "Hello from the mock upstream.";
+pub(crate) const ANSWER_TEXT: &str = "Hello from the mock upstream.";
 
 const WHOLE: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1741570283,"model":"ok","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the mock upstream.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21}}"#;
 
@@ -93,7 +93,7 @@ impl Answers {
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("mock listening on http://{}", listener.local_addr()?);
     let stats = Arc::new(Stats::default());

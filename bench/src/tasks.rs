@@ -17,7 +17,7 @@ use crate::load::cpu_us;
 
 #[derive(clap::Args)]
 /// Submit tasks and wait for all of them to finish.
-pub struct Args {
+pub(crate) struct Args {
     /// The server's base URL, `http://host:port`.
     #[arg(long)]
     base: String,
@@ -35,7 +35,7 @@ pub struct Args {
     pids: Vec<u32>,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let submit = Url::parse(&format!("{}/api/v1/tasks", args.base))?;
     let body = Bytes::from(args.body.clone());
     let mut connections = Vec::new();

@@ -144,7 +144,7 @@ async fn main() {
         async_path("SQLite", &[]).await;
     }
     if run("postgres") {
-        match llmhost::testing::TestDatabase::create().await {
+        match llmhost_store::testing::TestDatabase::create().await {
             Some(db) => async_path("PostgreSQL", &["--database-url", &db.url]).await,
             None => println!("| PostgreSQL | skipped: no server | | | | | | | | | | | |"),
         }

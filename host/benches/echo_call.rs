@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
-use llmhost::runtime::{Message, Params, Request, Role, Runtime, RuntimeConfig};
+use llmhost_runtime::{Message, Params, Request, Role, Runtime, RuntimeConfig};
 
 fn request() -> Request {
     Request {
@@ -69,7 +69,7 @@ fn echo_call(c: &mut Criterion) {
         .unwrap();
     let runtime = rt
         .block_on(Runtime::new(RuntimeConfig {
-            plugins_dir: llmhost::server::bundled_plugins_dir(),
+            plugins_dir: llmhost::bundled_plugins_dir(),
             cache_dir: Some(std::env::temp_dir().join("llmhost-bench-cache")),
         }))
         .expect("load the bundled plugins");

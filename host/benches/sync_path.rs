@@ -31,7 +31,7 @@ use hyper_util::rt::TokioIo;
 
 use common::{Server, load_average, own_cpu_time, percentile, setting};
 
-const OVERHEAD_HEADER: &str = llmhost::api::openai::OVERHEAD_HEADER;
+const OVERHEAD_HEADER: &str = llmhost::OVERHEAD_HEADER;
 
 /// One keep-alive HTTP/1.1 connection, as a load generator holds it.
 async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
@@ -200,7 +200,7 @@ async fn start_upstream() -> SocketAddr {
 /// A plugins directory holding only the bundled `openai` plugin, its
 /// manifest pointing at `upstream` with the credential added by the host.
 fn openai_plugins(dir: &Path, upstream: SocketAddr) {
-    let bundled = llmhost::server::bundled_plugins_dir().join("openai.wasm");
+    let bundled = llmhost::bundled_plugins_dir().join("openai.wasm");
     std::fs::copy(&bundled, dir.join("openai.wasm")).unwrap();
     let manifest = format!(
         r#"[egress]

@@ -4,11 +4,11 @@
 //! error *codes* and their properties live in `error_code`; this file only
 //! says which code each failure is.
 
-use crate::error_code::ErrorCode;
-use crate::runtime::{self, CallError, ProviderError};
-use crate::task::{Role, TaskError, TaskInput, TaskResult, Usage};
+use llmhost_runtime::{self as runtime, CallError, ProviderError};
+use llmhost_store::error_code::ErrorCode;
+use llmhost_store::task::{Role, TaskError, TaskInput, TaskResult, Usage};
 
-pub fn request(model: &str, input: &TaskInput) -> runtime::Request {
+pub(crate) fn request(model: &str, input: &TaskInput) -> runtime::Request {
     runtime::Request {
         model: model.to_owned(),
         messages: input
@@ -37,7 +37,7 @@ fn role(role: Role) -> runtime::Role {
     }
 }
 
-pub fn completion(c: runtime::Completion) -> TaskResult {
+pub(crate) fn completion(c: runtime::Completion) -> TaskResult {
     let finish_reason = match c.finish_reason {
         runtime::FinishReason::Stop => "stop",
         runtime::FinishReason::Length => "length",
@@ -56,7 +56,7 @@ pub fn completion(c: runtime::Completion) -> TaskResult {
     }
 }
 
-pub fn provider_error(error: ProviderError) -> TaskError {
+pub(crate) fn provider_error(error: ProviderError) -> TaskError {
     let (code, message) = match error {
         ProviderError::InvalidRequest(m) => (ErrorCode::InvalidRequest, m),
         ProviderError::Authentication(m) => (ErrorCode::Authentication, m),
@@ -79,7 +79,7 @@ pub fn provider_error(error: ProviderError) -> TaskError {
     TaskError::new(code, message)
 }
 
-pub fn call_error(error: CallError) -> TaskError {
+pub(crate) fn call_error(error: CallError) -> TaskError {
     let code = match &error {
         CallError::DeadlineExceeded(_) => ErrorCode::DeadlineExceeded,
         CallError::MemoryLimit { .. } => ErrorCode::MemoryLimit,

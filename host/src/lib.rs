@@ -1,22 +1,36 @@
 //! llmhost runs LLM providers as WebAssembly components and executes LLM
-//! tasks submitted over REST. Modules, one concern each: `api` (HTTP),
-//! `store` (the status store), `worker` (claiming and running tasks),
-//! `runtime` (wasmtime and the plugins), `error_code` (the error table),
-//! `config` (settings and their precedence), `metrics` (Prometheus).
+//! tasks submitted over REST. This crate is the top of the stack; the layers,
+//! in dependency order (each uses only those above it):
+//!
+//! 1. `llmhost_store` (crates/llmhost-store): the status store, the task types
+//!    it persists (`task`) and the one error table (`error_code`).
+//!    `llmhost_runtime` (crates/llmhost-runtime): wasmtime, the provider
+//!    plugins, their sandbox and egress. The two know nothing of each other
+//!    or of this crate.
+//! 2. `convert`: task types to contract types and back, and which error code
+//!    a failed call is. `metrics`: the Prometheus registry.
+//! 3. `worker`: claims tasks from the store, calls the runtime, records the
+//!    outcome.
+//! 4. `secret`: values that never reach a log (tokens, database URLs).
+//!    `api`: the HTTP API (REST, `/v1` OpenAI-compatible, OpenAPI).
+//! 5. `config`: the settings of `serve`, their defaults (taken from
+//!    `ApiConfig` and `WorkerConfig`) and rules.
+//! 6. `server`: `llmhost serve`, wiring store, runtime, workers and API.
+//! 7. `cli`: the command line, and the tools it runs (`client`,
+//!    `conformance`, `plugin_kit`).
+//!
+//! Everything is `pub(crate)`: the public items below are what the binary,
+//! the benchmarks and the black-box tests use.
 
-pub mod api;
-pub mod cli;
-pub mod client;
-pub mod config;
-pub mod conformance;
-pub mod convert;
-pub mod error_code;
-pub mod metrics;
-pub mod plugin_kit;
-pub mod runtime;
-pub mod server;
-pub mod store;
-pub mod task;
-#[doc(hidden)]
-pub mod testing;
-pub mod worker;
+mod api;
+mod cli;
+mod config;
+mod convert;
+mod metrics;
+mod secret;
+mod server;
+mod worker;
+
+pub use api::openai::OVERHEAD_HEADER;
+pub use cli::main;
+pub use config::bundled_plugins_dir;

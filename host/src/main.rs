@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    llmhost::cli::main().await
+    llmhost::main().await
 }

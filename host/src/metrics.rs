@@ -12,8 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::store::{Store, StoreError};
-use crate::task::TaskStatus;
+use llmhost_store::task::TaskStatus;
+use llmhost_store::{Store, StoreError};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
@@ -47,7 +47,7 @@ fn latency_histogram() -> Histogram {
 }
 
 /// The process's metrics; cheap to share behind an `Arc`.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     tasks: Family<StatusLabel, Gauge>,
     queue_depth: Gauge,
@@ -107,11 +107,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn observe_claim(&self, waited: Duration) {
+    pub(crate) fn observe_claim(&self, waited: Duration) {
         self.claim_latency.observe(waited.as_secs_f64());
     }
 
-    pub fn observe_provider_call(&self, provider: &str, took: Duration) {
+    pub(crate) fn observe_provider_call(&self, provider: &str, took: Duration) {
         self.provider_call
             .get_or_create(&ProviderLabel {
                 provider: provider.to_owned(),
@@ -119,13 +119,13 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    pub fn count_attempt_errors(&self, error_code: &'static str, n: u64) {
+    pub(crate) fn count_attempt_errors(&self, error_code: &'static str, n: u64) {
         self.attempt_errors
             .get_or_create(&ErrorCodeLabel { error_code })
             .inc_by(n);
     }
 
-    pub fn observe_http(&self, method: &str, route: &str, status: u16, took: Duration) {
+    pub(crate) fn observe_http(&self, method: &str, route: &str, status: u16, took: Duration) {
         let labels = HttpLabels {
             method: method.to_owned(),
             route: route.to_owned(),
@@ -139,7 +139,7 @@ impl Metrics {
 
     /// Reads the task counts from the store, then renders every metric in
     /// the Prometheus text format.
-    pub async fn render(&self, store: &Store) -> Result<String, StoreError> {
+    pub(crate) async fn render(&self, store: &Store) -> Result<String, StoreError> {
         let counts = store.count_by_status().await?;
         for status in TaskStatus::ALL {
             let n = counts.get(&status).copied().unwrap_or(0);

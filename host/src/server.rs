@@ -2,56 +2,63 @@
 //! together for one process, and shuts them down in order.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::ValueEnum;
+use llmhost_runtime::{Runtime, RuntimeConfig};
+use llmhost_store::Store;
 
 use crate::api::{self, ApiConfig, AppState};
+use crate::config::{Role, Settings};
 use crate::metrics::Metrics;
-use crate::runtime::{Runtime, RuntimeConfig};
-use crate::store::Store;
 use crate::worker::{self, Shutdown, WorkerConfig};
 
-/// What one process does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Api,
-    Worker,
-    All,
-}
-
 #[derive(Clone, Debug)]
-pub struct ServeConfig {
-    pub listen: SocketAddr,
+pub(crate) struct ServeConfig {
+    pub(crate) listen: SocketAddr,
     /// Where `/metrics` and `/healthz` are also served, alone.
-    pub metrics_listen: Option<SocketAddr>,
-    pub database_url: String,
-    pub runtime: RuntimeConfig,
+    pub(crate) metrics_listen: Option<SocketAddr>,
+    pub(crate) database_url: String,
+    pub(crate) runtime: RuntimeConfig,
     /// How often the plugins directory is checked for changes; zero never.
-    pub plugin_reload_interval: Duration,
-    pub role: Role,
-    pub shutdown_grace: Duration,
-    pub api: ApiConfig,
-    pub worker: WorkerConfig,
+    pub(crate) plugin_reload_interval: Duration,
+    pub(crate) role: Role,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) api: ApiConfig,
+    pub(crate) worker: WorkerConfig,
 }
 
-/// The plugins the build produced (see host/build.rs), when run from a
-/// checkout; otherwise `plugins/` beside the executable.
-pub fn bundled_plugins_dir() -> PathBuf {
-    let built = PathBuf::from(env!("LLMHOST_BUNDLED_PLUGINS_DIR"));
-    if built.is_dir() {
-        return built;
+impl From<Settings> for ServeConfig {
+    /// What `serve` runs with: the validated settings, each given to the
+    /// part that uses it; what no setting names keeps that part's default.
+    fn from(settings: Settings) -> Self {
+        Self {
+            listen: settings.listen,
+            metrics_listen: settings.metrics_listen,
+            database_url: settings.database_url(),
+            runtime: RuntimeConfig {
+                plugins_dir: settings.plugins_dir(),
+                cache_dir: Some(settings.cache_dir()),
+            },
+            plugin_reload_interval: Duration::from_millis(settings.plugin_reload_ms),
+            role: settings.role,
+            shutdown_grace: Duration::from_millis(settings.shutdown_grace_ms),
+            api: ApiConfig {
+                max_body_bytes: settings.max_body_bytes,
+                default_max_attempts: settings.max_attempts,
+                auth_tokens: settings.auth_tokens,
+                ..ApiConfig::default()
+            },
+            worker: WorkerConfig {
+                concurrency: settings.workers,
+                lease: Duration::from_millis(settings.lease_ms),
+                ..WorkerConfig::default()
+            },
+        }
     }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("plugins")))
-        .unwrap_or_else(|| PathBuf::from("plugins"))
 }
 
-pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url).await?;
     let runtime = Arc::new(Runtime::new(config.runtime.clone()).await?);
     tracing::info!(providers = ?runtime.names(), plugins_dir = %runtime.plugins_dir().display(), "runtime ready");
@@ -158,7 +165,7 @@ async fn stop_workers(mut pool: tokio::task::JoinHandle<()>, shutdown: &Shutdown
 }
 
 /// Resolves on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::harness::run_llmhost;
+use crate::test_plugin;
 
 /// The repository's root (for the plugins' case directories).
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -89,10 +90,10 @@ async fn every_bundled_provider_passes_conformance() {
 
 #[tokio::test]
 async fn a_broken_plugin_fails_precisely_its_bugs_and_the_report_says_why() {
-    let wasm = Path::new(env!("LLMHOST_TEST_PLUGINS_DIR")).join("broken-provider.wasm");
+    let wasm = Path::new(test_plugin::BROKEN_PROVIDER);
     let cases = repo().join("plugins/test/broken-provider/conformance");
 
-    let (ok, stdout, _) = conformance(&wasm, &cases, true).await;
+    let (ok, stdout, _) = conformance(wasm, &cases, true).await;
     assert!(!ok, "a failing suite exits non-zero");
     let report: Value = serde_json::from_str(&stdout).expect("a JSON report");
     let mut failed: Vec<String> = statuses(&report)
@@ -111,7 +112,7 @@ async fn a_broken_plugin_fails_precisely_its_bugs_and_the_report_says_why() {
         "{report}"
     );
 
-    let (ok, text, _) = conformance(&wasm, &cases, false).await;
+    let (ok, text, _) = conformance(wasm, &cases, false).await;
     assert!(!ok);
     for says in [
         "FAIL",

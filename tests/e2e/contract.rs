@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::harness::Server;
 use crate::sandbox::plugins_dir;
+use crate::test_plugin;
 
 fn provider<'a>(list: &'a Value, name: &str) -> Option<&'a Value> {
     list["providers"]
@@ -18,7 +19,10 @@ fn provider<'a>(list: &'a Value, name: &str) -> Option<&'a Value> {
 #[tokio::test]
 async fn a_plugin_built_against_contract_0_1_0_loads_and_answers_a_task() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = plugins_dir(dir.path(), &[("contract-v010", None), ("echo", None)]);
+    let plugins = plugins_dir(
+        dir.path(),
+        &[(test_plugin::CONTRACT_V010, None), ("echo", None)],
+    );
     let server = Server::start(dir.path(), &["--plugins-dir", plugins.to_str().unwrap()]).await;
 
     let (status, list) = server.get_json("/api/v1/providers").await;
@@ -28,7 +32,7 @@ async fn a_plugin_built_against_contract_0_1_0_loads_and_answers_a_task() {
     let echo = provider(&list, "echo").unwrap();
     assert_eq!(
         echo["contract_version"],
-        llmhost::runtime::CONTRACT_VERSION,
+        llmhost_runtime::CONTRACT_VERSION,
         "{echo}"
     );
 
@@ -42,7 +46,10 @@ async fn a_plugin_built_against_contract_0_1_0_loads_and_answers_a_task() {
 #[tokio::test]
 async fn a_plugin_built_for_an_incompatible_contract_is_refused_naming_both_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = plugins_dir(dir.path(), &[("contract-future", None), ("echo", None)]);
+    let plugins = plugins_dir(
+        dir.path(),
+        &[(test_plugin::CONTRACT_FUTURE, None), ("echo", None)],
+    );
     let server = Server::start(
         dir.path(),
         &[
@@ -55,7 +62,7 @@ async fn a_plugin_built_for_an_incompatible_contract_is_refused_naming_both_vers
     .await;
     let expected = format!(
         "built against contract 0.2.0; this host speaks 0.1.x ({})",
-        llmhost::runtime::CONTRACT_VERSION
+        llmhost_runtime::CONTRACT_VERSION
     );
 
     let log = server.log();

@@ -1,4 +1,4 @@
-//! Every row of the one error table (`llmhost::error_code`): its `error_code`,
+//! Every row of the one error table (`llmhost_store::error_code`): its `error_code`,
 //! the HTTP status of the synchronous endpoint and the retry decision, each
 //! observed from outside through its real cause. Rows whose causes are
 //! already driven end to end elsewhere name those tests, which must exist.
@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::harness::Server;
 use crate::sandbox::plugins_dir;
-use llmhost::error_code::ErrorCode;
+use crate::test_plugin;
+use llmhost_store::error_code::ErrorCode;
 
 /// How a row is caused, and where it is observed.
 enum Cause {
@@ -103,10 +104,10 @@ async fn every_row_of_the_error_table_has_its_status_and_retry_decision_from_out
     let dir = tempfile::tempdir().unwrap();
     let installed = [
         ("echo", None),
-        ("memory-bomb", None),
-        ("panic", None),
-        ("huge-output", None),
-        ("egress", None),
+        (test_plugin::MEMORY_BOMB, None),
+        (test_plugin::PANIC, None),
+        (test_plugin::HUGE_OUTPUT, None),
+        (test_plugin::EGRESS, None),
     ];
     let plugins = plugins_dir(dir.path(), &installed);
     let args = ["--plugins-dir", plugins.to_str().unwrap()];

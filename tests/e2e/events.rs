@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::harness::{Server, echo};
 
 /// Reads the whole stream (it ends after the final event): `(event, data)`.
-pub async fn events(server: &Server, id: &str) -> Vec<(String, Value)> {
+pub(crate) async fn events(server: &Server, id: &str) -> Vec<(String, Value)> {
     let response = server
         .http
         .get(server.url(&format!("/api/v1/tasks/{id}/events")))

@@ -9,9 +9,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// How long any awaited condition may take before the test fails.
-pub const PATIENCE: Duration = Duration::from_secs(60);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
 
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     /// The API's base URL (empty for a worker-only process).
     pub base: String,
@@ -22,12 +22,12 @@ pub struct Server {
 impl Server {
     /// Starts a server (API and workers) on a free port with its database
     /// in `data_dir`.
-    pub async fn start(data_dir: &Path, extra_args: &[&str]) -> Self {
+    pub(crate) async fn start(data_dir: &Path, extra_args: &[&str]) -> Self {
         Self::spawn(data_dir, extra_args, &[], "llmhost listening on ").await
     }
 
     /// Like `start`, with extra environment variables.
-    pub async fn start_with_env(
+    pub(crate) async fn start_with_env(
         data_dir: &Path,
         extra_args: &[&str],
         env: &[(&str, &str)],
@@ -37,13 +37,13 @@ impl Server {
 
     /// Starts a worker-only process (`--role worker` and a database URL
     /// among `args`).
-    pub async fn start_worker(data_dir: &Path, args: &[&str]) -> Self {
+    pub(crate) async fn start_worker(data_dir: &Path, args: &[&str]) -> Self {
         Self::spawn(data_dir, args, &[], "llmhost worker running").await
     }
 
     /// Starts a worker-only process with `--metrics-listen` among `args`;
     /// its `base` is the metrics listener's URL.
-    pub async fn start_worker_with_metrics(data_dir: &Path, args: &[&str]) -> Self {
+    pub(crate) async fn start_worker_with_metrics(data_dir: &Path, args: &[&str]) -> Self {
         Self::spawn(data_dir, args, &[], "llmhost metrics on ").await
     }
 
@@ -92,12 +92,12 @@ impl Server {
         }
     }
 
-    pub fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.id().expect("running") as i32
     }
 
     /// The process's resident memory, in KiB.
-    pub fn rss_kib(&self) -> u64 {
+    pub(crate) fn rss_kib(&self) -> u64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
         let line = status
@@ -110,26 +110,26 @@ impl Server {
             .expect("VmRSS in kB")
     }
 
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         read(&self.log)
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal).expect("signal");
     }
 
     /// `kill -9`: no chance to clean up.
-    pub async fn kill(mut self) {
+    pub(crate) async fn kill(mut self) {
         self.child.start_kill().expect("kill");
         self.child.wait().await.expect("reap");
     }
 
     /// SIGTERM, then waits for the process to exit on its own.
-    pub async fn terminate(mut self) -> std::process::ExitStatus {
+    pub(crate) async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = nix::unistd::Pid::from_raw(self.pid());
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
         tokio::time::timeout(PATIENCE, self.child.wait())
@@ -140,7 +140,7 @@ impl Server {
 
     /// Waits for the process to exit on its own (after a signal sent with
     /// `signal`).
-    pub async fn wait_for_exit(mut self) -> std::process::ExitStatus {
+    pub(crate) async fn wait_for_exit(mut self) -> std::process::ExitStatus {
         tokio::time::timeout(PATIENCE, self.child.wait())
             .await
             .expect("the server exits")
@@ -148,7 +148,7 @@ impl Server {
     }
 
     /// POSTs a task; returns the HTTP status and the JSON body.
-    pub async fn post_task(&self, body: &Value) -> (u16, Value) {
+    pub(crate) async fn post_task(&self, body: &Value) -> (u16, Value) {
         let response = self
             .http
             .post(self.url("/api/v1/tasks"))
@@ -161,7 +161,7 @@ impl Server {
     }
 
     /// Submits a task that must be accepted; returns its id.
-    pub async fn submit(&self, body: &Value) -> String {
+    pub(crate) async fn submit(&self, body: &Value) -> String {
         let (status, task) = self.post_task(body).await;
         assert_eq!(status, 201, "submit {body}: {task}");
         assert_eq!(task["status"], "pending");
@@ -170,7 +170,7 @@ impl Server {
 
     /// Asks the server to reload its plugins now; returns the HTTP status
     /// and the JSON body.
-    pub async fn reload(&self) -> (u16, Value) {
+    pub(crate) async fn reload(&self) -> (u16, Value) {
         let url = self.url("/api/v1/providers/reload");
         let response = self.http.post(url).send().await.expect("POST reload");
         let status = response.status().as_u16();
@@ -178,27 +178,32 @@ impl Server {
     }
 
     /// Asks to cancel a task; returns the HTTP status and the JSON body.
-    pub async fn cancel(&self, id: &str) -> (u16, Value) {
+    pub(crate) async fn cancel(&self, id: &str) -> (u16, Value) {
         let url = self.url(&format!("/api/v1/tasks/{id}/cancel"));
         let response = self.http.post(url).send().await.expect("POST cancel");
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON body"))
     }
 
-    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get_json(&self, path: &str) -> (u16, Value) {
         let response = self.http.get(self.url(path)).send().await.expect("GET");
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON body"))
     }
 
-    pub async fn task(&self, id: &str) -> Value {
+    pub(crate) async fn task(&self, id: &str) -> Value {
         let (status, task) = self.get_json(&format!("/api/v1/tasks/{id}")).await;
         assert_eq!(status, 200, "GET task {id}: {task}");
         task
     }
 
     /// Polls the task until `done` holds, failing the test after `PATIENCE`.
-    pub async fn wait_for(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_for(
+        &self,
+        id: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let start = Instant::now();
         loop {
             let task = self.task(id).await;
@@ -214,7 +219,7 @@ impl Server {
         }
     }
 
-    pub async fn wait_until_finished(&self, id: &str) -> Value {
+    pub(crate) async fn wait_until_finished(&self, id: &str) -> Value {
         self.wait_for(id, "finished", |t| {
             matches!(
                 t["status"].as_str(),
@@ -225,7 +230,7 @@ impl Server {
     }
 
     /// Every task in the store, newest first.
-    pub async fn all_tasks(&self) -> Vec<Value> {
+    pub(crate) async fn all_tasks(&self) -> Vec<Value> {
         let mut tasks = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -255,13 +260,13 @@ fn unique_suffix() -> String {
 }
 
 /// A request body for the echo provider.
-pub fn echo(prompt: &str) -> Value {
+pub(crate) fn echo(prompt: &str) -> Value {
     serde_json::json!({ "provider": "echo", "model": "echo", "prompt": prompt })
 }
 
 /// Runs `llmhost ARGS` to completion with no `LLMHOST_*` variable but those
 /// in `env`; fails the test if it runs longer than `PATIENCE`.
-pub async fn run_llmhost(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+pub(crate) async fn run_llmhost(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_llmhost"));
     command.args(args).kill_on_drop(true);
     for (key, _) in std::env::vars() {

@@ -24,3 +24,15 @@ mod sandbox;
 mod shutdown;
 mod upstream;
 mod validation;
+
+/// The test plugins (`crates/test-plugins`), one path constant each. Dead
+/// code is an error here: a test plugin that no test runs does not compile.
+#[deny(dead_code)]
+mod test_plugin {
+    macro_rules! path {
+        ($name:ident) => {
+            pub(crate) const $name: &str = test_plugins::$name;
+        };
+    }
+    test_plugins::foreach_test_plugin!(path);
+}

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use crate::harness::{Server, echo};
-use llmhost::testing::TestDatabase;
+use llmhost_store::testing::TestDatabase;
 
 /// `name{labels} value` lines of a Prometheus text exposition.
 fn samples(text: &str) -> HashMap<String, f64> {

@@ -6,7 +6,7 @@ use nix::sys::signal::Signal;
 use serde_json::json;
 
 use crate::harness::{Server, echo};
-use llmhost::testing::TestDatabase;
+use llmhost_store::testing::TestDatabase;
 
 const LEASE_MS: &str = "1000";
 

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::conformance::repo;
 use crate::harness::run_llmhost;
+use crate::test_plugin;
 
 #[tokio::test]
 async fn inspect_shows_what_echo_is_built_against_and_that_it_loads() {
@@ -16,7 +17,7 @@ async fn inspect_shows_what_echo_is_built_against_and_that_it_loads() {
     let out = run_llmhost(&["plugin", "inspect", wasm.to_str().unwrap()], &[]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    let contract = llmhost::runtime::CONTRACT_VERSION;
+    let contract = llmhost_runtime::CONTRACT_VERSION;
     for says in [
         format!("contract:   {contract} (this host speaks {contract})"),
         "loadable:   yes".into(),
@@ -36,22 +37,22 @@ async fn inspect_shows_what_echo_is_built_against_and_that_it_loads() {
     let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let bytes = std::fs::read(&wasm).unwrap();
     assert_eq!(json["size_bytes"], bytes.len());
-    assert_eq!(json["sha256"], llmhost::plugin_kit::sha256_hex(&bytes));
+    assert_eq!(json["sha256"], llmhost_runtime::sha256_hex(&bytes));
     assert_eq!(json["loadable"], true);
     assert_eq!(json["metadata"]["name"], "echo");
     assert_eq!(json["metadata"]["models"][0]["id"], "echo");
-    assert_eq!(json["contract_version"], llmhost::runtime::CONTRACT_VERSION);
+    assert_eq!(json["contract_version"], llmhost_runtime::CONTRACT_VERSION);
 }
 
 #[tokio::test]
 async fn inspect_says_why_a_plugin_for_another_contract_cannot_load() {
-    let wasm = Path::new(env!("LLMHOST_TEST_PLUGINS_DIR")).join("contract-future.wasm");
+    let wasm = Path::new(test_plugin::CONTRACT_FUTURE);
     let out = run_llmhost(&["plugin", "inspect", wasm.to_str().unwrap()], &[]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "an unloadable plugin exits non-zero");
     let expected = format!(
         "loadable:   no: refused: built against contract 0.2.0; this host speaks 0.1.x ({})",
-        llmhost::runtime::CONTRACT_VERSION
+        llmhost_runtime::CONTRACT_VERSION
     );
     assert!(text.contains(&expected), "{text}");
     assert!(text.contains("contract:   0.2.0"), "{text}");

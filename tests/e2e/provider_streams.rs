@@ -14,14 +14,14 @@ use crate::mock_vendors::{ANSWER, MockVendor, PIECES, USAGE, Vendor};
 use crate::providers::{chat, post_chat, serve, task};
 
 /// Server-Sent Events read from a response as they arrive.
-pub struct Events {
+pub(crate) struct Events {
     response: reqwest::Response,
     buffer: Vec<u8>,
     ready: VecDeque<(String, String)>,
 }
 
 impl Events {
-    pub fn new(response: reqwest::Response) -> Self {
+    pub(crate) fn new(response: reqwest::Response) -> Self {
         Self {
             response,
             buffer: Vec::new(),
@@ -31,7 +31,7 @@ impl Events {
 
     /// The next event's name (`message` when unnamed) and data; `None` when
     /// the body ends. Fails the test after `PATIENCE` without one.
-    pub async fn next(&mut self) -> Option<(String, String)> {
+    pub(crate) async fn next(&mut self) -> Option<(String, String)> {
         loop {
             if let Some(event) = self.ready.pop_front() {
                 return Some(event);

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use llmhost::error_code::ErrorCode;
+use llmhost_store::error_code::ErrorCode;
 use serde_json::{Value, json};
 
 use crate::harness::Server;
@@ -256,7 +256,7 @@ fn credential(vendor: Vendor, secret: &str) -> (&'static str, String) {
 /// A server whose plugins directory holds only `vendor`'s plugin, with a
 /// manifest that allows the mock, points `base_url` at it and has the host
 /// add the credential from an environment variable.
-pub async fn serve(root: &Path, vendor: Vendor, mock: &MockVendor, secret: &str) -> Server {
+pub(crate) async fn serve(root: &Path, vendor: Vendor, mock: &MockVendor, secret: &str) -> Server {
     let plugins = root.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let name = vendor.plugin();
@@ -299,7 +299,7 @@ fn messages() -> Value {
     ])
 }
 
-pub fn task(vendor: Vendor, model: &str, max_attempts: u32) -> Value {
+pub(crate) fn task(vendor: Vendor, model: &str, max_attempts: u32) -> Value {
     json!({
         "provider": vendor.plugin(),
         "model": model,
@@ -310,7 +310,7 @@ pub fn task(vendor: Vendor, model: &str, max_attempts: u32) -> Value {
 }
 
 /// The same request for `/v1/chat/completions`.
-pub fn chat(vendor: Vendor, model: &str, stream: bool) -> Value {
+pub(crate) fn chat(vendor: Vendor, model: &str, stream: bool) -> Value {
     json!({
         "model": format!("{}/{model}", vendor.plugin()),
         "messages": messages(),
@@ -319,7 +319,7 @@ pub fn chat(vendor: Vendor, model: &str, stream: bool) -> Value {
     })
 }
 
-pub async fn post_chat(server: &Server, body: &Value) -> reqwest::Response {
+pub(crate) async fn post_chat(server: &Server, body: &Value) -> reqwest::Response {
     let url = server.url("/v1/chat/completions");
     server.http.post(url).json(body).send().await.unwrap()
 }

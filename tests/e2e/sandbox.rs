@@ -8,17 +8,22 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::harness::{Server, echo};
+use crate::test_plugin;
 use crate::upstream::Upstream;
 
-/// A plugins directory holding the named plugins (bundled or test ones),
-/// each with an optional manifest.
-pub fn plugins_dir(root: &Path, plugins: &[(&str, Option<String>)]) -> PathBuf {
+/// A plugins directory holding the given plugins, each with an optional
+/// manifest: a bundled one by name (`"echo"`), a test one by its path
+/// (`test_plugin::LOOP`).
+pub(crate) fn plugins_dir(root: &Path, plugins: &[(&str, Option<String>)]) -> PathBuf {
     let dir = root.join("plugins");
     std::fs::create_dir_all(&dir).unwrap();
-    for (name, manifest) in plugins {
-        let bundled = Path::new(env!("LLMHOST_BUNDLED_PLUGINS_DIR")).join(format!("{name}.wasm"));
-        let test = Path::new(env!("LLMHOST_TEST_PLUGINS_DIR")).join(format!("{name}.wasm"));
-        let source = if bundled.exists() { bundled } else { test };
+    for (plugin, manifest) in plugins {
+        let source = if plugin.ends_with(".wasm") {
+            PathBuf::from(plugin)
+        } else {
+            Path::new(env!("LLMHOST_BUNDLED_PLUGINS_DIR")).join(format!("{plugin}.wasm"))
+        };
+        let name = source.file_stem().unwrap().to_str().unwrap();
         std::fs::copy(&source, dir.join(format!("{name}.wasm")))
             .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
         if let Some(manifest) = manifest {
@@ -50,10 +55,10 @@ async fn misbehaving_plugins_fail_precisely_while_the_server_and_other_tasks_car
         dir.path(),
         &[
             ("echo", None),
-            ("loop", None),
-            ("memory-bomb", None),
-            ("panic", None),
-            ("huge-output", None),
+            (test_plugin::LOOP, None),
+            (test_plugin::MEMORY_BOMB, None),
+            (test_plugin::PANIC, None),
+            (test_plugin::HUGE_OUTPUT, None),
         ],
     );
     let server = Server::start(
@@ -117,7 +122,7 @@ async fn egress_reaches_only_what_the_manifest_allows() {
     let dir = tempfile::tempdir().unwrap();
     let plugins = plugins_dir(
         dir.path(),
-        &[("egress", Some(egress_manifest(&allowed, "")))],
+        &[(test_plugin::EGRESS, Some(egress_manifest(&allowed, "")))],
     );
     let server = Server::start(dir.path(), &["--plugins-dir", plugins.to_str().unwrap()]).await;
 
@@ -155,7 +160,7 @@ async fn a_hostname_is_allowed_to_a_refused_address_only_when_the_manifest_names
     let allowed = Upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let manifest = egress_manifest(&allowed, "allow_addresses = [\"127.0.0.0/8\", \"::1\"]\n");
-    let plugins = plugins_dir(dir.path(), &[("egress", Some(manifest))]);
+    let plugins = plugins_dir(dir.path(), &[(test_plugin::EGRESS, Some(manifest))]);
     let server = Server::start(dir.path(), &["--plugins-dir", plugins.to_str().unwrap()]).await;
     let url = format!("http://localhost:{}/ok", allowed.addr.port());
     let id = server.submit(&task("egress", &url)).await;
@@ -173,7 +178,7 @@ async fn secrets_reach_their_upstream_and_nothing_else() {
         upstream.origin(),
         upstream.origin()
     );
-    let plugins = plugins_dir(dir.path(), &[("snoop", Some(manifest))]);
+    let plugins = plugins_dir(dir.path(), &[(test_plugin::SNOOP, Some(manifest))]);
     let env = [
         ("LLMHOST_TEST_SECRET", secret.as_str()),
         ("ANOTHER_HOST_VAR", "visible-to-host-only"),
@@ -296,7 +301,7 @@ async fn replacing_a_plugin_while_tasks_run_fails_none_and_a_broken_file_is_refu
 #[tokio::test]
 async fn every_call_starts_from_a_fresh_instance_whatever_the_last_one_left() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = plugins_dir(dir.path(), &[("stateful", None)]);
+    let plugins = plugins_dir(dir.path(), &[(test_plugin::STATEFUL, None)]);
     // One worker: every call reuses the same pooled instance slot.
     let args = ["--plugins-dir", plugins.to_str().unwrap(), "--workers", "1"];
     let server = Server::start(dir.path(), &args).await;

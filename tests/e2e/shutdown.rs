@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use crate::harness::Server;
-use llmhost::testing::TestDatabase;
+use llmhost_store::testing::TestDatabase;
 
 async fn worker(dir: &std::path::Path, db: &TestDatabase, grace_ms: &str) -> Server {
     let args = [

@@ -12,31 +12,31 @@ use axum::routing::get;
 
 /// What the upstream saw: the Authorization header of every request.
 #[derive(Clone, Default)]
-pub struct Seen(Arc<Mutex<Vec<Option<String>>>>);
+pub(crate) struct Seen(Arc<Mutex<Vec<Option<String>>>>);
 
 impl Seen {
-    pub fn authorizations(&self) -> Vec<Option<String>> {
+    pub(crate) fn authorizations(&self) -> Vec<Option<String>> {
         self.0.lock().unwrap().clone()
     }
 }
 
-pub struct Upstream {
+pub(crate) struct Upstream {
     pub addr: SocketAddr,
     pub seen: Seen,
 }
 
 impl Upstream {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    pub fn origin(&self) -> String {
+    pub(crate) fn origin(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Serves `/ok`, `/big` (2 MiB), `/stall` (a body that stops after a
     /// few bytes), `/redirect?to=URL` (302) and records authorizations.
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let seen = Seen::default();
         let app = Router::new()
             .route("/ok", get(|| async { "hello from upstream" }))

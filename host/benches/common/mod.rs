@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 
 /// A running `llmhost serve` on a free port, with its own data directory;
 /// killed when dropped.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     pub base: String,
     pub addr: std::net::SocketAddr,
@@ -20,11 +20,11 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(args: &[&str]) -> Self {
+    pub(crate) async fn start(args: &[&str]) -> Self {
         Self::start_with_env(args, &[]).await
     }
 
-    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_llmhost"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -53,12 +53,12 @@ impl Server {
         }
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id().unwrap()
     }
 
     /// Resident memory of the server process, in MiB.
-    pub fn rss_mib(&self) -> f64 {
+    pub(crate) fn rss_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         let kb: f64 = status
             .lines()
@@ -70,12 +70,12 @@ impl Server {
 
     /// CPU time the server process has used so far (user + system): unlike
     /// wall-clock rates, barely moved by other load on the machine.
-    pub fn cpu_time(&self) -> Duration {
+    pub(crate) fn cpu_time(&self) -> Duration {
         cpu_time_of(&format!("/proc/{}/stat", self.pid()))
     }
 
     /// One sample of the store's counts, from `/metrics`.
-    pub async fn tasks_in(&self, http: &reqwest::Client, status: &str) -> u64 {
+    pub(crate) async fn tasks_in(&self, http: &reqwest::Client, status: &str) -> u64 {
         let text = http
             .get(format!("{}/metrics", self.base))
             .send()
@@ -93,7 +93,7 @@ impl Server {
 }
 
 /// User + system CPU time from a `/proc/.../stat` file.
-pub fn cpu_time_of(stat_path: &str) -> Duration {
+pub(crate) fn cpu_time_of(stat_path: &str) -> Duration {
     let stat = std::fs::read_to_string(stat_path).unwrap();
     // Fields after the command name (which may hold spaces) start at ")".
     let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
@@ -105,11 +105,11 @@ pub fn cpu_time_of(stat_path: &str) -> Duration {
 }
 
 /// CPU time this (the load-generating) process has used so far.
-pub fn own_cpu_time() -> Duration {
+pub(crate) fn own_cpu_time() -> Duration {
     cpu_time_of("/proc/self/stat")
 }
 
-pub fn setting(name: &str, default: usize) -> usize {
+pub(crate) fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -117,13 +117,13 @@ pub fn setting(name: &str, default: usize) -> usize {
 }
 
 /// The `q` quantile of sorted samples.
-pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * q) as usize]
 }
 
 /// The machine's load average over the last minute, to print beside
 /// wall-clock results.
-pub fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()

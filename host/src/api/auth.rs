@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Paths that answer without a token: load balancers probe them.
 const PUBLIC_PATHS: [&str; 1] = ["/healthz"];
@@ -21,14 +21,14 @@ const PUBLIC_PATHS: [&str; 1] = ["/healthz"];
 /// The accepted tokens, kept as SHA-256 digests so that every comparison
 /// takes the same time whatever the presented token's length.
 #[derive(Clone)]
-pub struct Tokens(Arc<[[u8; 32]]>);
+pub(crate) struct Tokens(Arc<[[u8; 32]]>);
 
 impl Tokens {
-    pub fn new(tokens: &[Secret]) -> Self {
+    pub(crate) fn new(tokens: &[Secret]) -> Self {
         Self(tokens.iter().map(|t| digest(t.expose())).collect())
     }
 
-    pub fn is_enabled(&self) -> bool {
+    pub(crate) fn is_enabled(&self) -> bool {
         !self.0.is_empty()
     }
 
@@ -49,7 +49,11 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 /// The middleware: 401 with our error body unless the request is allowed.
-pub async fn require_token(State(tokens): State<Tokens>, request: Request, next: Next) -> Response {
+pub(crate) async fn require_token(
+    State(tokens): State<Tokens>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !tokens.is_enabled() || PUBLIC_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }

@@ -22,8 +22,8 @@ use serde_json::json;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiPath;
-use crate::store::Store;
-use crate::task::{Task, TaskStatus};
+use llmhost_store::Store;
+use llmhost_store::task::{Task, TaskStatus};
 
 /// How often a live stream looks at the task again.
 const POLL: Duration = Duration::from_millis(50);
@@ -43,7 +43,7 @@ const POLL: Duration = Duration::from_millis(50);
     ),
     security((), ("bearer" = []))
 )]
-pub async fn tasks_events(
+pub(crate) async fn tasks_events(
     State(state): State<AppState>,
     ApiPath(task_id): ApiPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {

@@ -7,12 +7,13 @@ mod error;
 mod events;
 mod extract;
 mod observe;
-pub mod openai;
-pub mod openapi;
+pub(crate) mod openai;
+pub(crate) mod openapi;
 mod providers;
 mod tasks;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -21,44 +22,56 @@ use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
-pub use error::ApiError;
+pub(crate) use error::ApiError;
 
-use crate::config::Secret;
 use crate::metrics::Metrics;
-use crate::runtime::Runtime;
-use crate::store::Store;
+use crate::secret::Secret;
+use crate::worker::WorkerConfig;
+use llmhost_runtime::Runtime;
+use llmhost_store::Store;
 
 /// Settings of the API that clients can observe.
 #[derive(Clone, Debug)]
-pub struct ApiConfig {
+pub(crate) struct ApiConfig {
     /// Largest accepted request body.
-    pub max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
     /// `max_attempts` of a task that does not set it.
-    pub default_max_attempts: u32,
+    pub(crate) default_max_attempts: u32,
     /// Bearer tokens the API accepts; empty turns authentication off.
-    pub auth_tokens: Vec<Secret>,
+    pub(crate) auth_tokens: Vec<Secret>,
+    /// The deadline of a synchronous (`/v1`) provider call.
+    pub(crate) call_deadline: Duration,
 }
 
+impl ApiConfig {
+    /// The most attempts a task may ask for (and the most a default may be).
+    pub(crate) const MAX_ATTEMPTS: u32 = 20;
+}
+
+/// The one source of these defaults (`Settings` starts from them).
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1 << 20,
             default_max_attempts: 3,
             auth_tokens: Vec::new(),
+            // A synchronous call may take as long as a task without a
+            // timeout of its own.
+            call_deadline: WorkerConfig::default().default_timeout,
         }
     }
 }
 
 #[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub runtime: Arc<Runtime>,
-    pub config: ApiConfig,
-    pub metrics: Arc<Metrics>,
+pub(crate) struct AppState {
+    pub(crate) store: Store,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) config: ApiConfig,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// The whole API as a router, so tests can drive it without a socket.
-pub fn app(state: AppState) -> Router {
+pub(crate) fn app(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let tokens = auth::Tokens::new(&state.config.auth_tokens);
     Router::new()
@@ -95,7 +108,7 @@ pub fn app(state: AppState) -> Router {
 
 /// Only `/metrics` and `/healthz`, guarded like the API: what the metrics
 /// listener of a process serves (a worker-only process has no other).
-pub fn metrics_app(state: AppState) -> Router {
+pub(crate) fn metrics_app(state: AppState) -> Router {
     let tokens = auth::Tokens::new(&state.config.auth_tokens);
     Router::new()
         .route("/healthz", get(healthz))
@@ -130,11 +143,11 @@ async fn healthz(
     Ok(axum::Json(serde_json::json!({ "status": "ok" })))
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+async fn not_found(uri: http::Uri) -> ApiError {
     ApiError::not_found("not_found", format!("no route for {}", uri.path()))
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+async fn method_not_allowed(method: http::Method, uri: http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

@@ -13,7 +13,11 @@ use super::error::ApiError;
 
 /// Counts and times the request; requests that matched no route share the
 /// label `unmatched`, so that scanners cannot grow the label set.
-pub async fn track_http(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn track_http(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request
@@ -37,12 +41,12 @@ pub async fn track_http(State(state): State<AppState>, request: Request, next: N
     tag = "operations",
     responses(
         (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
-        (status = 401, description = "Authentication is on and no valid token was sent", body = super::openapi::ErrorBody),
-        (status = 503, description = "The store does not answer", body = super::openapi::ErrorBody),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = super::error::ErrorBody),
+        (status = 503, description = "The store does not answer", body = super::error::ErrorBody),
     ),
     security((), ("bearer" = []))
 )]
-pub async fn metrics_get(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn metrics_get(State(state): State<AppState>) -> Result<Response, ApiError> {
     let text = state.metrics.render(&state.store).await.map_err(|err| {
         tracing::error!("metrics: reading the store failed: {err}");
         ApiError::new(

@@ -9,7 +9,6 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-pub use super::error::ErrorBody;
 use super::{error, events, observe, openai, providers, tasks};
 
 #[derive(OpenApi)]
@@ -37,7 +36,7 @@ use super::{error, events, observe, openai, providers, tasks};
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth)
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct BearerAuth;
 
@@ -65,11 +64,11 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     tag = "operations",
     responses(
         (status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json"),
-        (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = error::ErrorBody),
     ),
     security((), ("bearer" = []))
 )]
-pub async fn openapi_get() -> impl IntoResponse {
+pub(crate) async fn openapi_get() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
         DOCUMENT.as_str(),

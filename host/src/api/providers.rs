@@ -10,16 +10,16 @@ use serde::Serialize;
 
 use super::error::ErrorBody;
 use super::{ApiError, AppState};
-use crate::runtime::{ProviderDescription, ReloadReport};
+use llmhost_runtime::{ProviderDescription, ReloadReport};
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct ProviderList {
+pub(crate) struct ProviderList {
     providers: Vec<Provider>,
 }
 
 /// An installed provider.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Provider {
+pub(crate) struct Provider {
     name: String,
     version: String,
     description: String,
@@ -29,7 +29,7 @@ pub struct Provider {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Model {
+pub(crate) struct Model {
     id: String,
     description: String,
 }
@@ -63,7 +63,7 @@ impl From<ProviderDescription> for Provider {
     ),
     security((), ("bearer" = []))
 )]
-pub async fn providers_list(State(state): State<AppState>) -> Json<ProviderList> {
+pub(crate) async fn providers_list(State(state): State<AppState>) -> Json<ProviderList> {
     Json(ProviderList {
         providers: state
             .runtime
@@ -87,7 +87,7 @@ pub async fn providers_list(State(state): State<AppState>) -> Json<ProviderList>
     ),
     security((), ("bearer" = []))
 )]
-pub async fn providers_reload(
+pub(crate) async fn providers_reload(
     State(state): State<AppState>,
 ) -> Result<Json<ReloadReport>, ApiError> {
     let report = state.runtime.reload().await.map_err(|err| {

@@ -7,17 +7,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::{ApiConfig, AppState};
 use sha2::{Digest, Sha256};
 
-use crate::store::{Cancel, Idempotency, Inserted, ListQuery, NewTask};
-use crate::task::{Message, Params, Role, Task, TaskInput, TaskStatus};
+use llmhost_store::task::{Message, Params, Role, Task, TaskInput, TaskStatus};
+use llmhost_store::{Cancel, Idempotency, Inserted, ListQuery, NewTask};
 
 const MAX_NAME_LEN: usize = 128;
-const MAX_ATTEMPTS_LIMIT: u32 = 20;
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
@@ -25,7 +24,7 @@ const MAX_PAGE: u32 = 500;
 /// The body of `POST /api/v1/tasks`: give either `messages` or `prompt`.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateTask {
+pub(crate) struct CreateTask {
     #[schema(min_length = 1, max_length = 128)]
     provider: String,
     #[schema(min_length = 1, max_length = 128)]
@@ -88,9 +87,10 @@ impl CreateTask {
             return Err(ApiError::invalid("metadata: must be a JSON object"));
         }
         let max_attempts = self.max_attempts.unwrap_or(default_max_attempts);
-        if !(1..=MAX_ATTEMPTS_LIMIT).contains(&max_attempts) {
+        if !(1..=ApiConfig::MAX_ATTEMPTS).contains(&max_attempts) {
             return Err(ApiError::invalid(format!(
-                "max_attempts: must be between 1 and {MAX_ATTEMPTS_LIMIT}"
+                "max_attempts: must be between 1 and {}",
+                ApiConfig::MAX_ATTEMPTS
             )));
         }
         if let Some(timeout) = self.timeout_ms
@@ -183,7 +183,7 @@ fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
     ),
     security((), ("bearer" = []))
 )]
-pub async fn tasks_create(
+pub(crate) async fn tasks_create(
     State(state): State<AppState>,
     request_headers: HeaderMap,
     ApiJson(body): ApiJson<CreateTask>,
@@ -226,7 +226,7 @@ pub async fn tasks_create(
     ),
     security((), ("bearer" = []))
 )]
-pub async fn tasks_get(
+pub(crate) async fn tasks_get(
     State(state): State<AppState>,
     ApiPath(task_id): ApiPath<String>,
 ) -> Result<Json<Task>, ApiError> {
@@ -246,7 +246,7 @@ fn task_not_found(task_id: &str) -> ApiError {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct ListParams {
+pub(crate) struct ListParams {
     /// Only tasks in this status: pending, running, completed, failed or cancelled.
     status: Option<String>,
     /// Only tasks of this provider.
@@ -259,7 +259,7 @@ pub struct ListParams {
 
 /// One page of tasks, newest first.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct TaskPage {
+pub(crate) struct TaskPage {
     tasks: Vec<Task>,
     next_cursor: Option<String>,
 }
@@ -277,7 +277,7 @@ pub struct TaskPage {
     ),
     security((), ("bearer" = []))
 )]
-pub async fn tasks_list(
+pub(crate) async fn tasks_list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<TaskPage>, ApiError> {
@@ -318,7 +318,8 @@ pub async fn tasks_list(
 }
 
 /// `POST /api/v1/tasks/{task_id}/cancel`: 200 with the task when it was
-/// cancelled or its cancel was requested (`running`, the worker stops it);
+/// pending and is now cancelled; 202 with the task when it is running and
+/// its cancel was requested (the worker stops it and records `cancelled`);
 /// 409 with the current status when it had already finished.
 #[utoipa::path(
     post,
@@ -335,7 +336,7 @@ pub async fn tasks_list(
     ),
     security((), ("bearer" = []))
 )]
-pub async fn tasks_cancel(
+pub(crate) async fn tasks_cancel(
     State(state): State<AppState>,
     ApiPath(task_id): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {

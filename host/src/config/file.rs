@@ -6,14 +6,14 @@ use std::path::Path;
 use super::Settings;
 
 /// The settings in `path`, with defaults for every key it leaves out.
-pub fn load_file(path: &Path) -> anyhow::Result<Settings> {
+pub(crate) fn load_file(path: &Path) -> anyhow::Result<Settings> {
     let text = std::fs::read_to_string(path)
         .map_err(|err| anyhow::anyhow!("config file {}: {err}", path.display()))?;
     parse(&text).map_err(|problem| anyhow::anyhow!("config file {}: {problem}", path.display()))
 }
 
 /// Parses a configuration; the error is `line N: KEY: PROBLEM`.
-pub fn parse(text: &str) -> Result<Settings, String> {
+pub(crate) fn parse(text: &str) -> Result<Settings, String> {
     let deserializer = toml::Deserializer::parse(text).map_err(|err| describe(text, "", &err))?;
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let key = err.path().to_string();

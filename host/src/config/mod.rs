@@ -4,26 +4,31 @@
 //! Owns every setting's name, default and rule; knows nothing of how they run.
 
 mod file;
-mod secret;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use file::load_file;
-pub use secret::{DatabaseUrl, Secret};
+pub(crate) use file::load_file;
 
 use crate::api::ApiConfig;
-use crate::runtime::RuntimeConfig;
-use crate::server::{Role, ServeConfig};
+use crate::secret::{DatabaseUrl, Secret};
 use crate::worker::WorkerConfig;
+
+/// What one process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Role {
+    Api,
+    Worker,
+    All,
+}
 
 /// Log format on stderr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Human,
     Json,
 }
@@ -32,37 +37,41 @@ pub enum LogFormat {
 /// name with `_` for `-` (`--lease-ms` is `lease_ms`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    pub listen: SocketAddr,
+pub(crate) struct Settings {
+    pub(crate) listen: SocketAddr,
     /// A second address serving only `/metrics` and `/healthz`: how a
     /// worker-only process (which has no API) is scraped.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub metrics_listen: Option<SocketAddr>,
+    pub(crate) metrics_listen: Option<SocketAddr>,
     /// `sqlite://PATH` or `postgres://…`; unset means `llmhost.db` in `data_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub database_url: Option<DatabaseUrl>,
-    pub data_dir: PathBuf,
+    pub(crate) database_url: Option<DatabaseUrl>,
+    pub(crate) data_dir: PathBuf,
     /// Unset means the bundled plugins.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub plugins_dir: Option<PathBuf>,
+    pub(crate) plugins_dir: Option<PathBuf>,
     /// How often the plugins directory is checked for changes, in ms; 0 never.
-    pub plugin_reload_ms: u64,
+    pub(crate) plugin_reload_ms: u64,
     /// Where compiled plugins are cached; unset means `cache` in `data_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cache_dir: Option<PathBuf>,
-    pub workers: usize,
-    pub role: Role,
-    pub max_attempts: u32,
-    pub lease_ms: u64,
-    pub shutdown_grace_ms: u64,
-    pub max_body_bytes: usize,
-    pub log_format: LogFormat,
+    pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) workers: usize,
+    pub(crate) role: Role,
+    pub(crate) max_attempts: u32,
+    pub(crate) lease_ms: u64,
+    pub(crate) shutdown_grace_ms: u64,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) log_format: LogFormat,
     /// Bearer tokens the API accepts; empty means no authentication.
-    pub auth_tokens: Vec<Secret>,
+    pub(crate) auth_tokens: Vec<Secret>,
 }
 
+/// What the API and the workers default to is theirs to say (`ApiConfig`,
+/// `WorkerConfig`); only the settings of the process itself are set here.
 impl Default for Settings {
     fn default() -> Self {
+        let api = ApiConfig::default();
+        let worker = WorkerConfig::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             metrics_listen: None,
@@ -71,12 +80,12 @@ impl Default for Settings {
             plugins_dir: None,
             plugin_reload_ms: 2_000,
             cache_dir: None,
-            workers: 16,
+            workers: worker.concurrency,
             role: Role::All,
-            max_attempts: 3,
-            lease_ms: 30_000,
+            max_attempts: api.default_max_attempts,
+            lease_ms: millis(worker.lease),
             shutdown_grace_ms: 10_000,
-            max_body_bytes: 1 << 20,
+            max_body_bytes: api.max_body_bytes,
             log_format: LogFormat::Human,
             auth_tokens: Vec::new(),
         }
@@ -84,14 +93,14 @@ impl Default for Settings {
 }
 
 /// The shortest token accepted: a guessable token is no protection.
-pub const MIN_TOKEN_LEN: usize = 16;
+pub(crate) const MIN_TOKEN_LEN: usize = 16;
 
 /// A setting that is not acceptable, and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {problem}")]
-pub struct Invalid {
-    pub key: &'static str,
-    pub problem: String,
+pub(crate) struct Invalid {
+    pub(crate) key: &'static str,
+    pub(crate) problem: String,
 }
 
 fn invalid(key: &'static str, problem: impl Into<String>) -> Invalid {
@@ -104,15 +113,18 @@ fn invalid(key: &'static str, problem: impl Into<String>) -> Invalid {
 impl Settings {
     /// Checks the rules serde cannot express. The first broken rule is the
     /// error, named by its key.
-    pub fn validate(&self) -> Result<(), Invalid> {
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
         if self.workers < 1 {
             return Err(invalid("workers", "must be at least 1"));
         }
         if self.lease_ms < 100 {
             return Err(invalid("lease_ms", "must be at least 100"));
         }
-        if !(1..=20).contains(&self.max_attempts) {
-            return Err(invalid("max_attempts", "must be between 1 and 20"));
+        if !(1..=ApiConfig::MAX_ATTEMPTS).contains(&self.max_attempts) {
+            return Err(invalid(
+                "max_attempts",
+                format!("must be between 1 and {}", ApiConfig::MAX_ATTEMPTS),
+            ));
         }
         if self.max_body_bytes < 1024 {
             return Err(invalid("max_body_bytes", "must be at least 1024"));
@@ -159,7 +171,7 @@ impl Settings {
         Ok(())
     }
 
-    pub fn database_url(&self) -> String {
+    pub(crate) fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.expose().to_owned(),
             None => format!("sqlite://{}", self.data_dir.join("llmhost.db").display()),
@@ -168,55 +180,44 @@ impl Settings {
 
     /// The effective configuration as TOML, secrets masked: what
     /// `llmhost config check` prints.
-    pub fn to_masked_toml(&self) -> String {
+    pub(crate) fn to_masked_toml(&self) -> String {
         let mut shown = self.clone();
         // `DatabaseUrl` serialises with its password masked.
         shown.database_url = Some(DatabaseUrl::new(self.database_url()));
-        shown.plugins_dir = Some(
-            self.plugins_dir
-                .clone()
-                .unwrap_or_else(crate::server::bundled_plugins_dir),
-        );
+        shown.plugins_dir = Some(self.plugins_dir());
         shown.cache_dir = Some(self.cache_dir());
         // `Secret` serialises masked: the tokens print as "****".
         toml::to_string(&shown).expect("settings serialise to TOML")
     }
 
-    pub fn cache_dir(&self) -> PathBuf {
+    pub(crate) fn cache_dir(&self) -> PathBuf {
         self.cache_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("cache"))
     }
 
-    /// What `serve` runs with.
-    pub fn into_serve_config(self) -> ServeConfig {
-        let database_url = self.database_url();
-        let cache_dir = self.cache_dir();
-        ServeConfig {
-            listen: self.listen,
-            metrics_listen: self.metrics_listen,
-            database_url,
-            runtime: RuntimeConfig {
-                plugins_dir: self
-                    .plugins_dir
-                    .unwrap_or_else(crate::server::bundled_plugins_dir),
-                cache_dir: Some(cache_dir),
-            },
-            plugin_reload_interval: Duration::from_millis(self.plugin_reload_ms),
-            role: self.role,
-            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
-            api: ApiConfig {
-                max_body_bytes: self.max_body_bytes,
-                default_max_attempts: self.max_attempts,
-                auth_tokens: self.auth_tokens,
-            },
-            worker: WorkerConfig {
-                concurrency: self.workers,
-                lease: Duration::from_millis(self.lease_ms),
-                ..WorkerConfig::default()
-            },
-        }
+    /// The plugins directory: the one set, else the bundled plugins.
+    pub(crate) fn plugins_dir(&self) -> PathBuf {
+        self.plugins_dir.clone().unwrap_or_else(bundled_plugins_dir)
     }
+}
+
+/// The plugins the build produced (see host/build.rs), when run from a
+/// checkout; otherwise `plugins/` beside the executable.
+pub fn bundled_plugins_dir() -> PathBuf {
+    let built = PathBuf::from(env!("LLMHOST_BUNDLED_PLUGINS_DIR"));
+    if built.is_dir() {
+        return built;
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("plugins")))
+        .unwrap_or_else(|| PathBuf::from("plugins"))
+}
+
+/// A duration as the whole milliseconds a setting holds.
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).expect("a default duration fits in u64 milliseconds")
 }
 
 /// Tokens travel in an HTTP header: visible ASCII only, and long enough.

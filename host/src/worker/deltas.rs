@@ -10,17 +10,14 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::store::{Fenced, Store};
+use llmhost_store::{Fenced, Store};
 
 /// How long streamed text may wait before it is stored.
 const FLUSH: Duration = Duration::from_millis(100);
 
-/// How many deltas may wait in the channel before the plugin is slowed.
-pub const CHANNEL: usize = 64;
-
 /// Stores what arrives on `deltas` until the channel closes. Sets `stored`
 /// once anything was stored (it must be cleared when the outcome is).
-pub async fn persist(
+pub(crate) async fn persist(
     store: &Store,
     task_id: &str,
     attempt: u32,
@@ -66,8 +63,8 @@ pub async fn persist(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Inserted, NewTask};
-    use crate::task::{Message, Params, Role, TaskInput};
+    use llmhost_store::task::{Message, Params, Role, TaskInput};
+    use llmhost_store::{Inserted, NewTask};
 
     async fn running_task(store: &Store) -> (String, u32) {
         let task = NewTask {
@@ -90,8 +87,8 @@ mod tests {
             store.insert(&task).await.unwrap(),
             Inserted::Created(_)
         ));
-        let claimed = store.claim("w1", Duration::from_secs(60)).await;
-        let claimed = claimed.unwrap().expect("the task is claimable");
+        let claimed = store.claim_batch("w1", Duration::from_secs(60), 1).await;
+        let claimed = claimed.unwrap().pop().expect("the task is claimable");
         (claimed.id, claimed.attempt)
     }
 
@@ -108,7 +105,7 @@ mod tests {
         let taken = store.append_delta(&id, attempt, 1, "taken").await.unwrap();
         assert_eq!(taken, Fenced::Applied);
 
-        let (sink, streamed) = mpsc::channel(CHANNEL);
+        let (sink, streamed) = llmhost_runtime::delta_channel();
         let stored = AtomicBool::new(false);
         let persist = persist(&store, &id, attempt, streamed, &stored);
         let feed = async {

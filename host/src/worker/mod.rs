@@ -16,24 +16,24 @@ use tracing::Instrument;
 
 use crate::convert;
 use crate::metrics::Metrics;
-use crate::runtime::Runtime;
-use crate::store::{ClaimedTask, Fenced, Heartbeat, Store};
-use crate::task::{TaskError, TaskResult};
+use llmhost_runtime::Runtime;
+use llmhost_store::task::{TaskError, TaskResult};
+use llmhost_store::{ClaimedTask, Fenced, Heartbeat, Store};
 
 #[derive(Clone, Debug)]
-pub struct WorkerConfig {
+pub(crate) struct WorkerConfig {
     /// How many tasks run at once in this process.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// How long a claim holds a task without a heartbeat.
-    pub lease: Duration,
+    pub(crate) lease: Duration,
     /// The longest a worker sleeps when it was not woken (a fallback only:
     /// submissions wake workers at once).
-    pub poll_interval: Duration,
+    pub(crate) poll_interval: Duration,
     /// The deadline of a provider call when the task sets none.
-    pub default_timeout: Duration,
+    pub(crate) default_timeout: Duration,
     /// First retry delay; doubles with each attempt, up to `retry_max`.
-    pub retry_base: Duration,
-    pub retry_max: Duration,
+    pub(crate) retry_base: Duration,
+    pub(crate) retry_max: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -52,14 +52,14 @@ impl Default for WorkerConfig {
 /// How the pool stops: `stop_claiming` first (running tasks go on), then
 /// `abort_running` (running tasks are handed back to `pending`).
 #[derive(Clone, Default)]
-pub struct Shutdown {
-    pub stop_claiming: CancellationToken,
-    pub abort_running: CancellationToken,
+pub(crate) struct Shutdown {
+    pub(crate) stop_claiming: CancellationToken,
+    pub(crate) abort_running: CancellationToken,
 }
 
 /// Starts the pool (up to `concurrency` tasks at once) and the lease
 /// rescuer; the handle resolves when every running task has finished.
-pub fn spawn_pool(
+pub(crate) fn spawn_pool(
     store: Store,
     runtime: Arc<Runtime>,
     config: WorkerConfig,
@@ -170,7 +170,7 @@ impl Worker {
     }
 
     async fn run(&self, task: ClaimedTask) {
-        let waited = crate::store::now_ms().saturating_sub(task.due_at_ms);
+        let waited = llmhost_store::now_ms().saturating_sub(task.due_at_ms);
         self.metrics
             .observe_claim(Duration::from_millis(u64::try_from(waited).unwrap_or(0)));
         let span = tracing::info_span!(
@@ -220,7 +220,7 @@ impl Worker {
             .timeout_ms
             .map_or(self.config.default_timeout, Duration::from_millis);
         let started = std::time::Instant::now();
-        let (sink, streamed) = tokio::sync::mpsc::channel(deltas::CHANNEL);
+        let (sink, streamed) = llmhost_runtime::delta_channel();
         let call = async move { plugin.stream(&request, deadline, &sink).await };
         let persist = deltas::persist(&self.store, &task.id, task.attempt, streamed, stored);
         let (answer, ()) = tokio::join!(call, persist);
@@ -256,7 +256,7 @@ impl Worker {
         }
     }
 
-    async fn record(&self, task: &ClaimedTask, outcome: Outcome) -> crate::store::Result<()> {
+    async fn record(&self, task: &ClaimedTask, outcome: Outcome) -> llmhost_store::Result<()> {
         let written = match outcome {
             Outcome::Finished(Ok(result)) => {
                 self.store.complete(&task.id, task.attempt, &result).await?
@@ -281,7 +281,7 @@ impl Worker {
         &self,
         task: &ClaimedTask,
         error: &TaskError,
-    ) -> crate::store::Result<Fenced> {
+    ) -> llmhost_store::Result<Fenced> {
         tracing::info!(error_code = %error.code, "attempt failed: {}", error.message);
         self.metrics.count_attempt_errors(error.code.as_str(), 1);
         if error.code.retryable() && task.attempt < task.max_attempts {
@@ -302,9 +302,9 @@ impl Worker {
     async fn rescue_loop(self: Arc<Self>) {
         loop {
             tokio::time::sleep(self.config.lease / 2).await;
-            match self.store.rescue_expired(crate::store::now_ms()).await {
+            match self.store.rescue_expired(llmhost_store::now_ms()).await {
                 Ok(r) if r.requeued + r.failed > 0 => {
-                    let expired = crate::error_code::ErrorCode::LeaseExpired.as_str();
+                    let expired = llmhost_store::error_code::ErrorCode::LeaseExpired.as_str();
                     self.metrics
                         .count_attempt_errors(expired, r.requeued + r.failed);
                     tracing::warn!(

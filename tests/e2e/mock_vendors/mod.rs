@@ -29,7 +29,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Vendor {
+pub(crate) enum Vendor {
     OpenAi,
     Anthropic,
     Ollama,
@@ -37,10 +37,10 @@ pub enum Vendor {
 }
 
 impl Vendor {
-    pub const ALL: [Vendor; 4] = [Self::OpenAi, Self::Anthropic, Self::Ollama, Self::Gemini];
+    pub(crate) const ALL: [Vendor; 4] = [Self::OpenAi, Self::Anthropic, Self::Ollama, Self::Gemini];
 
     /// The plugin's name.
-    pub fn plugin(self) -> &'static str {
+    pub(crate) fn plugin(self) -> &'static str {
         match self {
             Self::OpenAi => "openai",
             Self::Anthropic => "anthropic",
@@ -60,11 +60,11 @@ impl Vendor {
 }
 
 /// The text every successful answer carries.
-pub const ANSWER: &str = "Hello from the mock upstream.";
+pub(crate) const ANSWER: &str = "Hello from the mock upstream.";
 /// The pieces a streamed answer sends it in.
-pub const PIECES: [&str; 4] = ["Hello", " from the", " mock", " upstream."];
+pub(crate) const PIECES: [&str; 4] = ["Hello", " from the", " mock", " upstream."];
 /// The usage every successful answer reports: (input, output).
-pub const USAGE: (u64, u64) = (9, 12);
+pub(crate) const USAGE: (u64, u64) = (9, 12);
 
 /// How a successful answer finishes.
 #[derive(Clone, Copy)]
@@ -78,7 +78,7 @@ enum Finish {
 
 /// One request as the upstream received it.
 #[derive(Clone, Debug)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub method: String,
     /// The path and query.
     pub path: String,
@@ -92,7 +92,7 @@ pub struct Recorded {
 
 impl Recorded {
     /// Every value of the header `name`.
-    pub fn header(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn header(&self, name: &str) -> Vec<&str> {
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -108,13 +108,13 @@ struct Mock {
     gate: Semaphore,
 }
 
-pub struct MockVendor {
+pub(crate) struct MockVendor {
     pub addr: SocketAddr,
     mock: Arc<Mock>,
 }
 
 impl MockVendor {
-    pub async fn start(vendor: Vendor) -> Self {
+    pub(crate) async fn start(vendor: Vendor) -> Self {
         let mock = Arc::new(Mock {
             vendor,
             requests: Mutex::new(Vec::new()),
@@ -127,20 +127,20 @@ impl MockVendor {
         Self { addr, mock }
     }
 
-    pub fn origin(&self) -> String {
+    pub(crate) fn origin(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// What the plugin's `base_url` must be.
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("{}{}", self.origin(), self.mock.vendor.prefix())
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.mock.requests.lock().unwrap().clone()
     }
 
-    pub fn requests_for(&self, model: &str) -> Vec<Recorded> {
+    pub(crate) fn requests_for(&self, model: &str) -> Vec<Recorded> {
         self.requests()
             .into_iter()
             .filter(|r| r.model == model)
@@ -148,7 +148,7 @@ impl MockVendor {
     }
 
     /// Lets one waiting (or future) `gated` answer finish.
-    pub fn release(&self) {
+    pub(crate) fn release(&self) {
         self.mock.gate.add_permits(1);
     }
 }

@@ -7,11 +7,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::error_code::ErrorCode;
-use crate::task::TaskError;
+use llmhost_store::error_code::ErrorCode;
+use llmhost_store::task::TaskError;
 
 #[derive(Debug)]
-pub struct OpenAiError {
+pub(crate) struct OpenAiError {
     status: StatusCode,
     code: String,
     message: String,
@@ -19,11 +19,11 @@ pub struct OpenAiError {
 }
 
 impl OpenAiError {
-    pub fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
 
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
             code: code.to_owned(),
@@ -33,7 +33,7 @@ impl OpenAiError {
     }
 
     /// A provider's or the host's typed failure, through the error table.
-    pub fn from_task_error(error: TaskError) -> Self {
+    pub(crate) fn from_task_error(error: TaskError) -> Self {
         let status = StatusCode::from_u16(error.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
@@ -50,7 +50,7 @@ impl OpenAiError {
     }
 
     /// The JSON body, also sent as the last event of a stream that fails.
-    pub fn body(&self) -> serde_json::Value {
+    pub(crate) fn body(&self) -> serde_json::Value {
         json!({
             "error": { "message": self.message, "type": self.kind(), "param": null, "code": self.code }
         })

@@ -17,13 +17,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::convert;
-use crate::runtime::Completion;
-use crate::task::{TaskError, TaskResult};
-pub use error::OpenAiError;
+pub(crate) use error::OpenAiError;
+use llmhost_runtime::Completion;
+use llmhost_store::task::{TaskError, TaskResult};
 use wire::{AssistantMessage, ChatCompletion, ChatRequest, ChatUsage, Choice, Model, ModelList};
-
-/// The deadline of a synchronous call.
-const SYNC_DEADLINE: Duration = Duration::from_secs(300);
 
 /// The response header carrying the host's own time on a request, in
 /// microseconds: everything but the provider call.
@@ -46,7 +43,7 @@ pub const OVERHEAD_HEADER: &str = "x-llmhost-overhead-us";
     ),
     security((), ("bearer" = []))
 )]
-pub async fn chat_completions(
+pub(crate) async fn chat_completions(
     State(state): State<AppState>,
     body: Result<Json<ChatRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, OpenAiError> {
@@ -72,7 +69,7 @@ pub async fn chat_completions(
         return Err(OpenAiError::from_task_error(error));
     };
     let (messages, params) = request.to_input();
-    let input = crate::task::TaskInput { messages, params };
+    let input = llmhost_store::task::TaskInput { messages, params };
     let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
     let created = chrono::Utc::now().timestamp();
     if request.stream {
@@ -85,8 +82,13 @@ pub async fn chat_completions(
                 .as_ref()
                 .is_some_and(|o| o.include_usage),
         };
-        let (events, provider_time) =
-            stream::start(plugin, convert::request(model, &input), header).await?;
+        let (events, provider_time) = stream::start(
+            plugin,
+            convert::request(model, &input),
+            state.config.call_deadline,
+            header,
+        )
+        .await?;
         let mut response = events.into_response();
         set_overhead(
             &mut response,
@@ -96,7 +98,7 @@ pub async fn chat_completions(
     }
     let call_started = Instant::now();
     let outcome = plugin
-        .complete(&convert::request(model, &input), SYNC_DEADLINE)
+        .complete(&convert::request(model, &input), state.config.call_deadline)
         .await;
     let provider_time = call_started.elapsed();
     let completion: Completion = match outcome {
@@ -165,7 +167,7 @@ fn whole(id: String, created: i64, model: String, result: TaskResult) -> ChatCom
     ),
     security((), ("bearer" = []))
 )]
-pub async fn models_list(State(state): State<AppState>) -> Json<ModelList> {
+pub(crate) async fn models_list(State(state): State<AppState>) -> Json<ModelList> {
     let data = state
         .runtime
         .providers()

@@ -17,18 +17,18 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::error::OpenAiError;
+use super::usage;
 use super::wire::{ChatChunk, ChunkChoice, Delta};
-use super::{SYNC_DEADLINE, usage};
 use crate::convert;
-use crate::runtime::{Plugin, Request};
-use crate::task::{TaskError, TaskResult};
+use llmhost_runtime::{Plugin, Request};
+use llmhost_store::task::{TaskError, TaskResult};
 
 /// What every chunk of one answer repeats.
-pub struct ChunkHeader {
-    pub id: String,
-    pub created: i64,
-    pub model: String,
-    pub include_usage: bool,
+pub(crate) struct ChunkHeader {
+    pub(crate) id: String,
+    pub(crate) created: i64,
+    pub(crate) model: String,
+    pub(crate) include_usage: bool,
 }
 
 /// The call's text as it comes, and its outcome at the end.
@@ -40,15 +40,16 @@ struct Call {
 
 /// Starts the call and waits for its first text. Returns the stream and
 /// how long the provider took before it.
-pub async fn start(
+pub(crate) async fn start(
     plugin: Arc<Plugin>,
     request: Request,
+    deadline: Duration,
     header: ChunkHeader,
 ) -> Result<(Sse<impl Stream<Item = Result<Event, Infallible>>>, Duration), OpenAiError> {
     let started = std::time::Instant::now();
-    let (sink, deltas) = mpsc::channel(64);
+    let (sink, deltas) = llmhost_runtime::delta_channel();
     let outcome = AbortOnDrop(tokio::spawn(async move {
-        match plugin.stream(&request, SYNC_DEADLINE, &sink).await {
+        match plugin.stream(&request, deadline, &sink).await {
             Ok(Ok(completion)) => Ok(convert::completion(completion)),
             Ok(Err(provider_error)) => Err(convert::provider_error(provider_error)),
             Err(call_error) => Err(convert::call_error(call_error)),

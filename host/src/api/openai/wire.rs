@@ -4,52 +4,52 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::task::{Message, Params, Role};
+use llmhost_store::task::{Message, Params, Role};
 
 #[derive(Debug, Deserialize)]
-pub struct ChatRequest {
+pub(crate) struct ChatRequest {
     /// `<provider>/<model>`.
-    pub model: String,
-    pub messages: Vec<ChatMessage>,
+    pub(crate) model: String,
+    pub(crate) messages: Vec<ChatMessage>,
     #[serde(default)]
-    pub stream: bool,
+    pub(crate) stream: bool,
     #[serde(default)]
-    pub stream_options: Option<StreamOptions>,
+    pub(crate) stream_options: Option<StreamOptions>,
     #[serde(default)]
-    pub max_tokens: Option<u32>,
+    pub(crate) max_tokens: Option<u32>,
     #[serde(default)]
-    pub max_completion_tokens: Option<u32>,
+    pub(crate) max_completion_tokens: Option<u32>,
     #[serde(default)]
-    pub temperature: Option<f32>,
+    pub(crate) temperature: Option<f32>,
     #[serde(default)]
-    pub top_p: Option<f32>,
+    pub(crate) top_p: Option<f32>,
     #[serde(default)]
-    pub stop: Option<Stop>,
+    pub(crate) stop: Option<Stop>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct StreamOptions {
+pub(crate) struct StreamOptions {
     #[serde(default)]
-    pub include_usage: bool,
+    pub(crate) include_usage: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum Stop {
+pub(crate) enum Stop {
     One(String),
     Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ChatMessage {
-    pub role: ChatRole,
+pub(crate) struct ChatMessage {
+    pub(crate) role: ChatRole,
     #[serde(default)]
-    pub content: Option<Content>,
+    pub(crate) content: Option<Content>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ChatRole {
+pub(crate) enum ChatRole {
     System,
     /// OpenAI's newer name for system instructions.
     Developer,
@@ -61,22 +61,22 @@ pub enum ChatRole {
 /// A string, or a list of parts of which the text ones are used.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum Content {
+pub(crate) enum Content {
     Text(String),
     Parts(Vec<ContentPart>),
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ContentPart {
+pub(crate) struct ContentPart {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     #[serde(default)]
-    pub text: Option<String>,
+    pub(crate) text: Option<String>,
 }
 
 impl ChatRequest {
     /// The conversation and parameters in llmhost's terms.
-    pub fn to_input(&self) -> (Vec<Message>, Params) {
+    pub(crate) fn to_input(&self) -> (Vec<Message>, Params) {
         let messages = self
             .messages
             .iter()
@@ -126,72 +126,72 @@ impl Content {
 }
 
 #[derive(Debug, Serialize)]
-pub struct ChatCompletion {
-    pub id: String,
-    pub object: &'static str,
-    pub created: i64,
-    pub model: String,
-    pub choices: Vec<Choice>,
-    pub usage: Option<ChatUsage>,
+pub(crate) struct ChatCompletion {
+    pub(crate) id: String,
+    pub(crate) object: &'static str,
+    pub(crate) created: i64,
+    pub(crate) model: String,
+    pub(crate) choices: Vec<Choice>,
+    pub(crate) usage: Option<ChatUsage>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Choice {
-    pub index: u32,
-    pub message: AssistantMessage,
-    pub finish_reason: String,
+pub(crate) struct Choice {
+    pub(crate) index: u32,
+    pub(crate) message: AssistantMessage,
+    pub(crate) finish_reason: String,
 }
 
 #[derive(Debug, Serialize)]
-pub struct AssistantMessage {
-    pub role: &'static str,
-    pub content: String,
+pub(crate) struct AssistantMessage {
+    pub(crate) role: &'static str,
+    pub(crate) content: String,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct ChatUsage {
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
-    pub total_tokens: u32,
+pub(crate) struct ChatUsage {
+    pub(crate) prompt_tokens: u32,
+    pub(crate) completion_tokens: u32,
+    pub(crate) total_tokens: u32,
 }
 
 /// One `chat.completion.chunk` of a stream.
 #[derive(Debug, Serialize)]
-pub struct ChatChunk<'a> {
-    pub id: &'a str,
-    pub object: &'static str,
-    pub created: i64,
-    pub model: &'a str,
-    pub choices: Vec<ChunkChoice<'a>>,
+pub(crate) struct ChatChunk<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) object: &'static str,
+    pub(crate) created: i64,
+    pub(crate) model: &'a str,
+    pub(crate) choices: Vec<ChunkChoice<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<ChatUsage>,
+    pub(crate) usage: Option<ChatUsage>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct ChunkChoice<'a> {
-    pub index: u32,
-    pub delta: Delta<'a>,
-    pub finish_reason: Option<&'a str>,
+pub(crate) struct ChunkChoice<'a> {
+    pub(crate) index: u32,
+    pub(crate) delta: Delta<'a>,
+    pub(crate) finish_reason: Option<&'a str>,
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct Delta<'a> {
+pub(crate) struct Delta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<&'static str>,
+    pub(crate) role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<&'a str>,
+    pub(crate) content: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct ModelList {
-    pub object: &'static str,
-    pub data: Vec<Model>,
+pub(crate) struct ModelList {
+    pub(crate) object: &'static str,
+    pub(crate) data: Vec<Model>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Model {
-    pub id: String,
-    pub object: &'static str,
-    pub created: i64,
-    pub owned_by: String,
+pub(crate) struct Model {
+    pub(crate) id: String,
+    pub(crate) object: &'static str,
+    pub(crate) created: i64,
+    pub(crate) owned_by: String,
 }

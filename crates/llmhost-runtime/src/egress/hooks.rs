@@ -1,0 +1,92 @@
+//! The wasi:http hooks of one call: the only way a plugin's request leaves
+//! the host. Checks the policy, records incidents, adds secrets, forbids the
+//! plugin from setting credential headers itself.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::header::{AUTHORIZATION, PROXY_AUTHORIZATION};
+use wasmtime_wasi_http::{
+    DEFAULT_FORBIDDEN_HEADERS, Error, ForbiddenHeaderFilter, RequestOptions, WasiBody,
+    WasiHttpHooks,
+};
+
+use super::{EgressPolicy, Incident, IncidentLog, send};
+
+pub(crate) struct EgressHooks {
+    policy: Arc<EgressPolicy>,
+    incidents: IncidentLog,
+    forbidden: ForbiddenHeaderFilter,
+    plugin: Arc<str>,
+}
+
+impl EgressHooks {
+    pub(crate) fn new(policy: Arc<EgressPolicy>, incidents: IncidentLog, plugin: Arc<str>) -> Self {
+        let secret_headers = policy.secret_header_names();
+        // Credentials are the host's to add: a plugin may set neither the
+        // standard credential headers nor any header the host injects.
+        let forbidden: ForbiddenHeaderFilter = Arc::new(move |name| {
+            DEFAULT_FORBIDDEN_HEADERS.contains(name)
+                || *name == AUTHORIZATION
+                || *name == PROXY_AUTHORIZATION
+                || secret_headers.contains(name)
+        });
+        Self {
+            policy,
+            incidents,
+            forbidden,
+            plugin,
+        }
+    }
+}
+
+type ResponseFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), Error>> + Send>,
+                ),
+                Error,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for EgressHooks {
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        self.forbidden.clone()
+    }
+
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_errors: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> ResponseFuture {
+        let policy = self.policy.clone();
+        let incidents = self.incidents.clone();
+        let plugin = self.plugin.clone();
+        Box::new(async move {
+            if let Some(script) = &policy.script {
+                let allowed = policy.check_origin(request.uri()).map(|_| ());
+                if let Err(why) = &allowed {
+                    incidents.record(Incident::Denied(why.clone()));
+                }
+                // Secrets stay home: a scripted upstream needs no credential.
+                return script
+                    .answer(request, allowed, &policy, options, incidents)
+                    .await;
+            }
+            let target = match policy.check(request.uri()).await {
+                Ok(target) => target,
+                Err(why) => {
+                    tracing::warn!(plugin = &*plugin, "egress denied: {why}");
+                    incidents.record(Incident::Denied(why));
+                    return Err(Error::HttpRequestDenied);
+                }
+            };
+            policy.inject_secrets(&mut request);
+            send::send(request, target, &policy, options, incidents).await
+        })
+    }
+}

@@ -1,0 +1,253 @@
+//! Outbound HTTP policy for one plugin, enforced in one place: which origins
+//! it may reach, which resolved addresses are acceptable, which secret
+//! headers the host adds, and the time and size bounds of each request.
+//! `hooks` plugs this policy into wasi:http; `send` makes the connection,
+//! or `scripted` answers in its place (the conformance suite).
+
+mod address;
+mod hooks;
+mod origin;
+mod scripted;
+mod send;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+
+pub(crate) use hooks::EgressHooks;
+use origin::Origin;
+pub use scripted::{Exchange, Reply, ScriptedUpstream, SeenRequest};
+
+use super::manifest::Manifest;
+
+/// What the host noticed while a call used the network. A plugin sees only
+/// a wasi:http error; the host reports the precise cause on the task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Incident {
+    /// A request was refused by the policy.
+    Denied(String),
+    /// A response exceeded `max_response_bytes`.
+    ResponseTooLarge(String),
+    /// Connecting or reading took longer than the manifest allows.
+    Timeout(String),
+}
+
+/// The first incident of one call.
+#[derive(Clone, Default)]
+pub(crate) struct IncidentLog(Arc<Mutex<Option<Incident>>>);
+
+impl IncidentLog {
+    pub(crate) fn record(&self, incident: Incident) {
+        let mut slot = self.0.lock().expect("incident lock");
+        if slot.is_none() {
+            *slot = Some(incident);
+        }
+    }
+
+    pub(crate) fn first(&self) -> Option<Incident> {
+        self.0.lock().expect("incident lock").clone()
+    }
+}
+
+/// A header the host adds to requests for one origin.
+struct SecretHeader {
+    origin: Origin,
+    name: HeaderName,
+    value: HeaderValue,
+}
+
+pub struct Timeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+    pub between_bytes: Duration,
+}
+
+/// The egress policy of one plugin, built from its manifest at load time.
+pub struct EgressPolicy {
+    allow: Vec<Origin>,
+    allow_addresses: Vec<ipnet::IpNet>,
+    secrets: Vec<SecretHeader>,
+    /// Every secret header name, configured or not: never the plugin's to set.
+    reserved: Vec<HeaderName>,
+    pub timeouts: Timeouts,
+    pub max_response_bytes: u64,
+    /// Set by the conformance suite: answers in place of the network.
+    script: Option<Arc<ScriptedUpstream>>,
+}
+
+#[derive(Debug)]
+/// Where an allowed request goes: addresses already checked, so the
+/// connection cannot be redirected by a second DNS answer.
+pub struct Target {
+    pub host: String,
+    pub addrs: Vec<SocketAddr>,
+    pub tls: bool,
+}
+
+impl EgressPolicy {
+    /// Builds the policy; errors name the manifest entry that is wrong. A
+    /// secret whose environment variable is missing is left out with a
+    /// warning. Even then the plugin may not set that header itself.
+    pub fn from_manifest(manifest: &Manifest) -> anyhow::Result<Self> {
+        Self::build(manifest, true)
+    }
+
+    /// The same policy, checked as strictly and reserving the same headers,
+    /// but with no secret's value read: for a scripted upstream, which needs
+    /// no credential (the host's environment is not even read).
+    pub fn from_manifest_without_secret_values(manifest: &Manifest) -> anyhow::Result<Self> {
+        Self::build(manifest, false)
+    }
+
+    fn build(manifest: &Manifest, read_secrets: bool) -> anyhow::Result<Self> {
+        let egress = &manifest.egress;
+        let allow = egress
+            .allow
+            .iter()
+            .map(|o| Origin::parse(o))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let allow_addresses = egress
+            .allow_addresses
+            .iter()
+            .map(|a| parse_net(a))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut secrets = Vec::new();
+        let mut reserved = Vec::new();
+        for secret in &manifest.secrets {
+            let origin = Origin::parse(&secret.origin)?;
+            anyhow::ensure!(
+                allow.iter().any(|a| a.covers(&origin)),
+                "secret for {}: the origin is not in egress.allow",
+                secret.origin
+            );
+            let name = HeaderName::try_from(secret.header.as_str()).map_err(|_| {
+                anyhow::anyhow!(
+                    "secret for {}: invalid header name {:?}",
+                    secret.origin,
+                    secret.header
+                )
+            })?;
+            reserved.push(name.clone());
+            if !read_secrets {
+                continue;
+            }
+            // A missing variable is not fatal: the plugin still serves (its
+            // upstream will answer `authentication`), and the operator is told.
+            let value = match secret.value.expand() {
+                Ok(value) => value,
+                Err(e) => {
+                    tracing::warn!(header = %secret.header, origin = %secret.origin, "secret not configured: {e}; requests go without it");
+                    continue;
+                }
+            };
+            let mut value = HeaderValue::try_from(value).map_err(|_| {
+                anyhow::anyhow!(
+                    "secret {} for {}: not a valid header value",
+                    secret.header,
+                    secret.origin
+                )
+            })?;
+            value.set_sensitive(true);
+            secrets.push(SecretHeader {
+                origin,
+                name,
+                value,
+            });
+        }
+        Ok(Self {
+            allow,
+            allow_addresses,
+            secrets,
+            reserved,
+            timeouts: Timeouts {
+                connect: Duration::from_millis(egress.connect_timeout_ms),
+                first_byte: Duration::from_millis(egress.first_byte_timeout_ms),
+                between_bytes: Duration::from_millis(egress.between_bytes_timeout_ms),
+            },
+            max_response_bytes: egress.max_response_bytes,
+            script: None,
+        })
+    }
+
+    /// Checks a request's URI: the origin must be allowed, and every address
+    /// its host resolves to must be acceptable.
+    pub async fn check(&self, uri: &http::Uri) -> Result<Target, String> {
+        let (origin, allowed) = self.check_origin(uri)?;
+        let addrs: Vec<SocketAddr> = match origin.host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
+            Err(_) => tokio::net::lookup_host((origin.host.as_str(), origin.port))
+                .await
+                .map_err(|e| format!("{origin}: cannot resolve {}: {e}", origin.host))?
+                .collect(),
+        };
+        if addrs.is_empty() {
+            return Err(format!("{origin}: {} resolves to no address", origin.host));
+        }
+        for addr in &addrs {
+            let named = allowed.names_ip(addr.ip())
+                || self.allow_addresses.iter().any(|n| n.contains(&addr.ip()));
+            if let Some(kind) = address::refused_kind(addr.ip())
+                && !named
+            {
+                return Err(format!(
+                    "{origin}: {} resolves to {} ({kind}), which is refused",
+                    origin.host,
+                    addr.ip()
+                ));
+            }
+        }
+        Ok(Target {
+            host: origin.host.clone(),
+            addrs,
+            tls: origin.scheme == "https",
+        })
+    }
+
+    /// The request's origin and the allowed origin that covers it; no
+    /// address is resolved.
+    fn check_origin(&self, uri: &http::Uri) -> Result<(Origin, &Origin), String> {
+        let origin = Origin::from_uri(uri)?;
+        match self.allow.iter().find(|a| a.matches(&origin)) {
+            Some(allowed) => Ok((origin, allowed)),
+            None => Err(format!("{origin} is not an allowed origin")),
+        }
+    }
+
+    /// Answers this plugin's requests from a script instead of the network
+    /// (the conformance suite): nothing is resolved, no socket is opened.
+    pub fn with_script(mut self, script: Arc<ScriptedUpstream>) -> Self {
+        self.script = Some(script);
+        self
+    }
+
+    /// Header names a plugin may not set: every secret header.
+    pub fn secret_header_names(&self) -> Vec<HeaderName> {
+        self.reserved.clone()
+    }
+
+    /// Adds the secret headers for this request's origin, replacing any
+    /// value of the same name.
+    pub fn inject_secrets(&self, request: &mut http::Request<impl Sized>) {
+        let Ok(origin) = Origin::from_uri(request.uri()) else {
+            return;
+        };
+        for secret in self.secrets.iter().filter(|s| s.origin.matches(&origin)) {
+            request
+                .headers_mut()
+                .insert(secret.name.clone(), secret.value.clone());
+        }
+    }
+}
+
+fn parse_net(text: &str) -> anyhow::Result<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            anyhow::anyhow!("egress.allow_addresses: {text:?} is not an address or CIDR range")
+        })
+}
+
+#[cfg(test)]
+mod tests;

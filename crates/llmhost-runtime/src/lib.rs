@@ -1,0 +1,238 @@
+//! The plugin runtime: one wasmtime engine, the providers found by name in a
+//! plugins directory (reloaded atomically when their files change), and
+//! calls into them in fresh sandboxes. It knows nothing of tasks or the
+//! store.
+
+mod bindings;
+mod cache;
+pub mod contract;
+mod egress;
+mod engine;
+pub mod kit;
+mod limits;
+mod manifest;
+mod plugin;
+mod secret;
+mod state;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+pub use bindings::{
+    CONTRACT_VERSION, Completion, FinishReason, Message, ModelInfo, Params, ProviderError,
+    ProviderInfo, RateLimit, Request, Role, Usage,
+};
+use cache::ComponentCache;
+pub use cache::{CacheOutcome, sha256_hex};
+pub use egress::{Exchange, Reply, ScriptedUpstream, SeenRequest};
+pub use manifest::Manifest;
+pub use plugin::{
+    CallError, DeltaSink, ModelDescription, Plugin, ProviderDescription, delta_channel,
+};
+use state::PluginState;
+
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Where `<name>.wasm` (and `<name>.toml`) live.
+    pub plugins_dir: PathBuf,
+    /// Where compiled components are kept across restarts; `None` compiles
+    /// on every start.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The installed providers, by name.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    cache: ComponentCache,
+    plugins_dir: PathBuf,
+    /// Swapped whole on reload: a call holds the `Arc<Plugin>` it started
+    /// with, so running tasks finish on the version they began on.
+    plugins: RwLock<Arc<BTreeMap<String, Installed>>>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+struct Installed {
+    plugin: Arc<Plugin>,
+    stamp: Stamp,
+}
+
+/// When the plugin's files last changed, to tell whether to reload it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stamp {
+    wasm: (u64, Option<SystemTime>),
+    manifest: Option<(u64, Option<SystemTime>)>,
+}
+
+/// What a reload did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReloadReport {
+    /// Newly loaded or replaced.
+    pub loaded: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub removed: Vec<String>,
+    /// Files that could not be loaded; an older version, if any, still serves.
+    pub failed: Vec<LoadFailure>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LoadFailure {
+    pub name: String,
+    pub error: String,
+}
+
+impl Runtime {
+    /// Creates the engine and loads every plugin in the directory. A file
+    /// that fails to load is reported and skipped: its name stays unknown,
+    /// so tasks naming it fail with `provider_not_found`.
+    pub async fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let engine = engine::new_engine()?;
+        let linker = new_linker(&engine)?;
+        let runtime = Self {
+            engine,
+            linker,
+            cache: ComponentCache::new(config.cache_dir),
+            plugins_dir: config.plugins_dir,
+            plugins: RwLock::new(Arc::default()),
+            reloading: tokio::sync::Mutex::new(()),
+        };
+        runtime.reload().await?;
+        Ok(runtime)
+    }
+
+    pub fn plugins_dir(&self) -> &Path {
+        &self.plugins_dir
+    }
+
+    /// The provider called `name`, if it is installed. Never a substitute.
+    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.current().get(name).map(|i| i.plugin.clone())
+    }
+
+    /// Names of the installed providers, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.current().keys().cloned().collect()
+    }
+
+    pub fn providers(&self) -> Vec<ProviderDescription> {
+        self.current()
+            .values()
+            .map(|i| i.plugin.description().clone())
+            .collect()
+    }
+
+    fn current(&self) -> Arc<BTreeMap<String, Installed>> {
+        self.plugins.read().expect("plugin registry lock").clone()
+    }
+
+    /// Loads what changed in the plugins directory and swaps the new set in
+    /// at once. A file that fails to load leaves its previous version
+    /// serving.
+    pub async fn reload(&self) -> anyhow::Result<ReloadReport> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let old = self.current();
+        let mut next = BTreeMap::new();
+        let mut report = ReloadReport::default();
+        for (name, path) in discover(&self.plugins_dir)? {
+            let stamp = stamp(&path);
+            if let Some(installed) = old.get(&name).filter(|i| i.stamp == stamp) {
+                next.insert(name.clone(), installed.clone());
+                report.unchanged.push(name);
+                continue;
+            }
+            match Plugin::load(&self.engine, &self.linker, &self.cache, &name, &path).await {
+                Ok((plugin, cache)) => {
+                    let version = plugin.description().version.clone();
+                    tracing::info!(provider = %name, %version, ?cache, "loaded provider");
+                    next.insert(
+                        name.clone(),
+                        Installed {
+                            plugin: Arc::new(plugin),
+                            stamp,
+                        },
+                    );
+                    report.loaded.push(name);
+                }
+                Err(err) => {
+                    let error = format!("{err:#}");
+                    tracing::error!(provider = %name, path = %path.display(), "could not load provider: {error}");
+                    if let Some(previous) = old.get(&name) {
+                        next.insert(name.clone(), previous.clone());
+                    }
+                    report.failed.push(LoadFailure { name, error });
+                }
+            }
+        }
+        report.removed = old
+            .keys()
+            .filter(|n| !next.contains_key(*n))
+            .cloned()
+            .collect();
+        *self.plugins.write().expect("plugin registry lock") = Arc::new(next);
+        Ok(report)
+    }
+
+    /// Reloads whenever the plugins directory changes, checking every
+    /// `every`.
+    pub fn watch(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match self.reload().await {
+                    Ok(report) if !report.loaded.is_empty() || !report.removed.is_empty() => {
+                        tracing::info!(loaded = ?report.loaded, removed = ?report.removed, "plugins reloaded");
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!("watching the plugins directory: {err:#}"),
+                }
+            }
+        })
+    }
+}
+
+/// The imports every plugin may use: WASI (granting nothing; see `state`),
+/// wasi:http (through the egress policy) and the contract's `host`.
+fn new_linker(engine: &Engine) -> anyhow::Result<Linker<PluginState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    bindings::StreamingPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+/// `(name, path)` of every `*.wasm` file in `dir`, sorted by name.
+fn discover(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("plugins directory {}: {e}", dir.display()))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "wasm")
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        {
+            found.push((stem.to_owned(), path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn stamp(wasm: &Path) -> Stamp {
+    let of = |path: &Path| {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    };
+    Stamp {
+        wasm: of(wasm).unwrap_or((0, None)),
+        manifest: of(&wasm.with_extension("toml")),
+    }
+}

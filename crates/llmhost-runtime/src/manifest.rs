@@ -1,0 +1,136 @@
+//! A plugin's manifest, `<name>.toml` beside `<name>.wasm`, written by the
+//! operator: where the plugin may connect, which secrets the host adds to
+//! its requests, its limits, and non-secret settings. Absent means the
+//! defaults: no egress, no secrets, default limits, no settings.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::secret::SecretTemplate;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    #[serde(default)]
+    pub egress: EgressManifest,
+    /// Headers the host adds to requests for an origin; the plugin neither
+    /// sees nor can set them.
+    #[serde(default, rename = "secret")]
+    pub secrets: Vec<SecretHeader>,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Non-secret settings the plugin reads through `config-get`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressManifest {
+    /// Origins the plugin may reach: `scheme://host[:port]`; a host starting
+    /// with `*.` matches its subdomains. Nothing is allowed by default.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Addresses (or CIDR ranges) normally refused — loopback, private,
+    /// link-local, cloud metadata — that allowed hosts may resolve to.
+    #[serde(default)]
+    pub allow_addresses: Vec<String>,
+    #[serde(default = "defaults::connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "defaults::first_byte_timeout_ms")]
+    pub first_byte_timeout_ms: u64,
+    #[serde(default = "defaults::between_bytes_timeout_ms")]
+    pub between_bytes_timeout_ms: u64,
+    #[serde(default = "defaults::max_response_bytes")]
+    pub max_response_bytes: u64,
+}
+
+impl Default for EgressManifest {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            allow_addresses: Vec::new(),
+            connect_timeout_ms: defaults::connect_timeout_ms(),
+            first_byte_timeout_ms: defaults::first_byte_timeout_ms(),
+            between_bytes_timeout_ms: defaults::between_bytes_timeout_ms(),
+            max_response_bytes: defaults::max_response_bytes(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretHeader {
+    /// The allowed origin whose requests get the header.
+    pub origin: String,
+    /// The header's name, e.g. `authorization`.
+    pub header: String,
+    /// The header's value; `${VAR}` is replaced by the host environment's
+    /// variable `VAR` when the plugin loads.
+    pub value: SecretTemplate,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The most linear memory one instance may use.
+    #[serde(default = "defaults::memory_bytes")]
+    pub memory_bytes: usize,
+    /// The largest completion text accepted.
+    #[serde(default = "defaults::max_output_bytes")]
+    pub max_output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: defaults::memory_bytes(),
+            max_output_bytes: defaults::max_output_bytes(),
+        }
+    }
+}
+
+/// The defaults, documented in the README.
+mod defaults {
+    pub(super) fn connect_timeout_ms() -> u64 {
+        10_000
+    }
+    pub(super) fn first_byte_timeout_ms() -> u64 {
+        120_000
+    }
+    /// A streamed answer may pause while the model thinks.
+    pub(super) fn between_bytes_timeout_ms() -> u64 {
+        120_000
+    }
+    /// Streamed answers are framed (SSE, NDJSON): tens of bytes of framing
+    /// per token, so the body is far larger than the 1 MiB text it carries.
+    pub(super) fn max_response_bytes() -> u64 {
+        64 << 20
+    }
+    pub(super) fn memory_bytes() -> usize {
+        64 << 20
+    }
+    pub(super) fn max_output_bytes() -> usize {
+        1 << 20
+    }
+}
+
+impl Manifest {
+    /// Reads the manifest beside `wasm`, if there is one.
+    pub fn load_beside(wasm: &Path) -> anyhow::Result<Self> {
+        let path = wasm.with_extension("toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                Self::parse(&text).map_err(|e| anyhow::anyhow!("manifest {}: {e}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(anyhow::anyhow!("manifest {}: {e}", path.display())),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+}

@@ -1,0 +1,353 @@
+//! One loaded provider: its compiled component, pre-linked once
+//! (`InstancePre`), its metadata and its manifest's policy. Every call runs
+//! in a fresh `Store`, bounded by a deadline (which also covers the host's
+//! time on the plugin's HTTP requests), a memory limit and an output limit.
+//!
+//! A call either asks for the whole answer (`complete`) or streams it
+//! (`stream`): the text is forwarded to a sink as the plugin produces it and
+//! the assembled completion is returned at the end, so both paths end in the
+//! same checks. A plugin that does not export `streaming` is streamed as one
+//! piece.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Engine, Store};
+
+use super::bindings::{
+    Completion, FinishReason, ProviderError, ProviderIndices, ProviderInfo, Request, StreamEvent,
+    StreamingIndices,
+};
+use super::cache::{CacheOutcome, ComponentCache};
+use super::contract::ContractUse;
+use super::egress::{EgressPolicy, Incident};
+use super::manifest::{Limits, Manifest};
+use super::state::PluginState;
+
+/// What the host tells clients about an installed provider.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProviderDescription {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub contract_version: String,
+    pub models: Vec<ModelDescription>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelDescription {
+    pub id: String,
+    pub description: String,
+}
+
+/// A call that did not produce the plugin's own answer: the host's layer of
+/// failure, kept apart from the plugin's typed `ProviderError`.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the provider did not answer within {0:?}")]
+    DeadlineExceeded(Duration),
+    #[error("the provider exceeded its memory limit of {limit} bytes")]
+    MemoryLimit { limit: usize },
+    #[error("the provider trapped: {0}")]
+    Trap(String),
+    #[error("outbound request refused: {0}")]
+    EgressDenied(String),
+    #[error("upstream timed out: {0}")]
+    UpstreamTimeout(String),
+    #[error("the provider answered {size} bytes of text; the limit is {limit}")]
+    OutputTooLarge { size: usize, limit: usize },
+}
+
+/// Where a streamed call sends its text as it arrives. A closed sink does
+/// not stop the call; dropping the call's future does.
+pub type DeltaSink = mpsc::Sender<String>;
+
+/// How many pieces of text a streamed call may send ahead of its reader
+/// before it waits: the one size for every caller.
+const DELTA_CHANNEL: usize = 64;
+
+/// A sink for a streamed call and the receiver its caller reads.
+pub fn delta_channel() -> (DeltaSink, mpsc::Receiver<String>) {
+    mpsc::channel(DELTA_CHANNEL)
+}
+
+pub struct Plugin {
+    name: Arc<str>,
+    description: ProviderDescription,
+    engine: Engine,
+    pre: InstancePre<PluginState>,
+    provider: ProviderIndices,
+    /// Present when the plugin exports `streaming`.
+    streaming: Option<StreamingIndices>,
+    config: Arc<BTreeMap<String, String>>,
+    egress: Arc<EgressPolicy>,
+    limits: Limits,
+}
+
+impl Plugin {
+    /// Compiles and links `<name>.wasm`, then asks it for its metadata. The
+    /// plugin's declared name must match the file's.
+    pub async fn load(
+        engine: &Engine,
+        linker: &Linker<PluginState>,
+        cache: &ComponentCache,
+        name: &str,
+        wasm: &Path,
+    ) -> anyhow::Result<(Self, CacheOutcome)> {
+        let manifest = Manifest::load_beside(wasm)?;
+        let egress = EgressPolicy::from_manifest(&manifest)?;
+        let bytes = std::fs::read(wasm)?;
+        let (component, outcome) = cache.load(engine, &bytes)?;
+        let (plugin, info) = Self::open(engine, linker, &component, name, manifest, egress)
+            .await
+            .map_err(|e| e.context(wasm.display().to_string()))?;
+        anyhow::ensure!(
+            info.name == name,
+            "{} declares the name {:?}; a provider's name must match its file name",
+            wasm.display(),
+            info.name
+        );
+        Ok((plugin, outcome))
+    }
+
+    /// Checks the component's contract version, links it and asks it for
+    /// its metadata, returned as the plugin declared it.
+    pub async fn open(
+        engine: &Engine,
+        linker: &Linker<PluginState>,
+        component: &Component,
+        name: &str,
+        manifest: Manifest,
+        egress: EgressPolicy,
+    ) -> anyhow::Result<(Self, ProviderInfo)> {
+        let contract = ContractUse::of(engine, component);
+        contract
+            .check()
+            .map_err(|why| anyhow::anyhow!("refused: {why}"))?;
+        let pre = linker.instantiate_pre(component)?;
+        let provider = ProviderIndices::new(&pre)?;
+        let streaming = StreamingIndices::new(&pre).ok();
+        let mut plugin = Self {
+            name: name.into(),
+            description: ProviderDescription {
+                name: name.to_owned(),
+                version: String::new(),
+                description: String::new(),
+                contract_version: contract.version_text(),
+                models: Vec::new(),
+            },
+            engine: engine.clone(),
+            pre,
+            provider,
+            streaming,
+            config: Arc::new(manifest.config),
+            egress: Arc::new(egress),
+            limits: manifest.limits,
+        };
+        let info = plugin.metadata(Duration::from_secs(5)).await?;
+        plugin.description.version = info.version.clone();
+        plugin.description.description = info.description.clone();
+        plugin.description.models = info
+            .models
+            .iter()
+            .map(|m| ModelDescription {
+                id: m.id.clone(),
+                description: m.description.clone(),
+            })
+            .collect();
+        Ok((plugin, info))
+    }
+
+    pub fn description(&self) -> &ProviderDescription {
+        &self.description
+    }
+
+    /// Whether the plugin streams its answers itself.
+    pub fn streams(&self) -> bool {
+        self.streaming.is_some()
+    }
+
+    /// Runs `complete` in a fresh instance. The outer `Result` is the host's
+    /// (deadline, trap, memory); the inner one is the plugin's answer.
+    pub async fn complete(
+        &self,
+        request: &Request,
+        deadline: Duration,
+    ) -> Result<Result<Completion, ProviderError>, CallError> {
+        let mut store = self.new_store();
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let provider = self.provider.load(&mut store, &instance)?;
+            provider.call_complete(&mut store, request).await
+        };
+        let outcome = tokio::time::timeout(deadline, call).await;
+        let answer = self.classify(outcome, &store, deadline)?;
+        self.check_answer(answer, &store)
+    }
+
+    /// Like `complete`, but sends the text to `sink` as it is generated.
+    /// The deltas (never empty), concatenated, are the returned text; a
+    /// stream that fails after some text fails as a whole.
+    pub async fn stream(
+        &self,
+        request: &Request,
+        deadline: Duration,
+        sink: &DeltaSink,
+    ) -> Result<Result<Completion, ProviderError>, CallError> {
+        let Some(streaming) = &self.streaming else {
+            let answer = self.complete(request, deadline).await?;
+            if let Ok(completion) = &answer
+                && !completion.text.is_empty()
+            {
+                let _ = sink.send(completion.text.clone()).await;
+            }
+            return Ok(answer);
+        };
+        let mut store = self.new_store();
+        let limit = self.limits.max_output_bytes;
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let streaming = streaming.load(&mut store, &instance)?;
+            let handle = match streaming.call_start(&mut store, request).await? {
+                Ok(handle) => handle,
+                Err(error) => return Ok(Err(error)),
+            };
+            let mut text = String::new();
+            loop {
+                let events = match streaming
+                    .completion_stream()
+                    .call_next(&mut store, handle)
+                    .await?
+                {
+                    Ok(events) => events,
+                    Err(error) => return Ok(Err(error)),
+                };
+                for event in events {
+                    match event {
+                        // Text that went out starts a /v1 stream's 200, so
+                        // an empty piece must not count as text.
+                        StreamEvent::Text(delta) if delta.is_empty() => {}
+                        StreamEvent::Text(delta) => {
+                            if text.len() + delta.len() > limit {
+                                // Reported as OutputTooLarge by check_answer.
+                                text.push_str(&delta);
+                                return Ok(Ok(assembled(text, None, request)));
+                            }
+                            text.push_str(&delta);
+                            let _ = sink.send(delta).await;
+                        }
+                        StreamEvent::End(end) => {
+                            return Ok(Ok(assembled(text, Some(end), request)));
+                        }
+                    }
+                }
+            }
+        };
+        let outcome = tokio::time::timeout(deadline, call).await;
+        let answer = self.classify(outcome, &store, deadline)?;
+        self.check_answer(answer, &store)
+    }
+
+    /// The host's verdict on an answer: an oversized completion is refused,
+    /// and a failure caused by the egress policy is reported as such.
+    fn check_answer(
+        &self,
+        answer: Result<Completion, ProviderError>,
+        store: &Store<PluginState>,
+    ) -> Result<Result<Completion, ProviderError>, CallError> {
+        match answer {
+            Ok(completion) if completion.text.len() > self.limits.max_output_bytes => {
+                Err(CallError::OutputTooLarge {
+                    size: completion.text.len(),
+                    limit: self.limits.max_output_bytes,
+                })
+            }
+            Ok(completion) => Ok(Ok(completion)),
+            Err(error) => match store.data().incidents.first() {
+                Some(incident) => Err(incident_error(incident)),
+                None => Ok(Err(error)),
+            },
+        }
+    }
+
+    async fn metadata(&self, deadline: Duration) -> anyhow::Result<ProviderInfo> {
+        let mut store = self.new_store();
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let provider = self.provider.load(&mut store, &instance)?;
+            provider.call_metadata(&mut store).await
+        };
+        let outcome = tokio::time::timeout(deadline, call).await;
+        Ok(self.classify(outcome, &store, deadline)?)
+    }
+
+    fn new_store(&self) -> Store<PluginState> {
+        let state = PluginState::new(
+            self.name.clone(),
+            self.config.clone(),
+            self.egress.clone(),
+            self.limits.memory_bytes,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        // Yield to the executor at every epoch tick, so that the deadline's
+        // timer can drop a plugin that never returns.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        store
+    }
+
+    fn classify<T>(
+        &self,
+        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+        store: &Store<PluginState>,
+        deadline: Duration,
+    ) -> Result<T, CallError> {
+        match outcome {
+            Err(_elapsed) => Err(CallError::DeadlineExceeded(deadline)),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_)) if store.data().limits.memory_exhausted() => Err(CallError::MemoryLimit {
+                limit: store.data().limits.max_memory(),
+            }),
+            Ok(Err(trap)) => match store.data().incidents.first() {
+                Some(incident) => Err(incident_error(incident)),
+                None => Err(CallError::Trap(format!("{trap:#}"))),
+            },
+        }
+    }
+}
+
+/// The completion a stream amounts to. A stream cut short by the output
+/// limit has no end; its finish reason is `length`.
+fn assembled(
+    text: String,
+    end: Option<super::bindings::StreamEnd>,
+    request: &Request,
+) -> Completion {
+    match end {
+        Some(end) => Completion {
+            text,
+            finish_reason: end.finish_reason,
+            usage: end.usage,
+            model: end.model,
+        },
+        None => Completion {
+            text,
+            finish_reason: FinishReason::Length,
+            usage: None,
+            model: request.model.clone(),
+        },
+    }
+}
+
+fn incident_error(incident: Incident) -> CallError {
+    match incident {
+        Incident::Denied(why) | Incident::ResponseTooLarge(why) => CallError::EgressDenied(why),
+        Incident::Timeout(why) => CallError::UpstreamTimeout(why),
+    }
+}

@@ -1,0 +1,296 @@
+//! What a case asks of a plugin and whether its answer meets it, in words a
+//! plugin author reads: the request built from a case, the checks of
+//! metadata, of each expectation and of streaming against `complete`.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::cases::Case;
+use super::outcome::Outcome;
+use super::report::CaseResult;
+use super::upstream::bounded;
+use llmhost_runtime::{self as runtime, ProviderInfo, SeenRequest};
+
+/// The contract request a case describes.
+pub(crate) fn request(case: &Case, info: &ProviderInfo) -> runtime::Request {
+    let r = &case.request;
+    let mut messages: Vec<runtime::Message> = r
+        .messages
+        .iter()
+        .map(|m| runtime::Message {
+            role: role(&m.role),
+            content: m.content.clone(),
+        })
+        .collect();
+    let prompt = r
+        .prompt
+        .clone()
+        .or_else(|| r.prompt_repeat.as_ref().map(|p| p.text.repeat(p.times)));
+    if let Some(prompt) = prompt {
+        messages.push(runtime::Message {
+            role: runtime::Role::User,
+            content: prompt,
+        });
+    }
+    runtime::Request {
+        model: r
+            .model
+            .clone()
+            .or_else(|| info.models.first().map(|m| m.id.clone()))
+            .unwrap_or_else(|| "default".into()),
+        messages,
+        params: runtime::Params {
+            max_tokens: r.params.max_tokens,
+            temperature: r.params.temperature,
+            top_p: r.params.top_p,
+            stop: r.params.stop.clone(),
+        },
+    }
+}
+
+fn role(name: &str) -> runtime::Role {
+    match name {
+        "system" => runtime::Role::System,
+        "assistant" => runtime::Role::Assistant,
+        "tool" => runtime::Role::Tool,
+        _ => runtime::Role::User,
+    }
+}
+
+/// The expectation in words, for the report.
+pub(crate) fn describe_expected(case: &Case, text: Option<&str>) -> String {
+    let e = &case.expect;
+    let mut parts = Vec::new();
+    if let Some(code) = &e.error {
+        let retry = e
+            .retry_after_ms
+            .map(|ms| format!(" (retry after {ms} ms)"))
+            .unwrap_or_default();
+        parts.push(format!("the error {code}{retry}"));
+    }
+    let text = e.text.as_deref().or(text.filter(|_| e.completes));
+    if let Some(text) = text {
+        parts.push(format!("a completion with the text {}", bounded(text)));
+    } else if e.completes {
+        parts.push("a completion with some text".into());
+    }
+    if e.never_traps {
+        parts.push("a completion or a typed provider error, never a trap".into());
+    }
+    if let Some(ms) = e.within_ms {
+        parts.push(format!("within {ms} ms"));
+    }
+    if parts.is_empty() {
+        "anything".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Every way `outcome` misses the case's expectations.
+pub(crate) fn expectations(
+    case: &Case,
+    outcome: &Outcome,
+    elapsed: Duration,
+    answer_text: Option<&str>,
+) -> Vec<String> {
+    let e = &case.expect;
+    let mut problems = Vec::new();
+    if let Some(want) = &e.error {
+        match outcome.error() {
+            Some(got) if got.code.as_str() == want => {
+                if let Some(ms) = e.retry_after_ms
+                    && got.retry_after_ms != Some(ms)
+                {
+                    problems.push(format!(
+                        "the retry-after delay should be {ms} ms, it was {}",
+                        got.retry_after_ms
+                            .map_or("not given".into(), |g| format!("{g} ms"))
+                    ));
+                }
+            }
+            _ => problems.push(format!("expected the error {want}")),
+        }
+    }
+    let want_text = e.text.as_deref().or(answer_text);
+    if e.completes || e.text.is_some() {
+        match outcome {
+            Outcome::Completed(r) => {
+                if let Some(want) = want_text
+                    && r.text != want
+                {
+                    problems.push(format!(
+                        "the text should be {}, it was {}",
+                        bounded(want),
+                        bounded(&r.text)
+                    ));
+                } else if want_text.is_none() && r.text.is_empty() {
+                    problems.push("the completion's text is empty".into());
+                }
+            }
+            _ => problems.push("expected a completion".into()),
+        }
+    }
+    if let Outcome::Completed(r) = outcome {
+        let checks = [
+            (
+                "finish reason",
+                e.finish_reason.clone(),
+                Some(r.finish_reason.clone()),
+            ),
+            ("model", e.model.clone(), Some(r.model.clone())),
+            (
+                "input tokens",
+                e.input_tokens.map(|n| n.to_string()),
+                r.usage.map(|u| u.input_tokens.to_string()),
+            ),
+            (
+                "output tokens",
+                e.output_tokens.map(|n| n.to_string()),
+                r.usage.map(|u| u.output_tokens.to_string()),
+            ),
+        ];
+        for (what, want, got) in checks {
+            if let Some(want) = want
+                && got.as_deref() != Some(want.as_str())
+            {
+                problems.push(format!(
+                    "the {what} should be {want}, it was {}",
+                    got.unwrap_or_else(|| "not reported".into())
+                ));
+            }
+        }
+    }
+    if e.never_traps && matches!(outcome, Outcome::HostFailure(_)) {
+        problems.push("the call must end in a completion or a typed provider error".into());
+    }
+    if let Some(ms) = e.within_ms
+        && elapsed > Duration::from_millis(ms)
+    {
+        problems.push(format!(
+            "the call took {} ms, more than {ms} ms",
+            elapsed.as_millis()
+        ));
+    }
+    problems
+}
+
+/// The provider's metadata: well-formed, and its name the expected one.
+pub(crate) fn metadata(info: &ProviderInfo, name: &str) -> CaseResult {
+    let mut result = CaseResult::named(
+        "metadata",
+        "metadata is well-formed and names the provider as its file does",
+        "`metadata` must return the provider's name (equal to the manifest's and the \
+         .wasm file's name), its semver version, a description and at least one model, \
+         each with a distinct non-empty id.",
+    );
+    let mut problems = Vec::new();
+    if info.name != name {
+        problems.push(format!(
+            "the provider calls itself {:?}, but it is installed as {name:?} \
+             ({name}.wasm, {name}.toml): the host refuses a provider whose name differs \
+             from its file's",
+            info.name
+        ));
+    }
+    if semver::Version::parse(&info.version).is_err() {
+        problems.push(format!(
+            "the version {:?} is not semver (like 1.2.3)",
+            info.version
+        ));
+    }
+    if info.description.trim().is_empty() {
+        problems.push("the description is empty".into());
+    }
+    if info.models.is_empty() {
+        problems
+            .push("no models are listed: list at least the one clients should try first".into());
+    }
+    let mut ids = BTreeSet::new();
+    for model in &info.models {
+        if model.id.trim().is_empty() {
+            problems.push("a model has an empty id".into());
+        } else if !ids.insert(model.id.as_str()) {
+            problems.push(format!("the model id {:?} is listed twice", model.id));
+        }
+    }
+    let got = format!(
+        "name {:?}, version {:?}, {} model(s): {}",
+        info.name,
+        info.version,
+        info.models.len(),
+        info.models
+            .iter()
+            .map(|m| m.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    result.conclude(
+        format!("name {name:?}, a semver version, models"),
+        got,
+        problems,
+    );
+    result
+}
+
+/// Over every case: no request went outside the manifest.
+pub(crate) fn egress_summary(seen: &[SeenRequest], has_egress: bool) -> CaseResult {
+    let mut result = CaseResult::named(
+        "egress-within-manifest",
+        "every request went to an origin the manifest allows",
+        "Build every URL from your manifest's [config] (base_url) and list its origin in \
+         [egress] allow; never call other hosts (telemetry, fallbacks).",
+    );
+    let outside = super::upstream::outside_manifest(seen);
+    let got = format!(
+        "{} request(s), {} outside the manifest",
+        seen.len(),
+        outside.len()
+    );
+    if !has_egress && seen.is_empty() {
+        result.conclude("no request outside the manifest".into(), got, Vec::new());
+        return result;
+    }
+    result.conclude("no request outside the manifest".into(), got, outside);
+    result
+}
+
+/// How a streamed answer differs from the whole one (`complete`).
+pub(crate) fn stream_matches(
+    complete: &Outcome,
+    streamed: &Outcome,
+    deltas: &[String],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    match (complete, streamed) {
+        (Outcome::Completed(whole), Outcome::Completed(stream)) => {
+            if whole.text != stream.text {
+                problems.push(format!(
+                    "streaming gave the text {}, but complete gave {}",
+                    bounded(&stream.text),
+                    bounded(&whole.text)
+                ));
+            }
+            if whole.finish_reason != stream.finish_reason {
+                problems.push(format!(
+                    "streaming ended with the finish reason {}, complete with {}",
+                    stream.finish_reason, whole.finish_reason
+                ));
+            }
+            let joined: String = deltas.concat();
+            if joined != stream.text {
+                problems.push(format!(
+                    "the text events, joined, are {}, not the streamed answer's text",
+                    bounded(&joined)
+                ));
+            }
+        }
+        (whole, stream) if whole != stream => problems.push(format!(
+            "streaming ended in {}, but complete in {}",
+            stream.describe(),
+            whole.describe()
+        )),
+        _ => {}
+    }
+    problems
+}

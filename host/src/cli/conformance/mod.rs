@@ -1,0 +1,245 @@
+//! `llmhost conformance`: runs a plugin through data-driven cases in the
+//! server's own sandbox, hermetically (the host answers the plugin's HTTP
+//! requests from each case's script; nothing reaches the network), and
+//! reports per case what was expected and what came back.
+
+mod cases;
+mod check;
+mod outcome;
+mod report;
+mod upstream;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub(crate) use report::{CaseResult, Report};
+
+use cases::{Case, Kind, Needs, Suite};
+use llmhost_runtime::kit::Sandbox;
+use llmhost_runtime::{Manifest, Plugin, ProviderInfo, ScriptedUpstream};
+use outcome::Outcome;
+
+/// What to check, from the command line.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConformanceArgs {
+    /// The plugin component (`.wasm`).
+    pub(crate) plugin: PathBuf,
+    /// Its manifest [default: `<plugin>.toml` beside it, if any]. The
+    /// provider's name must equal the manifest's file name.
+    #[arg(long)]
+    pub(crate) manifest: Option<PathBuf>,
+    /// A directory of the plugin's own cases and upstream answers (`*.toml`).
+    #[arg(long)]
+    pub(crate) cases: Option<PathBuf>,
+    /// Prints the report as JSON on stdout (progress goes to stderr).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Runs the suite; `Ok(false)` when a case failed.
+pub(crate) async fn main(args: ConformanceArgs) -> anyhow::Result<bool> {
+    let mut progress = report::Progress::new(args.json);
+    let report = run(&args, &mut progress).await?;
+    progress.finish(&report)?;
+    Ok(report.failed == 0)
+}
+
+/// The plugin under test, opened in the sandbox with a scripted upstream.
+struct Subject {
+    plugin: Plugin,
+    info: ProviderInfo,
+    script: Arc<ScriptedUpstream>,
+    has_egress: bool,
+    streams: bool,
+}
+
+async fn run(args: &ConformanceArgs, progress: &mut report::Progress) -> anyhow::Result<Report> {
+    let bytes = std::fs::read(&args.plugin)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.plugin.display()))?;
+    let (manifest, name) = manifest_and_name(args)?;
+    let suite = Suite::load(args.cases.as_deref())?;
+    let mut report = Report::new(
+        &args.plugin,
+        &name,
+        bytes.len(),
+        &llmhost_runtime::sha256_hex(&bytes),
+    );
+    progress.start(&report, suite.cases.len() + 2);
+
+    let sandbox = Sandbox::new()?;
+    let component = sandbox.compile(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a WebAssembly component this host can compile: {e:#}",
+            args.plugin.display()
+        )
+    })?;
+    let contract = sandbox.contract(&component);
+    report.contract_version = contract.version_text();
+    if let Err(why) = contract.check() {
+        anyhow::bail!("{}: this host cannot load it: {why}", args.plugin.display());
+    }
+    let has_egress = !manifest.egress.allow.is_empty();
+    let script = Arc::new(ScriptedUpstream::default());
+    let (plugin, info) = sandbox
+        .open(&component, &name, manifest, Some(script.clone()))
+        .await
+        .map_err(|e| anyhow::anyhow!("the plugin could not be loaded: {e:#}"))?;
+    let subject = Subject {
+        streams: plugin.streams(),
+        plugin,
+        info,
+        script,
+        has_egress,
+    };
+
+    progress.record(&mut report, check::metadata(&subject.info, &name));
+    let mut seen_everywhere = Vec::new();
+    for case in &suite.cases {
+        let (result, seen) = run_case(&subject, case, &suite).await;
+        seen_everywhere.extend(seen);
+        progress.record(&mut report, result);
+    }
+    progress.record(
+        &mut report,
+        check::egress_summary(&seen_everywhere, has_egress),
+    );
+    Ok(report)
+}
+
+/// The manifest (given, or beside the plugin) and the name the provider must
+/// declare: the manifest's file name, else the plugin's.
+fn manifest_and_name(args: &ConformanceArgs) -> anyhow::Result<(Manifest, String)> {
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    match &args.manifest {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("manifest {}: {e}", path.display()))?;
+            let manifest = Manifest::parse(&text)
+                .map_err(|e| anyhow::anyhow!("manifest {}: {e}", path.display()))?;
+            Ok((manifest, stem(path)))
+        }
+        None => Ok((Manifest::load_beside(&args.plugin)?, stem(&args.plugin))),
+    }
+}
+
+/// The upstream's answers for the streamed call of a case.
+fn stream_script(
+    subject: &Subject,
+    case: &Case,
+    suite: &Suite,
+) -> Result<Vec<llmhost_runtime::Exchange>, String> {
+    if !subject.has_egress {
+        return Ok(Vec::new());
+    }
+    upstream::script(case, &suite.answers, true)
+}
+
+/// Streams `request`; the outcome and the text deltas as they came.
+async fn stream(
+    plugin: &Plugin,
+    request: &llmhost_runtime::Request,
+    deadline: Duration,
+) -> (Outcome, Vec<String>) {
+    let (sink, mut deltas) = llmhost_runtime::delta_channel();
+    let collect = tokio::spawn(async move {
+        let mut all = Vec::new();
+        while let Some(delta) = deltas.recv().await {
+            all.push(delta);
+        }
+        all
+    });
+    let outcome = Outcome::of(plugin.stream(request, deadline, &sink).await);
+    drop(sink);
+    (outcome, collect.await.unwrap_or_default())
+}
+
+/// Runs one case; also returns every request the plugin made in it.
+async fn run_case(
+    subject: &Subject,
+    case: &Case,
+    suite: &Suite,
+) -> (CaseResult, Vec<llmhost_runtime::SeenRequest>) {
+    let mut result = CaseResult::new(case);
+    match case.needs {
+        Needs::Egress if !subject.has_egress => {
+            result.skip("not applicable: the plugin's manifest allows no egress, so it makes no HTTP requests");
+            return (result, Vec::new());
+        }
+        Needs::Streaming if !subject.streams => {
+            result.skip("not applicable: the plugin does not export `streaming`");
+            return (result, Vec::new());
+        }
+        _ => {}
+    }
+    let exchanges = if subject.has_egress {
+        match upstream::script(case, &suite.answers, false) {
+            Ok(exchanges) => exchanges,
+            Err(why) => {
+                result.fail_setup(why);
+                return (result, Vec::new());
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let request = check::request(case, &subject.info);
+    let deadline = Duration::from_millis(case.request.timeout_ms.unwrap_or(10_000));
+    let first_byte = case.first_byte_timeout_ms.map(Duration::from_millis);
+    let call = async || {
+        subject.script.reset(exchanges.clone(), first_byte);
+        let started = Instant::now();
+        let outcome = Outcome::of(subject.plugin.complete(&request, deadline).await);
+        (outcome, started.elapsed(), subject.script.seen())
+    };
+    let (outcome, elapsed, mut seen) = call().await;
+    result.duration_ms = elapsed.as_millis() as u64;
+    result.requests = upstream::summarize(&seen);
+    let expected_text = if subject.has_egress {
+        upstream::expected_text(case, &suite.answers)
+    } else {
+        None
+    };
+    let mut problems = check::expectations(case, &outcome, elapsed, expected_text.as_deref());
+    if let Some(expect) = &case.expect.request
+        && subject.has_egress
+    {
+        problems.extend(upstream::check_request(expect, &seen));
+    }
+    match case.kind {
+        Kind::Complete => {}
+        Kind::Repeat => {
+            let (again, _, seen_again) = call().await;
+            seen.extend(seen_again);
+            if again != outcome {
+                problems.push(format!(
+                    "the same request answered differently the second time: first {}, then {}",
+                    outcome.describe(),
+                    again.describe()
+                ));
+            }
+        }
+        Kind::Stream => match stream_script(subject, case, suite) {
+            Ok(streamed_exchanges) => {
+                subject.script.reset(streamed_exchanges, first_byte);
+                let (streamed, deltas) = stream(&subject.plugin, &request, deadline).await;
+                seen.extend(subject.script.seen());
+                problems.extend(check::stream_matches(&outcome, &streamed, &deltas));
+            }
+            Err(why) => problems.push(why),
+        },
+    }
+    // Every call's requests, the second and the streamed one's too: a
+    // plugin may reach another origin only on its streaming path.
+    problems.extend(upstream::outside_manifest(&seen));
+    result.conclude(
+        check::describe_expected(case, expected_text.as_deref()),
+        outcome.describe(),
+        problems,
+    );
+    (result, seen)
+}

@@ -1,0 +1,91 @@
+//! How one call of the plugin ended, in the two layers the host keeps apart
+//! (the plugin's typed error, the host's failure), described for a plugin
+//! author.
+
+use super::upstream::bounded;
+use crate::convert;
+use llmhost_runtime::{CallError, Completion, ProviderError};
+use llmhost_store::error_code::ErrorCode;
+use llmhost_store::task::{TaskError, TaskResult};
+
+/// How one call ended, host failures and provider errors alike.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Outcome {
+    Completed(TaskResult),
+    /// A typed error the plugin returned.
+    ProviderError(TaskError),
+    /// The host stopped the call (trap, deadline, memory, egress, output).
+    HostFailure(TaskError),
+}
+
+impl Outcome {
+    pub(crate) fn of(result: Result<Result<Completion, ProviderError>, CallError>) -> Self {
+        match result {
+            Ok(Ok(completion)) => Self::Completed(convert::completion(completion)),
+            Ok(Err(error)) => Self::ProviderError(convert::provider_error(error)),
+            // The host's upstream timeout is the `timeout` a plugin would
+            // have reported itself: count it as the plugin's answer.
+            Err(error @ CallError::UpstreamTimeout(_)) => {
+                Self::ProviderError(convert::call_error(error))
+            }
+            Err(error) => Self::HostFailure(convert::call_error(error)),
+        }
+    }
+
+    pub(crate) fn error(&self) -> Option<&TaskError> {
+        match self {
+            Self::Completed(_) => None,
+            Self::ProviderError(e) | Self::HostFailure(e) => Some(e),
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Completed(r) => format!(
+                "a completion with the text {} (finish reason {}, model {:?})",
+                bounded(&r.text),
+                r.finish_reason,
+                r.model
+            ),
+            Self::ProviderError(e) => format!("the error {}{}: {}", e.code, retry(e), e.message),
+            Self::HostFailure(e) => format!(
+                "a host failure, {}: {} ({})",
+                e.code,
+                without_backtrace(&e.message),
+                host_failure_advice(e.code)
+            ),
+        }
+    }
+}
+
+fn retry(e: &TaskError) -> String {
+    e.retry_after_ms
+        .map(|ms| format!(" (retry after {ms} ms)"))
+        .unwrap_or_default()
+}
+
+/// A trap's message without wasmtime's backtrace of unnamed functions,
+/// which tells a plugin author nothing.
+fn without_backtrace(message: &str) -> String {
+    match (message.lines().next(), message.lines().last()) {
+        (Some(first), Some(last)) if message.lines().count() > 2 => {
+            let first = first.trim_end_matches("error while executing at wasm backtrace:");
+            let last = last.rsplit_once(">: ").map_or(last, |(_, cause)| cause);
+            format!("{}{}", first.trim_end(), format_args!(" {}", last.trim()))
+        }
+        _ => message.to_owned(),
+    }
+}
+
+fn host_failure_advice(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::PluginTrap => {
+            "the plugin panicked or trapped; a Rust panic shows as `unreachable`"
+        }
+        ErrorCode::MemoryLimit => "the plugin ran out of memory",
+        ErrorCode::DeadlineExceeded => "the plugin was still running at the call's deadline",
+        ErrorCode::OutputTooLarge => "the completion text is over the output limit",
+        ErrorCode::EgressDenied => "the plugin's request was refused by its manifest",
+        _ => "the host stopped the call",
+    }
+}

@@ -1,0 +1,245 @@
+//! The command line: subcommands and their flags (each also read from
+//! `LLMHOST_<FLAG>`), merged over the configuration file (see `config`) into
+//! what the command runs with.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+mod client;
+mod conformance;
+mod plugin_kit;
+
+use crate::config::{LogFormat, Role, Settings};
+use crate::secret::{DatabaseUrl, Secret};
+use crate::server::ServeConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "llmhost",
+    version,
+    about = "Runs LLM providers as WebAssembly components and executes LLM tasks submitted over REST"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format on stderr: human or json [default: human, or the config file's].
+    #[arg(long, global = true, env = "LLMHOST_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the REST API and the workers.
+    Serve(ServeArgs),
+    /// Submits a task to a running server and optionally waits for it.
+    Submit(client::SubmitArgs),
+    /// Works with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Checks a provider plugin against the contract, hermetically: its
+    /// metadata, answers, typed errors, robustness and deadline behaviour.
+    /// Exits non-zero when a case fails.
+    Conformance(conformance::ConformanceArgs),
+    /// Tools for plugin authors: inspect a plugin, start a new one.
+    #[command(subcommand)]
+    Plugin(plugin_kit::PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validates a configuration and prints the effective one (file, then
+    /// environment, then flags), secrets masked. Exits non-zero naming the
+    /// first bad key.
+    Check {
+        /// The file to check [default: --config / LLMHOST_CONFIG, else none].
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+/// The flags of `serve`. Each is optional here: what a flag (or its
+/// variable) leaves unset comes from the config file, then the default.
+#[derive(Debug, Default, clap::Args)]
+struct ServeArgs {
+    /// A TOML configuration file (keys are the flags' names with `_`).
+    #[arg(long, env = "LLMHOST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address the API listens on; port 0 picks a free one [default: 127.0.0.1:8080].
+    #[arg(long, env = "LLMHOST_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Also serve `/metrics` and `/healthz` alone on this address (how a
+    /// `--role worker` process is scraped); port 0 picks a free one.
+    #[arg(long, env = "LLMHOST_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// sqlite://PATH or postgres://… [default: sqlite://DATA_DIR/llmhost.db].
+    #[arg(long, env = "LLMHOST_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<DatabaseUrl>,
+    /// Where the embedded database lives [default: .llmhost].
+    #[arg(long, env = "LLMHOST_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Directory of `<name>.wasm` providers [default: the bundled plugins].
+    #[arg(long, env = "LLMHOST_PLUGINS_DIR")]
+    plugins_dir: Option<PathBuf>,
+    /// How often to check the plugins directory for changed files, in ms;
+    /// 0 only reloads on `POST /api/v1/providers/reload` [default: 2000].
+    #[arg(long, env = "LLMHOST_PLUGIN_RELOAD_MS")]
+    plugin_reload_ms: Option<u64>,
+    /// Where compiled plugins are cached [default: DATA_DIR/cache].
+    #[arg(long, env = "LLMHOST_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// How many tasks this process runs at once [default: 16].
+    #[arg(long, env = "LLMHOST_WORKERS")]
+    workers: Option<usize>,
+    /// What this process does: api, worker or all [default: all].
+    #[arg(long, env = "LLMHOST_ROLE", value_enum)]
+    role: Option<Role>,
+    /// `max_attempts` of tasks that do not set it [default: 3].
+    #[arg(long, env = "LLMHOST_MAX_ATTEMPTS")]
+    max_attempts: Option<u32>,
+    /// How long a claimed task stays leased without a heartbeat, in ms [default: 30000].
+    #[arg(long, env = "LLMHOST_LEASE_MS")]
+    lease_ms: Option<u64>,
+    /// On shutdown, how long running tasks may finish before they are handed
+    /// back to pending, in ms [default: 10000].
+    #[arg(long, env = "LLMHOST_SHUTDOWN_GRACE_MS")]
+    shutdown_grace_ms: Option<u64>,
+    /// Largest accepted request body, in bytes [default: 1048576].
+    #[arg(long, env = "LLMHOST_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// A bearer token the API accepts (repeat for several; the variable is
+    /// comma-separated). With any token set, every endpoint but /healthz
+    /// requires `Authorization: Bearer <token>`.
+    #[arg(
+        long = "auth-token",
+        env = "LLMHOST_AUTH_TOKENS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    auth_tokens: Vec<Secret>,
+}
+
+impl ServeArgs {
+    /// Defaults, then the file, then what flags and variables set.
+    fn resolve(
+        self,
+        file: Option<PathBuf>,
+        log_format: Option<LogFormat>,
+    ) -> anyhow::Result<Settings> {
+        let mut s = match file.or(self.config) {
+            Some(path) => crate::config::load_file(&path)?,
+            None => Settings::default(),
+        };
+        macro_rules! overlay {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
+        }
+        overlay!(
+            listen,
+            data_dir,
+            workers,
+            role,
+            max_attempts,
+            lease_ms,
+            shutdown_grace_ms,
+            max_body_bytes,
+            plugin_reload_ms
+        );
+        if let Some(dir) = self.cache_dir {
+            s.cache_dir = Some(dir);
+        }
+        if let Some(addr) = self.metrics_listen {
+            s.metrics_listen = Some(addr);
+        }
+        if let Some(url) = self.database_url {
+            s.database_url = Some(url);
+        }
+        if let Some(dir) = self.plugins_dir {
+            s.plugins_dir = Some(dir);
+        }
+        if let Some(format) = log_format {
+            s.log_format = format;
+        }
+        if !self.auth_tokens.is_empty() {
+            s.auth_tokens = self.auth_tokens;
+        }
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+/// Parses the command line and runs the command; the process's exit code.
+pub async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Serve(args) => match args.resolve(None, cli.log_format) {
+            Ok(settings) => {
+                init_tracing(settings.log_format);
+                crate::server::serve(ServeConfig::from(settings)).await
+            }
+            Err(err) => Err(err.context("invalid configuration")),
+        },
+        Command::Submit(args) => {
+            init_tracing(cli.log_format.unwrap_or(LogFormat::Human));
+            client::submit(args).await
+        }
+        Command::Config(ConfigCommand::Check { file, serve }) => {
+            match serve.resolve(file, cli.log_format) {
+                Ok(settings) => {
+                    print!("{}", settings.to_masked_toml());
+                    eprintln!("llmhost: configuration is valid");
+                    Ok(())
+                }
+                Err(err) => Err(err.context("invalid configuration")),
+            }
+        }
+        Command::Conformance(args) => {
+            init_tracing_quiet(cli.log_format.unwrap_or(LogFormat::Human));
+            match conformance::main(args).await {
+                Ok(true) => Ok(()),
+                Ok(false) => return std::process::ExitCode::FAILURE,
+                Err(err) => Err(err),
+            }
+        }
+        Command::Plugin(command) => {
+            init_tracing_quiet(cli.log_format.unwrap_or(LogFormat::Human));
+            match plugin_kit::main(command).await {
+                Ok(true) => Ok(()),
+                Ok(false) => return std::process::ExitCode::FAILURE,
+                Err(err) => Err(err),
+            }
+        }
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("llmhost: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    init_tracing_with(format, "info,sqlx=warn,wasmtime=warn");
+}
+
+/// For the plugin author kit: the report is the output; the log says only
+/// what went wrong.
+fn init_tracing_quiet(format: LogFormat) {
+    init_tracing_with(format, "warn,wasmtime=warn");
+}
+
+fn init_tracing_with(format: LogFormat, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only for people; files and pipes get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
