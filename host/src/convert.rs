@@ -1,8 +1,9 @@
 //! Translations between the task's types and the plugin contract's, and the
 //! mapping of both failure layers (host call errors, provider errors) to a
-//! typed error, for the workers and the synchronous endpoint alike. The
-//! error *codes* and their properties live in `error_code`; this file only
-//! says which code each failure is.
+//! typed error, for the workers and the synchronous endpoint alike
+//! (`outcome` is how a call ended, in the task's terms). The error *codes*
+//! and their properties live in `error_code`; this file only says which
+//! code each failure is.
 
 use llmhost_runtime::{self as runtime, CallError, ProviderError};
 use llmhost_store::error_code::ErrorCode;
@@ -53,6 +54,18 @@ pub(crate) fn completion(c: runtime::Completion) -> TaskResult {
             output_tokens: u.output_tokens,
         }),
         model: c.model,
+    }
+}
+
+/// How a provider call ended, as the task records it: its result, or the
+/// typed error of either layer (the provider's answer, the host's failure).
+pub(crate) fn outcome(
+    call: Result<Result<runtime::Completion, ProviderError>, CallError>,
+) -> Result<TaskResult, TaskError> {
+    match call {
+        Ok(Ok(answer)) => Ok(completion(answer)),
+        Ok(Err(error)) => Err(provider_error(error)),
+        Err(error) => Err(call_error(error)),
     }
 }
 

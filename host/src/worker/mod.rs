@@ -226,11 +226,7 @@ impl Worker {
         let (answer, ()) = tokio::join!(call, persist);
         self.metrics
             .observe_provider_call(&task.provider, started.elapsed());
-        match answer {
-            Ok(Ok(completion)) => Ok(convert::completion(completion)),
-            Ok(Err(provider_error)) => Err(convert::provider_error(provider_error)),
-            Err(call_error) => Err(convert::call_error(call_error)),
-        }
+        convert::outcome(answer)
     }
 
     /// Renews the lease until the task is lost or a cancel is requested;

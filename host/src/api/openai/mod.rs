@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use crate::convert;
 pub(crate) use error::OpenAiError;
-use llmhost_runtime::Completion;
 use llmhost_store::task::{TaskError, TaskResult};
 use wire::{AssistantMessage, ChatCompletion, ChatRequest, ChatUsage, Choice, Model, ModelList};
 
@@ -101,20 +100,7 @@ pub(crate) async fn chat_completions(
         .complete(&convert::request(model, &input), state.config.call_deadline)
         .await;
     let provider_time = call_started.elapsed();
-    let completion: Completion = match outcome {
-        Ok(Ok(completion)) => completion,
-        Ok(Err(provider_error)) => {
-            return Err(OpenAiError::from_task_error(convert::provider_error(
-                provider_error,
-            )));
-        }
-        Err(call_error) => {
-            return Err(OpenAiError::from_task_error(convert::call_error(
-                call_error,
-            )));
-        }
-    };
-    let result = convert::completion(completion);
+    let result = convert::outcome(outcome).map_err(OpenAiError::from_task_error)?;
     let mut response = Json(whole(id, created, request.model.clone(), result)).into_response();
     set_overhead(
         &mut response,

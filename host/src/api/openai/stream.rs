@@ -49,11 +49,7 @@ pub(crate) async fn start(
     let started = std::time::Instant::now();
     let (sink, deltas) = llmhost_runtime::delta_channel();
     let outcome = AbortOnDrop(tokio::spawn(async move {
-        match plugin.stream(&request, deadline, &sink).await {
-            Ok(Ok(completion)) => Ok(convert::completion(completion)),
-            Ok(Err(provider_error)) => Err(convert::provider_error(provider_error)),
-            Err(call_error) => Err(convert::call_error(call_error)),
-        }
+        convert::outcome(plugin.stream(&request, deadline, &sink).await)
     }));
     let mut call = Call { deltas, outcome };
     let first = call.deltas.recv().await;
