@@ -1,22 +1,115 @@
-//! The API's one error type and its JSON shape:
-//! `{"error": {"code": "...", "message": "..."}}`. Client mistakes are 4xx
-//! naming the problem; server faults are a terse 5xx, details in the log.
+//! The API's one error type, rendered two ways: the REST shape
+//! `{"error": {"code", "message"}}` and, on `/v1`, OpenAI's
+//! `{"error": {"message", "type", "param", "code"}}`. `ApiErrorCode` is the
+//! one list of the API's own errors (code and HTTP status); a task's failure
+//! keeps its `ErrorCode` and the status of the error table. Client mistakes
+//! are 4xx naming the problem; server faults are a terse 5xx.
+//!
+//! Building an error has no side effect: the response carries it in its
+//! extensions and `observe::log_errors` logs what the operator must see.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::json;
 
 use llmhost_store::StoreError;
+use llmhost_store::error_code::ErrorCode;
+use llmhost_store::task::TaskError;
 
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+/// Every error the API itself answers with: its stable `code` and status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ApiErrorCode {
+    /// Well-formed JSON that is not a valid request.
+    InvalidRequest,
+    MalformedJson,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    /// A body that could not be read.
+    BadRequest,
+    InvalidQuery,
+    InvalidPath,
+    InvalidIdempotencyKey,
+    IdempotencyKeyConflict,
+    TaskNotFound,
+    TaskFinished,
+    /// No such route.
+    NotFound,
+    MethodNotAllowed,
+    Unauthorized,
+    PluginLoadFailed,
+    ReloadFailed,
+    /// The store does not answer.
+    Unavailable,
+    Internal,
 }
 
-/// The body of every error response.
+impl ApiErrorCode {
+    /// The table: the code, the status, and whether OpenAI's format calls
+    /// it `invalid_request` (its one code for a request it cannot use).
+    const fn spec(self) -> (&'static str, StatusCode, bool) {
+        use StatusCode as S;
+        match self {
+            Self::InvalidRequest => ("invalid_request", S::UNPROCESSABLE_ENTITY, true),
+            Self::MalformedJson => ("malformed_json", S::BAD_REQUEST, true),
+            Self::UnsupportedMediaType => {
+                ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE, true)
+            }
+            Self::PayloadTooLarge => ("payload_too_large", S::PAYLOAD_TOO_LARGE, true),
+            Self::BadRequest => ("bad_request", S::BAD_REQUEST, true),
+            Self::InvalidQuery => ("invalid_query", S::BAD_REQUEST, false),
+            Self::InvalidPath => ("invalid_path", S::BAD_REQUEST, false),
+            Self::InvalidIdempotencyKey => ("invalid_idempotency_key", S::BAD_REQUEST, false),
+            Self::IdempotencyKeyConflict => ("idempotency_key_conflict", S::CONFLICT, false),
+            Self::TaskNotFound => ("task_not_found", S::NOT_FOUND, false),
+            Self::TaskFinished => ("task_finished", S::CONFLICT, false),
+            Self::NotFound => ("not_found", S::NOT_FOUND, false),
+            Self::MethodNotAllowed => ("method_not_allowed", S::METHOD_NOT_ALLOWED, false),
+            Self::Unauthorized => ("unauthorized", S::UNAUTHORIZED, false),
+            Self::PluginLoadFailed => ("plugin_load_failed", S::UNPROCESSABLE_ENTITY, false),
+            Self::ReloadFailed => ("reload_failed", S::INTERNAL_SERVER_ERROR, false),
+            Self::Unavailable => ("unavailable", S::SERVICE_UNAVAILABLE, false),
+            Self::Internal => ("internal", S::INTERNAL_SERVER_ERROR, false),
+        }
+    }
+
+    pub(crate) const fn as_str(self) -> &'static str {
+        self.spec().0
+    }
+
+    pub(crate) const fn status(self) -> StatusCode {
+        self.spec().1
+    }
+}
+
+/// Which list an error's code comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Code {
+    Api(ApiErrorCode),
+    /// A task's failure (a provider's typed error or the host's), answered
+    /// by the synchronous endpoint.
+    Task(ErrorCode),
+}
+
+/// How an error response is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    Rest,
+    OpenAi,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct ApiError {
+    code: Code,
+    message: String,
+    /// The upstream's requested wait (`Retry-After`), for `rate_limited`.
+    retry_after_ms: Option<u64>,
+    /// What the log says and the client is not told (a store error's text).
+    detail: Option<String>,
+}
+
+/// The body of every REST error response.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ErrorBody {
     pub(crate) error: ErrorDetail,
@@ -31,76 +124,230 @@ pub(crate) struct ErrorDetail {
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ApiErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
-            code,
+            code: Code::Api(code),
             message: message.into(),
+            retry_after_ms: None,
+            detail: None,
         }
     }
 
     /// A request that is well-formed JSON but not a valid one.
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+        Self::new(ApiErrorCode::InvalidRequest, message)
     }
 
-    pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
+    pub(crate) fn task_not_found(task_id: &str) -> Self {
+        Self::new(
+            ApiErrorCode::TaskNotFound,
+            format!("no task with id {task_id:?}"),
+        )
+    }
+
+    /// A server fault: the client gets `message`, the log also `detail`.
+    pub(crate) fn with_detail(mut self, detail: impl std::fmt::Display) -> Self {
+        self.detail = Some(detail.to_string());
+        self
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        match self.code {
+            Code::Api(code) => code.status(),
+            Code::Task(code) => StatusCode::from_u16(code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self.code {
+            Code::Api(code) => code.as_str(),
+            Code::Task(code) => code.as_str(),
+        }
+    }
+
+    /// The response, in REST's or OpenAI's shape. The error itself rides
+    /// along in the extensions, for `observe::log_errors`.
+    pub(crate) fn render(self, format: Format) -> Response {
+        let status = match format {
+            Format::Rest => self.status(),
+            Format::OpenAi => openai_status(self.status()),
+        };
+        let mut response = (status, axum::Json(self.body(format))).into_response();
+        if let (Format::OpenAi, Some(ms)) = (format, self.retry_after_ms)
+            && let Ok(value) = HeaderValue::from_str(&ms.div_ceil(1000).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response.extensions_mut().insert(self);
+        response
+    }
+
+    /// The JSON body; in OpenAI's shape it is also the last event of a
+    /// stream that fails.
+    pub(crate) fn body(&self, format: Format) -> serde_json::Value {
+        match format {
+            Format::Rest => json!(ErrorBody {
+                error: ErrorDetail {
+                    code: self.code().to_owned(),
+                    message: self.message.clone(),
+                },
+            }),
+            Format::OpenAi => {
+                let code = match self.code {
+                    Code::Api(code) if code.spec().2 => "invalid_request",
+                    _ => self.code(),
+                };
+                let status = openai_status(self.status());
+                json!({
+                    "error": { "message": self.message, "type": openai_type(status), "param": null, "code": code }
+                })
+            }
+        }
+    }
+
+    /// Logs what the operator must know: server faults, and a provider call
+    /// that failed on the server's side. A client's mistake is not logged.
+    pub(crate) fn log(&self) {
+        if !self.status().is_server_error() {
+            return;
+        }
+        let detail = self.detail.as_deref().unwrap_or(&self.message);
+        match self.code {
+            Code::Task(code) => {
+                tracing::warn!(error_code = %code, "synchronous call failed: {detail}");
+            }
+            Code::Api(code) => tracing::error!(code = code.as_str(), "{detail}"),
+        }
+    }
+}
+
+/// OpenAI's API answers 400 to a request it cannot use, where REST says 422.
+fn openai_status(status: StatusCode) -> StatusCode {
+    if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    }
+}
+
+/// OpenAI's error `type` for a status.
+fn openai_type(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "authentication_error",
+        StatusCode::FORBIDDEN => "permission_error",
+        StatusCode::NOT_FOUND => "not_found_error",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
+        s if s.is_client_error() => "invalid_request_error",
+        _ => "api_error",
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_owned(),
-                message: self.message,
-            },
-        };
-        (self.status, axum::Json(body)).into_response()
+        self.render(Format::Rest)
+    }
+}
+
+/// A provider's or the host's typed failure, through the error table.
+impl From<TaskError> for ApiError {
+    fn from(error: TaskError) -> Self {
+        Self {
+            retry_after_ms: (error.code == ErrorCode::RateLimited)
+                .then_some(error.retry_after_ms)
+                .flatten(),
+            code: Code::Task(error.code),
+            message: error.message,
+            detail: None,
+        }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        tracing::error!("store error: {err}");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ApiErrorCode::Internal,
             "the task store failed; see the server log",
         )
+        .with_detail(format_args!("store error: {err}"))
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let code = match &rejection {
-            JsonRejection::JsonDataError(_) => "invalid_request",
-            JsonRejection::JsonSyntaxError(_) => "malformed_json",
-            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            _ => "bad_request",
+            JsonRejection::JsonDataError(_) => ApiErrorCode::InvalidRequest,
+            JsonRejection::JsonSyntaxError(_) => ApiErrorCode::MalformedJson,
+            JsonRejection::MissingJsonContentType(_) => ApiErrorCode::UnsupportedMediaType,
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiErrorCode::PayloadTooLarge
+            }
+            _ => ApiErrorCode::BadRequest,
         };
-        Self::new(rejection.status(), code, rejection.body_text())
+        Self::new(code, rejection.body_text())
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            rejection.body_text(),
-        )
+        Self::new(ApiErrorCode::InvalidQuery, rejection.body_text())
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_path",
-            rejection.body_text(),
-        )
+        Self::new(ApiErrorCode::InvalidPath, rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rest_invalid_request_is_422_and_openai_says_400_with_the_same_code() {
+        let error = ApiError::invalid("messages: must hold at least one message");
+        assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error.body(Format::Rest)["error"]["code"], "invalid_request");
+        let openai = error.clone().render(Format::OpenAi);
+        assert_eq!(openai.status(), StatusCode::BAD_REQUEST);
+        let body = error.body(Format::OpenAi);
+        assert_eq!(body["error"]["code"], "invalid_request");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+    }
+
+    #[test]
+    fn openai_names_every_unusable_body_invalid_request_and_keeps_its_status() {
+        let error = ApiError::new(ApiErrorCode::UnsupportedMediaType, "not JSON");
+        assert_eq!(
+            error.body(Format::Rest)["error"]["code"],
+            "unsupported_media_type"
+        );
+        assert_eq!(
+            error.body(Format::OpenAi)["error"]["code"],
+            "invalid_request"
+        );
+        assert_eq!(
+            error.render(Format::OpenAi).status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+    }
+
+    #[test]
+    fn a_task_failure_keeps_the_error_tables_status_code_and_retry_after() {
+        let mut failure = TaskError::new(ErrorCode::RateLimited, "slow down");
+        failure.retry_after_ms = Some(1500);
+        let response = ApiError::from(failure).render(Format::OpenAi);
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
+
+    #[test]
+    fn a_store_failure_tells_the_client_nothing_of_the_cause() {
+        let error = ApiError::from(StoreError::WriterStopped);
+        let body = error.body(Format::Rest).to_string();
+        assert!(!body.contains("batcher"), "{body}");
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(error.detail.unwrap().contains("batcher"));
     }
 }

@@ -47,9 +47,11 @@ pub(crate) async fn tasks_events(
     State(state): State<AppState>,
     ApiPath(task_id): ApiPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let first = state.store.get(&task_id).await?.ok_or_else(|| {
-        ApiError::not_found("task_not_found", format!("no task with id {task_id:?}"))
-    })?;
+    let first = state
+        .store
+        .get(&task_id)
+        .await?
+        .ok_or_else(|| ApiError::task_not_found(&task_id))?;
     let mut watch = Watch::new(state.store.clone(), task_id);
     watch.observe(first).await;
     let stream = futures::stream::unfold(watch, |mut watch| async move {

@@ -1,58 +1,30 @@
-//! Extractors that turn axum's rejections into `ApiError`, so that every bad
-//! request gets the same JSON error shape.
+//! Extractors whose rejections are `ApiError`s, so that every bad request
+//! gets the API's error shape: REST's for `ApiJson`/`ApiQuery`/`ApiPath`,
+//! OpenAI's for `OpenAiJson`. Derived (axum's `FromRequest` macros), each is
+//! the axum extractor it names with our rejection.
 
-use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query};
 
 use super::error::ApiError;
+use super::openai::OpenAiError;
 
-/// `Json<T>` with our error body.
-pub(crate) struct ApiJson<T>(pub T);
+/// `Json<T>` with the REST error body.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub(crate) struct ApiJson<T>(pub(crate) T);
 
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+/// `Query<T>` with the REST error body.
+#[derive(FromRequestParts)]
+#[from_request(via(Query), rejection(ApiError))]
+pub(crate) struct ApiQuery<T>(pub(crate) T);
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let Json(value) = Json::<T>::from_request(req, state).await?;
-        Ok(Self(value))
-    }
-}
+/// `Path<T>` with the REST error body (a path segment that is not valid
+/// UTF-8 after percent-decoding, for example).
+#[derive(FromRequestParts)]
+#[from_request(via(Path), rejection(ApiError))]
+pub(crate) struct ApiPath<T>(pub(crate) T);
 
-/// `Query<T>` with our error body.
-pub(crate) struct ApiQuery<T>(pub T);
-
-impl<S, T> FromRequestParts<S> for ApiQuery<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
-        Ok(Self(value))
-    }
-}
-
-/// `Path<T>` with our error body (a path segment that is not valid UTF-8
-/// after percent-decoding, for example).
-pub(crate) struct ApiPath<T>(pub T);
-
-impl<S, T> FromRequestParts<S> for ApiPath<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(value) = Path::<T>::from_request_parts(parts, state).await?;
-        Ok(Self(value))
-    }
-}
+/// `Json<T>` with OpenAI's error body.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(OpenAiError))]
+pub(crate) struct OpenAiJson<T>(pub(crate) T);

@@ -17,12 +17,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
-pub(crate) use error::ApiError;
+pub(crate) use error::{ApiError, ApiErrorCode};
 
 use crate::metrics::Metrics;
 use crate::secret::Secret;
@@ -98,6 +97,7 @@ pub(crate) fn app(state: AppState) -> Router {
         // Outermost first: trace everything, count everything (401s too),
         // then authenticate.
         .layer(middleware::from_fn_with_state(tokens, auth::require_token))
+        .layer(middleware::from_fn(observe::log_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             observe::track_http,
@@ -116,6 +116,7 @@ pub(crate) fn metrics_app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(tokens, auth::require_token))
+        .layer(middleware::from_fn(observe::log_errors))
         .with_state(state)
 }
 
@@ -133,24 +134,22 @@ async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     state.store.ping().await.map_err(|err| {
-        tracing::error!("health check: {err}");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the task store does not answer",
-        )
+        ApiError::new(ApiErrorCode::Unavailable, "the task store does not answer")
+            .with_detail(format_args!("health check: {err}"))
     })?;
     Ok(axum::Json(serde_json::json!({ "status": "ok" })))
 }
 
 async fn not_found(uri: http::Uri) -> ApiError {
-    ApiError::not_found("not_found", format!("no route for {}", uri.path()))
+    ApiError::new(
+        ApiErrorCode::NotFound,
+        format!("no route for {}", uri.path()),
+    )
 }
 
 async fn method_not_allowed(method: http::Method, uri: http::Uri) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ApiErrorCode::MethodNotAllowed,
         format!("{method} is not allowed on {}", uri.path()),
     )
 }

@@ -4,12 +4,12 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ApiErrorCode};
 
 /// Counts and times the request; requests that matched no route share the
 /// label `unmatched`, so that scanners cannot grow the label set.
@@ -34,6 +34,16 @@ pub(crate) async fn track_http(
     response
 }
 
+/// Logs the error an error response carries (see `ApiError::render`):
+/// building an error has no side effect, answering one is logged here.
+pub(crate) async fn log_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(error) = response.extensions().get::<ApiError>() {
+        error.log();
+    }
+    response
+}
+
 /// Every metric of this process, and the task counts of the whole store.
 #[utoipa::path(
     get,
@@ -48,12 +58,8 @@ pub(crate) async fn track_http(
 )]
 pub(crate) async fn metrics_get(State(state): State<AppState>) -> Result<Response, ApiError> {
     let text = state.metrics.render(&state.store).await.map_err(|err| {
-        tracing::error!("metrics: reading the store failed: {err}");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the task store does not answer",
-        )
+        ApiError::new(ApiErrorCode::Unavailable, "the task store does not answer")
+            .with_detail(format_args!("metrics: reading the store failed: {err}"))
     })?;
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())

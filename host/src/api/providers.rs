@@ -5,10 +5,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Serialize;
 
-use super::error::ErrorBody;
+use super::error::{ApiErrorCode, ErrorBody};
 use super::{ApiError, AppState};
 use llmhost_runtime::{ProviderDescription, ReloadReport};
 
@@ -90,13 +89,11 @@ pub(crate) async fn providers_list(State(state): State<AppState>) -> Json<Provid
 pub(crate) async fn providers_reload(
     State(state): State<AppState>,
 ) -> Result<Json<ReloadReport>, ApiError> {
-    let report = state.runtime.reload().await.map_err(|err| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "reload_failed",
-            format!("{err:#}"),
-        )
-    })?;
+    let report = state
+        .runtime
+        .reload()
+        .await
+        .map_err(|err| ApiError::new(ApiErrorCode::ReloadFailed, format!("{err:#}")))?;
     if report.failed.is_empty() {
         return Ok(Json(report));
     }
@@ -106,8 +103,7 @@ pub(crate) async fn providers_reload(
         .map(|f| format!("{}: {}", f.name, f.error))
         .collect();
     Err(ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "plugin_load_failed",
+        ApiErrorCode::PluginLoadFailed,
         format!(
             "refused, previous versions keep serving: {}",
             failures.join("; ")

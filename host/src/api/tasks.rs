@@ -7,8 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
-use super::error::ErrorBody;
+use super::error::{ApiError, ApiErrorCode, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{ApiConfig, AppState};
 use sha2::{Digest, Sha256};
@@ -134,8 +133,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     };
     let bad = || {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_idempotency_key",
+            ApiErrorCode::InvalidIdempotencyKey,
             format!("Idempotency-Key: must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
         )
     };
@@ -195,8 +193,7 @@ pub(crate) async fn tasks_create(
         Inserted::Existing(task) => (StatusCode::OK, task),
         Inserted::KeyConflict(task) => {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_key_conflict",
+                ApiErrorCode::IdempotencyKeyConflict,
                 format!(
                     "Idempotency-Key {:?} was already used for task {} with a different request",
                     new_task.idempotency.map(|i| i.key).unwrap_or_default(),
@@ -235,11 +232,7 @@ pub(crate) async fn tasks_get(
         .get(&task_id)
         .await?
         .map(Json)
-        .ok_or_else(|| task_not_found(&task_id))
-}
-
-fn task_not_found(task_id: &str) -> ApiError {
-    ApiError::not_found("task_not_found", format!("no task with id {task_id:?}"))
+        .ok_or_else(|| ApiError::task_not_found(&task_id))
 }
 
 /// Query string of `GET /api/v1/tasks`.
@@ -281,7 +274,7 @@ pub(crate) async fn tasks_list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<TaskPage>, ApiError> {
-    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+    let bad = |message: String| ApiError::new(ApiErrorCode::InvalidQuery, message);
     let status = params
         .status
         .map(|s| {
@@ -344,13 +337,12 @@ pub(crate) async fn tasks_cancel(
         Cancel::Cancelled(task) => Ok((StatusCode::OK, Json(task))),
         Cancel::Requested(task) => Ok((StatusCode::ACCEPTED, Json(task))),
         Cancel::AlreadyFinished(task) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "task_finished",
+            ApiErrorCode::TaskFinished,
             format!(
                 "task {task_id} is already {}; a finished task cannot be cancelled",
                 task.status
             ),
         )),
-        Cancel::NotFound => Err(task_not_found(&task_id)),
+        Cancel::NotFound => Err(ApiError::task_not_found(&task_id)),
     }
 }

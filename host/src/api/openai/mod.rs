@@ -16,6 +16,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::extract::OpenAiJson;
 use crate::convert;
 pub(crate) use error::OpenAiError;
 use llmhost_store::task::{TaskError, TaskResult};
@@ -44,10 +45,9 @@ pub const OVERHEAD_HEADER: &str = "x-llmhost-overhead-us";
 )]
 pub(crate) async fn chat_completions(
     State(state): State<AppState>,
-    body: Result<Json<ChatRequest>, axum::extract::rejection::JsonRejection>,
+    OpenAiJson(request): OpenAiJson<ChatRequest>,
 ) -> Result<Response, OpenAiError> {
     let started = Instant::now();
-    let Json(request) = body?;
     let (provider, model) = request
         .model
         .split_once('/')
@@ -65,7 +65,7 @@ pub(crate) async fn chat_completions(
     }
     let Some(plugin) = state.runtime.get(provider) else {
         let error = TaskError::provider_not_found(provider, &state.runtime.names());
-        return Err(OpenAiError::from_task_error(error));
+        return Err(error.into());
     };
     let (messages, params) = request.to_input();
     let input = llmhost_store::task::TaskInput { messages, params };
@@ -100,7 +100,7 @@ pub(crate) async fn chat_completions(
         .complete(&convert::request(model, &input), state.config.call_deadline)
         .await;
     let provider_time = call_started.elapsed();
-    let result = convert::outcome(outcome).map_err(OpenAiError::from_task_error)?;
+    let result = convert::outcome(outcome)?;
     let mut response = Json(whole(id, created, request.model.clone(), result)).into_response();
     set_overhead(
         &mut response,

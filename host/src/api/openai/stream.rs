@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use super::error::OpenAiError;
 use super::usage;
 use super::wire::{ChatChunk, ChunkChoice, Delta};
+use crate::api::error::{ApiError, Format};
 use crate::convert;
 use llmhost_runtime::{Plugin, Request};
 use llmhost_store::task::{TaskError, TaskResult};
@@ -70,7 +71,7 @@ pub(crate) async fn start(
         // The call ended without text: a failure is a plain error response.
         None => match call.outcome.join().await {
             Ok(result) => State::Closing(header.closing(Ok(result)).into_iter()),
-            Err(error) => return Err(OpenAiError::from_task_error(error)),
+            Err(error) => return Err(error.into()),
         },
     };
     let rest = futures::stream::unfold(state, State::advance);
@@ -157,7 +158,11 @@ impl ChunkHeader {
         let result = match outcome {
             Ok(result) => result,
             Err(error) => {
-                let body = OpenAiError::from_task_error(error).body();
+                // The response has started: the failure is the last event,
+                // and there is no error response for the middleware to log.
+                let error = ApiError::from(error);
+                error.log();
+                let body = error.body(Format::OpenAi);
                 return vec![Event::default().data(body.to_string())];
             }
         };
