@@ -24,9 +24,15 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::ApiPath;
 use llmhost_store::Store;
 use llmhost_store::task::{Task, TaskStatus};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// How often a live stream looks at the task again.
 const POLL: Duration = Duration::from_millis(50);
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(tasks_events))
+}
 
 /// Server-Sent Events: `status` at every change, `delta` while running,
 /// then a final `result` or `error` event.

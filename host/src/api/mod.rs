@@ -8,7 +8,7 @@ mod events;
 mod extract;
 mod observe;
 pub(crate) mod openai;
-pub(crate) mod openapi;
+mod openapi;
 mod providers;
 mod tasks;
 
@@ -18,8 +18,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub(crate) use error::{ApiError, ApiErrorCode};
 
@@ -69,28 +71,33 @@ pub(crate) struct AppState {
     pub(crate) metrics: Arc<Metrics>,
 }
 
+/// Every route with its OpenAPI operation, registered together: the router
+/// and the document (`openapi`) are both made from this, so neither can
+/// list a route the other lacks.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(tasks::routes())
+        .merge(events::routes())
+        .merge(providers::routes())
+        .merge(openai::routes())
+        .merge(operations())
+        .merge(openapi::routes())
+}
+
+/// `/healthz` and `/metrics`: also what a process's metrics listener
+/// serves alone.
+fn operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .merge(observe::routes())
+}
+
 /// The whole API as a router, so tests can drive it without a socket.
 pub(crate) fn app(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let tokens = auth::Tokens::new(&state.config.auth_tokens);
-    Router::new()
-        .route(
-            "/api/v1/tasks",
-            post(tasks::tasks_create).get(tasks::tasks_list),
-        )
-        .route("/api/v1/tasks/{task_id}", get(tasks::tasks_get))
-        .route("/api/v1/tasks/{task_id}/cancel", post(tasks::tasks_cancel))
-        .route("/api/v1/tasks/{task_id}/events", get(events::tasks_events))
-        .route("/api/v1/providers", get(providers::providers_list))
-        .route(
-            "/api/v1/providers/reload",
-            post(providers::providers_reload),
-        )
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/v1/models", get(openai::models_list))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(observe::metrics_get))
-        .route("/api/openapi.json", get(openapi::openapi_get))
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -110,9 +117,8 @@ pub(crate) fn app(state: AppState) -> Router {
 /// listener of a process serves (a worker-only process has no other).
 pub(crate) fn metrics_app(state: AppState) -> Router {
     let tokens = auth::Tokens::new(&state.config.auth_tokens);
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(observe::metrics_get))
+    let (router, _) = operations().split_for_parts();
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(tokens, auth::require_token))

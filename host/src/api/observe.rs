@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::{ApiError, ApiErrorCode};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Counts and times the request; requests that matched no route share the
 /// label `unmatched`, so that scanners cannot grow the label set.
@@ -42,6 +44,10 @@ pub(crate) async fn log_errors(request: Request, next: Next) -> Response {
         error.log();
     }
     response
+}
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics_get))
 }
 
 /// Every metric of this process, and the task counts of the whole store.

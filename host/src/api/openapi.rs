@@ -1,6 +1,8 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 document of this API, generated
-//! from the handlers' and types' annotations (utoipa), so it cannot drift
-//! from the code. CI fuzzes the API from it (see .ci/run).
+//! from the handlers' and types' annotations (utoipa). Each route is
+//! registered together with its operation (`api::routes`), so the document
+//! lists exactly the routes the server has. CI fuzzes the API from it (see
+//! .ci/run).
 
 use std::sync::LazyLock;
 
@@ -8,8 +10,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{error, events, observe, openai, providers, tasks};
+use super::{AppState, error};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,20 +22,6 @@ use super::{error, events, observe, openai, providers, tasks};
         description = "Runs LLM providers as WebAssembly components and executes LLM tasks. \
             Every error is `{\"error\": {\"code\", \"message\"}}`. When the server has API \
             tokens, every endpoint but /healthz needs `Authorization: Bearer <token>`."
-    ),
-    paths(
-        tasks::tasks_create,
-        tasks::tasks_list,
-        tasks::tasks_get,
-        tasks::tasks_cancel,
-        events::tasks_events,
-        providers::providers_list,
-        providers::providers_reload,
-        openai::chat_completions,
-        openai::models_list,
-        super::healthz,
-        observe::metrics_get,
-        openapi_get,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth)
@@ -50,12 +40,18 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Rendered once: the document never changes while the process runs.
+/// Rendered once, from the same routes the server runs: the document never
+/// changes while the process runs.
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
+    super::routes()
+        .into_openapi()
         .to_json()
         .expect("the OpenAPI document serialises")
 });
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_get))
+}
 
 /// This document.
 #[utoipa::path(

@@ -10,6 +10,14 @@ use serde::Serialize;
 use super::error::{ApiErrorCode, ErrorBody};
 use super::{ApiError, AppState};
 use llmhost_runtime::{ProviderDescription, ReloadReport};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(providers_list))
+        .routes(routes!(providers_reload))
+}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ProviderList {

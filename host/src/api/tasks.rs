@@ -11,6 +11,8 @@ use super::error::{ApiError, ApiErrorCode, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{ApiConfig, AppState};
 use sha2::{Digest, Sha256};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use llmhost_store::task::{Message, Params, Role, Task, TaskInput, TaskStatus};
 use llmhost_store::{Cancel, Idempotency, Inserted, ListQuery, NewTask};
@@ -19,6 +21,13 @@ const MAX_NAME_LEN: usize = 128;
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(tasks_create, tasks_list))
+        .routes(routes!(tasks_get))
+        .routes(routes!(tasks_cancel))
+}
 
 /// The body of `POST /api/v1/tasks`: give either `messages` or `prompt`.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]

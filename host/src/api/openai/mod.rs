@@ -20,11 +20,19 @@ use super::extract::OpenAiJson;
 use crate::convert;
 pub(crate) use error::OpenAiError;
 use llmhost_store::task::{TaskError, TaskResult};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::{AssistantMessage, ChatCompletion, ChatRequest, ChatUsage, Choice, Model, ModelList};
 
 /// The response header carrying the host's own time on a request, in
 /// microseconds: everything but the provider call.
 pub const OVERHEAD_HEADER: &str = "x-llmhost-overhead-us";
+
+pub(in crate::api) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(chat_completions))
+        .routes(routes!(models_list))
+}
 
 /// OpenAI-compatible chat completion; errors are in OpenAI's format.
 #[utoipa::path(
