@@ -30,7 +30,8 @@ ASYNC_TASKS (20000), ASYNC_RUNS (3), ASYNC_CONCURRENCY (64), ASYNC_WORKERS
 (16), ASYNC_PIN (0: the async server may use every core, as in production),
 SERVER_CPUS (1), LOAD_CPUS (0), LLMHOST_BIN and BENCH_BIN (skip the build),
 LLMHOST_TEST_POSTGRES_URL, LOAD_NOTE (a sentence on what else ran), PEERS_VENV
-(default target/bench-peers/venv).
+(default target/bench-peers/venv), LLMHOST_BEFORE_BIN and LLMHOST_BEFORE_LABEL
+(an earlier llmhost build measured beside this one, for a before/after).
 """
 
 import datetime
@@ -311,18 +312,20 @@ def start_targets(llmhost_bin, bench_bin, venv_path, peers, server_cpus, load_cp
     # llmhost: the bundled openai plugin pointed at the mock (its manifest
     # allows the origin and adds the credential), and the echo plugin for the
     # path with no upstream at all.
-    plugins = scratch / "llmhost-plugins"
-    plugins.mkdir()
-    # Where the build puts the bundled plugins (target/plugins), or beside an
-    # installed binary.
-    bundled = next(
-        d for d in (llmhost_bin.parent.parent / "plugins", llmhost_bin.parent / "plugins")
-        if (d / "openai.wasm").exists()
-    )
-    for name in ("openai", "echo"):
-        shutil.copy(bundled / f"{name}.wasm", plugins / f"{name}.wasm")
-    (plugins / "openai.toml").write_text(
-        f"""[egress]
+    def llmhost_plugins(binary, name):
+        plugins = scratch / name
+        plugins.mkdir()
+        # Where the build puts the bundled plugins (target/plugins), or
+        # beside an installed binary.
+        bundled = next(
+            d
+            for d in (binary.parent.parent / "plugins", binary.parent / "plugins")
+            if (d / "openai.wasm").exists()
+        )
+        for plugin in ("openai", "echo"):
+            shutil.copy(bundled / f"{plugin}.wasm", plugins / f"{plugin}.wasm")
+        (plugins / "openai.toml").write_text(
+            f"""[egress]
 allow = ["{mock_url}"]
 
 [[secret]]
@@ -333,7 +336,10 @@ value = "Bearer ${{LLMHOST_BENCH_KEY}}"
 [config]
 base_url = "{mock_url}/v1"
 """
-    )
+        )
+        return plugins
+
+    plugins = llmhost_plugins(llmhost_bin, "llmhost-plugins")
     llmhost = Server(
         "llmhost",
         [
@@ -362,6 +368,38 @@ base_url = "{mock_url}/v1"
             expect=PROMPT,
         )
     )
+
+    before_bin = os.environ.get("LLMHOST_BEFORE_BIN")
+    if before_bin:
+        # An earlier build beside this one, same plugins and manifest: a
+        # before/after in one run.
+        before = Server(
+            "llmhost-before",
+            [
+                before_bin,
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                str(scratch / "llmhost-before-data"),
+                "--plugins-dir",
+                str(llmhost_plugins(Path(before_bin), "llmhost-before-plugins")),
+            ],
+            server_cpus,
+            env={"RUST_LOG": "warn", "LLMHOST_BENCH_KEY": "sk-bench"},
+        )
+        before_base = before.wait_for_line(r"llmhost listening on (http://\S+)")[1]
+        servers.append(before)
+        label = os.environ.get("LLMHOST_BEFORE_LABEL", "llmhost before")
+        targets.append(
+            Target(
+                "llmhost-before",
+                f"{label}, `openai` plugin",
+                before,
+                f"{before_base}/v1/chat/completions",
+                "openai/ok",
+            )
+        )
 
     python = str(venv_path / "bin" / "python")
     if "tensorzero" in peers:
@@ -555,11 +593,25 @@ def rounds(bench_bin, load_cpus, targets, mock_url, concurrencies, stream, n_rou
     return tallies
 
 
+def run_ns(pids):
+    """Time on CPU of every thread of the processes, in ns, from
+    /proc/<pid>/task/<tid>/schedstat: finer than the 10 ms ticks of
+    /proc/<pid>/stat, which an idle process may not reach in a minute."""
+    total = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+    return total
+
+
 def idle(servers, seconds):
     """CPU each server used over `seconds` with no requests, in ms per s."""
-    before = {s.name: cpu_seconds(s.pids()) for s in servers}
+    before = {s.name: run_ns(s.pids()) for s in servers}
     time.sleep(seconds)
-    return {s.name: (cpu_seconds(s.pids()) - before[s.name]) * 1000 / seconds for s in servers}
+    return {s.name: (run_ns(s.pids()) - before[s.name]) / 1e6 / seconds for s in servers}
 
 
 def async_path(llmhost_bin, bench_bin, store, runs, scratch, pin, server_cpus, load_cpus):
@@ -760,7 +812,7 @@ def report(info, targets, whole, streams, idle_cpu, rss_idle, rss_after, async_r
             w(f"| {s} | {idle_cpu[s]:.3f} | {rss_idle[s]:.1f} | {rss_after[s]:.1f} |")
         w("")
 
-        peers = [n for n in gateways if n not in ("llmhost", "llmhost-echo")]
+        peers = [n for n in gateways if n not in ("llmhost", "llmhost-echo", "llmhost-before")]
         if "llmhost" in names and peers:
             w("**Peers against llmhost** (`openai` plugin), whole answers: how many times llmhost's server CPU per request and added p50 latency each peer needs:")
             w("")
@@ -773,7 +825,8 @@ def report(info, targets, whole, streams, idle_cpu, rss_idle, rss_after, async_r
                 our_add = (pct(ours.latencies(), 0.5) or 0) - b50
                 cells = [ratio(whole[(n, c)].per_request("server_cpu_us"), our_cpu) for n in peers]
                 for n in peers:
-                    their_add = (pct(whole[(n, c)].latencies(), 0.5) or 0) - b50
+                    their_p50 = pct(whole[(n, c)].latencies(), 0.5)
+                    their_add = None if their_p50 is None else their_p50 - b50
                     cells.append(ratio(their_add, our_add) if our_add > 0 else "–")
                 w(f"| {c} | " + " | ".join(cells) + " |")
             w("")
