@@ -1,5 +1,6 @@
-//! The task as every layer sees it: its input, its outcome and its status.
-//! Pure data; the store persists it and the API serialises it.
+//! The task as every layer sees it: its input, its outcome, its status and
+//! the state machine that status follows (`TaskStatus::TRANSITIONS`). Pure
+//! data; the store persists it and the API serialises it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -7,16 +8,122 @@ use utoipa::ToSchema;
 
 use crate::error_code::ErrorCode;
 
-/// Where a task is in its life. `completed`, `failed` and `cancelled` are
-/// terminal: once there, a task never changes again.
+/// Where a task is in its life. Who moves a task in and out of each status
+/// is said on each variant; the edges themselves, with the `Store` method
+/// that writes each and the guard its statement checks, are
+/// [`TaskStatus::TRANSITIONS`], the one table of the state machine.
+///
+/// A worker's writes are fenced by its attempt: the claim increments
+/// `attempts`, and each later write of that worker requires
+/// `status = 'running' AND attempts = <its claim>`, so a worker that lost
+/// its task writes nothing. `completed`, `failed` and `cancelled` are
+/// terminal: no edge leaves them, and a trigger in each database
+/// (`tasks_terminal_status_is_final`, migrations `0001_tasks.sql`) refuses
+/// any change to such a row, whatever code runs against it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
+    /// Waiting for a worker, due at its `run_at`. In: a client's submission
+    /// (`insert`); a worker's failed attempt with attempts left (`retry`,
+    /// due after a backoff) or its shutdown (`release`, due at once); the
+    /// rescuer, when a lease expired with attempts left. Out: a worker's
+    /// claim (→ `running`) or a client's cancel (→ `cancelled`).
     Pending,
+    /// Leased to one worker under one attempt, which renews the lease
+    /// (`heartbeat`). A client's cancel only marks it (`cancel_requested_at`)
+    /// for the worker to see. Out: only the worker holding the attempt
+    /// (→ `completed`, `failed`, `cancelled`, back to `pending`), or the
+    /// rescuer once the lease expired (→ `pending`, `failed`, `cancelled`).
     Running,
+    /// Terminal. In: the worker's result (`complete`).
     Completed,
+    /// Terminal. In: the worker's error that is not retried (`fail`), or an
+    /// expired lease with the attempts used up (the rescuer,
+    /// `lease_expired`).
     Failed,
+    /// Terminal. In: a client's cancel of a pending task (`cancel`); of a
+    /// running one, recorded by its worker (`record_cancelled`) or by the
+    /// rescuer when the lease expired.
     Cancelled,
+}
+
+/// Who moves a task along an edge of [`TaskStatus::TRANSITIONS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// A client, through the API.
+    Client,
+    /// The worker holding the task's current attempt (its fencing token).
+    Worker,
+    /// Whoever finds a lease expired: every worker process's rescuer, and a
+    /// single-process store at start-up.
+    Rescuer,
+}
+
+/// One edge of the task state machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// `None`: the task did not exist.
+    pub from: Option<TaskStatus>,
+    pub to: TaskStatus,
+    pub by: Actor,
+    /// The `Store` methods that write this edge.
+    pub methods: &'static [&'static str],
+    /// What the statement's WHERE clause requires besides `from`.
+    pub guard: &'static str,
+}
+
+/// Writes [`TaskStatus::TRANSITIONS`] and its documentation from one table,
+/// and checks at compile time that each method it names exists on `Store`.
+macro_rules! transitions {
+    ($($from:ident -> $to:ident, $by:ident, [$($method:ident),+], $guard:literal;)*) => {
+        impl TaskStatus {
+            #[doc = concat!(
+                "Every edge of the task state machine: from which status to which, ",
+                "who moves the task, which `Store` method writes it, and what that ",
+                "method's one conditional statement requires besides the `from` status ",
+                "(its WHERE clause). No other write changes a task's status, and an edge ",
+                "not listed here is refused (the store's suite checks every method ",
+                "against this table on both databases).\n\n",
+                "| from | to | who | `Store` method | guard |\n",
+                "|---|---|---|---|---|\n",
+                $(
+                    "| ", stringify!($from), " | ", stringify!($to), " | ",
+                    stringify!($by), " | ", $("`", stringify!($method), "` ",)+
+                    " | ", $guard, " |\n",
+                )*
+            )]
+            pub const TRANSITIONS: &[Transition] = &[$(
+                Transition {
+                    from: transitions!(@from $from),
+                    to: TaskStatus::$to,
+                    by: Actor::$by,
+                    methods: &[$(stringify!($method)),+],
+                    guard: $guard,
+                },
+            )*];
+        }
+        // A renamed or removed method breaks the build here, not the table.
+        const _: () = {
+            $($(let _ = crate::Store::$method;)+)*
+        };
+    };
+    (@from New) => { None };
+    (@from $status:ident) => { Some(TaskStatus::$status) };
+}
+
+transitions! {
+    // from -> to,         who,     [Store methods],    guard (besides `status = from`)
+    New -> Pending,        Client,  [insert],           "none; with an `Idempotency-Key` used before, nothing is stored";
+    Pending -> Running,    Worker,  [claim_batch],      "due (`run_at <= now`); `attempts + 1` becomes the attempt's fencing token, leased to the worker";
+    Pending -> Cancelled,  Client,  [cancel],           "none";
+    Running -> Completed,  Worker,  [complete],         "the worker's attempt";
+    Running -> Failed,     Worker,  [fail],             "the worker's attempt";
+    Running -> Pending,    Worker,  [retry],            "the worker's attempt, attempts left (`attempts < max_attempts`), no cancel requested; due after the backoff";
+    Running -> Pending,    Worker,  [release],          "the worker's attempt (it is shutting down); due at once";
+    Running -> Cancelled,  Worker,  [record_cancelled], "the worker's attempt, a cancel requested (`cancel` marks a running task)";
+    Running -> Pending,    Rescuer, [rescue_expired, recover_after_restart], "lease expired (every lease, at start-up), attempts left, no cancel requested; due at once";
+    Running -> Failed,     Rescuer, [rescue_expired, recover_after_restart], "lease expired, attempts used up (`lease_expired`), no cancel requested";
+    Running -> Cancelled,  Rescuer, [rescue_expired, recover_after_restart], "lease expired, a cancel requested";
 }
 
 impl TaskStatus {
