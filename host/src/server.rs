@@ -142,10 +142,11 @@ async fn serve_metrics(
 async fn recover_after_restart(store: &Store) -> anyhow::Result<()> {
     if store.is_single_process() {
         let rescued = store.recover_after_restart().await?;
-        if rescued.requeued + rescued.failed > 0 {
+        if rescued.total() > 0 {
             tracing::warn!(
                 requeued = rescued.requeued,
                 failed = rescued.failed,
+                cancelled = rescued.cancelled,
                 "recovered tasks left running by a previous process"
             );
         }

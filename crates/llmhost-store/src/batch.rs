@@ -1,131 +1,129 @@
-//! Writes batched through one task: completions, and inserts without an
-//! idempotency key. Under load many attempts finish and many submissions
-//! arrive at once, and on SQLite each statement is a serial round trip to
-//! the one writer connection; so these writes go to one batcher task, which
-//! writes everything queued by the time it holds the writer in one
-//! statement per kind. An idle store writes at once: the batcher never
-//! waits for company.
+//! How writes share statements under load: mechanism only, no SQL and no
+//! status of its own. Two edges of the state machine queue their rows here
+//! (completions and inserts without an idempotency key; their statements
+//! are in `transitions`), because under load many attempts finish and many
+//! submissions arrive at once, and on SQLite each statement is a serial
+//! round trip to the one writer connection. One batcher task writes
+//! everything queued by the time it holds the writer in one statement per
+//! kind. An idle store writes at once: the batcher never waits for company.
 //!
 //! What each caller hears is what a single-row statement would have told
-//! it: a completion stays fenced by its own attempt and is `Applied` only
-//! when the committed statement returned its row; an insert answers only
-//! once its row is committed. A task appears at most once per statement, so
-//! two writers racing for it are decided one after the other. When a
-//! batched statement fails, its rows are written again one by one, so that
-//! each caller gets its own row's outcome and a bad row fails alone.
+//! it: the row its statement returned for it, if any, and only after the
+//! statement committed. A task's completion appears at most once per
+//! statement, so two writers racing for it are decided one after the
+//! other. When a batched statement fails, its rows are written again one by
+//! one, so that each caller gets its own row's outcome and a bad row fails
+//! alone.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::backend::Backend;
-use super::row::{TASK_COLUMNS, TaskRow, json};
-use super::{Fenced, NewTask, Result, Store, StoreError, now_ms};
-use crate::task::TaskResult;
+use crate::backend::Backend;
+use crate::row::TaskRow;
+use crate::transitions::{
+    Completion, Insertion, bind_completions, bind_insertions, completion_statement,
+    insert_statement,
+};
+use crate::{Result, StoreError, now_ms};
 
 /// Rows per statement and kind: at most 7 parameters each, far below either
 /// database's limit.
 const MAX_BATCH: usize = 64;
 
-/// A batched write's answer. A failed statement's error is shared.
-type Reply<T> = oneshot::Sender<std::result::Result<T, Arc<StoreError>>>;
-
-pub(super) enum Write {
-    Complete(Completion),
-    Insert(Insertion),
+/// A queued row and where its answer goes: the row its statement returned
+/// for it (`None`: the statement's guard refused it), or the statement's
+/// error, shared by every row in it.
+struct Queued<W, R> {
+    write: W,
+    reply: oneshot::Sender<std::result::Result<Option<R>, Arc<StoreError>>>,
 }
 
-pub(super) struct Completion {
-    id: String,
-    attempt: i64,
-    result: String,
-    reply: Reply<Fenced>,
+enum Write {
+    /// Answered with the completed task's id.
+    Complete(Queued<Completion, String>),
+    Insert(Queued<Insertion, TaskRow>),
 }
 
-/// A new task without an idempotency key, its columns ready to bind.
-pub(super) struct Insertion {
-    id: String,
-    provider: String,
-    model: String,
-    input: String,
-    metadata: Option<String>,
-    max_attempts: i64,
-    timeout_ms: Option<i64>,
-    reply: Reply<TaskRow>,
+/// What a statement's rows and returned rows are matched by.
+trait TaskId {
+    fn task_id(&self) -> &str;
 }
 
-impl Write {
-    fn completion_id(&self) -> Option<&str> {
-        match self {
-            Write::Complete(c) => Some(&c.id),
-            Write::Insert(_) => None,
-        }
+impl TaskId for Completion {
+    fn task_id(&self) -> &str {
+        &self.id
     }
 }
 
-pub(super) type Queue = mpsc::UnboundedSender<Write>;
-
-/// Starts the batcher of a store. It holds the backend weakly, so that
-/// dropping the store still closes the database at once (and releases
-/// SQLite's lock file); it ends when the store, which holds the queue, is
-/// dropped.
-pub(super) fn start(backend: Weak<Backend>) -> Queue {
-    let (queue, queued) = mpsc::unbounded_channel();
-    tokio::spawn(run(backend, queued));
-    queue
+impl TaskId for Insertion {
+    fn task_id(&self) -> &str {
+        &self.id
+    }
 }
 
-impl Store {
-    /// The one path that writes `completed`.
-    pub async fn complete(&self, id: &str, attempt: u32, result: &TaskResult) -> Result<Fenced> {
-        let (reply, answer) = oneshot::channel();
-        self.send(
-            Write::Complete(Completion {
-                id: id.to_owned(),
-                attempt: i64::from(attempt),
-                result: json(result),
+impl TaskId for String {
+    fn task_id(&self) -> &str {
+        self
+    }
+}
+
+impl TaskId for TaskRow {
+    fn task_id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The handle the store queues its batched writes through.
+pub(crate) struct Batcher {
+    queue: mpsc::UnboundedSender<Write>,
+}
+
+impl Batcher {
+    /// Starts the batcher of a store. It holds the backend weakly, so that
+    /// dropping the store still closes the database at once (and releases
+    /// SQLite's lock file); it ends when the store, which holds this
+    /// handle, is dropped.
+    pub(crate) fn start(backend: Weak<Backend>) -> Self {
+        let (queue, queued) = mpsc::unbounded_channel();
+        tokio::spawn(run(backend, queued));
+        Self { queue }
+    }
+
+    /// Writes a completion with others; `Some` (its id) when its row was
+    /// applied.
+    pub(crate) async fn complete(&self, completion: Completion) -> Result<Option<String>> {
+        self.send(|reply| {
+            Write::Complete(Queued {
+                write: completion,
                 reply,
-            }),
-            answer,
-        )
+            })
+        })
         .await
     }
 
-    /// Stores a task without an idempotency key; committed when this
-    /// returns.
-    pub(super) async fn insert_batched(&self, task: &NewTask) -> Result<TaskRow> {
-        debug_assert!(task.idempotency.is_none(), "keyed inserts are single-row");
-        let (reply, answer) = oneshot::channel();
-        self.send(
-            Write::Insert(Insertion {
-                id: task.id.clone(),
-                provider: task.provider.clone(),
-                model: task.model.clone(),
-                input: json(&task.input),
-                metadata: task.metadata.as_ref().map(json),
-                max_attempts: i64::from(task.max_attempts),
-                timeout_ms: task
-                    .timeout_ms
-                    .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+    /// Writes a new task with others; its stored row, once committed.
+    pub(crate) async fn insert(&self, insertion: Insertion) -> Result<Option<TaskRow>> {
+        self.send(|reply| {
+            Write::Insert(Queued {
+                write: insertion,
                 reply,
-            }),
-            answer,
-        )
+            })
+        })
         .await
     }
 
-    async fn send<T>(
+    async fn send<R>(
         &self,
-        write: Write,
-        answer: oneshot::Receiver<std::result::Result<T, Arc<StoreError>>>,
-    ) -> Result<T> {
-        self.inner
-            .writes
-            .send(write)
+        write: impl FnOnce(oneshot::Sender<std::result::Result<Option<R>, Arc<StoreError>>>) -> Write,
+    ) -> Result<Option<R>> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(write(reply))
             .map_err(|_| StoreError::WriterStopped)?;
         match answer.await {
-            Ok(Ok(done)) => Ok(done),
+            Ok(Ok(row)) => Ok(row),
             Ok(Err(err)) => Err(StoreError::Batch(err)),
             Err(_) => Err(StoreError::WriterStopped),
         }
@@ -135,55 +133,33 @@ impl Store {
 /// One turn of the batcher: what it writes while it holds the writer.
 #[derive(Default)]
 struct Turn {
-    completions: Vec<Completion>,
-    insertions: Vec<Insertion>,
+    completions: Vec<Queued<Completion, String>>,
+    insertions: Vec<Queued<Insertion, TaskRow>>,
 }
 
-/// Writes a turn through `$exec` (an executor expression, evaluated at each
-/// statement): the same code for both backends.
-macro_rules! write_turn {
-    ($exec:expr, $turn:expr, $now:expr) => {{
-        let Turn {
-            completions,
-            insertions,
-        } = $turn;
-        if !insertions.is_empty() {
-            let sql = insert_statement(insertions.len());
-            let rows = insert_rows(&sql, &insertions, $now).fetch_all($exec).await;
-            match rows {
-                Ok(rows) => answer_insertions(insertions, rows),
-                Err(err) if insertions.len() == 1 => fail_all(insertions, err, |i| i.reply),
-                Err(_) => {
-                    let sql = insert_statement(1);
-                    for one in insertions {
-                        let rows = insert_rows(&sql, std::slice::from_ref(&one), $now)
-                            .fetch_all($exec)
-                            .await;
-                        match rows {
-                            Ok(rows) => answer_insertions(vec![one], rows),
-                            Err(err) => fail_all(vec![one], err, |i| i.reply),
-                        }
-                    }
-                }
-            }
-        }
-        if !completions.is_empty() {
-            let sql = completion_statement(completions.len());
-            let ids = complete_rows(&sql, &completions, $now)
+/// Writes one kind's rows of a turn through `$exec` (an executor
+/// expression, evaluated at each statement): `$statement(n)` is the SQL for
+/// `n` rows and `$bind` binds them. The same code for both backends.
+macro_rules! write_rows {
+    ($exec:expr, $rows:expr, $now:expr, $statement:path, $bind:path) => {{
+        let rows = $rows;
+        if !rows.is_empty() {
+            let sql = $statement(rows.len());
+            let returned = $bind(&sql, rows.iter().map(|q| &q.write), $now)
                 .fetch_all($exec)
                 .await;
-            match ids {
-                Ok(ids) => answer_completions(completions, ids),
-                Err(err) if completions.len() == 1 => fail_all(completions, err, |c| c.reply),
+            match returned {
+                Ok(returned) => answer(rows, returned),
+                Err(err) if rows.len() == 1 => fail_all(rows, err),
                 Err(_) => {
-                    let sql = completion_statement(1);
-                    for one in completions {
-                        let ids = complete_rows(&sql, std::slice::from_ref(&one), $now)
+                    let sql = $statement(1);
+                    for one in rows {
+                        let returned = $bind(&sql, std::iter::once(&one.write), $now)
                             .fetch_all($exec)
                             .await;
-                        match ids {
-                            Ok(ids) => answer_completions(vec![one], ids),
-                            Err(err) => fail_all(vec![one], err, |c| c.reply),
+                        match returned {
+                            Ok(returned) => answer(vec![one], returned),
+                            Err(err) => fail_all(vec![one], err),
                         }
                     }
                 }
@@ -214,11 +190,39 @@ async fn run(backend: Weak<Backend>, mut queued: mpsc::UnboundedReceiver<Write>)
             Backend::Sqlite(b) => {
                 let mut writer = b.writer.lock().await;
                 let turn = gather(first, &mut queued, &mut deferred);
-                write_turn!(&mut *writer, turn, now_ms());
+                let now = now_ms();
+                write_rows!(
+                    &mut *writer,
+                    turn.insertions,
+                    now,
+                    insert_statement,
+                    bind_insertions
+                );
+                write_rows!(
+                    &mut *writer,
+                    turn.completions,
+                    now,
+                    completion_statement,
+                    bind_completions
+                );
             }
             Backend::Postgres(b) => {
                 let turn = gather(first, &mut queued, &mut deferred);
-                write_turn!(&b.pool, turn, now_ms());
+                let now = now_ms();
+                write_rows!(
+                    &b.pool,
+                    turn.insertions,
+                    now,
+                    insert_statement,
+                    bind_insertions
+                );
+                write_rows!(
+                    &b.pool,
+                    turn.completions,
+                    now,
+                    completion_statement,
+                    bind_completions
+                );
             }
         }
     }
@@ -238,11 +242,11 @@ fn gather(
     // writer here.
     for _ in 0..MAX_BATCH * 4 {
         let Some(write) = next.take() else { break };
-        let taken = write
-            .completion_id()
-            .is_some_and(|id| turn.completions.iter().any(|c| c.id == id));
         match write {
-            Write::Complete(c) if !taken && turn.completions.len() < MAX_BATCH => {
+            Write::Complete(c)
+                if turn.completions.len() < MAX_BATCH
+                    && !turn.completions.iter().any(|t| t.write.id == c.write.id) =>
+            {
                 turn.completions.push(c)
             }
             Write::Insert(i) if turn.insertions.len() < MAX_BATCH => turn.insertions.push(i),
@@ -260,132 +264,21 @@ fn gather(
     turn
 }
 
-/// The multi-row INSERT of `rows` new tasks: `$1` is the time, then 7
-/// columns a row.
-fn insert_statement(rows: usize) -> String {
-    let values = (0..rows)
-        .map(|i| {
-            let p = 7 * i + 2;
-            format!(
-                "(${p}, 'pending', ${}, ${}, ${}, ${}, ${}, ${}, $1, $1, $1)",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "INSERT INTO tasks (id, status, provider, model, input, metadata, max_attempts, \
-             timeout_ms, run_at, created_at, updated_at) \
-         VALUES {values} RETURNING {TASK_COLUMNS}"
-    )
-}
-
-fn insert_rows<'q, DB: sqlx::Database>(
-    sql: &'q str,
-    rows: &'q [Insertion],
-    now: i64,
-) -> sqlx::query::QueryAs<'q, DB, TaskRow, <DB as sqlx::Database>::Arguments<'q>>
-where
-    TaskRow: for<'r> sqlx::FromRow<'r, DB::Row>,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    let mut query = sqlx::query_as(sql).bind(now);
+/// Each caller hears the row its statement returned for its task, if any.
+fn answer<W: TaskId, R: TaskId>(rows: Vec<Queued<W, R>>, mut returned: Vec<R>) {
     for row in rows {
-        query = query
-            .bind(row.id.as_str())
-            .bind(row.provider.as_str())
-            .bind(row.model.as_str())
-            .bind(row.input.as_str())
-            .bind(row.metadata.as_deref())
-            .bind(row.max_attempts)
-            .bind(row.timeout_ms);
-    }
-    query
-}
-
-/// The fenced UPDATE of `rows` completions: `$1` is the time, then id,
-/// attempt and result per row. The casts give the VALUES columns their types
-/// on PostgreSQL (SQLite accepts them); both name them column1..3.
-fn completion_statement(rows: usize) -> String {
-    let values = (0..rows)
-        .map(|i| {
-            let p = 3 * i + 2;
-            format!(
-                "(CAST(${p} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS TEXT))",
-                p + 1,
-                p + 2
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "UPDATE tasks SET status = 'completed', result = v.column3, error_code = NULL, \
-             error_message = NULL, lease_owner = NULL, lease_expires_at = NULL, \
-             completed_at = $1, updated_at = $1 \
-         FROM (VALUES {values}) AS v \
-         WHERE tasks.id = v.column1 AND tasks.status = 'running' AND tasks.attempts = v.column2 \
-         RETURNING tasks.id"
-    )
-}
-
-fn complete_rows<'q, DB: sqlx::Database>(
-    sql: &'q str,
-    rows: &'q [Completion],
-    now: i64,
-) -> sqlx::query::QueryScalar<'q, DB, String, <DB as sqlx::Database>::Arguments<'q>>
-where
-    (String,): for<'r> sqlx::FromRow<'r, DB::Row>,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    let mut query = sqlx::query_scalar(sql).bind(now);
-    for row in rows {
-        query = query
-            .bind(row.id.as_str())
-            .bind(row.attempt)
-            .bind(row.result.as_str());
-    }
-    query
-}
-
-/// Each new task gets its own stored row.
-fn answer_insertions(insertions: Vec<Insertion>, mut rows: Vec<TaskRow>) {
-    for insertion in insertions {
-        let row = match rows.iter().position(|r| r.id == insertion.id) {
-            Some(at) => Ok(rows.swap_remove(at)),
-            None => Err(Arc::new(StoreError::Corrupt {
-                id: insertion.id.clone(),
-                reason: "a batched insert did not return its row".into(),
-            })),
-        };
+        let mine = returned
+            .iter()
+            .position(|r| r.task_id() == row.write.task_id())
+            .map(|at| returned.swap_remove(at));
         // A caller that stopped waiting needs no answer.
-        let _ = insertion.reply.send(row);
+        let _ = row.reply.send(Ok(mine));
     }
 }
 
-/// `Applied` exactly for the completions whose id the statement returned.
-fn answer_completions(completions: Vec<Completion>, ids: Vec<String>) {
-    for c in completions {
-        let fenced = if ids.contains(&c.id) {
-            Fenced::Applied
-        } else {
-            Fenced::Lost
-        };
-        let _ = c.reply.send(Ok(fenced));
-    }
-}
-
-fn fail_all<W, T>(writes: Vec<W>, err: sqlx::Error, reply: impl Fn(W) -> Reply<T>) {
+fn fail_all<W, R>(rows: Vec<Queued<W, R>>, err: sqlx::Error) {
     let err = Arc::new(StoreError::from(err));
-    for write in writes {
-        let _ = reply(write).send(Err(err.clone()));
+    for row in rows {
+        let _ = row.reply.send(Err(err.clone()));
     }
 }

@@ -1,11 +1,26 @@
 //! The status store: the one transactional record of every task, shared by
-//! the API and the workers. Owns all SQL. Every transition is one conditional
-//! UPDATE; a worker's writes are fenced by the `attempt` its claim returned.
-//! SQLite is the embedded default; PostgreSQL serves many processes.
+//! the API and the workers. Owns all SQL. SQLite is the embedded default;
+//! PostgreSQL serves many processes.
 //!
-//! It depends on nothing else of llmhost: `task` (the task as every layer
-//! sees it) and `error_code` (the one error table) live here because the
-//! store persists them.
+//! Its surface, by file:
+//! - `task.rs`: the task as every layer sees it, and the state machine its
+//!   status follows (`TaskStatus::TRANSITIONS`: every edge, who moves it,
+//!   which method writes it);
+//! - `transitions/`: every write that changes a status, one conditional
+//!   statement each, a worker's fenced by the attempt its claim returned:
+//!   `insert`, `claim_batch`, `heartbeat`, `complete`, `fail`, `retry`,
+//!   `release`, `record_cancelled`, `cancel`, `rescue_expired`,
+//!   `recover_after_restart`;
+//! - `reads.rs`: `get`, `list` and the counts; nothing there writes;
+//! - `deltas.rs`: streamed text of running attempts, fenced like a
+//!   worker's writes; not a status;
+//! - `batch.rs`: how completions and keyless inserts share statements under
+//!   load (mechanism only: their SQL is in `transitions/`);
+//! - `backend.rs`, `sqlite.rs`, `postgres.rs`, `row.rs`: the two databases
+//!   and how a task is laid out in a row.
+//!
+//! It depends on nothing else of llmhost: `task` and `error_code` (the one
+//! error table) live here because the store persists them.
 
 pub mod error_code;
 pub mod task;
@@ -76,7 +91,8 @@ pub struct ClaimedTask {
     pub due_at_ms: i64,
 }
 
-/// The outcome of a fenced write.
+/// What a worker's fenced write did (`complete`, `fail`, `release`,
+/// `record_cancelled`, `append_delta`).
 #[must_use = "a Lost write means the result must be dropped"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fenced {
@@ -84,7 +100,9 @@ pub enum Fenced {
     Applied,
     /// The task is no longer running under this attempt (taken over by a
     /// rescuer or another worker, cancelled, or already finished): the writer
-    /// lost the task and nothing was written.
+    /// lost the task and nothing was written. (`record_cancelled` also
+    /// answers this when no cancel was requested, which its caller never
+    /// does: it records a cancel only after hearing of one.)
     Lost,
 }
 
@@ -92,6 +110,24 @@ impl Fenced {
     fn from_rows(rows: u64) -> Self {
         if rows == 1 { Self::Applied } else { Self::Lost }
     }
+}
+
+/// What `Store::retry` did. Only `Scheduled` wrote anything; each other
+/// answer names the end the worker records instead.
+#[must_use = "a refused retry leaves the task running: record its end"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// The task is `pending` again, due after the delay.
+    Scheduled,
+    /// A client asked to cancel the task: the worker records `cancelled`
+    /// (`record_cancelled`).
+    CancelRequested,
+    /// The attempts are used up: the worker records `failed` (`fail`). The
+    /// worker's retry rule checks this first; the statement checks it again
+    /// as a fence.
+    AttemptsUsedUp,
+    /// The task no longer runs under this attempt: nothing is written.
+    Lost,
 }
 
 /// A heartbeat's answer.
@@ -119,14 +155,6 @@ pub enum Cancel {
     NotFound,
 }
 
-/// Which of a cancel's statements changed the row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CancelWrite {
-    Cancelled,
-    Requested,
-    Neither,
-}
-
 /// Filters and position for listing tasks, newest first.
 #[derive(Clone, Debug, Default)]
 pub struct ListQuery {
@@ -145,11 +173,22 @@ pub struct Page {
     pub next_cursor: Option<i64>,
 }
 
-/// What rescuing expired leases did.
+/// What rescuing expired leases did: how many tasks went where.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rescued {
+    /// Back to `pending`: attempts were left.
     pub requeued: u64,
+    /// To `failed` (`lease_expired`): the attempts were used up.
     pub failed: u64,
+    /// To `cancelled`: a client had asked.
+    pub cancelled: u64,
+}
+
+impl Rescued {
+    /// Every task whose lease expired.
+    pub fn total(&self) -> u64 {
+        self.requeued + self.failed + self.cancelled
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +222,7 @@ struct Inner {
     /// Shared with the write batcher, which holds it weakly.
     backend: Arc<Backend>,
     signals: Arc<Signals>,
-    writes: batch::Queue,
+    batcher: batch::Batcher,
 }
 
 /// In-process wake-ups. With PostgreSQL they are also raised by
@@ -209,12 +248,12 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         let backend = Arc::new(backend);
-        let writes = batch::start(Arc::downgrade(&backend));
+        let batcher = batch::Batcher::start(Arc::downgrade(&backend));
         Ok(Self {
             inner: Arc::new(Inner {
                 backend,
                 signals,
-                writes,
+                batcher,
             }),
         })
     }
@@ -240,6 +279,10 @@ impl Store {
         &self.inner.backend
     }
 
+    fn batcher(&self) -> &batch::Batcher {
+        &self.inner.batcher
+    }
+
     fn wake_workers(&self) {
         self.inner.signals.work.notify_waiters();
     }
@@ -252,31 +295,3 @@ pub fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod tests;
-
-/// Turns `limit + 1` rows (newest first) into a page and its cursor.
-fn page(mut rows: Vec<row::TaskRow>, limit: u32) -> Result<Page> {
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|r| r.seq)
-    } else {
-        None
-    };
-    let tasks = rows
-        .into_iter()
-        .map(Task::try_from)
-        .collect::<Result<_>>()?;
-    Ok(Page { tasks, next_cursor })
-}
-
-/// Counts the statuses a rescue statement returned.
-fn count_rescued<'a>(statuses: impl Iterator<Item = &'a str>) -> Rescued {
-    statuses.fold(Rescued::default(), |mut r, status| {
-        if status == "pending" {
-            r.requeued += 1;
-        } else {
-            r.failed += 1;
-        }
-        r
-    })
-}

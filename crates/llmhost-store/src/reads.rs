@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::backend::{Backend, on_reader};
 use super::row::{TASK_COLUMNS, TaskRow};
-use super::{ListQuery, Page, Result, Store, now_ms, page};
+use super::{ListQuery, Page, Result, Store, now_ms};
 use crate::task::{Task, TaskStatus};
 
 impl Store {
@@ -118,4 +118,20 @@ impl Store {
             .map(|_| ())?);
         Ok(())
     }
+}
+
+/// Turns `limit + 1` rows (newest first) into a page and its cursor.
+fn page(mut rows: Vec<TaskRow>, limit: u32) -> Result<Page> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|r| r.seq)
+    } else {
+        None
+    };
+    let tasks = rows
+        .into_iter()
+        .map(Task::try_from)
+        .collect::<Result<_>>()?;
+    Ok(Page { tasks, next_cursor })
 }

@@ -1,5 +1,30 @@
 //! Helpers for this crate's tests and its black-box tests; not part of the
-//! product. A PostgreSQL database of its own for each test.
+//! product. A PostgreSQL database of its own for each test, and a task to
+//! submit.
+
+use crate::NewTask;
+use crate::task::{Message, Params, Role, TaskInput};
+
+/// A task for `provider` (model `echo`, prompt `hi`, two attempts, a little
+/// metadata), under a fresh id and without an idempotency key.
+pub fn new_task(provider: &str) -> NewTask {
+    NewTask {
+        id: uuid::Uuid::now_v7().to_string(),
+        provider: provider.into(),
+        model: "echo".into(),
+        input: TaskInput {
+            messages: vec![Message {
+                role: Role::User,
+                content: "hi".into(),
+            }],
+            params: Params::default(),
+        },
+        metadata: Some(serde_json::json!({"k": "v"})),
+        max_attempts: 2,
+        timeout_ms: None,
+        idempotency: None,
+    }
+}
 
 /// A fresh database on the test server (`LLMHOST_TEST_POSTGRES_URL`, default
 /// `postgres://postgres@127.0.0.1:5432/test`), dropped with the value.

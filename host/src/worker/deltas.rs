@@ -63,26 +63,10 @@ pub(crate) async fn persist(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use llmhost_store::task::{Message, Params, Role, TaskInput};
-    use llmhost_store::{Inserted, NewTask};
+    use llmhost_store::Inserted;
 
     async fn running_task(store: &Store) -> (String, u32) {
-        let task = NewTask {
-            id: uuid::Uuid::now_v7().to_string(),
-            provider: "echo".into(),
-            model: "echo".into(),
-            input: TaskInput {
-                messages: vec![Message {
-                    role: Role::User,
-                    content: "hi".into(),
-                }],
-                params: Params::default(),
-            },
-            metadata: None,
-            max_attempts: 1,
-            timeout_ms: None,
-            idempotency: None,
-        };
+        let task = llmhost_store::testing::new_task("echo");
         assert!(matches!(
             store.insert(&task).await.unwrap(),
             Inserted::Created(_)

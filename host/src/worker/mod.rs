@@ -1,15 +1,18 @@
 //! The workers: claim pending tasks from the store, run them on the runtime
 //! and record each outcome through the store's fenced transitions. A result
 //! whose write is refused (the task was taken over) is logged and dropped.
-//! Streamed text is stored as it arrives (`deltas`) for clients watching.
+//! Streamed text is stored as it arrives (`deltas`) for clients watching;
+//! what a failed attempt becomes is `retry`'s to say; expired leases are the
+//! `rescuer`'s.
 
 mod deltas;
+mod rescuer;
+mod retry;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -269,62 +272,6 @@ impl Worker {
         }
         Ok(())
     }
-
-    /// Retries what the error table calls retryable while attempts remain;
-    /// fails the task otherwise. A retry refused because a cancel arrived
-    /// records the cancel.
-    async fn record_failure(
-        &self,
-        task: &ClaimedTask,
-        error: &TaskError,
-    ) -> llmhost_store::Result<Fenced> {
-        tracing::info!(error_code = %error.code, "attempt failed: {}", error.message);
-        self.metrics.count_attempt_errors(error.code.as_str(), 1);
-        if error.code.retryable() && task.attempt < task.max_attempts {
-            let delay = backoff(&self.config, task.attempt, error.retry_after_ms);
-            match self
-                .store
-                .retry(&task.id, task.attempt, error, delay)
-                .await?
-            {
-                Fenced::Applied => return Ok(Fenced::Applied),
-                Fenced::Lost => return self.store.record_cancelled(&task.id, task.attempt).await,
-            }
-        }
-        self.store.fail(&task.id, task.attempt, error).await
-    }
-
-    /// Returns tasks of workers that stopped renewing their leases.
-    async fn rescue_loop(self: Arc<Self>) {
-        loop {
-            tokio::time::sleep(self.config.lease / 2).await;
-            match self.store.rescue_expired(llmhost_store::now_ms()).await {
-                Ok(r) if r.requeued + r.failed > 0 => {
-                    let expired = llmhost_store::error_code::ErrorCode::LeaseExpired.as_str();
-                    self.metrics
-                        .count_attempt_errors(expired, r.requeued + r.failed);
-                    tracing::warn!(
-                        requeued = r.requeued,
-                        failed = r.failed,
-                        "rescued tasks with expired leases"
-                    );
-                }
-                Ok(_) => {}
-                Err(err) => tracing::error!("rescuing expired leases failed: {err}"),
-            }
-        }
-    }
-}
-
-/// Exponential backoff with jitter (half to all of `base * 2^(attempt-1)`,
-/// capped at `retry_max`), never sooner than the upstream asked.
-fn backoff(config: &WorkerConfig, attempt: u32, retry_after_ms: Option<u64>) -> Duration {
-    let exp = config
-        .retry_base
-        .saturating_mul(1 << attempt.saturating_sub(1).min(16));
-    let capped = exp.min(config.retry_max);
-    let jittered = capped.mul_f64(rand::rng().random_range(0.5..=1.0));
-    jittered.max(Duration::from_millis(retry_after_ms.unwrap_or(0)))
 }
 
 /// How an attempt ended, from the worker's point of view.
@@ -333,34 +280,4 @@ enum Outcome {
     CancelRequested,
     ShuttingDown,
     Lost,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_up_to_the_cap() {
-        let config = WorkerConfig::default();
-        for attempt in 1..=10 {
-            let full = config
-                .retry_base
-                .saturating_mul(1 << (attempt - 1))
-                .min(config.retry_max);
-            for _ in 0..50 {
-                let delay = backoff(&config, attempt, None);
-                assert!(
-                    delay >= full / 2 && delay <= full,
-                    "attempt {attempt}: {delay:?} vs {full:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn backoff_never_comes_before_the_upstreams_retry_after() {
-        let config = WorkerConfig::default();
-        let delay = backoff(&config, 1, Some(7_000));
-        assert!(delay >= Duration::from_secs(7), "{delay:?}");
-    }
 }

@@ -1,0 +1,207 @@
+//! A worker's ends of a running attempt, each fenced by the attempt its
+//! claim returned (`status = 'running' AND attempts = <its claim>`):
+//! `completed` (`Store::complete`), `failed` (`Store::fail`), `cancelled`
+//! after a request (`Store::record_cancelled`), and back to `pending`
+//! (`Store::retry` after a failure, `Store::release` on shutdown). Each
+//! terminal status a worker writes has exactly one of these.
+
+use std::time::Duration;
+
+use super::millis;
+use crate::backend::on_writer;
+use crate::error_code::ErrorCode;
+use crate::row::json;
+use crate::task::{TaskError, TaskResult};
+use crate::{Fenced, Result, Retry, Store, now_ms};
+
+/// A completion waiting for its statement, its columns ready to bind.
+pub(crate) struct Completion {
+    pub(crate) id: String,
+    attempt: i64,
+    result: String,
+}
+
+impl Store {
+    /// The one path that writes `completed`. Completions that arrive
+    /// together share one statement (see `batch`), each row still fenced by
+    /// its own attempt.
+    pub async fn complete(&self, id: &str, attempt: u32, result: &TaskResult) -> Result<Fenced> {
+        let completion = Completion {
+            id: id.to_owned(),
+            attempt: i64::from(attempt),
+            result: json(result),
+        };
+        let returned = self.batcher().complete(completion).await?;
+        Ok(Fenced::from_rows(u64::from(returned.is_some())))
+    }
+
+    /// The one path by which a worker writes `failed`.
+    pub async fn fail(&self, id: &str, attempt: u32, error: &TaskError) -> Result<Fenced> {
+        let rows = on_writer!(self.backend(), |pool| {
+            sqlx::query(
+                "UPDATE tasks SET status = 'failed', error_code = $3, error_message = $4, \
+                     lease_owner = NULL, lease_expires_at = NULL, completed_at = $5, updated_at = $5 \
+                 WHERE id = $1 AND status = 'running' AND attempts = $2",
+            )
+            .bind(id)
+            .bind(i64::from(attempt))
+            .bind(error.code.as_str())
+            .bind(&error.message)
+            .bind(now_ms())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(Fenced::from_rows(rows))
+    }
+
+    /// Puts a failed attempt back to `pending`, due after `delay`, keeping
+    /// its error visible. The worker decides to retry (`worker::retry`);
+    /// the statement checks that rule again as a fence, and says why it
+    /// refused: a cancel was requested or the attempts are used up (the
+    /// worker then records that end instead), or the task was lost.
+    pub async fn retry(
+        &self,
+        id: &str,
+        attempt: u32,
+        error: &TaskError,
+        delay: Duration,
+    ) -> Result<Retry> {
+        let now = now_ms();
+        let rows = on_writer!(self.backend(), |pool| {
+            sqlx::query(
+                "UPDATE tasks SET status = 'pending', error_code = $3, error_message = $4, \
+                     lease_owner = NULL, lease_expires_at = NULL, run_at = $5, updated_at = $6 \
+                 WHERE id = $1 AND status = 'running' AND attempts = $2 \
+                   AND attempts < max_attempts AND cancel_requested_at IS NULL",
+            )
+            .bind(id)
+            .bind(i64::from(attempt))
+            .bind(error.code.as_str())
+            .bind(&error.message)
+            .bind(now + millis(delay))
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if rows == 1 {
+            return Ok(Retry::Scheduled);
+        }
+        // Refused: read why. Neither reason can go away while the task runs
+        // under this attempt (a cancel request stays, attempts only grow
+        // with a new claim), so what this reads is what the UPDATE saw,
+        // unless the task was lost meanwhile, which it then says.
+        let held: Option<(Option<i64>, i64, i64)> = on_writer!(self.backend(), |pool| {
+            sqlx::query_as(
+                "SELECT cancel_requested_at, attempts, max_attempts FROM tasks \
+                 WHERE id = $1 AND status = 'running' AND attempts = $2",
+            )
+            .bind(id)
+            .bind(i64::from(attempt))
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(match held {
+            None => Retry::Lost,
+            Some((Some(_), _, _)) => Retry::CancelRequested,
+            Some((None, attempts, max_attempts)) if attempts >= max_attempts => {
+                Retry::AttemptsUsedUp
+            }
+            // Only a row that changed between the two statements and back
+            // could get here; nothing was written, so say so.
+            Some(_) => Retry::Lost,
+        })
+    }
+
+    /// Hands a running attempt back to `pending`, due now (a worker shutting
+    /// down before its call finished).
+    pub async fn release(&self, id: &str, attempt: u32) -> Result<Fenced> {
+        let rows = on_writer!(self.backend(), |pool| {
+            sqlx::query(
+                "UPDATE tasks SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, \
+                     run_at = $3, updated_at = $3 \
+                 WHERE id = $1 AND status = 'running' AND attempts = $2",
+            )
+            .bind(id)
+            .bind(i64::from(attempt))
+            .bind(now_ms())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if rows == 1 {
+            self.wake_workers();
+        }
+        Ok(Fenced::from_rows(rows))
+    }
+
+    /// The one path by which a worker writes `cancelled`: only after a
+    /// cancel was requested for its attempt.
+    pub async fn record_cancelled(&self, id: &str, attempt: u32) -> Result<Fenced> {
+        let rows = on_writer!(self.backend(), |pool| {
+            sqlx::query(
+                "UPDATE tasks SET status = 'cancelled', error_code = $3, \
+                     error_message = 'cancelled by request while running', lease_owner = NULL, \
+                     lease_expires_at = NULL, completed_at = $4, updated_at = $4 \
+                 WHERE id = $1 AND status = 'running' AND attempts = $2 \
+                   AND cancel_requested_at IS NOT NULL",
+            )
+            .bind(id)
+            .bind(i64::from(attempt))
+            .bind(ErrorCode::Cancelled.as_str())
+            .bind(now_ms())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(Fenced::from_rows(rows))
+    }
+}
+
+/// The fenced UPDATE of `rows` completions: `$1` is the time, then id,
+/// attempt and result per row. The casts give the VALUES columns their types
+/// on PostgreSQL (SQLite accepts them); both name them column1..3.
+pub(crate) fn completion_statement(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|i| {
+            let p = 3 * i + 2;
+            format!(
+                "(CAST(${p} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS TEXT))",
+                p + 1,
+                p + 2
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "UPDATE tasks SET status = 'completed', result = v.column3, error_code = NULL, \
+             error_message = NULL, lease_owner = NULL, lease_expires_at = NULL, \
+             completed_at = $1, updated_at = $1 \
+         FROM (VALUES {values}) AS v \
+         WHERE tasks.id = v.column1 AND tasks.status = 'running' AND tasks.attempts = v.column2 \
+         RETURNING tasks.id"
+    )
+}
+
+/// Binds `rows` to `completion_statement(rows.len())`; the statement
+/// returns the id of each row it applied.
+pub(crate) fn bind_completions<'q, DB: sqlx::Database>(
+    sql: &'q str,
+    rows: impl IntoIterator<Item = &'q Completion>,
+    now: i64,
+) -> sqlx::query::QueryScalar<'q, DB, String, <DB as sqlx::Database>::Arguments<'q>>
+where
+    (String,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut query = sqlx::query_scalar(sql).bind(now);
+    for row in rows {
+        query = query
+            .bind(row.id.as_str())
+            .bind(row.attempt)
+            .bind(row.result.as_str());
+    }
+    query
+}
