@@ -8,9 +8,10 @@
 //!   which method writes it);
 //! - `transitions/`: every write that changes a status, one conditional
 //!   statement each, a worker's fenced by the attempt its claim returned:
-//!   `insert`, `claim_batch`, `heartbeat`, `complete`, `fail`, `retry`,
-//!   `release`, `record_cancelled`, `cancel`, `rescue_expired`,
-//!   `recover_after_restart`;
+//!   `insert`, `claim_batch`, `complete`, `fail`, `retry`, `release`,
+//!   `record_cancelled`, `cancel`, `rescue_expired`,
+//!   `recover_after_restart`; and the lease's `heartbeat`, which moves
+//!   nothing;
 //! - `reads.rs`: `get`, `list` and the counts; nothing there writes;
 //! - `deltas.rs`: streamed text of running attempts, fenced like a
 //!   worker's writes; not a status;
