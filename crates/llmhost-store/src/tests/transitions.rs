@@ -28,6 +28,20 @@ enum Start {
     Cancelled,
 }
 
+impl Start {
+    fn is_running(self) -> bool {
+        matches!(
+            self,
+            Start::Running
+                | Start::RunningCancelRequested
+                | Start::RunningLastAttempt
+                | Start::Expired
+                | Start::ExpiredCancelRequested
+                | Start::ExpiredLastAttempt
+        )
+    }
+}
+
 const STARTS: [Start; 12] = [
     Start::Absent,
     Start::Pending,
@@ -260,9 +274,9 @@ pub(super) async fn every_store_operation_moves_a_task_only_along_the_table(stor
             continue;
         }
         for start in STARTS {
-            // A worker's write with its own attempt, and with one that
-            // does not hold the task.
-            let tokens: &[bool] = if op.is_fenced() {
+            // A worker's write with its own attempt, and, on a running
+            // task, with one that does not hold it.
+            let tokens: &[bool] = if op.is_fenced() && start.is_running() {
                 &[true, false]
             } else {
                 &[true]
