@@ -16,7 +16,7 @@ use crate::worker::{self, Shutdown, WorkerConfig};
 #[derive(Clone, Debug)]
 pub(crate) struct ServeConfig {
     pub(crate) listen: SocketAddr,
-    /// Where `/metrics` and `/healthz` are also served, alone.
+    /// Where `/metrics`, `/healthz` and `/readyz` are also served, alone.
     pub(crate) metrics_listen: Option<SocketAddr>,
     pub(crate) database_url: String,
     pub(crate) runtime: RuntimeConfig,
@@ -118,7 +118,7 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves `/metrics` and `/healthz` on `addr` until the process ends.
+/// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until the process ends.
 async fn serve_metrics(
     addr: SocketAddr,
     state: AppState,

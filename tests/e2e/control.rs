@@ -62,8 +62,8 @@ async fn fifty_concurrent_submissions_with_one_key_create_one_task() {
 #[tokio::test]
 async fn cancelling_a_pending_task_is_immediate_and_a_finished_one_is_a_conflict() {
     let dir = tempfile::tempdir().unwrap();
-    // An API-only process: nothing claims, so tasks stay pending.
-    let server = Server::start(dir.path(), &["--role", "api"]).await;
+    // Its one worker is busy: tasks stay pending.
+    let server = Server::start_with_busy_worker(dir.path()).await;
     let id = server.submit(&echo("never run")).await;
     let (status, task) = server.cancel(&id).await;
     assert_eq!(status, 200);

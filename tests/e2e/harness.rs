@@ -26,6 +26,22 @@ impl Server {
         Self::spawn(data_dir, extra_args, &[], "llmhost listening on ").await
     }
 
+    /// Starts a server whose one worker is busy for the rest of the test,
+    /// so that what is submitted next stays pending (the embedded database
+    /// serves one process: there is no API-only process to keep tasks
+    /// from running).
+    pub(crate) async fn start_with_busy_worker(data_dir: &Path) -> Self {
+        let server = Self::start(data_dir, &["--workers", "1"]).await;
+        let busy = serde_json::json!({
+            "provider": "echo", "model": "echo-slow:600000", "prompt": "busy", "timeout_ms": 600000
+        });
+        let id = server.submit(&busy).await;
+        server
+            .wait_for(&id, "running", |t| t["status"] == "running")
+            .await;
+        server
+    }
+
     /// Like `start`, with extra environment variables.
     pub(crate) async fn start_with_env(
         data_dir: &Path,

@@ -2,6 +2,7 @@
 //! database, driven over real HTTP.
 
 mod auth;
+mod availability;
 mod config;
 mod conformance;
 mod contract;

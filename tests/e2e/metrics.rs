@@ -101,8 +101,8 @@ async fn metrics_count_tasks_by_status_errors_by_code_and_requests_by_route() {
 #[tokio::test]
 async fn the_queue_depth_counts_pending_tasks_that_are_due() {
     let dir = tempfile::tempdir().unwrap();
-    // An API-only process: nothing claims, so submitted tasks stay pending.
-    let server = Server::start(dir.path(), &["--role", "api"]).await;
+    // Its one worker is busy: submitted tasks stay pending.
+    let server = Server::start_with_busy_worker(dir.path()).await;
     for i in 0..4 {
         server.submit(&echo(&format!("waiting {i}"))).await;
     }

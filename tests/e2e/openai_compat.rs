@@ -345,3 +345,38 @@ async fn the_official_openai_sdk_gets_the_same_text_from_the_openai_plugin_both_
     let streamed: Vec<bool> = mock.requests().iter().map(|r| r.stream).collect();
     assert_eq!(streamed, [false, true], "whole, then streamed");
 }
+
+/// Counts the SDK's HTTP requests for one call that fails upstream with
+/// `authentication` (a 502, which the SDK retries unless told not to).
+const SDK_RETRY_SCRIPT: &str = r#"
+import sys, httpx, openai
+requests = []
+http = httpx.Client(event_hooks={"request": [requests.append]})
+client = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key="unused", http_client=http, max_retries=2)
+try:
+    client.chat.completions.create(model=sys.argv[2], messages=[{"role": "user", "content": "x"}])
+except openai.APIStatusError as e:
+    print(e.status_code, e.body["code"], len(requests), "requests")
+"#;
+
+#[tokio::test]
+async fn the_official_openai_sdk_asks_once_for_an_upstream_authentication_failure() {
+    let Some(python) = sdk_python().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let output = tokio::process::Command::new(&python)
+        .args(["-c", SDK_RETRY_SCRIPT, &server.base])
+        .arg("echo/echo-error:authentication")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "502 authentication 1 requests",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

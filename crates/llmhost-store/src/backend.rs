@@ -1,8 +1,9 @@
 //! The two databases behind one store. Each transition's SQL is written once
 //! (`$N` placeholders work in both) and run through `on_writer!`/`on_reader!`,
-//! which compile the same statement for each backend's pool.
+//! which compile the same statement for each backend's pool (on
+//! PostgreSQL, under the deadline of `liveness`).
 
-use sqlx::{PgPool, SqliteConnection, SqlitePool};
+use sqlx::{SqliteConnection, SqlitePool};
 
 pub(crate) enum Backend {
     Sqlite(SqliteBackend),
@@ -22,7 +23,8 @@ pub(crate) struct SqliteBackend {
 }
 
 pub(crate) struct PostgresBackend {
-    pub pool: PgPool,
+    /// The pool, renewed when a connection of it froze (see `liveness`).
+    pub pool: std::sync::Arc<crate::liveness::LivePool>,
     /// Forwards LISTEN notifications to the in-process signals.
     pub listener: tokio::task::JoinHandle<()>,
 }
@@ -35,8 +37,10 @@ impl Drop for PostgresBackend {
 
 /// `on_writer!(backend, |pool| expr)`: evaluates `expr` with `pool` bound to
 /// the backend's writing executor (SQLite's one writer connection, locked
-/// for the statement, or PostgreSQL's pool). `expr` is compiled once per
-/// backend.
+/// for the statement, or a PostgreSQL connection of its own under the
+/// statement deadline, `on_postgres!`). `expr` is compiled once per
+/// backend; `?` in it returns from the enclosing function, as does a
+/// missed deadline.
 macro_rules! on_writer {
     ($backend:expr, |$pool:ident| $body:expr) => {
         match $backend {
@@ -46,8 +50,7 @@ macro_rules! on_writer {
                 $body
             }
             $crate::backend::Backend::Postgres(b) => {
-                let $pool = &b.pool;
-                $body
+                $crate::liveness::on_postgres!(&b.pool, |$pool| $body)?
             }
         }
     };
@@ -62,8 +65,7 @@ macro_rules! on_reader {
                 $body
             }
             $crate::backend::Backend::Postgres(b) => {
-                let $pool = &b.pool;
-                $body
+                $crate::liveness::on_postgres!(&b.pool, |$pool| $body)?
             }
         }
     };

@@ -21,6 +21,7 @@ use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::Backend;
+use crate::liveness::on_postgres;
 use crate::row::TaskRow;
 use crate::transitions::{
     Completion, Insertion, bind_completions, bind_insertions, completion_statement,
@@ -137,26 +138,32 @@ struct Turn {
     insertions: Vec<Queued<Insertion, TaskRow>>,
 }
 
-/// Writes one kind's rows of a turn through `$exec` (an executor
-/// expression, evaluated at each statement): `$statement(n)` is the SQL for
-/// `n` rows and `$bind` binds them. The same code for both backends.
+/// Writes one kind's rows of a turn: `$statement(n)` is the SQL for `n`
+/// rows, `$bind` binds them to a query, and `|q| fetch` runs query `q`
+/// (evaluated at each statement) to a `Result` of its returned rows. The
+/// same code for both backends.
 macro_rules! write_rows {
-    ($exec:expr, $rows:expr, $now:expr, $statement:path, $bind:path) => {{
+    (|$q:ident| $fetch:expr, $rows:expr, $now:expr, $statement:path, $bind:path) => {{
         let rows = $rows;
         if !rows.is_empty() {
             let sql = $statement(rows.len());
-            let returned = $bind(&sql, rows.iter().map(|q| &q.write), $now)
-                .fetch_all($exec)
-                .await;
+            let returned = {
+                let $q = $bind(&sql, rows.iter().map(|q| &q.write), $now);
+                $fetch
+            };
             match returned {
                 Ok(returned) => answer(rows, returned),
                 Err(err) if rows.len() == 1 => fail_all(rows, err),
+                // A statement the database did not answer fails its rows
+                // together: one by one, each would wait out a deadline.
+                Err(err) if err.outage().is_some() => fail_all(rows, err),
                 Err(_) => {
                     let sql = $statement(1);
                     for one in rows {
-                        let returned = $bind(&sql, std::iter::once(&one.write), $now)
-                            .fetch_all($exec)
-                            .await;
+                        let returned = {
+                            let $q = $bind(&sql, std::iter::once(&one.write), $now);
+                            $fetch
+                        };
                         match returned {
                             Ok(returned) => answer(vec![one], returned),
                             Err(err) => fail_all(vec![one], err),
@@ -192,14 +199,14 @@ async fn run(backend: Weak<Backend>, mut queued: mpsc::UnboundedReceiver<Write>)
                 let turn = gather(first, &mut queued, &mut deferred);
                 let now = now_ms();
                 write_rows!(
-                    &mut *writer,
+                    |q| q.fetch_all(&mut *writer).await.map_err(StoreError::from),
                     turn.insertions,
                     now,
                     insert_statement,
                     bind_insertions
                 );
                 write_rows!(
-                    &mut *writer,
+                    |q| q.fetch_all(&mut *writer).await.map_err(StoreError::from),
                     turn.completions,
                     now,
                     completion_statement,
@@ -210,14 +217,14 @@ async fn run(backend: Weak<Backend>, mut queued: mpsc::UnboundedReceiver<Write>)
                 let turn = gather(first, &mut queued, &mut deferred);
                 let now = now_ms();
                 write_rows!(
-                    &b.pool,
+                    |q| on_postgres!(&b.pool, |conn| q.fetch_all(conn).await?),
                     turn.insertions,
                     now,
                     insert_statement,
                     bind_insertions
                 );
                 write_rows!(
-                    &b.pool,
+                    |q| on_postgres!(&b.pool, |conn| q.fetch_all(conn).await?),
                     turn.completions,
                     now,
                     completion_statement,
@@ -276,8 +283,8 @@ fn answer<W: TaskId, R: TaskId>(rows: Vec<Queued<W, R>>, mut returned: Vec<R>) {
     }
 }
 
-fn fail_all<W, R>(rows: Vec<Queued<W, R>>, err: sqlx::Error) {
-    let err = Arc::new(StoreError::from(err));
+fn fail_all<W, R>(rows: Vec<Queued<W, R>>, err: StoreError) {
+    let err = Arc::new(err);
     for row in rows {
         let _ = row.reply.send(Err(err.clone()));
     }

@@ -18,7 +18,13 @@
 //! - `batch.rs`: how completions and keyless inserts share statements under
 //!   load (mechanism only: their SQL is in `transitions/`);
 //! - `backend.rs`, `sqlite.rs`, `postgres.rs`, `row.rs`: the two databases
-//!   and how a task is laid out in a row.
+//!   and how a task is laid out in a row;
+//! - `liveness.rs`, `breaker.rs`: PostgreSQL statements under a deadline,
+//!   frozen connections dropped and the pool renewed; failing fast while
+//!   the database is known to be down;
+//! - `outage.rs`: which errors mean "the database cannot serve now, retry
+//!   later" (`StoreError::outage`), as opposed to a bug; `probe.rs`:
+//!   whether the store can commit now (`probe_commit`).
 //!
 //! It depends on nothing else of llmhost: `task` and `error_code` (the one
 //! error table) live here because the store persists them.
@@ -30,8 +36,12 @@ pub mod testing;
 
 mod backend;
 mod batch;
+mod breaker;
 mod deltas;
+mod liveness;
+mod outage;
 mod postgres;
+mod probe;
 mod reads;
 mod row;
 mod sqlite;
@@ -44,6 +54,7 @@ use tokio::sync::Notify;
 use crate::task::{Task, TaskInput, TaskStatus};
 use backend::Backend;
 pub use deltas::Delta;
+pub use outage::Outage;
 
 /// A task as submitted, before it is stored.
 #[derive(Clone, Debug)]
@@ -209,6 +220,13 @@ pub enum StoreError {
     Batch(Arc<StoreError>),
     #[error("the store's write batcher stopped before answering")]
     WriterStopped,
+    /// A statement or a connection outlived its deadline.
+    #[error("the database did not answer within {} ms", after.as_millis())]
+    Timeout { after: std::time::Duration },
+    /// Refused without trying: the store is known to be down until a
+    /// statement gets through again (see `breaker`).
+    #[error("refused at once while the store is down: {0}")]
+    Unavailable(Outage),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::backend::{Backend, on_reader};
 use super::row::{TASK_COLUMNS, TaskRow};
 use super::{ListQuery, Page, Result, Store, now_ms};
+use crate::liveness::on_postgres;
 use crate::task::{Task, TaskStatus};
 
 impl Store {
@@ -76,11 +77,11 @@ impl Store {
                 .fetch_one(&b.readers)
                 .await?
             }
-            Backend::Postgres(b) => {
+            Backend::Postgres(b) => on_postgres!(&b.pool, |conn| {
                 sqlx::query_as("SELECT MIN(run_at) FROM tasks WHERE status = 'pending'")
-                    .fetch_one(&b.pool)
+                    .fetch_one(conn)
                     .await?
-            }
+            })?,
         };
         let now = now_ms();
         Ok(at.map(|at| Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))))
@@ -108,15 +109,6 @@ impl Store {
                 .await?
         });
         Ok(n)
-    }
-
-    /// Checks that the database answers.
-    pub async fn ping(&self) -> Result<()> {
-        on_reader!(self.backend(), |pool| sqlx::query("SELECT 1")
-            .execute(pool)
-            .await
-            .map(|_| ())?);
-        Ok(())
     }
 }
 

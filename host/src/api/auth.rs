@@ -1,5 +1,6 @@
 //! Bearer-token authentication of the API. With no token configured it lets
-//! everything through; with any, every request but `/healthz` must carry
+//! everything through; with any, every request but the probes (`/healthz`,
+//! `/readyz`) must carry
 //! `Authorization: Bearer <token>`. Tokens are compared in constant time and
 //! never logged.
 
@@ -16,7 +17,7 @@ use super::error::{ApiError, ApiErrorCode};
 use crate::secret::Secret;
 
 /// Paths that answer without a token: load balancers probe them.
-const PUBLIC_PATHS: [&str; 1] = ["/healthz"];
+const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// The accepted tokens, kept as SHA-256 digests so that every comparison
 /// takes the same time whatever the presented token's length.

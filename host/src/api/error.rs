@@ -9,7 +9,7 @@
 //! extensions and `observe::log_errors` logs what the operator must see.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
@@ -40,37 +40,51 @@ pub(crate) enum ApiErrorCode {
     Unauthorized,
     PluginLoadFailed,
     ReloadFailed,
-    /// The store does not answer.
-    Unavailable,
+    /// The store cannot commit now (down, unreachable, disk full, past
+    /// its deadline): retry later.
+    StoreUnavailable,
+    /// `/readyz`: this process cannot serve tasks yet (see its message).
+    NotReady,
     Internal,
 }
 
+/// How long a client is asked to wait before retrying after a store
+/// outage: about as long as the store takes to notice it has recovered.
+pub(crate) const STORE_RETRY_AFTER_MS: u64 = 1000;
+
 impl ApiErrorCode {
-    /// The table: the code, the status, and whether OpenAI's format calls
-    /// it `invalid_request` (its one code for a request it cannot use).
-    const fn spec(self) -> (&'static str, StatusCode, bool) {
+    /// The table: the code, the status, whether OpenAI's format calls it
+    /// `invalid_request` (its one code for a request it cannot use), and
+    /// whether the same request may succeed later (`x-should-retry`).
+    const fn spec(self) -> (&'static str, StatusCode, bool, bool) {
         use StatusCode as S;
         match self {
-            Self::InvalidRequest => ("invalid_request", S::UNPROCESSABLE_ENTITY, true),
-            Self::MalformedJson => ("malformed_json", S::BAD_REQUEST, true),
-            Self::UnsupportedMediaType => {
-                ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE, true)
+            Self::InvalidRequest => ("invalid_request", S::UNPROCESSABLE_ENTITY, true, false),
+            Self::MalformedJson => ("malformed_json", S::BAD_REQUEST, true, false),
+            Self::UnsupportedMediaType => (
+                "unsupported_media_type",
+                S::UNSUPPORTED_MEDIA_TYPE,
+                true,
+                false,
+            ),
+            Self::PayloadTooLarge => ("payload_too_large", S::PAYLOAD_TOO_LARGE, true, false),
+            Self::BadRequest => ("bad_request", S::BAD_REQUEST, true, false),
+            Self::InvalidQuery => ("invalid_query", S::BAD_REQUEST, false, false),
+            Self::InvalidPath => ("invalid_path", S::BAD_REQUEST, false, false),
+            Self::InvalidIdempotencyKey => {
+                ("invalid_idempotency_key", S::BAD_REQUEST, false, false)
             }
-            Self::PayloadTooLarge => ("payload_too_large", S::PAYLOAD_TOO_LARGE, true),
-            Self::BadRequest => ("bad_request", S::BAD_REQUEST, true),
-            Self::InvalidQuery => ("invalid_query", S::BAD_REQUEST, false),
-            Self::InvalidPath => ("invalid_path", S::BAD_REQUEST, false),
-            Self::InvalidIdempotencyKey => ("invalid_idempotency_key", S::BAD_REQUEST, false),
-            Self::IdempotencyKeyConflict => ("idempotency_key_conflict", S::CONFLICT, false),
-            Self::TaskNotFound => ("task_not_found", S::NOT_FOUND, false),
-            Self::TaskFinished => ("task_finished", S::CONFLICT, false),
-            Self::NotFound => ("not_found", S::NOT_FOUND, false),
-            Self::MethodNotAllowed => ("method_not_allowed", S::METHOD_NOT_ALLOWED, false),
-            Self::Unauthorized => ("unauthorized", S::UNAUTHORIZED, false),
-            Self::PluginLoadFailed => ("plugin_load_failed", S::UNPROCESSABLE_ENTITY, false),
-            Self::ReloadFailed => ("reload_failed", S::INTERNAL_SERVER_ERROR, false),
-            Self::Unavailable => ("unavailable", S::SERVICE_UNAVAILABLE, false),
-            Self::Internal => ("internal", S::INTERNAL_SERVER_ERROR, false),
+            Self::IdempotencyKeyConflict => ("idempotency_key_conflict", S::CONFLICT, false, false),
+            Self::TaskNotFound => ("task_not_found", S::NOT_FOUND, false, false),
+            Self::TaskFinished => ("task_finished", S::CONFLICT, false, false),
+            Self::NotFound => ("not_found", S::NOT_FOUND, false, false),
+            Self::MethodNotAllowed => ("method_not_allowed", S::METHOD_NOT_ALLOWED, false, false),
+            Self::Unauthorized => ("unauthorized", S::UNAUTHORIZED, false, false),
+            Self::PluginLoadFailed => ("plugin_load_failed", S::UNPROCESSABLE_ENTITY, false, false),
+            Self::ReloadFailed => ("reload_failed", S::INTERNAL_SERVER_ERROR, false, false),
+            Self::StoreUnavailable => ("store_unavailable", S::SERVICE_UNAVAILABLE, false, true),
+            Self::NotReady => ("not_ready", S::SERVICE_UNAVAILABLE, false, true),
+            Self::Internal => ("internal", S::INTERNAL_SERVER_ERROR, false, false),
         }
     }
 
@@ -80,6 +94,10 @@ impl ApiErrorCode {
 
     pub(crate) const fn status(self) -> StatusCode {
         self.spec().1
+    }
+
+    const fn retryable(self) -> bool {
+        self.spec().3
     }
 }
 
@@ -103,7 +121,9 @@ pub(crate) enum Format {
 pub(crate) struct ApiError {
     code: Code,
     message: String,
-    /// The upstream's requested wait (`Retry-After`), for `rate_limited`.
+    /// How long the client should wait before retrying (`Retry-After` in
+    /// seconds, rounded up, and `retry-after-ms` exactly): the upstream's
+    /// for `rate_limited`, ours for `store_unavailable`.
     retry_after_ms: Option<u64>,
     /// What the log says and the client is not told (a store error's text).
     detail: Option<String>,
@@ -166,6 +186,27 @@ impl ApiError {
         }
     }
 
+    /// Whether the same request may succeed later: the error table's
+    /// answer for a task's failure, the API's table for its own.
+    fn retryable(&self) -> bool {
+        match self.code {
+            Code::Api(code) => code.retryable(),
+            Code::Task(code) => code.retryable(),
+        }
+    }
+
+    /// The headers a client's retry logic reads: `x-should-retry` (which
+    /// the official OpenAI and Anthropic SDKs obey over the status), and
+    /// the wait in `Retry-After` (whole seconds) and `retry-after-ms`.
+    fn retry_headers(&self, headers: &mut HeaderMap) {
+        let should = HeaderValue::from_static(if self.retryable() { "true" } else { "false" });
+        headers.insert("x-should-retry", should);
+        if let Some(ms) = self.retry_after_ms {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
+            headers.insert("retry-after-ms", HeaderValue::from(ms));
+        }
+    }
+
     /// The response, in REST's or OpenAI's shape. The error itself rides
     /// along in the extensions, for `observe::log_errors`.
     pub(crate) fn render(self, format: Format) -> Response {
@@ -174,11 +215,7 @@ impl ApiError {
             Format::OpenAi => openai_status(self.status()),
         };
         let mut response = (status, axum::Json(self.body(format))).into_response();
-        if let (Format::OpenAi, Some(ms)) = (format, self.retry_after_ms)
-            && let Ok(value) = HeaderValue::from_str(&ms.div_ceil(1000).to_string())
-        {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
+        self.retry_headers(response.headers_mut());
         response.extensions_mut().insert(self);
         response
     }
@@ -263,13 +300,26 @@ impl From<TaskError> for ApiError {
     }
 }
 
+/// An outage (see `StoreError::outage`) is a `503 store_unavailable` that
+/// names its kind and asks the client to come back; anything else is a
+/// bug, a terse `500`. The error's own text goes to the log only.
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        Self::new(
-            ApiErrorCode::Internal,
-            "the task store failed; see the server log",
-        )
-        .with_detail(format_args!("store error: {err}"))
+        match err.outage() {
+            Some(outage) => {
+                let mut error = Self::new(
+                    ApiErrorCode::StoreUnavailable,
+                    format!("the task store cannot serve now ({outage}); retry later"),
+                );
+                error.retry_after_ms = Some(STORE_RETRY_AFTER_MS);
+                error.with_detail(format_args!("store unavailable ({outage}): {err}"))
+            }
+            None => Self::new(
+                ApiErrorCode::Internal,
+                "the task store failed; see the server log",
+            )
+            .with_detail(format_args!("store error: {err}")),
+        }
     }
 }
 
@@ -340,6 +390,68 @@ mod tests {
         let response = ApiError::from(failure).render(Format::OpenAi);
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(response.headers()["retry-after-ms"], "1500");
+        assert_eq!(response.headers()["x-should-retry"], "true");
+    }
+
+    #[test]
+    fn a_wait_under_a_second_keeps_its_milliseconds_beside_the_rounded_up_seconds() {
+        let mut failure = TaskError::new(ErrorCode::RateLimited, "slow down");
+        failure.retry_after_ms = Some(100);
+        let response = ApiError::from(failure).render(Format::Rest);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()["retry-after-ms"], "100");
+    }
+
+    #[test]
+    fn a_failure_a_retry_would_repeat_tells_sdks_not_to_retry() {
+        for (error, should) in [
+            (
+                ApiError::from(TaskError::new(ErrorCode::Authentication, "bad key")),
+                "false",
+            ),
+            (
+                ApiError::from(TaskError::new(ErrorCode::PluginTrap, "panicked")),
+                "false",
+            ),
+            (
+                ApiError::from(TaskError::new(ErrorCode::UpstreamUnavailable, "503")),
+                "true",
+            ),
+            (
+                ApiError::new(ApiErrorCode::IdempotencyKeyConflict, "other request"),
+                "false",
+            ),
+            (ApiError::new(ApiErrorCode::Internal, "bug"), "false"),
+        ] {
+            for format in [Format::Rest, Format::OpenAi] {
+                let response = error.clone().render(format);
+                assert_eq!(response.headers()["x-should-retry"], should, "{error:?}");
+                assert!(!response.headers().contains_key(header::RETRY_AFTER));
+            }
+        }
+    }
+
+    #[test]
+    fn a_store_outage_is_503_store_unavailable_naming_it_with_retry_after() {
+        let full = StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        let error = ApiError::from(full);
+        let body = error.body(Format::Rest);
+        assert_eq!(body["error"]["code"], "store_unavailable");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("disk is full"), "{message}");
+        let response = error.render(Format::Rest);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()["retry-after-ms"], "1000");
+        assert_eq!(response.headers()["x-should-retry"], "true");
+        let late = StoreError::Timeout {
+            after: std::time::Duration::from_secs(5),
+        };
+        assert_eq!(
+            ApiError::from(late).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod auth;
 mod error;
 mod events;
 mod extract;
+mod health;
 mod observe;
 pub(crate) mod openai;
 mod openapi;
@@ -21,7 +22,6 @@ use axum::middleware;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub(crate) use error::{ApiError, ApiErrorCode};
 
@@ -84,12 +84,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(openapi::routes())
 }
 
-/// `/healthz` and `/metrics`: also what a process's metrics listener
-/// serves alone.
+/// `/healthz`, `/readyz` and `/metrics`: also what a process's metrics
+/// listener serves alone.
 fn operations() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .merge(observe::routes())
+    health::routes().merge(observe::routes())
 }
 
 /// The whole API as a router, so tests can drive it without a socket.
@@ -113,7 +111,7 @@ pub(crate) fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Only `/metrics` and `/healthz`, guarded like the API: what the metrics
+/// Only `/metrics`, `/healthz` and `/readyz`, guarded like the API: what the metrics
 /// listener of a process serves (a worker-only process has no other).
 pub(crate) fn metrics_app(state: AppState) -> Router {
     let tokens = auth::Tokens::new(&state.config.auth_tokens);
@@ -124,26 +122,6 @@ pub(crate) fn metrics_app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(tokens, auth::require_token))
         .layer(middleware::from_fn(observe::log_errors))
         .with_state(state)
-}
-
-/// `{"status": "ok"}` when the store answers; never needs a token.
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    tag = "operations",
-    responses(
-        (status = 200, description = "The store answers", body = Object, example = json!({"status": "ok"})),
-        (status = 503, description = "The store does not answer", body = error::ErrorBody),
-    )
-)]
-async fn healthz(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    state.store.ping().await.map_err(|err| {
-        ApiError::new(ApiErrorCode::Unavailable, "the task store does not answer")
-            .with_detail(format_args!("health check: {err}"))
-    })?;
-    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
 }
 
 async fn not_found(uri: http::Uri) -> ApiError {

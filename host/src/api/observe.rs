@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::error::{ApiError, ApiErrorCode};
+use super::error::ApiError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -63,10 +63,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     security((), ("bearer" = []))
 )]
 pub(crate) async fn metrics_get(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let text = state.metrics.render(&state.store).await.map_err(|err| {
-        ApiError::new(ApiErrorCode::Unavailable, "the task store does not answer")
-            .with_detail(format_args!("metrics: reading the store failed: {err}"))
-    })?;
+    let text = state.metrics.render(&state.store).await?;
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }

@@ -21,7 +21,7 @@ use super::{AppState, error};
         title = "llmhost",
         description = "Runs LLM providers as WebAssembly components and executes LLM tasks. \
             Every error is `{\"error\": {\"code\", \"message\"}}`. When the server has API \
-            tokens, every endpoint but /healthz needs `Authorization: Bearer <token>`."
+            tokens, every endpoint but /healthz and /readyz needs `Authorization: Bearer <token>`."
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth)

@@ -70,7 +70,7 @@ struct ServeArgs {
     /// Address the API listens on; port 0 picks a free one [default: 127.0.0.1:8080].
     #[arg(long, env = "LLMHOST_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Also serve `/metrics` and `/healthz` alone on this address (how a
+    /// Also serve `/metrics`, `/healthz` and `/readyz` alone on this address (how a
     /// `--role worker` process is scraped); port 0 picks a free one.
     #[arg(long, env = "LLMHOST_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
@@ -110,7 +110,7 @@ struct ServeArgs {
     #[arg(long, env = "LLMHOST_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
     /// A bearer token the API accepts (repeat for several; the variable is
-    /// comma-separated). With any token set, every endpoint but /healthz
+    /// comma-separated). With any token set, every endpoint but /healthz and /readyz
     /// requires `Authorization: Bearer <token>`.
     #[arg(
         long = "auth-token",

@@ -39,7 +39,7 @@ pub(crate) enum LogFormat {
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Settings {
     pub(crate) listen: SocketAddr,
-    /// A second address serving only `/metrics` and `/healthz`: how a
+    /// A second address serving only `/metrics`, `/healthz` and `/readyz`: how a
     /// worker-only process (which has no API) is scraped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) metrics_listen: Option<SocketAddr>,
@@ -138,6 +138,23 @@ impl Settings {
                     "must start with sqlite:// or postgres://",
                 ));
             }
+        }
+        if self.role != Role::All && self.database_url().starts_with("sqlite:") {
+            // The embedded database belongs to one process (its lock file):
+            // an API alone would accept tasks no worker can ever open, and a
+            // worker alone would have nothing submitted to it.
+            return Err(invalid(
+                "role",
+                format!(
+                    "--role {} needs PostgreSQL: the embedded SQLite database serves one \
+                     process, so use --role all, or set --database-url postgres://…",
+                    if self.role == Role::Api {
+                        "api"
+                    } else {
+                        "worker"
+                    }
+                ),
+            ));
         }
         for (i, token) in self.auth_tokens.iter().enumerate() {
             check_token(token.expose()).map_err(|problem| Invalid {

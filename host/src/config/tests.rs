@@ -45,13 +45,35 @@ fn a_bad_value_names_its_key_and_the_rule() {
     );
 }
 
+/// A worker-only process, on the only database it can share.
+const WORKER: &str = "role = \"worker\"\ndatabase_url = \"postgres://db/llmhost\"\n";
+
+#[test]
+fn an_api_or_worker_alone_on_the_embedded_database_is_refused_naming_the_way_out() {
+    for role in ["api", "worker"] {
+        for db in ["", "database_url = \"sqlite:///tmp/x.db\"\n"] {
+            let settings = parse(&format!("role = \"{role}\"\n{db}")).unwrap();
+            let err = settings.validate().unwrap_err();
+            assert_eq!(err.key, "role");
+            assert!(
+                err.problem
+                    .contains(&format!("--role {role} needs PostgreSQL")),
+                "{err}"
+            );
+            assert!(err.problem.contains("use --role all"), "{err}");
+        }
+    }
+    parse("role = \"all\"\n").unwrap().validate().unwrap();
+    parse(WORKER).unwrap().validate().unwrap();
+}
+
 #[test]
 fn listening_beyond_loopback_needs_a_token_unless_the_process_serves_no_http() {
     let open = parse("listen = \"0.0.0.0:8080\"\n").unwrap();
     let err = open.validate().unwrap_err();
     assert_eq!(err.key, "auth_tokens");
     assert!(err.problem.contains("0.0.0.0:8080"), "{err}");
-    let worker = parse("listen = \"0.0.0.0:8080\"\nrole = \"worker\"\n").unwrap();
+    let worker = parse(&format!("listen = \"0.0.0.0:8080\"\n{WORKER}")).unwrap();
     worker.validate().unwrap();
     let guarded = parse("listen = \"[::]:8080\"\nauth_tokens = [\"0123456789abcdef\"]\n").unwrap();
     guarded.validate().unwrap();
@@ -59,11 +81,11 @@ fn listening_beyond_loopback_needs_a_token_unless_the_process_serves_no_http() {
 
 #[test]
 fn metrics_beyond_loopback_need_a_token_even_on_a_worker() {
-    let open = parse("role = \"worker\"\nmetrics_listen = \"0.0.0.0:9100\"\n").unwrap();
+    let open = parse(&format!("{WORKER}metrics_listen = \"0.0.0.0:9100\"\n")).unwrap();
     let err = open.validate().unwrap_err();
     assert_eq!(err.key, "auth_tokens");
     assert!(err.problem.contains("metrics on 0.0.0.0:9100"), "{err}");
-    let local = parse("role = \"worker\"\nmetrics_listen = \"127.0.0.1:9100\"\n").unwrap();
+    let local = parse(&format!("{WORKER}metrics_listen = \"127.0.0.1:9100\"\n")).unwrap();
     local.validate().unwrap();
 }
 

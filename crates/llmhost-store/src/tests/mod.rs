@@ -2,7 +2,7 @@
 //! (SQLite always; PostgreSQL when `LLMHOST_TEST_POSTGRES_URL` is set, and
 //! required under `CI=true`), one file per transition or concern:
 //! `insert`, `claim`, `finish`, `cancel`, `rescue`, `batch`, `deltas`,
-//! `reads`, and `transitions`, which checks every store operation against
+//! `reads`, `probe` (readiness), and `transitions`, which checks every store operation against
 //! `TaskStatus::TRANSITIONS`. `schema` compares the two migration sets.
 //!
 //! A behaviour is an `async fn(Store)` in its concern's file, listed once in
@@ -15,6 +15,7 @@ mod claim;
 mod deltas;
 mod finish;
 mod insert;
+mod probe;
 mod reads;
 mod rescue;
 mod schema;
@@ -23,7 +24,7 @@ mod transitions;
 use std::time::Duration;
 
 use super::*;
-use crate::backend::on_writer;
+use crate::backend::{on_reader, on_writer};
 use crate::error_code::ErrorCode;
 use crate::task::{TaskError, TaskResult};
 use crate::testing::new_task;
@@ -173,6 +174,9 @@ macro_rules! all_store_tests {
             reads: [
                 list_filters_by_status_and_provider_and_pages_newest_first,
             ],
+            probe: [
+                a_probe_commits_its_one_row_each_time,
+            ],
             transitions: [
                 every_store_operation_moves_a_task_only_along_the_table,
             ],
@@ -236,6 +240,20 @@ mod sqlite {
             .unwrap()
             .expect("due at once");
         assert_eq!(second.attempt, first.attempt + 1);
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_cannot_get_the_writer_in_time_is_a_timeout_outage() {
+        let (store, _dir) = open().await;
+        let Backend::Sqlite(b) = store.backend() else {
+            unreachable!("opened SQLite")
+        };
+        let _held = b.writer.lock().await;
+        let err = store
+            .probe_commit(Duration::from_millis(50))
+            .await
+            .expect_err("the writer is held");
+        assert_eq!(err.outage(), Some(Outage::Timeout), "{err}");
     }
 
     #[tokio::test]

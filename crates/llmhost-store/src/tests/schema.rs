@@ -84,7 +84,7 @@ async fn postgres_schema(store: &Store) -> Schema {
         "SELECT table_name::TEXT, column_name::TEXT, data_type::TEXT, is_nullable::TEXT \
          FROM information_schema.columns WHERE table_schema = current_schema()",
     )
-    .fetch_all(&b.pool)
+    .fetch_all(&b.pool.pool())
     .await
     .unwrap();
     rows.into_iter()

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::millis;
 use crate::backend::{Backend, on_writer};
+use crate::liveness::on_postgres;
 use crate::row::{CLAIM_COLUMNS, ClaimRow};
 use crate::{ClaimedTask, Heartbeat, Result, Store, now_ms};
 
@@ -50,10 +51,10 @@ impl Store {
                      UPDATE tasks {set} FROM next WHERE tasks.seq = next.seq \
                      RETURNING {CLAIM_COLUMNS}"
                 );
-                claim_query(&sql, owner, lease)
+                on_postgres!(&b.pool, |conn| claim_query(&sql, owner, lease)
                     .bind(max)
-                    .fetch_all(&b.pool)
-                    .await?
+                    .fetch_all(conn)
+                    .await?)?
             }
         };
         // A row that cannot be read fails alone: its batch-mates are now
