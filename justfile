@@ -32,7 +32,7 @@ plugins:
 # Conformance of every bundled provider, with its own cases (the e2e tests
 # run the same).
 conformance:
-    cargo build
+    cargo build --workspace --bin llmhost
     for p in echo openai anthropic ollama gemini; do target/debug/llmhost conformance target/plugins/$p.wasm --cases plugins/$p/conformance || exit 1; done
 
 # Fuzz the REST API from its OpenAPI document (schemathesis in a venv).
