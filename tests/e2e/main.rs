@@ -9,6 +9,7 @@ mod contract;
 mod control;
 mod error_table;
 mod events;
+mod freeze_proxy;
 mod harness;
 mod lifecycle;
 mod load;
@@ -23,6 +24,7 @@ mod providers;
 mod restart;
 mod sandbox;
 mod shutdown;
+mod store_outage;
 mod upstream;
 mod validation;
 

@@ -56,6 +56,18 @@ impl StoreError {
         }
     }
 
+    /// Whether the write may have committed although it failed: its
+    /// statement reached for the database and no answer came back. (A
+    /// refused or never-sent statement, or one the database answered with
+    /// an error, did not commit.)
+    pub fn may_have_committed(&self) -> bool {
+        match self {
+            Self::Timeout { .. } => true,
+            Self::Batch(err) => err.may_have_committed(),
+            _ => false,
+        }
+    }
+
     /// A statement or connection that outlived `after`.
     pub(crate) fn timeout(after: Duration) -> Self {
         Self::Timeout { after }

@@ -307,10 +307,15 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err.outage() {
             Some(outage) => {
-                let mut error = Self::new(
-                    ApiErrorCode::StoreUnavailable,
-                    format!("the task store cannot serve now ({outage}); retry later"),
-                );
+                let mut message =
+                    format!("the task store cannot serve now ({outage}); retry later");
+                if err.may_have_committed() {
+                    message.push_str(
+                        "; a write sent before the database stopped answering may have been \
+                         stored: retry a submission with the same Idempotency-Key",
+                    );
+                }
+                let mut error = Self::new(ApiErrorCode::StoreUnavailable, message);
                 error.retry_after_ms = Some(STORE_RETRY_AFTER_MS);
                 error.with_detail(format_args!("store unavailable ({outage}): {err}"))
             }
@@ -432,6 +437,10 @@ mod tests {
         }
     }
 
+    fn error_message(err: StoreError) -> String {
+        ApiError::from(err).message
+    }
+
     #[test]
     fn a_store_outage_is_503_store_unavailable_naming_it_with_retry_after() {
         let full = StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull));
@@ -445,13 +454,18 @@ mod tests {
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
         assert_eq!(response.headers()["retry-after-ms"], "1000");
         assert_eq!(response.headers()["x-should-retry"], "true");
-        let late = StoreError::Timeout {
+        let late = ApiError::from(StoreError::Timeout {
             after: std::time::Duration::from_secs(5),
-        };
-        assert_eq!(
-            ApiError::from(late).status(),
-            StatusCode::SERVICE_UNAVAILABLE
+        });
+        assert_eq!(late.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            late.message.contains("may have been stored")
+                && late.message.contains("Idempotency-Key"),
+            "{}",
+            late.message
         );
+        let refused = StoreError::Unavailable(llmhost_store::Outage::Timeout);
+        assert!(!error_message(refused).contains("may have"));
     }
 
     #[test]
