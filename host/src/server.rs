@@ -1,5 +1,8 @@
 //! `llmhost serve`: wires the store, the runtime, the workers and the API
-//! together for one process, and shuts them down in order.
+//! together for one process, and shuts them down: at the signal, claiming
+//! stops and the listener stops accepting; connections and running tasks
+//! then share one grace period, after which running tasks are handed back
+//! and the process exits whatever its clients do.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +69,15 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .then(|| runtime.clone().watch(config.plugin_reload_interval));
 
     let shutdown = Shutdown::default();
+    // The signal stops claiming at once, before anything else hears of it.
+    let closing = shutdown.stop_claiming.clone();
+    tokio::spawn({
+        let closing = closing.clone();
+        async move {
+            shutdown_signal().await;
+            closing.cancel();
+        }
+    });
     let metrics = Arc::new(Metrics::default());
     let pool = if config.role != Role::Api {
         recover_after_restart(&store).await?;
@@ -85,29 +97,59 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         runtime: runtime.clone(),
         config: config.api.clone(),
         metrics: metrics.clone(),
+        closing: closing.clone(),
     };
     let metrics_server = match config.metrics_listen {
         Some(addr) => Some(serve_metrics(addr, state.clone()).await?),
         None => None,
     };
 
-    if config.role != Role::Worker {
+    let api_server = if config.role != Role::Worker {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
+        let app = api::app(state);
+        let stop = closing.clone().cancelled_owned();
+        let server = tokio::spawn(async move {
+            // Stops accepting at the signal, closes idle keep-alive
+            // connections, lets requests in flight finish.
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        });
         // Scripts and tests wait for this exact line on stdout.
         println!("llmhost listening on http://{addr}");
         tracing::info!(%addr, "API listening");
-        axum::serve(listener, api::app(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        Some(server)
     } else {
         println!("llmhost worker running");
-        shutdown_signal().await;
-    }
+        None
+    };
 
-    if let Some(pool) = pool {
-        stop_workers(pool, &shutdown, config.shutdown_grace).await;
-    }
+    closing.cancelled().await;
+    tracing::info!(
+        grace_ms = config.shutdown_grace.as_millis(),
+        "shutting down"
+    );
+    // Connections and running tasks share one grace period, from the signal.
+    let deadline = tokio::time::Instant::now() + config.shutdown_grace;
+    let connections = async {
+        if let Some(server) = api_server {
+            match tokio::time::timeout_at(deadline, server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(err))) => tracing::error!("API listener failed: {err}"),
+                Ok(Err(err)) => tracing::error!("API listener panicked: {err}"),
+                // Whatever clients still hold open (a request that never
+                // finished its headers, a long call) ends with the process.
+                Err(_) => tracing::warn!("grace period over; closing open connections"),
+            }
+        }
+    };
+    let workers = async {
+        if let Some(pool) = pool {
+            stop_workers(pool, &shutdown, deadline).await;
+        }
+    };
+    tokio::join!(connections, workers);
     if let Some(watcher) = watcher {
         watcher.abort();
     }
@@ -154,11 +196,15 @@ async fn recover_after_restart(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stops claiming, lets running tasks finish within `grace`, then hands the
-/// rest back to pending.
-async fn stop_workers(mut pool: tokio::task::JoinHandle<()>, shutdown: &Shutdown, grace: Duration) {
+/// Lets running tasks finish until `deadline` (claiming stopped at the
+/// signal), then hands the rest back to pending.
+async fn stop_workers(
+    mut pool: tokio::task::JoinHandle<()>,
+    shutdown: &Shutdown,
+    deadline: tokio::time::Instant,
+) {
     shutdown.stop_claiming.cancel();
-    if tokio::time::timeout(grace, &mut pool).await.is_err() {
+    if tokio::time::timeout_at(deadline, &mut pool).await.is_err() {
         tracing::warn!("grace period over; handing running tasks back to pending");
         shutdown.abort_running.cancel();
         let _ = pool.await;

@@ -8,7 +8,9 @@
 //! stream (or, for a fast task or the replay of a finished one, all of it)
 //! is sent from the result just before the `result` event. A retry starts
 //! its deltas over (each carries its `attempt`). The stream only reads; a
-//! client that disconnects changes nothing.
+//! client that disconnects changes nothing. When the server shuts down, the
+//! stream ends with a `closing` event (the task goes on; reconnect to
+//! another process to follow it).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -18,6 +20,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
@@ -42,7 +45,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     tag = "tasks",
     params(("task_id" = String, Path, description = "The task's id")),
     responses(
-        (status = 200, description = "An event stream (`status`, `delta`, then `result` or `error`)", content_type = "text/event-stream", body = Object),
+        (status = 200, description = "An event stream (`status`, `delta`, then `result` or `error`; `closing` when the server shuts down first)", content_type = "text/event-stream", body = Object),
         (status = 400, description = "The path is not valid", body = ErrorBody),
         (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
         (status = 404, description = "No task with this id", body = ErrorBody),
@@ -58,7 +61,7 @@ pub(crate) async fn tasks_events(
         .get(&task_id)
         .await?
         .ok_or_else(|| ApiError::task_not_found(&task_id))?;
-    let mut watch = Watch::new(state.store.clone(), task_id);
+    let mut watch = Watch::new(state.store.clone(), task_id, state.closing.clone());
     watch.observe(first).await;
     let stream = futures::stream::unfold(watch, |mut watch| async move {
         let event = watch.next_event().await?;
@@ -72,6 +75,8 @@ pub(crate) async fn tasks_events(
 struct Watch {
     store: Store,
     id: String,
+    /// The server is shutting down: end with a `closing` event.
+    closing: CancellationToken,
     status: Option<TaskStatus>,
     attempts: u32,
     /// The text of the current attempt already sent as deltas.
@@ -83,10 +88,11 @@ struct Watch {
 }
 
 impl Watch {
-    fn new(store: Store, id: String) -> Self {
+    fn new(store: Store, id: String, closing: CancellationToken) -> Self {
         Self {
             store,
             id,
+            closing,
             status: None,
             attempts: 0,
             sent: String::new(),
@@ -104,7 +110,13 @@ impl Watch {
             if self.finished {
                 return None;
             }
-            tokio::time::sleep(POLL).await;
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = self.closing.cancelled() => {
+                    self.finished = true;
+                    return Some(closing_event());
+                }
+            }
             match self.store.get(&self.id).await {
                 Ok(Some(task)) => self.observe(task).await,
                 Ok(None) => return None,
@@ -177,6 +189,12 @@ fn status_event(task: &Task) -> Event {
 fn delta_event(attempt: u32, text: &str) -> Event {
     let data = json!({"attempt": attempt, "text": text});
     Event::default().event("delta").data(data.to_string())
+}
+
+fn closing_event() -> Event {
+    let data =
+        json!({"reason": "the server is shutting down; the task goes on: reconnect to follow it"});
+    Event::default().event("closing").data(data.to_string())
 }
 
 fn final_event(task: &Task) -> Event {

@@ -69,6 +69,9 @@ pub(crate) struct AppState {
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) config: ApiConfig,
     pub(crate) metrics: Arc<Metrics>,
+    /// Cancelled when the process starts shutting down: long-lived
+    /// responses (event streams) end with a final event.
+    pub(crate) closing: tokio_util::sync::CancellationToken,
 }
 
 /// Every route with its OpenAPI operation, registered together: the router

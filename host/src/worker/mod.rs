@@ -125,6 +125,10 @@ impl Worker {
             let woken = signal.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
+            // The signal may have come while the slots were taken.
+            if self.shutdown.stop_claiming.is_cancelled() {
+                break;
+            }
             let asked = u32::try_from(permits.len()).unwrap_or(u32::MAX);
             match self
                 .store
