@@ -4,6 +4,9 @@
 //! `/readyz` says so; both recover on fresh connections once the database
 //! can be reached again, within the bound the README states; no task they
 //! accepted is lost. Skipped without a PostgreSQL server, except under CI.
+//! And the embedded database on a small file system that fills up: `503
+//! store_unavailable` naming the full disk, then submissions again once
+//! space is freed (skipped where a tmpfs cannot be mounted).
 
 use std::time::{Duration, Instant};
 
@@ -183,4 +186,108 @@ async fn a_silent_database_path_is_answered_503_and_both_processes_recover_on_fr
         "{}",
         api.log()
     );
+}
+
+/// A tmpfs of `size`, unmounted when dropped. `None` where this process may
+/// not mount (not root, or a container that forbids it).
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: std::path::PathBuf, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(&path).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(Self { path })
+    }
+
+    /// Writes a file until the disk refuses more; the file.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            if let Err(err) = file.write_all(&chunk).and_then(|()| file.sync_all()) {
+                assert_eq!(err.kind(), std::io::ErrorKind::StorageFull, "{err}");
+                // What is left is smaller than a chunk: take it too.
+                while file.write_all(&chunk[..512]).is_ok() {}
+                return filler;
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_is_answered_503_naming_it_and_submissions_resume_when_space_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(dir.path().join("small"), "8m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root and a container that allows it)");
+        return;
+    };
+    let url = format!("sqlite://{}", disk.path.join("llmhost.db").display());
+    // The log and the compiled plugins stay on the big disk.
+    let server = Server::start(dir.path(), &["--database-url", &url]).await;
+    let big = |i: usize| echo(&format!("{i} {}", "x".repeat(200 * 1024)));
+    let mut accepted = Vec::new();
+    for i in 0..3 {
+        accepted.push(server.submit(&big(i)).await);
+    }
+    let filler = disk.fill();
+
+    let mut refused = None;
+    for i in 3..40 {
+        let (status, retry_after, body, took) = post(&server, &big(i)).await;
+        match status {
+            201 => accepted.push(body["task_id"].as_str().unwrap().to_owned()),
+            503 => {
+                assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+                assert_eq!(retry_after.as_deref(), Some("1"));
+                eprintln!("refused after {took:?}: {body}");
+                refused = Some(body);
+                break;
+            }
+            other => panic!("never a {other}: {body}\n{}", server.log()),
+        }
+    }
+    let refused = refused.expect("the full disk refuses a submission");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("disk is full"), "{message}");
+    assert!(
+        server.log().contains("disk is full"),
+        "named in the log too"
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    until("a submission accepted", async || {
+        let (status, _, body, _) = post(&server, &echo("after")).await;
+        assert!(status == 201 || status == 503, "{status}: {body}");
+        if status == 201 {
+            accepted.push(body["task_id"].as_str().unwrap().to_owned());
+        }
+        status == 201
+    })
+    .await;
+    for id in &accepted {
+        let task = server.wait_until_finished(id).await;
+        assert_eq!(
+            task["status"], "completed",
+            "no accepted task is lost: {task}"
+        );
+    }
+    assert_eq!(server.all_tasks().await.len(), accepted.len());
+    assert_eq!(server.get_json("/readyz").await.0, 200);
 }
