@@ -15,17 +15,17 @@ pub(crate) fn request(model: &str, input: &TaskInput) -> runtime::Request {
         messages: input
             .messages
             .iter()
-            .map(|m| runtime::Message {
-                role: role(m.role),
-                content: m.content.clone(),
-            })
+            .map(|m| runtime::Message::text(role(m.role), m.content.clone()))
             .collect(),
+        tools: Vec::new(),
         params: runtime::Params {
             max_tokens: input.params.max_tokens,
-            temperature: input.params.temperature,
-            top_p: input.params.top_p,
+            temperature: input.params.temperature.map(f64::from),
+            top_p: input.params.top_p.map(f64::from),
             stop: input.params.stop.clone(),
+            ..Default::default()
         },
+        provider_options: None,
     }
 }
 

@@ -61,7 +61,7 @@ async fn a_plugin_built_for_an_incompatible_contract_is_refused_naming_both_vers
     )
     .await;
     let expected = format!(
-        "built against contract 0.2.0; this host speaks 0.1.x ({})",
+        "built against contract 0.3.0; this host speaks 0.1.0, 0.1.1, {}",
         llmhost_runtime::CONTRACT_VERSION
     );
 

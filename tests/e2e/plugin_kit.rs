@@ -19,7 +19,7 @@ async fn inspect_shows_what_echo_is_built_against_and_that_it_loads() {
     assert!(out.status.success(), "{text}");
     let contract = llmhost_runtime::CONTRACT_VERSION;
     for says in [
-        format!("contract:   {contract} (this host speaks {contract})"),
+        format!("contract:   {contract} (this host speaks 0.1.0, 0.1.1, {contract})"),
         "loadable:   yes".into(),
         "provider:   echo ".into(),
         "  echo: answers with the last user message".into(),
@@ -51,12 +51,12 @@ async fn inspect_says_why_a_plugin_for_another_contract_cannot_load() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "an unloadable plugin exits non-zero");
     let expected = format!(
-        "loadable:   no: refused: built against contract 0.2.0; this host speaks 0.1.x ({})",
+        "loadable:   no: refused: built against contract 0.3.0; this host speaks 0.1.0, 0.1.1, {}",
         llmhost_runtime::CONTRACT_VERSION
     );
     assert!(text.contains(&expected), "{text}");
-    assert!(text.contains("contract:   0.2.0"), "{text}");
-    assert!(text.contains("llmhost:provider/provider@0.2.0"), "{text}");
+    assert!(text.contains("contract:   0.3.0"), "{text}");
+    assert!(text.contains("llmhost:provider/provider@0.3.0"), "{text}");
 }
 
 /// Inspect checks the manifest beside the plugin as the server does, even

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-use super::bindings::ProviderInfo;
+use super::contract::v0_2::ProviderInfo;
 use super::contract::ContractUse;
 use super::egress::{EgressPolicy, ScriptedUpstream};
 use super::manifest::Manifest;

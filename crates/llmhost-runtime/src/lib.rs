@@ -3,7 +3,7 @@
 //! calls into them in fresh sandboxes. It knows nothing of tasks or the
 //! store.
 
-mod bindings;
+mod assemble;
 mod cache;
 pub mod contract;
 mod egress;
@@ -24,9 +24,12 @@ use serde::Serialize;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
-pub use bindings::{
-    CONTRACT_VERSION, Completion, FinishReason, Message, ModelInfo, Params, ProviderError,
-    ProviderInfo, RateLimit, Request, Role, Usage,
+pub use contract::CONTRACT_VERSION;
+pub use contract::v0_2::{
+    Capabilities, Completion, ContentPart, EmbeddingsRequest, EmbeddingsResponse, Features,
+    FinishReason, JsonSchemaFormat, MediaPart, MediaSource, Message, ModelInfo, Params,
+    ProviderError, ProviderInfo, RateLimit, ReasoningEffort, Request, ResponseFormat, Role,
+    StreamEvent, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
 };
 use cache::ComponentCache;
 pub use cache::{CacheOutcome, sha256_hex};
@@ -199,12 +202,14 @@ impl Runtime {
 }
 
 /// The imports every plugin may use: WASI (granting nothing; see `state`),
-/// wasi:http (through the egress policy) and the contract's `host`.
+/// wasi:http (through the egress policy) and the contract's `host`, once per
+/// supported series (their names differ by version, so both coexist).
 fn new_linker(engine: &Engine) -> anyhow::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::StreamingPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    contract::v0_1::StreamingPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    contract::v0_2::EmbeddingPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     Ok(linker)
 }
 

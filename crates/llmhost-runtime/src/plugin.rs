@@ -7,7 +7,8 @@
 //! (`stream`): the text is forwarded to a sink as the plugin produces it and
 //! the assembled completion is returned at the end, so both paths end in the
 //! same checks. A plugin that does not export `streaming` is streamed as one
-//! piece.
+//! piece. Calls speak the newest contract's types whatever version the
+//! plugin was built against (`contract::exports` adapts).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,12 +20,14 @@ use tokio::sync::mpsc;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
-use super::bindings::{
-    Completion, FinishReason, ProviderError, ProviderIndices, ProviderInfo, Request, StreamEvent,
-    StreamingIndices,
-};
+use super::assemble::{self, Assembly};
 use super::cache::{CacheOutcome, ComponentCache};
 use super::contract::ContractUse;
+use super::contract::exports::Exports;
+use super::contract::v0_2::{
+    Capabilities, Completion, EmbeddingsRequest, EmbeddingsResponse, ProviderError, ProviderInfo,
+    Request, StreamEvent,
+};
 use super::egress::{EgressPolicy, Incident};
 use super::manifest::{Limits, Manifest};
 use super::state::PluginState;
@@ -81,9 +84,9 @@ pub struct Plugin {
     description: ProviderDescription,
     engine: Engine,
     pre: InstancePre<PluginState>,
-    provider: ProviderIndices,
-    /// Present when the plugin exports `streaming`.
-    streaming: Option<StreamingIndices>,
+    exports: Exports,
+    /// As the plugin declared them in its metadata.
+    info: ProviderInfo,
     config: Arc<BTreeMap<String, String>>,
     egress: Arc<EgressPolicy>,
     limits: Limits,
@@ -126,12 +129,11 @@ impl Plugin {
         egress: EgressPolicy,
     ) -> anyhow::Result<(Self, ProviderInfo)> {
         let contract = ContractUse::of(engine, component);
-        contract
+        let series = contract
             .check()
             .map_err(|why| anyhow::anyhow!("refused: {why}"))?;
         let pre = linker.instantiate_pre(component)?;
-        let provider = ProviderIndices::new(&pre)?;
-        let streaming = StreamingIndices::new(&pre).ok();
+        let exports = Exports::new(series, &pre)?;
         let mut plugin = Self {
             name: name.into(),
             description: ProviderDescription {
@@ -143,8 +145,17 @@ impl Plugin {
             },
             engine: engine.clone(),
             pre,
-            provider,
-            streaming,
+            exports,
+            info: ProviderInfo {
+                name: name.to_owned(),
+                version: String::new(),
+                description: String::new(),
+                models: Vec::new(),
+                capabilities: Capabilities {
+                    features: super::Features::empty(),
+                    input_media: Vec::new(),
+                },
+            },
             config: Arc::new(manifest.config),
             egress: Arc::new(egress),
             limits: manifest.limits,
@@ -160,6 +171,7 @@ impl Plugin {
                 description: m.description.clone(),
             })
             .collect();
+        plugin.info = info.clone();
         Ok((plugin, info))
     }
 
@@ -169,7 +181,24 @@ impl Plugin {
 
     /// Whether the plugin streams its answers itself.
     pub fn streams(&self) -> bool {
-        self.streaming.is_some()
+        self.exports.streams()
+    }
+
+    /// Whether the plugin exports `embeddings`.
+    pub fn embeds(&self) -> bool {
+        self.exports.embeds()
+    }
+
+    /// What `model` can do: its own capabilities if it declares them, else
+    /// the provider's. A model the provider does not list gets the
+    /// provider's (proxies accept any model name).
+    pub fn capabilities(&self, model: &str) -> &Capabilities {
+        self.info
+            .models
+            .iter()
+            .find(|m| m.id == model)
+            .and_then(|m| m.capabilities.as_ref())
+            .unwrap_or(&self.info.capabilities)
     }
 
     /// Runs `complete` in a fresh instance. The outer `Result` is the host's
@@ -182,8 +211,7 @@ impl Plugin {
         let mut store = self.new_store();
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
-            let provider = self.provider.load(&mut store, &instance)?;
-            provider.call_complete(&mut store, request).await
+            self.exports.complete(&mut store, &instance, request).await
         };
         let outcome = tokio::time::timeout(deadline, call).await;
         let answer = self.classify(outcome, &store, deadline)?;
@@ -192,14 +220,15 @@ impl Plugin {
 
     /// Like `complete`, but sends the text to `sink` as it is generated.
     /// The deltas (never empty), concatenated, are the returned text; a
-    /// stream that fails after some text fails as a whole.
+    /// stream that fails after some text fails as a whole. Reasoning,
+    /// refusal and tool-call pieces are assembled into the completion.
     pub async fn stream(
         &self,
         request: &Request,
         deadline: Duration,
         sink: &DeltaSink,
     ) -> Result<Result<Completion, ProviderError>, CallError> {
-        let Some(streaming) = &self.streaming else {
+        if !self.streams() {
             let answer = self.complete(request, deadline).await?;
             if let Ok(completion) = &answer
                 && !completion.text.is_empty()
@@ -207,43 +236,38 @@ impl Plugin {
                 let _ = sink.send(completion.text.clone()).await;
             }
             return Ok(answer);
-        };
+        }
         let mut store = self.new_store();
         let limit = self.limits.max_output_bytes;
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
-            let streaming = streaming.load(&mut store, &instance)?;
-            let handle = match streaming.call_start(&mut store, request).await? {
-                Ok(handle) => handle,
+            let stream = match self.exports.start(&mut store, &instance, request).await? {
+                Ok(Some(stream)) => stream,
+                Ok(None) => unreachable!("streams() said the plugin exports streaming"),
                 Err(error) => return Ok(Err(error)),
             };
-            let mut text = String::new();
+            let mut assembly = Assembly::default();
             loop {
-                let events = match streaming
-                    .completion_stream()
-                    .call_next(&mut store, handle)
-                    .await?
-                {
+                let events = match stream.next(&mut store).await? {
                     Ok(events) => events,
                     Err(error) => return Ok(Err(error)),
                 };
                 for event in events {
-                    match event {
+                    let text = match &event {
                         // Text that went out starts a /v1 stream's 200, so
                         // an empty piece must not count as text.
-                        StreamEvent::Text(delta) if delta.is_empty() => {}
-                        StreamEvent::Text(delta) => {
-                            if text.len() + delta.len() > limit {
-                                // Reported as OutputTooLarge by check_answer.
-                                text.push_str(&delta);
-                                return Ok(Ok(assembled(text, None, request)));
-                            }
-                            text.push_str(&delta);
-                            let _ = sink.send(delta).await;
-                        }
-                        StreamEvent::End(end) => {
-                            return Ok(Ok(assembled(text, Some(end), request)));
-                        }
+                        StreamEvent::Text(delta) if !delta.is_empty() => Some(delta.clone()),
+                        _ => None,
+                    };
+                    if let Some(done) = assembly.push(event, &request.model) {
+                        return Ok(Ok(done));
+                    }
+                    if assembly.size() > limit {
+                        // Reported as OutputTooLarge by check_answer.
+                        return Ok(Ok(assembly.finish(None, &request.model)));
+                    }
+                    if let Some(text) = text {
+                        let _ = sink.send(text).await;
                     }
                 }
             }
@@ -251,6 +275,42 @@ impl Plugin {
         let outcome = tokio::time::timeout(deadline, call).await;
         let answer = self.classify(outcome, &store, deadline)?;
         self.check_answer(answer, &store)
+    }
+
+    /// Embeds in a fresh instance; the plugin's `unsupported` error when it
+    /// does not export `embeddings`.
+    pub async fn embed(
+        &self,
+        request: &EmbeddingsRequest,
+        deadline: Duration,
+    ) -> Result<Result<EmbeddingsResponse, ProviderError>, CallError> {
+        let mut store = self.new_store();
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            self.exports.embed(&mut store, &instance, request).await
+        };
+        let outcome = tokio::time::timeout(deadline, call).await;
+        let answer = match self.classify(outcome, &store, deadline)? {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => Err(ProviderError::Unsupported(format!(
+                "{} does not export embeddings",
+                self.name
+            ))),
+            Err(error) => Err(error),
+        };
+        let size: usize = answer.as_ref().map_or(0, |a| {
+            a.vectors.iter().map(|v| v.len() * 4).sum::<usize>() + a.model.len()
+        });
+        if size > self.limits.max_output_bytes {
+            return Err(CallError::OutputTooLarge {
+                size,
+                limit: self.limits.max_output_bytes,
+            });
+        }
+        match (answer, store.data().incidents.first()) {
+            (Err(_), Some(incident)) => Err(incident_error(incident)),
+            (answer, _) => Ok(answer),
+        }
     }
 
     /// The host's verdict on an answer: an oversized completion is refused,
@@ -261,9 +321,9 @@ impl Plugin {
         store: &Store<PluginState>,
     ) -> Result<Result<Completion, ProviderError>, CallError> {
         match answer {
-            Ok(completion) if completion.text.len() > self.limits.max_output_bytes => {
+            Ok(completion) if assemble::size(&completion) > self.limits.max_output_bytes => {
                 Err(CallError::OutputTooLarge {
-                    size: completion.text.len(),
+                    size: assemble::size(&completion),
                     limit: self.limits.max_output_bytes,
                 })
             }
@@ -279,8 +339,7 @@ impl Plugin {
         let mut store = self.new_store();
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
-            let provider = self.provider.load(&mut store, &instance)?;
-            provider.call_metadata(&mut store).await
+            self.exports.metadata(&mut store, &instance).await
         };
         let outcome = tokio::time::timeout(deadline, call).await;
         Ok(self.classify(outcome, &store, deadline)?)
@@ -319,29 +378,6 @@ impl Plugin {
                 None => Err(CallError::Trap(format!("{trap:#}"))),
             },
         }
-    }
-}
-
-/// The completion a stream amounts to. A stream cut short by the output
-/// limit has no end; its finish reason is `length`.
-fn assembled(
-    text: String,
-    end: Option<super::bindings::StreamEnd>,
-    request: &Request,
-) -> Completion {
-    match end {
-        Some(end) => Completion {
-            text,
-            finish_reason: end.finish_reason,
-            usage: end.usage,
-            model: end.model,
-        },
-        None => Completion {
-            text,
-            finish_reason: FinishReason::Length,
-            usage: None,
-            model: request.model.clone(),
-        },
     }
 }
 

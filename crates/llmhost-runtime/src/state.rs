@@ -1,7 +1,7 @@
 //! What one plugin call owns inside its `Store`: a WASI context that grants
 //! nothing (no files, no environment, no sockets), wasi:http routed through
 //! the plugin's egress hooks, resource limits, and the contract's host
-//! imports (`log`, `config-get`).
+//! imports (`log`, `config-get`) of every supported contract version.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::bindings::{LogLevel, llmhost};
+use super::contract::{v0_1, v0_2};
 use super::egress::{EgressHooks, EgressPolicy, IncidentLog};
 use super::limits::Limits;
 
@@ -69,10 +69,9 @@ impl WasiHttpView for PluginState {
     }
 }
 
-impl llmhost::provider::types::Host for PluginState {}
-
-impl llmhost::provider::host::Host for PluginState {
-    fn log(&mut self, level: LogLevel, message: String) {
+impl PluginState {
+    fn log(&self, level: v0_2::LogLevel, message: &str) {
+        use v0_2::LogLevel;
         let plugin = &*self.plugin;
         match level {
             LogLevel::Trace => tracing::trace!(plugin, "{message}"),
@@ -81,6 +80,26 @@ impl llmhost::provider::host::Host for PluginState {
             LogLevel::Warn => tracing::warn!(plugin, "{message}"),
             LogLevel::Error => tracing::error!(plugin, "{message}"),
         }
+    }
+}
+
+impl v0_2::llmhost::provider::types::Host for PluginState {}
+
+impl v0_2::llmhost::provider::host::Host for PluginState {
+    fn log(&mut self, level: v0_2::LogLevel, message: String) {
+        PluginState::log(self, level, &message);
+    }
+
+    fn config_get(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+}
+
+impl v0_1::llmhost::provider::types::Host for PluginState {}
+
+impl v0_1::llmhost::provider::host::Host for PluginState {
+    fn log(&mut self, level: v0_1::LogLevel, message: String) {
+        PluginState::log(self, v0_1::log_level(level), &message);
     }
 
     fn config_get(&mut self, key: String) -> Option<String> {

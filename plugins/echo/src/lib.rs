@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 wit_bindgen::generate!({
-    path: "../../wit/versions/0.1.1",
+    path: "../../wit/versions/0.2.0",
     world: "streaming-plugin",
 });
 
@@ -22,8 +22,8 @@ use exports::llmhost::provider::streaming::{
 };
 use llmhost::provider::host::{LogLevel, log};
 use llmhost::provider::types::{
-    Completion, FinishReason, Message, ModelInfo, ProviderError, ProviderInfo, RateLimit, Request,
-    Role, Usage,
+    Capabilities, Completion, ContentPart, Features, FinishReason, Message, ModelInfo,
+    ProviderError, ProviderInfo, RateLimit, Request, Role, Usage,
 };
 
 struct Echo;
@@ -43,6 +43,12 @@ impl Guest for Echo {
                 ),
                 model("echo-error:<code>", "fails with the typed error <code>"),
             ],
+            // Text only: a request with tools, media or any optional
+            // parameter is refused by the host before it reaches echo.
+            capabilities: Capabilities {
+                features: Features::empty(),
+                input_media: Vec::new(),
+            },
         }
     }
 
@@ -73,6 +79,8 @@ impl streaming::Guest for Echo {
             finish_reason: completion.finish_reason,
             usage: completion.usage,
             model: completion.model,
+            response_id: completion.response_id,
+            provider_state: None,
         }));
         Ok(CompletionStream::new(EchoStream {
             events: RefCell::new(events),
@@ -139,14 +147,23 @@ impl Pace {
 /// The answer to any model: the last user message.
 fn answer(request: Request) -> Completion {
     let text = last_user_message(&request.messages).unwrap_or_default();
+    let input: Vec<String> = request.messages.iter().map(text_of).collect();
     Completion {
         usage: Some(Usage {
-            input_tokens: count_words(request.messages.iter().map(|m| m.content.as_str())),
+            input_tokens: count_words(input.iter().map(String::as_str)),
             output_tokens: count_words([text.as_str()]),
+            cached_input_tokens: None,
+            cache_write_input_tokens: None,
+            reasoning_tokens: None,
         }),
         text,
+        reasoning: None,
+        refusal: None,
+        tool_calls: Vec::new(),
         finish_reason: FinishReason::Stop,
         model: request.model,
+        response_id: None,
+        provider_state: None,
     }
 }
 
@@ -177,6 +194,8 @@ fn model(id: &str, description: &str) -> ModelInfo {
     ModelInfo {
         id: id.into(),
         description: description.into(),
+        capabilities: None,
+        context_window: None,
     }
 }
 
@@ -185,7 +204,19 @@ fn last_user_message(messages: &[Message]) -> Option<String> {
         .iter()
         .rev()
         .find(|m| m.role == Role::User)
-        .map(|m| m.content.clone())
+        .map(text_of)
+}
+
+/// A message's text parts, concatenated.
+fn text_of(message: &Message) -> String {
+    message
+        .content
+        .iter()
+        .filter_map(|part| match part {
+            ContentPart::Text(text) => Some(text.as_str()),
+            ContentPart::Media(_) => None,
+        })
+        .collect()
 }
 
 /// Whitespace-separated words stand in for tokens: deterministic and cheap.

@@ -1,16 +1,55 @@
-//! Which version of the plugin contract a component was built against, read
-//! from the names of the interfaces it exports and imports
-//! (`llmhost:provider/provider@0.1.0`), and whether this host can load it:
-//! the same major version (for 0.x, the same minor) and not newer than ours.
-//! wasmtime itself resolves a compatible older version's names against ours.
+//! The plugin contract's versions, side by side: one module of bindings per
+//! supported series (`v0_1`, `v0_2`), the newest of which gives the host its
+//! types; `exports` calls a plugin of any of them. This file reads which
+//! version a component was built against (from the names of the interfaces
+//! it exports and imports, `llmhost:provider/provider@0.1.0`) and decides
+//! whether the host loads it: the released versions, `wit/versions/*`, are
+//! exactly the ones it loads.
+
+pub(crate) mod exports;
+pub(crate) mod v0_1;
+pub(crate) mod v0_2;
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::bindings::CONTRACT_VERSION;
+include!(concat!(env!("OUT_DIR"), "/released.rs"));
 
 /// The contract's WIT package.
 pub const PACKAGE: &str = "llmhost:provider";
+
+/// The newest contract version, whose types the host speaks.
+pub const CONTRACT_VERSION: &str = v0_2::VERSION;
+
+/// A series of compatible releases with one module of bindings: wasmtime
+/// resolves an older release's names against the module's (newest) ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Series {
+    V0_1,
+    V0_2,
+}
+
+impl Series {
+    /// Every series, oldest first.
+    pub const ALL: [Series; 2] = [Series::V0_1, Series::V0_2];
+
+    /// The series `version` belongs to, if this host has a module for it.
+    pub fn of(version: &semver::Version) -> Option<Self> {
+        match (version.major, version.minor) {
+            (0, 1) => Some(Self::V0_1),
+            (0, 2) => Some(Self::V0_2),
+            _ => None,
+        }
+    }
+
+    /// The release its module's bindings were generated from.
+    pub fn bound_version(self) -> &'static str {
+        match self {
+            Self::V0_1 => v0_1::VERSION,
+            Self::V0_2 => v0_2::VERSION,
+        }
+    }
+}
 
 /// What a component says about the contract.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,9 +81,9 @@ impl ContractUse {
         }
     }
 
-    /// Whether the host can load the component; the error says why not in
-    /// words that name both versions.
-    pub fn check(&self) -> Result<(), String> {
+    /// The series the host loads the component as; the error says why not
+    /// in words that name both versions.
+    pub fn check(&self) -> Result<Series, String> {
         let Some(version) = &self.version else {
             return Err(format!(
                 "it exports no {PACKAGE} interface: not an llmhost provider (exports: {})",
@@ -77,32 +116,22 @@ fn contract_version(name: &str) -> Option<semver::Version> {
     semver::Version::parse(version).ok()
 }
 
-/// This host's contract version.
-pub fn host_version() -> semver::Version {
-    semver::Version::parse(CONTRACT_VERSION).expect("CONTRACT_VERSION is semver")
+/// The versions this host loads, in words: `0.1.0, 0.1.1, 0.2.0`.
+pub fn supported() -> String {
+    RELEASED.join(", ")
 }
 
-/// A plugin may use an older release of our series, never a newer one nor
-/// another series: a newer one may call what we do not offer.
-pub fn compatible(plugin: &semver::Version) -> Result<(), String> {
-    let host = host_version();
-    let series = |v: &semver::Version| {
-        if v.major == 0 {
-            (0, v.minor)
-        } else {
-            (v.major, 0)
-        }
-    };
-    let host_series = match series(&host) {
-        (0, minor) => format!("0.{minor}.x"),
-        (major, _) => format!("{major}.x"),
-    };
-    if series(plugin) != series(&host) || plugin > &host || !plugin.pre.is_empty() {
-        return Err(format!(
-            "built against contract {plugin}; this host speaks {host_series} ({host})"
-        ));
+/// A plugin must be built against a released version: a newer one may call
+/// what this host does not offer, an unreleased one may differ from it.
+pub fn compatible(plugin: &semver::Version) -> Result<Series, String> {
+    let released = RELEASED.contains(&plugin.to_string().as_str());
+    match Series::of(plugin) {
+        Some(series) if released => Ok(series),
+        _ => Err(format!(
+            "built against contract {plugin}; this host speaks {}",
+            supported()
+        )),
     }
-    Ok(())
 }
 
 #[cfg(test)]

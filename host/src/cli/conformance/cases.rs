@@ -117,8 +117,8 @@ pub(crate) struct CaseMessage {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CaseParams {
     pub(crate) max_tokens: Option<u32>,
-    pub(crate) temperature: Option<f32>,
-    pub(crate) top_p: Option<f32>,
+    pub(crate) temperature: Option<f64>,
+    pub(crate) top_p: Option<f64>,
     #[serde(default)]
     pub(crate) stop: Vec<String>,
 }

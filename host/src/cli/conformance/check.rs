@@ -17,20 +17,14 @@ pub(crate) fn request(case: &Case, info: &ProviderInfo) -> runtime::Request {
     let mut messages: Vec<runtime::Message> = r
         .messages
         .iter()
-        .map(|m| runtime::Message {
-            role: role(&m.role),
-            content: m.content.clone(),
-        })
+        .map(|m| runtime::Message::text(role(&m.role), m.content.clone()))
         .collect();
     let prompt = r
         .prompt
         .clone()
         .or_else(|| r.prompt_repeat.as_ref().map(|p| p.text.repeat(p.times)));
     if let Some(prompt) = prompt {
-        messages.push(runtime::Message {
-            role: runtime::Role::User,
-            content: prompt,
-        });
+        messages.push(runtime::Message::text(runtime::Role::User, prompt));
     }
     runtime::Request {
         model: r
@@ -39,12 +33,15 @@ pub(crate) fn request(case: &Case, info: &ProviderInfo) -> runtime::Request {
             .or_else(|| info.models.first().map(|m| m.id.clone()))
             .unwrap_or_else(|| "default".into()),
         messages,
+        tools: Vec::new(),
         params: runtime::Params {
             max_tokens: r.params.max_tokens,
             temperature: r.params.temperature,
             top_p: r.params.top_p,
             stop: r.params.stop.clone(),
+            ..Default::default()
         },
+        provider_options: None,
     }
 }
 

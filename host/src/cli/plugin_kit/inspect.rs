@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use llmhost_runtime::kit::Sandbox;
+use llmhost_runtime::contract::RELEASED;
 use llmhost_runtime::{CONTRACT_VERSION, Manifest, ScriptedUpstream};
 
 #[derive(Debug, Serialize)]
@@ -18,7 +19,10 @@ pub(crate) struct Inspection {
     pub(crate) sha256: String,
     /// `unknown` when the component uses no contract interface.
     pub(crate) contract_version: String,
+    /// The newest contract version this host speaks.
     pub(crate) host_contract_version: String,
+    /// Every version this host loads, oldest first.
+    pub(crate) host_contract_versions: Vec<String>,
     pub(crate) loadable: bool,
     /// Why this host cannot load it.
     pub(crate) problem: Option<String>,
@@ -60,6 +64,7 @@ pub(crate) async fn inspect(file: &Path) -> anyhow::Result<Inspection> {
         sha256: llmhost_runtime::sha256_hex(&bytes),
         contract_version: "unknown".into(),
         host_contract_version: CONTRACT_VERSION.into(),
+        host_contract_versions: RELEASED.iter().map(|v| (*v).to_owned()).collect(),
         loadable: false,
         problem: None,
         streaming: false,
@@ -131,7 +136,11 @@ async fn why_not(
 fn text(i: &Inspection) -> String {
     let mut out = format!(
         "file:       {}\nsize:       {} bytes\nsha256:     {}\ncontract:   {} (this host speaks {})\n",
-        i.file, i.size_bytes, i.sha256, i.contract_version, i.host_contract_version
+        i.file,
+        i.size_bytes,
+        i.sha256,
+        i.contract_version,
+        i.host_contract_versions.join(", ")
     );
     out.push_str(&match &i.problem {
         None => "loadable:   yes\n".to_owned(),

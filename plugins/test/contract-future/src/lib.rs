@@ -1,5 +1,5 @@
-//! Built against contract 0.2.0 (its own `wit/`), a version no host of the
-//! 0.1 series speaks: the host must refuse it at load, naming both versions.
+//! Built against contract 0.3.0 (its own `wit/`), a version no host of the
+//! 0.1 or 0.2 series speaks: the host must refuse it at load, naming both versions.
 
 wit_bindgen::generate!({
     path: "wit",
