@@ -1,10 +1,13 @@
-//! Contract versions: a plugin built against an older release of the
-//! contract loads and answers; one built for a version this host does not
-//! speak is refused at load with a message naming both versions.
+//! Contract versions: plugins built against each older release of the
+//! contract (0.1.0, 0.1.1) load, answer whole and streamed, and pass
+//! conformance; one built for a version this host does not speak is
+//! refused at load with a message naming both versions.
 
 use serde_json::{Value, json};
 
-use crate::harness::Server;
+use std::path::Path;
+
+use crate::harness::{Server, run_llmhost};
 use crate::sandbox::plugins_dir;
 use crate::test_plugin;
 
@@ -84,4 +87,75 @@ async fn a_plugin_built_for_an_incompatible_contract_is_refused_naming_both_vers
     let id = server.submit(&body).await;
     let task = server.wait_until_finished(&id).await;
     assert_eq!(task["error_code"], "provider_not_found", "{task}");
+}
+
+/// 0.1.1 carries 32-bit floats: the host's 64-bit `0.9` arrives as the
+/// nearest `f32`, which the plugin prints back as `0.9`.
+#[tokio::test]
+async fn a_plugin_built_against_contract_0_1_1_answers_tasks_and_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(dir.path(), &[(test_plugin::CONTRACT_V011, None)]);
+    let server = Server::start(dir.path(), &["--plugins-dir", plugins.to_str().unwrap()]).await;
+
+    let (_, list) = server.get_json("/api/v1/providers").await;
+    let old = provider(&list, "contract-v011").unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(old["contract_version"], "0.1.1", "{old}");
+
+    let body = json!({"provider": "contract-v011", "model": "v011", "prompt": "hé",
+                      "params": {"temperature": 0.9}});
+    let id = server.submit(&body).await;
+    let task = server.wait_until_finished(&id).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(
+        task["result"]["text"], "0.1.1 says: hé (temperature 0.9)",
+        "{task}"
+    );
+
+    let body = json!({"model": "contract-v011/v011", "stream": true,
+                      "messages": [{"role": "user", "content": "streamed"}]});
+    let response = server
+        .http
+        .post(server.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    let pieces: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| {
+            let chunk: Value = serde_json::from_str(d).unwrap();
+            chunk["choices"][0]["delta"]["content"]
+                .as_str()
+                .filter(|piece| !piece.is_empty())
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(pieces.len(), 2, "the plugin's two pieces: {text}");
+    assert_eq!(pieces.concat(), "0.1.1 says: streamed (temperature none)");
+}
+
+#[tokio::test]
+async fn plugins_built_against_0_1_0_and_0_1_1_pass_conformance() {
+    for wasm in [test_plugin::CONTRACT_V010, test_plugin::CONTRACT_V011] {
+        let out = run_llmhost(&["conformance", wasm, "--json"], &[]).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{wasm}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_str(&stdout).expect("a JSON report");
+        assert_eq!(report["failed"], 0, "{report}");
+        let name = Path::new(wasm).file_stem().unwrap().to_str().unwrap();
+        let version = if name == "contract-v010" {
+            "0.1.0"
+        } else {
+            "0.1.1"
+        };
+        assert_eq!(report["contract_version"], version, "{report}");
+    }
 }

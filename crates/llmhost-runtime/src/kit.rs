@@ -8,8 +8,8 @@ use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-use super::contract::v0_2::ProviderInfo;
 use super::contract::ContractUse;
+use super::contract::v0_2::ProviderInfo;
 use super::egress::{EgressPolicy, ScriptedUpstream};
 use super::manifest::Manifest;
 use super::plugin::Plugin;

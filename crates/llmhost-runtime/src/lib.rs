@@ -24,6 +24,8 @@ use serde::Serialize;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
+use cache::ComponentCache;
+pub use cache::{CacheOutcome, sha256_hex};
 pub use contract::CONTRACT_VERSION;
 pub use contract::v0_2::{
     Capabilities, Completion, ContentPart, EmbeddingsRequest, EmbeddingsResponse, Features,
@@ -31,8 +33,6 @@ pub use contract::v0_2::{
     ProviderError, ProviderInfo, RateLimit, ReasoningEffort, Request, ResponseFormat, Role,
     StreamEvent, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
 };
-use cache::ComponentCache;
-pub use cache::{CacheOutcome, sha256_hex};
 pub use egress::{Exchange, Reply, ScriptedUpstream, SeenRequest};
 pub use manifest::Manifest;
 pub use plugin::{

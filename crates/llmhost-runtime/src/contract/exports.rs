@@ -63,7 +63,13 @@ impl Exports {
 
     /// Whether the plugin exports `embeddings`.
     pub(crate) fn embeds(&self) -> bool {
-        matches!(self, Self::V0_2 { embeddings: Some(_), .. })
+        matches!(
+            self,
+            Self::V0_2 {
+                embeddings: Some(_),
+                ..
+            }
+        )
     }
 
     pub(crate) async fn metadata(

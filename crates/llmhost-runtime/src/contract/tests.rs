@@ -138,8 +138,9 @@ fn every_release_has_a_host_module_bound_to_the_newest_release_of_its_series() {
     dirs.dedup();
     assert_eq!(RELEASED, dirs, "RELEASED is derived from wit/versions/");
     for release in RELEASED {
-        let series = Series::of(&v(release))
-            .unwrap_or_else(|| panic!("contract {release} is released but no host module speaks it"));
+        let series = Series::of(&v(release)).unwrap_or_else(|| {
+            panic!("contract {release} is released but no host module speaks it")
+        });
         let newest = RELEASED
             .iter()
             .filter(|r| Series::of(&v(r)) == Some(series))
@@ -175,4 +176,58 @@ fn the_version_comes_from_contract_interface_names_only() {
     );
     assert_eq!(contract_version("wasi:http/types@0.2.6"), None);
     assert_eq!(contract_version("llmhost:provider/provider"), None);
+}
+
+fn text_request() -> v0_2::Request {
+    v0_2::Request {
+        model: "m".into(),
+        messages: vec![v0_2::Message::text(v0_2::Role::User, "hi")],
+        tools: Vec::new(),
+        params: v0_2::Params {
+            temperature: Some(0.9),
+            ..Default::default()
+        },
+        provider_options: None,
+    }
+}
+
+#[test]
+fn a_text_request_reaches_a_0_1_plugin_with_its_nearest_32_bit_floats() {
+    let old = v0_1::request(&text_request()).unwrap();
+    assert_eq!(old.messages[0].content, "hi");
+    assert_eq!(old.params.temperature, Some(0.9_f32));
+}
+
+#[test]
+fn what_0_1_cannot_carry_is_named_not_dropped() {
+    let with = |change: fn(&mut v0_2::Request)| {
+        let mut request = text_request();
+        change(&mut request);
+        v0_1::request(&request).unwrap_err()
+    };
+    assert_eq!(
+        with(|r| r.tools.push(v0_2::ToolDefinition {
+            name: "t".into(),
+            description: None,
+            parameters: None,
+            strict: None,
+        })),
+        "tools"
+    );
+    assert_eq!(with(|r| r.params.seed = Some(1)), "seed");
+    assert_eq!(
+        with(|r| r.messages[0]
+            .content
+            .push(v0_2::ContentPart::Media(v0_2::MediaPart {
+                media_type: "image/png".into(),
+                source: v0_2::MediaSource::Bytes(vec![1]),
+                detail: None,
+                name: None,
+            }))),
+        "media (image/png)"
+    );
+    assert_eq!(
+        with(|r| r.messages[0].tool_call_id = Some("c".into())),
+        "tool results"
+    );
 }

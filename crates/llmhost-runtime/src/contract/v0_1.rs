@@ -20,7 +20,7 @@ pub(crate) use self::llmhost::provider::host::LogLevel;
 use self::llmhost::provider::types as old;
 
 /// The version these bindings were generated from.
-pub const VERSION: &str = "0.1.1";
+pub(crate) const VERSION: &str = "0.1.1";
 
 /// The request in 0.1's terms, or the name of what 0.1 cannot carry.
 pub(crate) fn request(r: &latest::Request) -> Result<old::Request, String> {

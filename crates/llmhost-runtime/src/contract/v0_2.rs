@@ -13,18 +13,18 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub(crate) use self::exports::llmhost::provider::embeddings::{
-    EmbeddingsRequest, EmbeddingsResponse, GuestIndices as EmbeddingsIndices,
-};
+pub(crate) use self::exports::llmhost::provider::embeddings::GuestIndices as EmbeddingsIndices;
+pub use self::exports::llmhost::provider::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
 pub(crate) use self::exports::llmhost::provider::provider::GuestIndices as ProviderIndices;
 pub(crate) use self::exports::llmhost::provider::streaming::{
-    GuestIndices as StreamingIndices, StreamEnd, StreamEvent, ToolCallDelta,
+    GuestIndices as StreamingIndices, StreamEnd,
 };
+pub use self::exports::llmhost::provider::streaming::{StreamEvent, ToolCallDelta};
 pub(crate) use self::llmhost::provider::host::LogLevel;
-pub(crate) use self::llmhost::provider::types::*;
+pub use self::llmhost::provider::types::*;
 
 /// The version these bindings were generated from.
-pub const VERSION: &str = "0.2.0";
+pub(crate) const VERSION: &str = "0.2.0";
 
 impl Message {
     /// A message of one text part, with nothing else.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use llmhost_runtime::kit::Sandbox;
 use llmhost_runtime::contract::RELEASED;
+use llmhost_runtime::kit::Sandbox;
 use llmhost_runtime::{CONTRACT_VERSION, Manifest, ScriptedUpstream};
 
 #[derive(Debug, Serialize)]
