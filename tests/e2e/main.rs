@@ -5,6 +5,7 @@ mod auth;
 mod availability;
 mod config;
 mod conformance;
+mod connection_reuse;
 mod contract;
 mod control;
 mod error_table;

@@ -12,12 +12,14 @@
 //! `stalls`, `fails-midway`, `midway-then-ok`, `unfinished`, `slow`, `gated`,
 //! `ignores-stream`: a whole JSON answer even to a streamed request); every
 //! request is recorded
-//! so that tests can check what the plugin sent and what the host added.
+//! so that tests can check what the plugin sent and what the host added,
+//! and every accepted TCP connection is counted.
 
 mod streamed;
 mod whole;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -25,6 +27,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -106,6 +109,8 @@ struct Mock {
     requests: Mutex<Vec<Recorded>>,
     /// `gated` answers wait here halfway until the test releases them.
     gate: Semaphore,
+    /// TCP connections accepted.
+    connections: AtomicUsize,
 }
 
 pub(crate) struct MockVendor {
@@ -119,10 +124,15 @@ impl MockVendor {
             vendor,
             requests: Mutex::new(Vec::new()),
             gate: Semaphore::new(0),
+            connections: AtomicUsize::new(0),
         });
         let app = Router::new().fallback(handle).with_state(mock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let counted = mock.clone();
+        let listener = listener.tap_io(move |_| {
+            counted.connections.fetch_add(1, Ordering::Relaxed);
+        });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { addr, mock }
     }
@@ -145,6 +155,11 @@ impl MockVendor {
             .into_iter()
             .filter(|r| r.model == model)
             .collect()
+    }
+
+    /// TCP connections accepted so far.
+    pub(crate) fn connections(&self) -> usize {
+        self.mock.connections.load(Ordering::Relaxed)
     }
 
     /// Lets one waiting (or future) `gated` answer finish.

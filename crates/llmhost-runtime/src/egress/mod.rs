@@ -1,12 +1,14 @@
 //! Outbound HTTP policy for one plugin, enforced in one place: which origins
 //! it may reach, which resolved addresses are acceptable, which secret
 //! headers the host adds, and the time and size bounds of each request.
-//! `hooks` plugs this policy into wasi:http; `send` makes the connection,
-//! or `scripted` answers in its place (the conformance suite).
+//! `hooks` plugs this policy into wasi:http; `send` makes the connection
+//! (or reuses one from `pool`), or `scripted` answers in its place (the
+//! conformance suite).
 
 mod address;
 mod hooks;
 mod origin;
+mod pool;
 mod scripted;
 mod send;
 
@@ -75,6 +77,8 @@ pub struct EgressPolicy {
     pub max_response_bytes: u64,
     /// Set by the conformance suite: answers in place of the network.
     script: Option<Arc<ScriptedUpstream>>,
+    /// This plugin's idle upstream connections.
+    pool: Arc<pool::Pool>,
 }
 
 #[derive(Debug)]
@@ -168,6 +172,7 @@ impl EgressPolicy {
             },
             max_response_bytes: egress.max_response_bytes,
             script: None,
+            pool: Arc::default(),
         })
     }
 
@@ -249,5 +254,7 @@ fn parse_net(text: &str) -> anyhow::Result<ipnet::IpNet> {
         })
 }
 
+#[cfg(test)]
+mod reuse_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,10 @@
-//! Sends one checked request: connects to the addresses the policy already
-//! approved (never a second DNS answer), speaks TLS for https, and bounds
-//! connect time, time to first byte, time between body bytes and body size.
+//! Sends one checked request: on an idle connection from the plugin's pool
+//! to an address this request's check approved, or on a new connection to
+//! the addresses the policy just approved (never a second DNS answer),
+//! speaking TLS for https (sessions resumed through the shared client
+//! config). Bounds connect time, time to first byte, time between body
+//! bytes and body size. A connection goes back to the pool only once its
+//! response was read whole.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,11 +15,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
+use super::pool::{Key, Lease};
 use super::{EgressPolicy, Incident, IncidentLog, Target};
 
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -37,11 +43,6 @@ pub(super) async fn send(
     let first_byte = shorter(policy.timeouts.first_byte, options.first_byte_timeout);
     let between_bytes = shorter(policy.timeouts.between_bytes, options.between_bytes_timeout);
 
-    let stream = connect(&target, connect_timeout, &incidents).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    let driver = tokio::spawn(connection);
-
     // The origin is in the Host header; the request line takes the path only.
     let path = request
         .uri()
@@ -50,16 +51,8 @@ pub(super) async fn send(
         .to_owned();
     *request.uri_mut() = http::Uri::try_from(path).map_err(|_| Error::HttpRequestUriInvalid)?;
 
-    let response = match tokio::time::timeout(first_byte, sender.send_request(request)).await {
-        Ok(response) => response?,
-        Err(_) => {
-            incidents.record(Incident::Timeout(format!(
-                "{}: no response within {first_byte:?}",
-                target.host
-            )));
-            return Err(Error::ConnectionReadTimeout);
-        }
-    };
+    let timeouts = (connect_timeout, first_byte);
+    let (response, lease) = exchange(request, &target, policy, timeouts, &incidents).await?;
     let max = policy.max_response_bytes;
     if let Some(length) = response.body().size_hint().exact().filter(|len| *len > max) {
         incidents.record(Incident::ResponseTooLarge(format!(
@@ -70,7 +63,7 @@ pub(super) async fn send(
     }
     let host = target.host.clone();
     let response = response.map(|incoming| {
-        BoundedBody {
+        let mut body = BoundedBody {
             inner: incoming,
             host,
             max,
@@ -78,33 +71,97 @@ pub(super) async fn send(
             between_bytes,
             idle: None,
             incidents,
-        }
-        .boxed_unsync()
+            lease: Some(lease),
+        };
+        // A body with nothing to read (a 204, a zero length) frees its
+        // connection at once.
+        body.release_if_done();
+        body.boxed_unsync()
     });
-    let io: IoFuture = Box::new(async move {
-        match driver.await {
-            Ok(result) => result.map_err(Error::from),
-            Err(_) => Ok(()),
-        }
-    });
+    // The connection outlives the response (it is driven by its own task
+    // and may go back to the pool): nothing for wasi:http to wait on.
+    let io: IoFuture = Box::new(async { Ok(()) });
     Ok((response, io))
 }
 
+/// Sends `request` on a pooled connection when one is idle, otherwise on a
+/// new one. A pooled connection the upstream closed meanwhile hands the
+/// request back unsent, and it goes on a new connection.
+async fn exchange(
+    request: http::Request<WasiBody>,
+    target: &Target,
+    policy: &EgressPolicy,
+    (connect_timeout, first_byte): (Duration, Duration),
+    incidents: &IncidentLog,
+) -> Result<(http::Response<Incoming>, Lease), Error> {
+    let pool = &policy.pool;
+    let mut request = request;
+    let no_response = || {
+        incidents.record(Incident::Timeout(format!(
+            "{}: no response within {first_byte:?}",
+            target.host
+        )));
+        Error::ConnectionReadTimeout
+    };
+    while let Some((key, mut sender)) = pool.take(target.tls, &target.host, &target.addrs) {
+        // Its last response was read whole, so it is idle or closing.
+        let ready = tokio::time::timeout(connect_timeout, sender.ready()).await;
+        if !matches!(ready, Ok(Ok(()))) {
+            continue;
+        }
+        let sent = tokio::time::timeout(first_byte, sender.try_send_request(request)).await;
+        match sent.map_err(|_| no_response())? {
+            Ok(response) => {
+                let lease = Lease {
+                    pool: pool.clone(),
+                    key,
+                    sender,
+                };
+                return Ok((response, lease));
+            }
+            Err(mut refused) => match refused.take_message() {
+                Some(unsent) => request = unsent,
+                None => return Err(refused.into_error().into()),
+            },
+        }
+    }
+    let (addr, stream) = connect(target, connect_timeout, incidents).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let sent = tokio::time::timeout(first_byte, sender.send_request(request)).await;
+    let response = sent.map_err(|_| no_response())??;
+    let key = Key {
+        tls: target.tls,
+        host: target.host.clone(),
+        addr,
+    };
+    let lease = Lease {
+        pool: pool.clone(),
+        key,
+        sender,
+    };
+    Ok((response, lease))
+}
+
+/// A new connection to the first approved address that answers, and
+/// which address that was.
 async fn connect(
     target: &Target,
     timeout: Duration,
     incidents: &IncidentLog,
-) -> Result<Box<dyn Stream>, Error> {
+) -> Result<(std::net::SocketAddr, Box<dyn Stream>), Error> {
     let mut last_error = Error::ConnectionRefused;
     for addr in &target.addrs {
         match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(tcp)) => {
                 let _ = tcp.set_nodelay(true);
-                return if target.tls {
-                    tls(tcp, &target.host).await
+                let stream: Box<dyn Stream> = if target.tls {
+                    tls(tcp, &target.host).await?
                 } else {
-                    Ok(Box::new(tcp))
+                    Box::new(tcp)
                 };
+                return Ok((*addr, stream));
             }
             Ok(Err(err)) => last_error = Error::Connect(err),
             Err(_) => {
@@ -141,15 +198,27 @@ async fn tls(tcp: TcpStream, host: &str) -> Result<Box<dyn Stream>, Error> {
     Ok(Box::new(stream))
 }
 
-/// The response body, cut off when it grows past the limit or stalls.
+/// The response body, cut off when it grows past the limit or stalls. Read
+/// to its end, it returns its connection to the pool.
 struct BoundedBody {
-    inner: hyper::body::Incoming,
+    inner: Incoming,
     host: String,
     max: u64,
     received: u64,
     between_bytes: Duration,
     idle: Option<Pin<Box<tokio::time::Sleep>>>,
     incidents: IncidentLog,
+    lease: Option<Lease>,
+}
+
+impl BoundedBody {
+    fn release_if_done(&mut self) {
+        if self.inner.is_end_stream()
+            && let Some(lease) = self.lease.take()
+        {
+            lease.release();
+        }
+    }
 }
 
 impl Body for BoundedBody {
@@ -171,15 +240,26 @@ impl Body for BoundedBody {
                             "{}: response body exceeds the {} byte limit",
                             this.host, this.max
                         )));
+                        // Dropped, not pooled: the rest is never read.
+                        this.lease = None;
                         return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(
                             this.received,
                         )))));
                     }
                 }
+                this.release_if_done();
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(err))) => {
+                this.lease = None;
+                Poll::Ready(Some(Err(err.into())))
+            }
+            Poll::Ready(None) => {
+                if let Some(lease) = this.lease.take() {
+                    lease.release();
+                }
+                Poll::Ready(None)
+            }
             Poll::Pending => {
                 let between = this.between_bytes;
                 let idle = this
@@ -191,6 +271,7 @@ impl Body for BoundedBody {
                             "{}: the response body stalled for {between:?}",
                             this.host
                         )));
+                        this.lease = None;
                         Poll::Ready(Some(Err(Error::ConnectionReadTimeout)))
                     }
                     Poll::Pending => Poll::Pending,
