@@ -1,5 +1,5 @@
 //! The one wasmtime `Engine` and every setting made on it, each with its
-//! reason. Also the epoch ticker that drives deadlines.
+//! reason. Its epoch is advanced by `ticker` while calls run.
 
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ pub(crate) fn new_engine() -> anyhow::Result<Engine> {
     // instead of copying them.
     config.memory_init_cow(true);
     let engine = Engine::new(&config)?;
-    start_epoch_ticker(&engine);
+    super::ticker::register(&engine);
     Ok(engine)
 }
 
@@ -53,19 +53,4 @@ fn pooling() -> PoolingAllocationConfig {
     pool.table_keep_resident(KEEP_RESIDENT);
     pool.pagemap_scan(Enabled::Auto);
     pool
-}
-
-/// Advances the engine's epoch every tick for as long as the engine lives.
-fn start_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("llmhost-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("spawn the epoch thread");
 }

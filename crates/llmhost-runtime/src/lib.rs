@@ -1,5 +1,5 @@
 //! The plugin runtime: one wasmtime engine, the providers found by name in a
-//! plugins directory (reloaded atomically when their files change), and
+//! plugins directory (reloaded atomically when their files change: `watch`), and
 //! calls into them in fresh sandboxes. It knows nothing of tasks or the
 //! store.
 
@@ -14,11 +14,13 @@ mod manifest;
 mod plugin;
 mod secret;
 mod state;
+mod ticker;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Serialize;
 use wasmtime::Engine;
@@ -181,23 +183,6 @@ impl Runtime {
             .collect();
         *self.plugins.write().expect("plugin registry lock") = Arc::new(next);
         Ok(report)
-    }
-
-    /// Reloads whenever the plugins directory changes, checking every
-    /// `every`.
-    pub fn watch(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                match self.reload().await {
-                    Ok(report) if !report.loaded.is_empty() || !report.removed.is_empty() => {
-                        tracing::info!(loaded = ?report.loaded, removed = ?report.removed, "plugins reloaded");
-                    }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!("watching the plugins directory: {err:#}"),
-                }
-            }
-        })
     }
 }
 

@@ -13,6 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::contract::{v0_1, v0_2};
 use super::egress::{EgressHooks, EgressPolicy, IncidentLog};
 use super::limits::Limits;
+use super::ticker::Ticking;
 
 pub struct PluginState {
     wasi: WasiCtx,
@@ -23,6 +24,8 @@ pub struct PluginState {
     pub(super) incidents: IncidentLog,
     plugin: Arc<str>,
     config: Arc<BTreeMap<String, String>>,
+    /// Epochs advance (deadlines tick) while this call's store lives.
+    _ticking: Ticking,
 }
 
 impl PluginState {
@@ -46,6 +49,7 @@ impl PluginState {
             incidents,
             plugin,
             config,
+            _ticking: Ticking::start(),
         }
     }
 }

@@ -83,7 +83,8 @@ struct ServeArgs {
     /// Directory of `<name>.wasm` providers [default: the bundled plugins].
     #[arg(long, env = "LLMHOST_PLUGINS_DIR")]
     plugins_dir: Option<PathBuf>,
-    /// How often to check the plugins directory for changed files, in ms;
+    /// Reload this many ms after the plugins directory last changed
+    /// (watched with inotify; checked this often where that is unavailable);
     /// 0 only reloads on `POST /api/v1/providers/reload` [default: 2000].
     #[arg(long, env = "LLMHOST_PLUGIN_RELOAD_MS")]
     plugin_reload_ms: Option<u64>,

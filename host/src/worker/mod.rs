@@ -29,8 +29,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) concurrency: usize,
     /// How long a claim holds a task without a heartbeat.
     pub(crate) lease: Duration,
-    /// The longest a worker sleeps when it was not woken (a fallback only:
-    /// submissions wake workers at once).
+    /// The longest a worker sleeps when it was not woken, with PostgreSQL
+    /// (a fallback only: submissions wake workers at once).
     pub(crate) poll_interval: Duration,
     /// The deadline of a provider call when the task sets none.
     pub(crate) default_timeout: Duration,
@@ -147,9 +147,15 @@ impl Worker {
                     drop(permits);
                     if drained {
                         let wait = self.idle_wait().await;
+                        let timer = async {
+                            match wait {
+                                Some(wait) => tokio::time::sleep(wait).await,
+                                None => std::future::pending().await,
+                            }
+                        };
                         tokio::select! {
                             _ = woken => {}
-                            _ = tokio::time::sleep(wait) => {}
+                            _ = timer => {}
                             _ = self.shutdown.stop_claiming.cancelled() => {}
                         }
                     }
@@ -168,11 +174,18 @@ impl Worker {
         while running.join_next().await.is_some() {}
     }
 
-    /// Sleeps no longer than until the next retry is due.
-    async fn idle_wait(&self) -> Duration {
+    /// How long the claimer sleeps unless woken: until the next retry is
+    /// due, and no longer than `poll_interval` where another process may
+    /// add work unannounced (PostgreSQL, whose notifications can be lost).
+    /// With the embedded store every change that makes a task claimable
+    /// is made in this process and wakes the claimer, so with nothing due
+    /// it sleeps until woken: an idle host does not wake for it.
+    async fn idle_wait(&self) -> Option<Duration> {
+        let poll = (!self.store.is_single_process()).then_some(self.config.poll_interval);
         match self.store.next_due_in().await {
-            Ok(Some(due)) => due.min(self.config.poll_interval),
-            _ => self.config.poll_interval,
+            Ok(Some(due)) => Some(poll.map_or(due, |poll| due.min(poll))),
+            Ok(None) => poll,
+            Err(_) => Some(self.config.poll_interval),
         }
     }
 

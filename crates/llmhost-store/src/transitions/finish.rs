@@ -86,6 +86,9 @@ impl Store {
             .rows_affected()
         });
         if rows == 1 {
+            // The claimer sleeps until the next due task: this one may be
+            // due sooner.
+            self.wake_workers();
             return Ok(Retry::Scheduled);
         }
         // Refused: read why. Neither reason can go away while the task runs
