@@ -20,6 +20,7 @@ mod multinode;
 mod openai_compat;
 mod openapi;
 mod plugin_kit;
+mod plugin_watch;
 mod provider_streams;
 mod providers;
 mod restart;

@@ -25,6 +25,8 @@ enum Answer {
     Close,
     /// Announces 10 bytes, sends 5 and stalls.
     Partial,
+    /// `hello` in one chunk, then the last chunk, keeping the connection.
+    Chunked,
 }
 
 struct Server {
@@ -73,12 +75,15 @@ async fn serve(mut socket: tokio::net::TcpStream, answer: Answer) {
                 b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 5\r\n\r\nhello"
             }
             Answer::Partial => b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello",
+            Answer::Chunked => {
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+            }
         };
         if socket.write_all(reply).await.is_err() {
             return;
         }
         match answer {
-            Answer::KeepAlive => {}
+            Answer::KeepAlive | Answer::Chunked => {}
             Answer::Close => return,
             Answer::Partial => std::future::pending::<()>().await,
         }
@@ -154,6 +159,28 @@ async fn a_response_dropped_half_read_does_not_return_its_connection() {
     assert_eq!(policy.pool.idle_count(), 0);
     drop(get(&policy, &server).await);
     assert_eq!(server.accepted(), 2);
+}
+
+/// A plugin that stops at its format's end marker drops the body before
+/// the transfer's last chunk was read: the rest is read for it.
+#[tokio::test]
+async fn a_response_dropped_just_before_its_end_still_returns_its_connection() {
+    let server = Server::start(Answer::Chunked).await;
+    let policy = policy_for(&server);
+    let mut body = get(&policy, &server).await.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert_eq!(first.into_data().unwrap(), "hello");
+    drop(body);
+    let returned = async {
+        while policy.pool.idle_count() == 0 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), returned)
+        .await
+        .expect("the connection goes back to the pool");
+    assert_eq!(read_whole(get(&policy, &server).await).await, "hello");
+    assert_eq!(server.accepted(), 1);
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
-use super::pool::{Key, Lease};
+use super::pool::{Key, Lease, LeasedBody};
 use super::{EgressPolicy, Incident, IncidentLog, Target};
 
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -63,20 +63,16 @@ pub(super) async fn send(
     }
     let host = target.host.clone();
     let response = response.map(|incoming| {
-        let mut body = BoundedBody {
-            inner: incoming,
+        BoundedBody {
+            inner: LeasedBody::new(incoming, lease),
             host,
             max,
             received: 0,
             between_bytes,
             idle: None,
             incidents,
-            lease: Some(lease),
-        };
-        // A body with nothing to read (a 204, a zero length) frees its
-        // connection at once.
-        body.release_if_done();
-        body.boxed_unsync()
+        }
+        .boxed_unsync()
     });
     // The connection outlives the response (it is driven by its own task
     // and may go back to the pool): nothing for wasi:http to wait on.
@@ -198,27 +194,16 @@ async fn tls(tcp: TcpStream, host: &str) -> Result<Box<dyn Stream>, Error> {
     Ok(Box::new(stream))
 }
 
-/// The response body, cut off when it grows past the limit or stalls. Read
-/// to its end, it returns its connection to the pool.
+/// The response body, cut off when it grows past the limit or stalls (and
+/// then its connection is not reused).
 struct BoundedBody {
-    inner: Incoming,
+    inner: LeasedBody,
     host: String,
     max: u64,
     received: u64,
     between_bytes: Duration,
     idle: Option<Pin<Box<tokio::time::Sleep>>>,
     incidents: IncidentLog,
-    lease: Option<Lease>,
-}
-
-impl BoundedBody {
-    fn release_if_done(&mut self) {
-        if self.inner.is_end_stream()
-            && let Some(lease) = self.lease.take()
-        {
-            lease.release();
-        }
-    }
 }
 
 impl Body for BoundedBody {
@@ -240,26 +225,16 @@ impl Body for BoundedBody {
                             "{}: response body exceeds the {} byte limit",
                             this.host, this.max
                         )));
-                        // Dropped, not pooled: the rest is never read.
-                        this.lease = None;
+                        this.inner.discard();
                         return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(
                             this.received,
                         )))));
                     }
                 }
-                this.release_if_done();
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(err))) => {
-                this.lease = None;
-                Poll::Ready(Some(Err(err.into())))
-            }
-            Poll::Ready(None) => {
-                if let Some(lease) = this.lease.take() {
-                    lease.release();
-                }
-                Poll::Ready(None)
-            }
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 let between = this.between_bytes;
                 let idle = this
@@ -271,7 +246,7 @@ impl Body for BoundedBody {
                             "{}: the response body stalled for {between:?}",
                             this.host
                         )));
-                        this.lease = None;
+                        this.inner.discard();
                         Poll::Ready(Some(Err(Error::ConnectionReadTimeout)))
                     }
                     Poll::Pending => Poll::Pending,
