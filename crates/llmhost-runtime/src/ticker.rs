@@ -68,6 +68,9 @@ fn run(ticker: &Ticker) {
             std::thread::park();
             continue;
         }
+        // A tick after the call started, not at once: a call that ends
+        // within a tick is never interrupted to yield.
+        std::thread::sleep(EPOCH_TICK);
         ticker
             .engines
             .lock()
@@ -79,6 +82,5 @@ fn run(ticker: &Ticker) {
                 }
                 None => false,
             });
-        std::thread::sleep(EPOCH_TICK);
     }
 }

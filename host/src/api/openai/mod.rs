@@ -77,7 +77,9 @@ pub(crate) async fn chat_completions(
     };
     let (messages, params) = request.to_input();
     let input = llmhost_store::task::TaskInput { messages, params };
-    let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
+    // Opaque and unique; from the thread's generator, not a getrandom
+    // system call per request (as `Uuid::now_v7` makes).
+    let id = format!("chatcmpl-{:032x}", rand::random::<u128>());
     let created = chrono::Utc::now().timestamp();
     if request.stream {
         let header = stream::ChunkHeader {
