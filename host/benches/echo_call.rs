@@ -71,6 +71,7 @@ fn echo_call(c: &mut Criterion) {
         .block_on(Runtime::new(RuntimeConfig {
             plugins_dir: llmhost::bundled_plugins_dir(),
             cache_dir: Some(std::env::temp_dir().join("llmhost-bench-cache")),
+            ..RuntimeConfig::default()
         }))
         .expect("load the bundled plugins");
     percentiles(&rt, &runtime);

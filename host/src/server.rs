@@ -42,6 +42,7 @@ impl From<Settings> for ServeConfig {
             runtime: RuntimeConfig {
                 plugins_dir: settings.plugins_dir(),
                 cache_dir: Some(settings.cache_dir()),
+                instances: settings.providers.clone(),
             },
             plugin_reload_interval: Duration::from_millis(settings.plugin_reload_ms),
             role: settings.role,

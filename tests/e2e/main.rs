@@ -12,6 +12,7 @@ mod error_table;
 mod events;
 mod freeze_proxy;
 mod harness;
+mod instances;
 mod lifecycle;
 mod load;
 mod metrics;

@@ -1,13 +1,14 @@
 //! The plugin runtime: one wasmtime engine, the providers found by name in a
-//! plugins directory (reloaded atomically when their files change: `watch`), and
-//! calls into them in fresh sandboxes. It knows nothing of tasks or the
-//! store.
+//! plugins directory (reloaded atomically when their files change: `watch`),
+//! the instances the operator configured over them (`instances`), and calls
+//! into them in fresh sandboxes. It knows nothing of tasks or the store.
 
 mod assemble;
 mod cache;
 pub mod contract;
 mod egress;
 mod engine;
+mod instances;
 pub mod kit;
 mod limits;
 mod manifest;
@@ -36,19 +37,25 @@ pub use contract::v0_2::{
     StreamEvent, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
 };
 pub use egress::{Exchange, Reply, ScriptedUpstream, SeenRequest};
+pub use instances::{InstanceSpec, MAX_INSTANCE_NAME, check_instance_name};
+use instances::{Instances, Opener};
 pub use manifest::Manifest;
 pub use plugin::{
-    CallError, DeltaSink, ModelDescription, Plugin, ProviderDescription, delta_channel,
+    CallError, CapabilityDescription, DeltaSink, ModelDescription, Plugin, ProviderDescription,
+    delta_channel,
 };
 use state::PluginState;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RuntimeConfig {
     /// Where `<name>.wasm` (and `<name>.toml`) live.
     pub plugins_dir: PathBuf,
     /// Where compiled components are kept across restarts; `None` compiles
     /// on every start.
     pub cache_dir: Option<PathBuf>,
+    /// Instances by name, beside each component's default instance (an
+    /// instance named like a component replaces its default one).
+    pub instances: BTreeMap<String, InstanceSpec>,
 }
 
 /// The installed providers, by name.
@@ -60,6 +67,8 @@ pub struct Runtime {
     /// Swapped whole on reload: a call holds the `Arc<Plugin>` it started
     /// with, so running tasks finish on the version they began on.
     plugins: RwLock<Arc<BTreeMap<String, Installed>>>,
+    /// The configured instances, swapped whole like `plugins`.
+    instances: RwLock<Arc<Instances>>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -107,31 +116,74 @@ impl Runtime {
             cache: ComponentCache::new(config.cache_dir),
             plugins_dir: config.plugins_dir,
             plugins: RwLock::new(Arc::default()),
+            instances: RwLock::new(Arc::default()),
             reloading: tokio::sync::Mutex::new(()),
         };
         runtime.reload().await?;
+        let instances = runtime
+            .opener()
+            .open_all(&config.instances)
+            .await
+            .map_err(|failed| anyhow::anyhow!("{}", describe_failures(&failed)))?;
+        *runtime.instances.write().expect("instance registry lock") = Arc::new(instances);
         Ok(runtime)
+    }
+
+    /// The names of the components loaded, sorted: what an instance's
+    /// `plugin` may name.
+    pub fn components(&self) -> Vec<String> {
+        self.current().keys().cloned().collect()
+    }
+
+    fn opener(&self) -> Opener<'_> {
+        Opener {
+            engine: &self.engine,
+            linker: &self.linker,
+            components: self.current(),
+        }
+    }
+
+    fn instances(&self) -> Arc<Instances> {
+        self.instances
+            .read()
+            .expect("instance registry lock")
+            .clone()
     }
 
     pub fn plugins_dir(&self) -> &Path {
         &self.plugins_dir
     }
 
-    /// The provider called `name`, if it is installed. Never a substitute.
+    /// The provider instance called `name`: a configured instance, else a
+    /// component's default one. Never a substitute.
     pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.current().get(name).map(|i| i.plugin.clone())
+        match self.instances().opened.get(name) {
+            Some(plugin) => Some(plugin.clone()),
+            None => self.current().get(name).map(|i| i.plugin.clone()),
+        }
     }
 
-    /// Names of the installed providers, sorted.
+    /// Names of the provider instances, sorted.
     pub fn names(&self) -> Vec<String> {
-        self.current().keys().cloned().collect()
+        self.serving().into_keys().collect()
     }
 
+    /// Every provider instance, sorted by name.
     pub fn providers(&self) -> Vec<ProviderDescription> {
-        self.current()
-            .values()
-            .map(|i| i.plugin.description().clone())
+        self.serving()
+            .into_values()
+            .map(|p| p.description().clone())
             .collect()
+    }
+
+    fn serving(&self) -> BTreeMap<String, Arc<Plugin>> {
+        let mut all: BTreeMap<_, _> = self
+            .current()
+            .iter()
+            .map(|(name, i)| (name.clone(), i.plugin.clone()))
+            .collect();
+        all.extend(self.instances().opened.clone());
+        all
     }
 
     fn current(&self) -> Arc<BTreeMap<String, Installed>> {
@@ -182,8 +234,22 @@ impl Runtime {
             .cloned()
             .collect();
         *self.plugins.write().expect("plugin registry lock") = Arc::new(next);
+        let instances = self
+            .opener()
+            .refresh(&self.instances(), &report.loaded, &mut report.failed)
+            .await;
+        *self.instances.write().expect("instance registry lock") = Arc::new(instances);
         Ok(report)
     }
+}
+
+/// One line per instance that could not be opened.
+fn describe_failures(failed: &[LoadFailure]) -> String {
+    let lines: Vec<String> = failed
+        .iter()
+        .map(|f| format!("providers.{}: {}", f.name, f.error))
+        .collect();
+    lines.join("; ")
 }
 
 /// The imports every plugin may use: WASI (granting nothing; see `state`),
@@ -196,6 +262,12 @@ fn new_linker(engine: &Engine) -> anyhow::Result<Linker<PluginState>> {
     contract::v0_1::StreamingPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     contract::v0_2::EmbeddingPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     Ok(linker)
+}
+
+/// The components in a plugins directory (`<name>.wasm`), sorted: what a
+/// configured instance may name, before anything is loaded.
+pub fn component_names(dir: &Path) -> anyhow::Result<Vec<String>> {
+    Ok(discover(dir)?.into_iter().map(|(name, _)| name).collect())
 }
 
 /// `(name, path)` of every `*.wasm` file in `dir`, sorted by name.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::secret::SecretTemplate;
 
@@ -26,7 +26,7 @@ pub struct Manifest {
     pub config: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EgressManifest {
     /// Origins the plugin may reach: `scheme://host[:port]`; a host starting
@@ -60,7 +60,7 @@ impl Default for EgressManifest {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretHeader {
     /// The allowed origin whose requests get the header.
@@ -72,7 +72,7 @@ pub struct SecretHeader {
     pub value: SecretTemplate,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// The most linear memory one instance may use.

@@ -35,10 +35,16 @@ use super::state::PluginState;
 /// What the host tells clients about an installed provider.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProviderDescription {
+    /// The instance's name: what tasks and `/v1` call it.
     pub name: String,
+    /// The component (`<component>.wasm`) it runs; its own name for the
+    /// default instance of each component.
+    pub component: String,
     pub version: String,
     pub description: String,
     pub contract_version: String,
+    /// What the provider accepts, unless a model says otherwise.
+    pub capabilities: CapabilityDescription,
     pub models: Vec<ModelDescription>,
 }
 
@@ -46,6 +52,26 @@ pub struct ProviderDescription {
 pub struct ModelDescription {
     pub id: String,
     pub description: String,
+    /// Where this model differs from its provider.
+    pub capabilities: Option<CapabilityDescription>,
+}
+
+/// A provider's or a model's declared capabilities, named as the contract
+/// names them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CapabilityDescription {
+    pub features: Vec<&'static str>,
+    /// Media types accepted in `media` parts (`image/*`); empty: text only.
+    pub input_media: Vec<String>,
+}
+
+impl From<&Capabilities> for CapabilityDescription {
+    fn from(c: &Capabilities) -> Self {
+        Self {
+            features: c.features.names(),
+            input_media: c.input_media.clone(),
+        }
+    }
 }
 
 /// A call that did not produce the plugin's own answer: the host's layer of
@@ -138,9 +164,11 @@ impl Plugin {
             name: name.into(),
             description: ProviderDescription {
                 name: name.to_owned(),
+                component: name.to_owned(),
                 version: String::new(),
                 description: String::new(),
                 contract_version: contract.version_text(),
+                capabilities: CapabilityDescription::default(),
                 models: Vec::new(),
             },
             engine: engine.clone(),
@@ -169,14 +197,26 @@ impl Plugin {
             .map(|m| ModelDescription {
                 id: m.id.clone(),
                 description: m.description.clone(),
+                capabilities: m.capabilities.as_ref().map(CapabilityDescription::from),
             })
             .collect();
+        plugin.description.capabilities = (&info.capabilities).into();
         plugin.info = info.clone();
         Ok((plugin, info))
     }
 
     pub fn description(&self) -> &ProviderDescription {
         &self.description
+    }
+
+    /// The compiled component, to open another instance of it.
+    pub(crate) fn component(&self) -> &Component {
+        self.pre.component()
+    }
+
+    /// Names the component an instance under another name runs.
+    pub(crate) fn set_component(&mut self, component: &str) {
+        self.description.component = component.to_owned();
     }
 
     /// Whether the plugin streams its answers itself.

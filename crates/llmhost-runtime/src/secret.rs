@@ -1,9 +1,9 @@
 //! A manifest's secret value as written: a template such as
 //! `Bearer ${OPENAI_API_KEY}`, never printed (Debug redacts it), expanded
 //! from the host environment when a plugin loads and handed only to the
-//! egress layer.
+//! egress layer. Serialised, it is `****`: what `config check` prints.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
@@ -14,6 +14,12 @@ impl SecretTemplate {
     /// the first variable that is not set.
     pub fn expand(&self) -> Result<String, String> {
         expand_with(&self.0, |name| std::env::var(name).ok())
+    }
+}
+
+impl Serialize for SecretTemplate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("****")
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::error::{ApiErrorCode, ErrorBody};
 use super::{ApiError, AppState};
-use llmhost_runtime::{ProviderDescription, ReloadReport};
+use llmhost_runtime::{CapabilityDescription, ProviderDescription, ReloadReport};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,14 +24,21 @@ pub(crate) struct ProviderList {
     providers: Vec<Provider>,
 }
 
-/// An installed provider.
+/// A provider instance: a component under a name, with its own
+/// configuration, egress and secrets.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Provider {
+    /// What tasks' `provider` and `/v1` models (`<name>/<model>`) call it.
     name: String,
+    /// The component it runs (`<component>.wasm`); the same as `name` for
+    /// a component's default instance.
+    component: String,
     version: String,
     description: String,
     /// The WIT contract version the provider was built against.
     contract_version: String,
+    /// What the provider accepts, unless a model says otherwise.
+    capabilities: Capabilities,
     models: Vec<Model>,
 }
 
@@ -39,21 +46,45 @@ pub(crate) struct Provider {
 pub(crate) struct Model {
     id: String,
     description: String,
+    /// This model's capabilities where they differ from its provider's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capabilities: Option<Capabilities>,
+}
+
+/// Declared capabilities, named as the contract names them.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Capabilities {
+    /// Contract features (`tools`, `json-schema`, `seed`, …).
+    features: Vec<String>,
+    /// Media types accepted in message parts (`image/*`); empty: text only.
+    input_media: Vec<String>,
+}
+
+impl From<CapabilityDescription> for Capabilities {
+    fn from(c: CapabilityDescription) -> Self {
+        Self {
+            features: c.features.into_iter().map(str::to_owned).collect(),
+            input_media: c.input_media,
+        }
+    }
 }
 
 impl From<ProviderDescription> for Provider {
     fn from(p: ProviderDescription) -> Self {
         Self {
             name: p.name,
+            component: p.component,
             version: p.version,
             description: p.description,
             contract_version: p.contract_version,
+            capabilities: p.capabilities.into(),
             models: p
                 .models
                 .into_iter()
                 .map(|m| Model {
                     id: m.id,
                     description: m.description,
+                    capabilities: m.capabilities.map(Capabilities::from),
                 })
                 .collect(),
         }
@@ -65,7 +96,7 @@ impl From<ProviderDescription> for Provider {
     path = "/api/v1/providers",
     tag = "providers",
     responses(
-        (status = 200, description = "The installed providers", body = ProviderList),
+        (status = 200, description = "The provider instances: each component under its own name, and the configured instances", body = ProviderList),
         (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
     ),
     security((), ("bearer" = []))

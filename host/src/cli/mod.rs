@@ -166,6 +166,7 @@ impl ServeArgs {
             s.auth_tokens = self.auth_tokens;
         }
         s.validate()?;
+        s.check_instances()?;
         Ok(s)
     }
 }

@@ -5,8 +5,11 @@
 
 mod file;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use llmhost_runtime::InstanceSpec;
 
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +67,12 @@ pub(crate) struct Settings {
     pub(crate) log_format: LogFormat,
     /// Bearer tokens the API accepts; empty means no authentication.
     pub(crate) auth_tokens: Vec<Secret>,
+    /// Provider instances (`[providers.<name>]`): a component under another
+    /// name with its own config, egress and secrets. Each component also
+    /// serves under its own name with its manifest, unless an instance
+    /// takes that name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) providers: BTreeMap<String, InstanceSpec>,
 }
 
 /// What the API and the workers default to is theirs to say (`ApiConfig`,
@@ -88,6 +97,7 @@ impl Default for Settings {
             max_body_bytes: api.max_body_bytes,
             log_format: LogFormat::Human,
             auth_tokens: Vec::new(),
+            providers: BTreeMap::new(),
         }
     }
 }
@@ -162,6 +172,12 @@ impl Settings {
                 problem: format!("token {}: {problem}", i + 1),
             })?;
         }
+        for name in self.providers.keys() {
+            llmhost_runtime::check_instance_name(name).map_err(|problem| Invalid {
+                key: "providers",
+                problem: format!("{name:?}: {problem}"),
+            })?;
+        }
         let serves_http = self.role != Role::Worker;
         if serves_http && !self.listen.ip().is_loopback() && self.auth_tokens.is_empty() {
             return Err(invalid(
@@ -211,6 +227,32 @@ impl Settings {
         self.cache_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("cache"))
+    }
+
+    /// Every instance names a component of the plugins directory: checked
+    /// by `config check` and before `serve` starts anything, so that a typo
+    /// is named at once rather than answered `provider_not_found` later.
+    pub(crate) fn check_instances(&self) -> Result<(), Invalid> {
+        if self.providers.is_empty() {
+            return Ok(());
+        }
+        let dir = self.plugins_dir();
+        let components = llmhost_runtime::component_names(&dir)
+            .map_err(|e| invalid("plugins_dir", format!("{e:#}")))?;
+        for (name, spec) in &self.providers {
+            if !components.contains(&spec.plugin) {
+                return Err(Invalid {
+                    key: "providers",
+                    problem: format!(
+                        "providers.{name}: plugin {:?} is not in {} (there: {})",
+                        spec.plugin,
+                        dir.display(),
+                        components.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The plugins directory: the one set, else the bundled plugins.

@@ -40,6 +40,34 @@ impl Message {
     }
 }
 
+impl Features {
+    /// Each feature with its name in the contract, in the contract's order.
+    pub const NAMED: [(Features, &'static str); 13] = [
+        (Features::TOOLS, "tools"),
+        (Features::TOOL_CHOICE, "tool-choice"),
+        (Features::PARALLEL_TOOL_CALLS, "parallel-tool-calls"),
+        (Features::JSON_OBJECT, "json-object"),
+        (Features::JSON_SCHEMA, "json-schema"),
+        (Features::REASONING, "reasoning"),
+        (Features::SEED, "seed"),
+        (Features::PENALTIES, "penalties"),
+        (Features::USER, "user"),
+        (Features::NAMES, "names"),
+        (Features::MEDIA_URLS, "media-urls"),
+        (Features::PROVIDER_OPTIONS, "provider-options"),
+        (Features::EMBEDDINGS, "embeddings"),
+    ];
+
+    /// The names of the features set, as the contract spells them.
+    pub fn names(&self) -> Vec<&'static str> {
+        Self::NAMED
+            .iter()
+            .filter(|(flag, _)| self.contains(*flag))
+            .map(|(_, name)| *name)
+            .collect()
+    }
+}
+
 /// No parameter given: every field absent.
 impl Default for Params {
     fn default() -> Self {
