@@ -3,7 +3,7 @@
 //! which compile the same statement for each backend's pool (on
 //! PostgreSQL, under the deadline of `liveness`).
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqlitePool;
 
 pub(crate) enum Backend {
     Sqlite(SqliteBackend),
@@ -15,7 +15,7 @@ pub(crate) struct SqliteBackend {
     /// directly, not in a pool: a pool pings its connection before and
     /// after every use, three round trips to SQLite's thread where one
     /// statement needs one, and writes queue behind each other here.
-    pub writer: tokio::sync::Mutex<SqliteConnection>,
+    pub writer: crate::writer::Writer,
     /// Reads never wait for the writer (WAL).
     pub readers: SqlitePool,
     /// Held for the store's lifetime: one process per database file.

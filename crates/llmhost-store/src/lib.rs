@@ -46,6 +46,7 @@ mod reads;
 mod row;
 mod sqlite;
 mod transitions;
+mod writer;
 
 use std::sync::Arc;
 
@@ -292,6 +293,17 @@ impl Store {
     /// Resolves when a client asked to cancel some running task.
     pub fn cancel_signal(&self) -> &Notify {
         &self.inner.signals.cancel
+    }
+
+    /// With the embedded store: resolves after any write in this process
+    /// (every write there is), so a reader following a task can wait for
+    /// a change instead of polling. `None` with PostgreSQL, where other
+    /// processes write unannounced.
+    pub fn change_signal(&self) -> Option<&Notify> {
+        match self.backend() {
+            Backend::Sqlite(b) => Some(b.writer.written()),
+            Backend::Postgres(_) => None,
+        }
     }
 
     fn backend(&self) -> &Backend {

@@ -40,7 +40,7 @@ pub(crate) async fn connect(url: &str) -> Result<SqliteBackend> {
         .connect_with(options.read_only(true))
         .await?;
     Ok(SqliteBackend {
-        writer: tokio::sync::Mutex::new(writer),
+        writer: crate::writer::Writer::new(writer),
         readers,
         _lock: lock,
     })

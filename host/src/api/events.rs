@@ -30,7 +30,9 @@ use llmhost_store::task::{Task, TaskStatus};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// How often a live stream looks at the task again.
+/// The most often a live stream looks at the task again. With the
+/// embedded store it looks only after a write (`Store::change_signal`), so
+/// a stream of a task that waits costs nothing; with PostgreSQL it polls.
 const POLL: Duration = Duration::from_millis(50);
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -110,6 +112,12 @@ impl Watch {
             if self.finished {
                 return None;
             }
+            // Registered before the read: a write after it wakes us.
+            let store = self.store.clone();
+            let mut changed = store.change_signal().map(|s| Box::pin(s.notified()));
+            if let Some(changed) = &mut changed {
+                changed.as_mut().enable();
+            }
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
                 _ = self.closing.cancelled() => {
@@ -121,6 +129,18 @@ impl Watch {
                 Ok(Some(task)) => self.observe(task).await,
                 Ok(None) => return None,
                 Err(err) => tracing::warn!("task events: {err}"),
+            }
+            if let Some(changed) = changed
+                && self.queue.is_empty()
+                && !self.finished
+            {
+                tokio::select! {
+                    _ = changed => {}
+                    _ = self.closing.cancelled() => {
+                        self.finished = true;
+                        return Some(closing_event());
+                    }
+                }
             }
         }
     }
