@@ -56,6 +56,7 @@ impl From<Settings> for ServeConfig {
             worker: WorkerConfig {
                 concurrency: settings.workers,
                 lease: Duration::from_millis(settings.lease_ms),
+                retry_delay_max: Duration::from_millis(settings.retry_delay_max_ms),
                 ..WorkerConfig::default()
             },
         }

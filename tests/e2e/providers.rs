@@ -257,6 +257,17 @@ fn credential(vendor: Vendor, secret: &str) -> (&'static str, String) {
 /// manifest that allows the mock, points `base_url` at it and has the host
 /// add the credential from an environment variable.
 pub(crate) async fn serve(root: &Path, vendor: Vendor, mock: &MockVendor, secret: &str) -> Server {
+    serve_with(root, vendor, mock, secret, &[]).await
+}
+
+/// `serve`, with more flags.
+pub(crate) async fn serve_with(
+    root: &Path,
+    vendor: Vendor,
+    mock: &MockVendor,
+    secret: &str,
+    flags: &[&str],
+) -> Server {
     let plugins = root.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let name = vendor.plugin();
@@ -282,12 +293,9 @@ base_url = "{base_url}"
         base_url = mock.base_url(),
     );
     std::fs::write(plugins.join(format!("{name}.toml")), manifest).unwrap();
-    Server::start_with_env(
-        root,
-        &["--plugins-dir", plugins.to_str().unwrap()],
-        &[("LLMHOST_TEST_VENDOR_KEY", secret)],
-    )
-    .await
+    let mut args = vec!["--plugins-dir", plugins.to_str().unwrap()];
+    args.extend_from_slice(flags);
+    Server::start_with_env(root, &args, &[("LLMHOST_TEST_VENDOR_KEY", secret)]).await
 }
 
 fn messages() -> Value {

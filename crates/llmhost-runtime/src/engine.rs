@@ -12,6 +12,10 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Instances that may be alive at once (running calls plus loads).
 const MAX_LIVE_INSTANCES: u32 = 1000;
 
+/// The largest linear memory an instance may have: the pool's slot size,
+/// and the most a manifest's `limits.memory_bytes` may ask for.
+pub(crate) const MAX_MEMORY_BYTES: usize = 1 << 30;
+
 /// Bytes of each linear memory and table that a freed slot keeps mapped and
 /// resets with `memset` instead of `madvise`: a small provider touches less
 /// than this per call, so the next call in the slot takes no page faults.
@@ -44,7 +48,7 @@ fn pooling() -> PoolingAllocationConfig {
     pool.total_stacks(MAX_LIVE_INSTANCES);
     // Above every per-plugin memory limit (enforced by `limits::Limits`, so
     // that hitting it is reported as `memory_limit`).
-    pool.max_memory_size(1 << 30);
+    pool.max_memory_size(MAX_MEMORY_BYTES);
     // Resetting a slot for the next call (isolation: it starts from the
     // module's initial image every time) by rewriting the pages the last
     // call dirtied, found with PAGEMAP_SCAN where the kernel has it, costs

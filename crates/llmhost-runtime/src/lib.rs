@@ -39,7 +39,7 @@ pub use contract::v0_2::{
 pub use egress::{Exchange, Reply, ScriptedUpstream, SeenRequest};
 pub use instances::{InstanceSpec, MAX_INSTANCE_NAME, check_instance_name};
 use instances::{Instances, Opener};
-pub use manifest::Manifest;
+pub use manifest::{Manifest, ManifestError};
 pub use plugin::{
     CallError, CapabilityDescription, DeltaSink, ModelDescription, Plugin, ProviderDescription,
     delta_channel,

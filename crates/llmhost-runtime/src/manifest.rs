@@ -130,7 +130,139 @@ impl Manifest {
         }
     }
 
-    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
-        toml::from_str(text)
+    /// Parses and range-checks a manifest: a value outside its range is
+    /// refused, named, never clamped.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let manifest: Self = toml::from_str(text)?;
+        manifest.check_ranges()?;
+        Ok(manifest)
+    }
+
+    fn check_ranges(&self) -> Result<(), ManifestError> {
+        let e = &self.egress;
+        let l = &self.limits;
+        let checks: [(&'static str, u64, u64, u64); 6] = [
+            (
+                "egress.connect_timeout_ms",
+                e.connect_timeout_ms,
+                1,
+                ranges::HOUR_MS,
+            ),
+            (
+                "egress.first_byte_timeout_ms",
+                e.first_byte_timeout_ms,
+                1,
+                ranges::HOUR_MS,
+            ),
+            (
+                "egress.between_bytes_timeout_ms",
+                e.between_bytes_timeout_ms,
+                1,
+                ranges::HOUR_MS,
+            ),
+            (
+                "egress.max_response_bytes",
+                e.max_response_bytes,
+                1,
+                ranges::MAX_RESPONSE_BYTES,
+            ),
+            (
+                "limits.memory_bytes",
+                l.memory_bytes as u64,
+                ranges::MIN_MEMORY_BYTES,
+                ranges::MAX_MEMORY_BYTES,
+            ),
+            (
+                "limits.max_output_bytes",
+                l.max_output_bytes as u64,
+                1,
+                ranges::MAX_OUTPUT_BYTES,
+            ),
+        ];
+        for (key, value, min, max) in checks {
+            if !(min..=max).contains(&value) {
+                return Err(ManifestError::OutOfRange {
+                    key,
+                    value,
+                    min,
+                    max,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{0}")]
+    Syntax(#[from] toml::de::Error),
+    #[error("{key} = {value} is out of range: it must be between {min} and {max}")]
+    OutOfRange {
+        key: &'static str,
+        value: u64,
+        min: u64,
+        max: u64,
+    },
+}
+
+/// The accepted range of each bound, documented in docs/plugins.md.
+pub(crate) mod ranges {
+    pub(crate) const HOUR_MS: u64 = 3_600_000;
+    pub(crate) const MAX_RESPONSE_BYTES: u64 = 1 << 30;
+    /// A Rust component needs about a megabyte to start.
+    pub(crate) const MIN_MEMORY_BYTES: u64 = 1 << 20;
+    /// The pooling allocator's slot size (`engine::MAX_MEMORY_BYTES`).
+    pub(crate) const MAX_MEMORY_BYTES: u64 = crate::engine::MAX_MEMORY_BYTES as u64;
+    pub(crate) const MAX_OUTPUT_BYTES: u64 = 64 << 20;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bound_out_of_range_is_refused_and_named() {
+        for (text, key) in [
+            (
+                "[limits]\nmemory_bytes = 9223372036854775807",
+                "limits.memory_bytes",
+            ),
+            ("[limits]\nmemory_bytes = 1024", "limits.memory_bytes"),
+            ("[limits]\nmax_output_bytes = 0", "limits.max_output_bytes"),
+            (
+                "[egress]\nconnect_timeout_ms = 0",
+                "egress.connect_timeout_ms",
+            ),
+            (
+                "[egress]\nfirst_byte_timeout_ms = 3600001",
+                "egress.first_byte_timeout_ms",
+            ),
+            (
+                "[egress]\nmax_response_bytes = 0",
+                "egress.max_response_bytes",
+            ),
+        ] {
+            let err = Manifest::parse(text).unwrap_err().to_string();
+            assert!(
+                err.starts_with(key) && err.contains("out of range"),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_defaults_and_the_range_ends_are_accepted() {
+        Manifest::parse("").unwrap();
+        Manifest::parse("[limits]\nmemory_bytes = 1073741824\nmax_output_bytes = 1").unwrap();
+    }
+
+    #[test]
+    fn a_negative_value_is_a_syntax_error_naming_the_key() {
+        let err = Manifest::parse("[limits]\nmemory_bytes = -1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("memory_bytes"), "{err}");
     }
 }

@@ -103,6 +103,10 @@ struct ServeArgs {
     /// How long a claimed task stays leased without a heartbeat, in ms [default: 30000].
     #[arg(long, env = "LLMHOST_LEASE_MS")]
     lease_ms: Option<u64>,
+    /// The longest a failed attempt waits for its retry, in ms, even when
+    /// an upstream's `retry-after` asks for longer [default: 3600000].
+    #[arg(long, env = "LLMHOST_RETRY_DELAY_MAX_MS")]
+    retry_delay_max_ms: Option<u64>,
     /// On shutdown, how long running tasks may finish before they are handed
     /// back to pending, in ms [default: 10000].
     #[arg(long, env = "LLMHOST_SHUTDOWN_GRACE_MS")]
@@ -143,6 +147,7 @@ impl ServeArgs {
             role,
             max_attempts,
             lease_ms,
+            retry_delay_max_ms,
             shutdown_grace_ms,
             max_body_bytes,
             plugin_reload_ms

@@ -62,6 +62,9 @@ pub(crate) struct Settings {
     pub(crate) role: Role,
     pub(crate) max_attempts: u32,
     pub(crate) lease_ms: u64,
+    /// The longest a failed attempt waits for its retry, in ms, whatever an
+    /// upstream's `retry-after` asks.
+    pub(crate) retry_delay_max_ms: u64,
     pub(crate) shutdown_grace_ms: u64,
     pub(crate) max_body_bytes: usize,
     pub(crate) log_format: LogFormat,
@@ -93,6 +96,7 @@ impl Default for Settings {
             role: Role::All,
             max_attempts: api.default_max_attempts,
             lease_ms: millis(worker.lease),
+            retry_delay_max_ms: millis(worker.retry_delay_max),
             shutdown_grace_ms: 10_000,
             max_body_bytes: api.max_body_bytes,
             log_format: LogFormat::Human,
@@ -101,6 +105,9 @@ impl Default for Settings {
         }
     }
 }
+
+/// The most `retry_delay_max_ms` may be: a week.
+const MAX_RETRY_DELAY_MS: u64 = 7 * 24 * 3_600_000;
 
 /// The shortest token accepted: a guessable token is no protection.
 pub(crate) const MIN_TOKEN_LEN: usize = 16;
@@ -129,6 +136,12 @@ impl Settings {
         }
         if self.lease_ms < 100 {
             return Err(invalid("lease_ms", "must be at least 100"));
+        }
+        if !(1..=MAX_RETRY_DELAY_MS).contains(&self.retry_delay_max_ms) {
+            return Err(invalid(
+                "retry_delay_max_ms",
+                format!("must be between 1 and {MAX_RETRY_DELAY_MS} (7 days)"),
+            ));
         }
         if !(1..=ApiConfig::MAX_ATTEMPTS).contains(&self.max_attempts) {
             return Err(invalid(

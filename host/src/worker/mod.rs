@@ -37,6 +37,9 @@ pub(crate) struct WorkerConfig {
     /// First retry delay; doubles with each attempt, up to `retry_max`.
     pub(crate) retry_base: Duration,
     pub(crate) retry_max: Duration,
+    /// The longest any retry waits, even when an upstream's `retry-after`
+    /// asks for longer.
+    pub(crate) retry_delay_max: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -48,6 +51,7 @@ impl Default for WorkerConfig {
             default_timeout: Duration::from_secs(300),
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
+            retry_delay_max: Duration::from_secs(3_600),
         }
     }
 }

@@ -35,14 +35,18 @@ fn after_failure(config: &WorkerConfig, task: &ClaimedTask, error: &TaskError) -
 }
 
 /// Exponential backoff with jitter (half to all of `base * 2^(attempt-1)`,
-/// capped at `retry_max`), never sooner than the upstream asked.
+/// capped at `retry_max`), never sooner than the upstream asked, and never
+/// later than `retry_delay_max`: a `retry-after` is the upstream's (through
+/// a plugin), so it is a wish bounded by the operator, not a schedule.
 fn backoff(config: &WorkerConfig, attempt: u32, retry_after_ms: Option<u64>) -> Duration {
     let exp = config
         .retry_base
         .saturating_mul(1 << attempt.saturating_sub(1).min(16));
     let capped = exp.min(config.retry_max);
     let jittered = capped.mul_f64(rand::rng().random_range(0.5..=1.0));
-    jittered.max(Duration::from_millis(retry_after_ms.unwrap_or(0)))
+    jittered
+        .max(Duration::from_millis(retry_after_ms.unwrap_or(0)))
+        .min(config.retry_delay_max)
 }
 
 impl Worker {
@@ -144,6 +148,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn no_retry_waits_longer_than_the_maximum_whatever_the_upstream_asks() {
+        let config = WorkerConfig {
+            retry_delay_max: Duration::from_millis(1_500),
+            ..WorkerConfig::default()
+        };
+        for asked in [Some(u64::MAX), Some(u64::MAX / 2), Some(1_501), None] {
+            for attempt in [1, 16, u32::MAX] {
+                let delay = backoff(&config, attempt, asked);
+                assert!(delay <= config.retry_delay_max, "{asked:?}: {delay:?}");
+            }
+        }
+        assert_eq!(
+            backoff(&config, 1, Some(u64::MAX)),
+            config.retry_delay_max,
+            "an endless retry-after waits the maximum"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!
 //! The model name in the request picks the answer (`ok`, `length`, `tool`,
 //! `filtered`, `context`, `bad-request`, `unauthorized`, `forbidden`,
-//! `missing`, `rate-limited`, `flaky`, `broken`, `unavailable`, `overloaded`,
+//! `missing`, `rate-limited`, `rate-limited-forever`, `flaky`, `broken`, `unavailable`, `overloaded`,
 //! `bad-gateway`, `gateway-timeout`, `malformed`, `half-json`, `truncated`,
 //! `stalls`, `fails-midway`, `midway-then-ok`, `unfinished`, `slow`, `gated`,
 //! `ignores-stream`: a whole JSON answer even to a streamed request); every

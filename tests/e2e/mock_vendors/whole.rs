@@ -24,6 +24,8 @@ pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) ->
         "flaky" if seen_before == 0 => rate_limited(vendor, Some(1)),
         "flaky" => json(200, success(vendor, model, Finish::Stop)),
         "rate-limited" => rate_limited(vendor, None),
+        // `retry-after: 18446744073709551615`: wait forever, or overflow.
+        "rate-limited-forever" => rate_limited(vendor, Some(u64::MAX)),
         "malformed" => raw(200, "application/json", "<html>this is not JSON</html>"),
         "half-json" => {
             let whole = success(vendor, model, Finish::Stop).to_string();

@@ -34,6 +34,18 @@ impl Origin {
         if host.is_empty() {
             return Err(bad("missing host"));
         }
+        if let Some(domain) = host.strip_prefix("*.")
+            && domain
+                .rsplit('.')
+                .next()
+                .is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit()))
+        {
+            // No top-level domain is numeric: `*.0.0.1` can only be meant
+            // to cover addresses, and a wildcard covers names only.
+            return Err(bad(
+                "a wildcard covers host names, not IP addresses; name each address",
+            ));
+        }
         Ok(Self {
             scheme,
             host: host.to_ascii_lowercase(),
@@ -58,10 +70,15 @@ impl Origin {
         })
     }
 
-    /// Whether this allow-list entry admits `request`.
+    /// Whether this allow-list entry admits `request`. An IP literal is an
+    /// address, compared as one (`[::1]` is `[0::1]`) and never matched by
+    /// a wildcard, which covers names only.
     pub(super) fn matches(&self, request: &Origin) -> bool {
         if self.scheme != request.scheme || self.port != request.port {
             return false;
+        }
+        if let Ok(ip) = request.host.parse::<IpAddr>() {
+            return self.names_ip(ip);
         }
         match self.host.strip_prefix("*.") {
             Some(domain) => {

@@ -41,6 +41,34 @@ allow = ["http://127.0.0.1:9000", "https://*.example.com"]"#,
 }
 
 #[tokio::test]
+async fn an_ip_literal_is_matched_as_an_address_never_by_a_wildcard() {
+    let refused = EgressPolicy::from_manifest(
+        &Manifest::parse("[egress]\nallow = [\"http://*.0.0.1\"]").unwrap(),
+    )
+    .err()
+    .expect("a wildcard over address digits is refused");
+    assert!(
+        refused.to_string().contains("not IP addresses"),
+        "{refused}"
+    );
+
+    let p = policy(
+        r#"[egress]
+allow = ["http://*.example.com", "http://[::1]:9000"]
+allow_addresses = ["0.0.0.0/0", "::/0"]"#,
+    );
+    // Even with every address allowed, a wildcard admits names only.
+    let err = check(&p, "http://127.0.0.1/").await.unwrap_err();
+    assert!(err.contains("not an allowed origin"), "{err}");
+    let err = check(&p, "http://[::ffff:93.184.216.34]/")
+        .await
+        .unwrap_err();
+    assert!(err.contains("not an allowed origin"), "{err}");
+    // The same address, spelled differently, is the same origin.
+    assert!(check(&p, "http://[0:0::1]:9000/").await.is_ok());
+}
+
+#[tokio::test]
 async fn a_host_resolving_to_a_refused_address_is_denied_unless_named() {
     let p = policy(
         r#"[egress]

@@ -79,7 +79,8 @@ impl Store {
             .bind(i64::from(attempt))
             .bind(error.code.as_str())
             .bind(&error.message)
-            .bind(now + millis(delay))
+            // Saturating: a delay is the upstream's wish, and may be huge.
+            .bind(now.saturating_add(millis(delay)))
             .bind(now)
             .execute(pool)
             .await?
