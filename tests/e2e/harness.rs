@@ -126,6 +126,18 @@ impl Server {
             .expect("VmRSS in kB")
     }
 
+    /// The CPU time the process has used (user and system), in ms.
+    pub(crate) fn cpu_ms(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("stat");
+        // Fields after the command name, which is in parentheses: utime
+        // and stime are the 12th and 13th, in clock ticks of 10 ms.
+        let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        ticks * 10
+    }
+
     pub(crate) fn log(&self) -> String {
         read(&self.log)
     }

@@ -4,6 +4,7 @@
 //! cache; reloading plugins while tasks run. Each finding of the sandbox
 //! review (issue 14) that grew its own tests has a file under `sandbox/`.
 
+mod loading;
 mod retry_after;
 
 use std::path::{Path, PathBuf};

@@ -17,6 +17,7 @@ pub enum CacheOutcome {
     Compiled,
 }
 
+#[derive(Clone)]
 pub struct ComponentCache {
     dir: Option<PathBuf>,
 }

@@ -8,6 +8,7 @@ mod cache;
 pub mod contract;
 mod egress;
 mod engine;
+mod files;
 mod instances;
 pub mod kit;
 mod limits;
@@ -21,7 +22,6 @@ mod watch;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use serde::Serialize;
 use wasmtime::Engine;
@@ -37,6 +37,7 @@ pub use contract::v0_2::{
     StreamEvent, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
 };
 pub use egress::{Exchange, Reply, ScriptedUpstream, SeenRequest};
+use files::Stamp;
 pub use instances::{InstanceSpec, MAX_INSTANCE_NAME, check_instance_name};
 use instances::{Instances, Opener};
 pub use manifest::{Manifest, ManifestError};
@@ -69,6 +70,9 @@ pub struct Runtime {
     plugins: RwLock<Arc<BTreeMap<String, Installed>>>,
     /// The configured instances, swapped whole like `plugins`.
     instances: RwLock<Arc<Instances>>,
+    /// Files that failed to load, with their stamp when they did: not tried
+    /// again until they change.
+    refused: RwLock<Arc<BTreeMap<String, Refusal>>>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -79,11 +83,10 @@ struct Installed {
     stamp: Stamp,
 }
 
-/// When the plugin's files last changed, to tell whether to reload it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Stamp {
-    wasm: (u64, Option<SystemTime>),
-    manifest: Option<(u64, Option<SystemTime>)>,
+#[derive(Clone)]
+struct Refusal {
+    failure: LoadFailure,
+    stamp: Stamp,
 }
 
 /// What a reload did.
@@ -117,6 +120,7 @@ impl Runtime {
             plugins_dir: config.plugins_dir,
             plugins: RwLock::new(Arc::default()),
             instances: RwLock::new(Arc::default()),
+            refused: RwLock::new(Arc::default()),
             reloading: tokio::sync::Mutex::new(()),
         };
         runtime.reload().await?;
@@ -176,6 +180,13 @@ impl Runtime {
             .collect()
     }
 
+    /// The `*.wasm` files that failed to load and why, by name; each is
+    /// tried again when it changes.
+    pub fn refused(&self) -> Vec<LoadFailure> {
+        let refused = self.refused.read().expect("plugin registry lock").clone();
+        refused.values().map(|r| r.failure.clone()).collect()
+    }
+
     fn serving(&self) -> BTreeMap<String, Arc<Plugin>> {
         let mut all: BTreeMap<_, _> = self
             .current()
@@ -192,17 +203,38 @@ impl Runtime {
 
     /// Loads what changed in the plugins directory and swaps the new set in
     /// at once. A file that fails to load leaves its previous version
-    /// serving.
+    /// serving, and is not tried again until it changes (it stays in the
+    /// report's `failed`).
     pub async fn reload(&self) -> anyhow::Result<ReloadReport> {
         let _one_at_a_time = self.reloading.lock().await;
         let old = self.current();
+        let old_refused = self.refused.read().expect("plugin registry lock").clone();
         let mut next = BTreeMap::new();
+        let mut refused = BTreeMap::new();
         let mut report = ReloadReport::default();
-        for (name, path) in discover(&self.plugins_dir)? {
-            let stamp = stamp(&path);
+        let dir = self.plugins_dir.clone();
+        let found = files::off_runtime("plugins directory", files::LOAD_TIMEOUT, move || {
+            let found = files::discover(&dir)?.into_iter();
+            Ok(found
+                .map(|(name, path)| {
+                    let stamp = files::stamp(&path);
+                    (name, path, stamp)
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+        for (name, path, stamp) in found {
             if let Some(installed) = old.get(&name).filter(|i| i.stamp == stamp) {
                 next.insert(name.clone(), installed.clone());
                 report.unchanged.push(name);
+                continue;
+            }
+            if let Some(refusal) = old_refused.get(&name).filter(|r| r.stamp == stamp) {
+                if let Some(previous) = old.get(&name) {
+                    next.insert(name.clone(), previous.clone());
+                }
+                report.failed.push(refusal.failure.clone());
+                refused.insert(name, refusal.clone());
                 continue;
             }
             match Plugin::load(&self.engine, &self.linker, &self.cache, &name, &path).await {
@@ -224,7 +256,12 @@ impl Runtime {
                     if let Some(previous) = old.get(&name) {
                         next.insert(name.clone(), previous.clone());
                     }
-                    report.failed.push(LoadFailure { name, error });
+                    let failure = LoadFailure {
+                        name: name.clone(),
+                        error,
+                    };
+                    report.failed.push(failure.clone());
+                    refused.insert(name, Refusal { failure, stamp });
                 }
             }
         }
@@ -234,6 +271,7 @@ impl Runtime {
             .cloned()
             .collect();
         *self.plugins.write().expect("plugin registry lock") = Arc::new(next);
+        *self.refused.write().expect("plugin registry lock") = Arc::new(refused);
         let instances = self
             .opener()
             .refresh(&self.instances(), &report.loaded, &mut report.failed)
@@ -267,34 +305,5 @@ fn new_linker(engine: &Engine) -> anyhow::Result<Linker<PluginState>> {
 /// The components in a plugins directory (`<name>.wasm`), sorted: what a
 /// configured instance may name, before anything is loaded.
 pub fn component_names(dir: &Path) -> anyhow::Result<Vec<String>> {
-    Ok(discover(dir)?.into_iter().map(|(name, _)| name).collect())
-}
-
-/// `(name, path)` of every `*.wasm` file in `dir`, sorted by name.
-fn discover(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("plugins directory {}: {e}", dir.display()))?;
-    let mut found = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_some_and(|ext| ext == "wasm")
-            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
-        {
-            found.push((stem.to_owned(), path));
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-fn stamp(wasm: &Path) -> Stamp {
-    let of = |path: &Path| {
-        std::fs::metadata(path)
-            .ok()
-            .map(|m| (m.len(), m.modified().ok()))
-    };
-    Stamp {
-        wasm: of(wasm).unwrap_or((0, None)),
-        manifest: of(&wasm.with_extension("toml")),
-    }
+    Ok(files::discover(dir)?.into_iter().map(|(name, _)| name).collect())
 }

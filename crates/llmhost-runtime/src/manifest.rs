@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::files;
 use super::secret::SecretTemplate;
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -118,14 +119,17 @@ mod defaults {
 }
 
 impl Manifest {
-    /// Reads the manifest beside `wasm`, if there is one.
+    /// Reads the manifest beside `wasm`, if there is one: a regular file of
+    /// at most 1 MiB (blocking).
     pub fn load_beside(wasm: &Path) -> anyhow::Result<Self> {
         let path = wasm.with_extension("toml");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
+        match files::read_regular(&path, files::MAX_MANIFEST_BYTES) {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| anyhow::anyhow!("manifest {}: not UTF-8", path.display()))?;
                 Self::parse(&text).map_err(|e| anyhow::anyhow!("manifest {}: {e}", path.display()))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) if e.is_not_found() => Ok(Self::default()),
             Err(e) => Err(anyhow::anyhow!("manifest {}: {e}", path.display())),
         }
     }

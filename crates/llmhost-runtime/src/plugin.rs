@@ -29,6 +29,7 @@ use super::contract::v0_2::{
     Request, StreamEvent,
 };
 use super::egress::{EgressPolicy, Incident};
+use super::files;
 use super::manifest::{Limits, Manifest};
 use super::state::PluginState;
 
@@ -128,10 +129,23 @@ impl Plugin {
         name: &str,
         wasm: &Path,
     ) -> anyhow::Result<(Self, CacheOutcome)> {
-        let manifest = Manifest::load_beside(wasm)?;
+        // Reading and compiling block: they run off the async runtime, on
+        // regular files within their caps only (`files`).
+        let (manifest, component, outcome) = {
+            let (engine, cache, wasm) = (engine.clone(), cache.clone(), wasm.to_owned());
+            let what = wasm.display().to_string();
+            files::off_runtime(&what, files::LOAD_TIMEOUT, move || {
+                let manifest = Manifest::load_beside(&wasm)?;
+                let bytes = files::read_regular(&wasm, files::MAX_COMPONENT_BYTES)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", wasm.display()))?;
+                let (component, outcome) = cache
+                    .load(&engine, &bytes)
+                    .map_err(|e| e.context(wasm.display().to_string()))?;
+                Ok((manifest, component, outcome))
+            })
+            .await?
+        };
         let egress = EgressPolicy::from_manifest(&manifest)?;
-        let bytes = std::fs::read(wasm)?;
-        let (component, outcome) = cache.load(engine, &bytes)?;
         let (plugin, info) = Self::open(engine, linker, &component, name, manifest, egress)
             .await
             .map_err(|e| e.context(wasm.display().to_string()))?;

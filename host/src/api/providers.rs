@@ -22,6 +22,20 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ProviderList {
     providers: Vec<Provider>,
+    /// `*.wasm` entries of the plugins directory that were not loaded, and
+    /// why (not a regular file, too large, not a component, …). Each is
+    /// tried again when it changes; a provider of that name that loaded
+    /// earlier keeps serving.
+    refused: Vec<RefusedFile>,
+}
+
+/// A plugin file the runtime refused.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RefusedFile {
+    /// The provider name the file would have had (`<name>.wasm`).
+    name: String,
+    /// Why it was refused.
+    error: String,
 }
 
 /// A provider instance: a component under a name, with its own
@@ -96,7 +110,7 @@ impl From<ProviderDescription> for Provider {
     path = "/api/v1/providers",
     tag = "providers",
     responses(
-        (status = 200, description = "The provider instances: each component under its own name, and the configured instances", body = ProviderList),
+        (status = 200, description = "The provider instances: each component under its own name, and the configured instances; and the plugin files refused", body = ProviderList),
         (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
     ),
     security((), ("bearer" = []))
@@ -108,6 +122,15 @@ pub(crate) async fn providers_list(State(state): State<AppState>) -> Json<Provid
             .providers()
             .into_iter()
             .map(Provider::from)
+            .collect(),
+        refused: state
+            .runtime
+            .refused()
+            .into_iter()
+            .map(|f| RefusedFile {
+                name: f.name,
+                error: f.error,
+            })
             .collect(),
     })
 }
