@@ -100,6 +100,7 @@ pub(crate) fn call_error(error: CallError) -> TaskError {
         CallError::EgressDenied(_) => ErrorCode::EgressDenied,
         CallError::UpstreamTimeout(_) => ErrorCode::Timeout,
         CallError::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
+        CallError::ResourceLimit(_) => ErrorCode::ResourceLimit,
     };
     TaskError::new(code, error.to_string())
 }

@@ -60,6 +60,10 @@ fn cause(code: ErrorCode) -> Cause {
             provider: "huge-output",
             prompt: "x",
         },
+        ResourceLimit => Cause::Plugin {
+            provider: "hostile",
+            prompt: "log-flood:5000",
+        },
         EgressDenied => Cause::Plugin {
             provider: "egress",
             prompt: "http://example.com/",
@@ -108,6 +112,7 @@ async fn every_row_of_the_error_table_has_its_status_and_retry_decision_from_out
         (test_plugin::PANIC, None),
         (test_plugin::HUGE_OUTPUT, None),
         (test_plugin::EGRESS, None),
+        (test_plugin::HOSTILE, None),
     ];
     let plugins = plugins_dir(dir.path(), &installed);
     let args = ["--plugins-dir", plugins.to_str().unwrap()];

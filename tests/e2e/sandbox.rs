@@ -6,6 +6,7 @@
 
 mod loading;
 mod retry_after;
+mod returned;
 
 use std::path::{Path, PathBuf};
 

@@ -3,11 +3,13 @@
 //! the instances the operator configured over them (`instances`), and calls
 //! into them in fresh sandboxes. It knows nothing of tasks or the store.
 
+mod answer;
 mod assemble;
 mod cache;
 pub mod contract;
 mod egress;
 mod engine;
+pub mod escape;
 mod files;
 mod instances;
 pub mod kit;
@@ -240,6 +242,7 @@ impl Runtime {
             match Plugin::load(&self.engine, &self.linker, &self.cache, &name, &path).await {
                 Ok((plugin, cache)) => {
                     let version = plugin.description().version.clone();
+                    let version = escape::Escaped(&version);
                     tracing::info!(provider = %name, %version, ?cache, "loaded provider");
                     next.insert(
                         name.clone(),

@@ -82,6 +82,15 @@ pub struct Limits {
     /// The largest completion text accepted.
     #[serde(default = "defaults::max_output_bytes")]
     pub max_output_bytes: usize,
+    /// The largest model name, error message or metadata string accepted.
+    #[serde(default = "defaults::max_string_bytes")]
+    pub max_string_bytes: usize,
+    /// The most log lines one call may write.
+    #[serde(default = "defaults::max_log_lines")]
+    pub max_log_lines: u64,
+    /// The most bytes of log one call may write.
+    #[serde(default = "defaults::max_log_bytes")]
+    pub max_log_bytes: u64,
 }
 
 impl Default for Limits {
@@ -89,6 +98,9 @@ impl Default for Limits {
         Self {
             memory_bytes: defaults::memory_bytes(),
             max_output_bytes: defaults::max_output_bytes(),
+            max_string_bytes: defaults::max_string_bytes(),
+            max_log_lines: defaults::max_log_lines(),
+            max_log_bytes: defaults::max_log_bytes(),
         }
     }
 }
@@ -115,6 +127,16 @@ mod defaults {
     }
     pub(super) fn max_output_bytes() -> usize {
         1 << 20
+    }
+    /// A vendor's error message is a few hundred bytes; a model name, tens.
+    pub(super) fn max_string_bytes() -> usize {
+        8 << 10
+    }
+    pub(super) fn max_log_lines() -> u64 {
+        1_000
+    }
+    pub(super) fn max_log_bytes() -> u64 {
+        256 << 10
     }
 }
 
@@ -145,7 +167,7 @@ impl Manifest {
     fn check_ranges(&self) -> Result<(), ManifestError> {
         let e = &self.egress;
         let l = &self.limits;
-        let checks: [(&'static str, u64, u64, u64); 6] = [
+        let checks: [(&'static str, u64, u64, u64); 9] = [
             (
                 "egress.connect_timeout_ms",
                 e.connect_timeout_ms,
@@ -181,6 +203,24 @@ impl Manifest {
                 l.max_output_bytes as u64,
                 1,
                 ranges::MAX_OUTPUT_BYTES,
+            ),
+            (
+                "limits.max_string_bytes",
+                l.max_string_bytes as u64,
+                64,
+                ranges::MAX_STRING_BYTES,
+            ),
+            (
+                "limits.max_log_lines",
+                l.max_log_lines,
+                0,
+                ranges::MAX_LOG_LINES,
+            ),
+            (
+                "limits.max_log_bytes",
+                l.max_log_bytes,
+                0,
+                ranges::MAX_LOG_BYTES,
             ),
         ];
         for (key, value, min, max) in checks {
@@ -220,6 +260,9 @@ pub(crate) mod ranges {
     /// The pooling allocator's slot size (`engine::MAX_MEMORY_BYTES`).
     pub(crate) const MAX_MEMORY_BYTES: u64 = crate::engine::MAX_MEMORY_BYTES as u64;
     pub(crate) const MAX_OUTPUT_BYTES: u64 = 64 << 20;
+    pub(crate) const MAX_STRING_BYTES: u64 = 1 << 20;
+    pub(crate) const MAX_LOG_LINES: u64 = 1_000_000;
+    pub(crate) const MAX_LOG_BYTES: u64 = 64 << 20;
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
+use super::answer;
 use super::assemble::{self, Assembly};
 use super::cache::{CacheOutcome, ComponentCache};
 use super::contract::ContractUse;
@@ -89,8 +90,18 @@ pub enum CallError {
     EgressDenied(String),
     #[error("upstream timed out: {0}")]
     UpstreamTimeout(String),
-    #[error("the provider answered {size} bytes of text; the limit is {limit}")]
-    OutputTooLarge { size: usize, limit: usize },
+    /// A string it returned is over its cap (`answer`).
+    #[error("the provider's {what} is {size} {unit}; the limit is {limit}")]
+    OutputTooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+        unit: &'static str,
+    },
+    /// The call crossed a per-call limit on what it makes the host hold
+    /// or do (log lines and bytes, …).
+    #[error("{0}")]
+    ResourceLimit(String),
 }
 
 /// Where a streamed call sends its text as it arrives. A closed sink does
@@ -203,6 +214,8 @@ impl Plugin {
             limits: manifest.limits,
         };
         let info = plugin.metadata(Duration::from_secs(5)).await?;
+        answer::check_info(&info, &plugin.limits)
+            .map_err(|e| anyhow::anyhow!("refused: its metadata: {e}"))?;
         plugin.description.version = info.version.clone();
         plugin.description.description = info.description.clone();
         plugin.description.models = info
@@ -293,6 +306,7 @@ impl Plugin {
         }
         let mut store = self.new_store();
         let limit = self.limits.max_output_bytes;
+        let incidents = store.data().incidents.clone();
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             let stream = match self.exports.start(&mut store, &instance, request).await? {
@@ -316,8 +330,11 @@ impl Plugin {
                     if let Some(done) = assembly.push(event, &request.model) {
                         return Ok(Ok(done));
                     }
-                    if assembly.size() > limit {
-                        // Reported as OutputTooLarge by check_answer.
+                    // Nothing more goes out once the output is over its
+                    // limit or the call has failed whatever it returns
+                    // (check_answer says which).
+                    if assembly.size() > limit || incidents.first().is_some_and(|i| i.is_decisive())
+                    {
                         return Ok(Ok(assembly.finish(None, &request.model)));
                     }
                     if let Some(text) = text {
@@ -352,45 +369,56 @@ impl Plugin {
             ))),
             Err(error) => Err(error),
         };
-        let size: usize = answer.as_ref().map_or(0, |a| {
-            a.vectors.iter().map(|v| v.len() * 4).sum::<usize>() + a.model.len()
-        });
-        if size > self.limits.max_output_bytes {
-            return Err(CallError::OutputTooLarge {
-                size,
-                limit: self.limits.max_output_bytes,
-            });
+        if let Some(decisive) = store.data().incidents.first().filter(Incident::is_decisive) {
+            return Err(incident_error(decisive));
         }
         match (answer, store.data().incidents.first()) {
             (Err(_), Some(incident)) => Err(incident_error(incident)),
-            (answer, _) => Ok(answer),
+            (Ok(answer), _) => {
+                answer::check_embeddings(&answer, &self.limits)?;
+                Ok(Ok(answer))
+            }
+            (Err(error), None) => {
+                answer::check_error(&error, &self.limits)?;
+                Ok(Err(error))
+            }
         }
     }
 
-    /// The host's verdict on an answer: an oversized completion is refused,
-    /// and a failure caused by the egress policy is reported as such.
+    /// The host's verdict on an answer: a refused request or a crossed
+    /// per-call limit fails the call whatever the plugin returned; a
+    /// failure caused by the network is reported as such; every string
+    /// returned must be within its cap (`answer`).
     fn check_answer(
         &self,
         answer: Result<Completion, ProviderError>,
         store: &Store<PluginState>,
     ) -> Result<Result<Completion, ProviderError>, CallError> {
+        let incident = store.data().incidents.first();
+        if let Some(decisive) = incident.clone().filter(Incident::is_decisive) {
+            return Err(incident_error(decisive));
+        }
         match answer {
-            Ok(completion) if assemble::size(&completion) > self.limits.max_output_bytes => {
-                Err(CallError::OutputTooLarge {
-                    size: assemble::size(&completion),
-                    limit: self.limits.max_output_bytes,
-                })
+            Ok(completion) => {
+                answer::check_completion(&completion, &self.limits)?;
+                Ok(Ok(completion))
             }
-            Ok(completion) => Ok(Ok(completion)),
-            Err(error) => match store.data().incidents.first() {
+            Err(error) => match incident {
                 Some(incident) => Err(incident_error(incident)),
-                None => Ok(Err(error)),
+                None => {
+                    answer::check_error(&error, &self.limits)?;
+                    Ok(Err(error))
+                }
             },
         }
     }
 
+    /// Asks for the plugin's metadata with no network at all: what a
+    /// plugin publishes about itself cannot come from an upstream (one
+    /// that reflects a secret header, say).
     async fn metadata(&self, deadline: Duration) -> anyhow::Result<ProviderInfo> {
-        let mut store = self.new_store();
+        let offline = EgressPolicy::from_manifest(&Manifest::default())?;
+        let mut store = self.new_store_with(Arc::new(offline));
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             self.exports.metadata(&mut store, &instance).await
@@ -400,12 +428,11 @@ impl Plugin {
     }
 
     fn new_store(&self) -> Store<PluginState> {
-        let state = PluginState::new(
-            self.name.clone(),
-            self.config.clone(),
-            self.egress.clone(),
-            self.limits.memory_bytes,
-        );
+        self.new_store_with(self.egress.clone())
+    }
+
+    fn new_store_with(&self, egress: Arc<EgressPolicy>) -> Store<PluginState> {
+        let state = PluginState::new(self.name.clone(), self.config.clone(), egress, &self.limits);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         // Yield to the executor at every epoch tick, so that the deadline's
@@ -439,5 +466,6 @@ fn incident_error(incident: Incident) -> CallError {
     match incident {
         Incident::Denied(why) | Incident::ResponseTooLarge(why) => CallError::EgressDenied(why),
         Incident::Timeout(why) => CallError::UpstreamTimeout(why),
+        Incident::Limit(why) => CallError::ResourceLimit(why),
     }
 }

@@ -11,8 +11,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::contract::{v0_1, v0_2};
-use super::egress::{EgressHooks, EgressPolicy, IncidentLog};
+use super::egress::{EgressHooks, EgressPolicy, Incident, IncidentLog};
+use super::escape::Escaped;
 use super::limits::Limits;
+use super::manifest;
 use super::ticker::Ticking;
 
 pub struct PluginState {
@@ -26,6 +28,15 @@ pub struct PluginState {
     config: Arc<BTreeMap<String, String>>,
     /// Epochs advance (deadlines tick) while this call's store lives.
     _ticking: Ticking,
+    log: LogBudget,
+}
+
+/// What is left of a call's log lines and bytes.
+struct LogBudget {
+    lines: u64,
+    bytes: u64,
+    /// The limits, to name them when they are crossed.
+    limits: (u64, u64),
 }
 
 impl PluginState {
@@ -33,7 +44,7 @@ impl PluginState {
         plugin: Arc<str>,
         config: Arc<BTreeMap<String, String>>,
         egress: Arc<EgressPolicy>,
-        memory_bytes: usize,
+        limits: &manifest::Limits,
     ) -> Self {
         // The builder's defaults grant no preopened directories, no
         // environment, no arguments and no sockets; stdio goes nowhere.
@@ -45,11 +56,16 @@ impl PluginState {
             http: WasiHttpCtx::new(),
             hooks,
             table: ResourceTable::new(),
-            limits: Limits::new(memory_bytes),
+            limits: Limits::new(limits.memory_bytes),
             incidents,
             plugin,
             config,
             _ticking: Ticking::start(),
+            log: LogBudget {
+                lines: limits.max_log_lines,
+                bytes: limits.max_log_bytes,
+                limits: (limits.max_log_lines, limits.max_log_bytes),
+            },
         }
     }
 }
@@ -74,9 +90,29 @@ impl WasiHttpView for PluginState {
 }
 
 impl PluginState {
-    fn log(&self, level: v0_2::LogLevel, message: &str) {
+    /// Escaped (a plugin cannot forge or split a line) and bounded per
+    /// call: past `max_log_lines` or `max_log_bytes` nothing more is
+    /// written, and the call fails with `resource_limit`.
+    fn log(&mut self, level: v0_2::LogLevel, message: &str) {
         use v0_2::LogLevel;
         let plugin = &*self.plugin;
+        let budget = &mut self.log;
+        let size = message.len() as u64;
+        if budget.lines == 0 || budget.bytes < size {
+            let (lines, bytes) = budget.limits;
+            let why = format!(
+                "the provider wrote more log than one call may: {lines} lines or {bytes} bytes \
+                 (limits.max_log_lines, limits.max_log_bytes)"
+            );
+            if self.incidents.record(Incident::Limit(why.clone())) {
+                tracing::warn!(plugin, "{why}; its further lines are not written");
+            }
+            budget.lines = 0;
+            return;
+        }
+        budget.lines -= 1;
+        budget.bytes -= size;
+        let message = Escaped(message);
         match level {
             LogLevel::Trace => tracing::trace!(plugin, "{message}"),
             LogLevel::Debug => tracing::debug!(plugin, "{message}"),

@@ -27,6 +27,9 @@ pub enum ErrorCode {
     MemoryLimit,
     PluginTrap,
     OutputTooLarge,
+    /// A per-call limit on what a plugin makes the host hold or do (log
+    /// lines and bytes, host resources).
+    ResourceLimit,
     EgressDenied,
     Cancelled,
     LeaseExpired,
@@ -54,7 +57,7 @@ const fn spec(name: &'static str, http_status: u16, retryable: bool) -> ErrorSpe
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::InvalidRequest,
         Self::Authentication,
         Self::PermissionDenied,
@@ -71,6 +74,7 @@ impl ErrorCode {
         Self::MemoryLimit,
         Self::PluginTrap,
         Self::OutputTooLarge,
+        Self::ResourceLimit,
         Self::EgressDenied,
         Self::Cancelled,
         Self::LeaseExpired,
@@ -99,6 +103,7 @@ impl ErrorCode {
             Self::MemoryLimit => spec("memory_limit", 500, false),
             Self::PluginTrap => spec("plugin_trap", 500, false),
             Self::OutputTooLarge => spec("output_too_large", 502, false),
+            Self::ResourceLimit => spec("resource_limit", 502, false),
             Self::EgressDenied => spec("egress_denied", 502, false),
             Self::Cancelled => spec("cancelled", 409, false),
             Self::LeaseExpired => spec("lease_expired", 500, false),

@@ -249,7 +249,10 @@ impl ApiError {
         if !self.status().is_server_error() {
             return;
         }
-        let detail = self.detail.as_deref().unwrap_or(&self.message);
+        // A provider's message is the plugin's text: escaped, so that it
+        // cannot forge or split a log line.
+        let detail =
+            llmhost_runtime::escape::Escaped(self.detail.as_deref().unwrap_or(&self.message));
         match self.code {
             Code::Task(code) => {
                 tracing::warn!(error_code = %code, "synchronous call failed: {detail}");

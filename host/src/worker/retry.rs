@@ -58,7 +58,9 @@ impl Worker {
         task: &ClaimedTask,
         error: &TaskError,
     ) -> llmhost_store::Result<Fenced> {
-        tracing::info!(error_code = %error.code, "attempt failed: {}", error.message);
+        // The message may be a plugin's: escaped, so it cannot forge lines.
+        let message = llmhost_runtime::escape::Escaped(&error.message);
+        tracing::info!(error_code = %error.code, "attempt failed: {message}");
         self.metrics.count_attempt_errors(error.code.as_str(), 1);
         let delay = match after_failure(&self.config, task, error) {
             AfterFailure::RetryAfter(delay) => delay,

@@ -150,7 +150,10 @@ impl BodyReader {
                 Err(StreamError::LastOperationFailed(err)) => {
                     return Err(match http_error_code(&err) {
                         Some(code) => classify(code),
-                        None => HttpError::Transport(err.to_debug_string()),
+                        // The host's description may be long (a backtrace).
+                        None => {
+                            HttpError::Transport(crate::errors::bounded(&err.to_debug_string()))
+                        }
                     });
                 }
             }

@@ -80,8 +80,12 @@ impl WasiHttpHooks for EgressHooks {
             let target = match policy.check(request.uri()).await {
                 Ok(target) => target,
                 Err(why) => {
-                    tracing::warn!(plugin = &*plugin, "egress denied: {why}");
-                    incidents.record(Incident::Denied(why));
+                    // Once per call: the task's error says the first, and a
+                    // plugin that retries refusals must not flood the log.
+                    let shown = why.clone();
+                    if incidents.record(Incident::Denied(why)) {
+                        tracing::warn!(plugin = &*plugin, "egress denied: {shown}");
+                    }
                     return Err(Error::HttpRequestDenied);
                 }
             };

@@ -34,6 +34,17 @@ pub(crate) enum Incident {
     ResponseTooLarge(String),
     /// Connecting or reading took longer than the manifest allows.
     Timeout(String),
+    /// The call crossed one of the host's per-call limits (log lines or
+    /// bytes, …): it fails with `resource_limit` whatever it returns.
+    Limit(String),
+}
+
+impl Incident {
+    /// Whether it fails the call whatever the plugin returns: a refused
+    /// request (a plugin may not swallow it) or a crossed per-call limit.
+    pub(crate) fn is_decisive(&self) -> bool {
+        matches!(self, Self::Denied(_) | Self::Limit(_))
+    }
 }
 
 /// The first incident of one call.
@@ -41,11 +52,15 @@ pub(crate) enum Incident {
 pub(crate) struct IncidentLog(Arc<Mutex<Option<Incident>>>);
 
 impl IncidentLog {
-    pub(crate) fn record(&self, incident: Incident) {
+    /// Keeps the incident if it is the call's first; says whether it was,
+    /// so that only the first of a flood is logged.
+    pub(crate) fn record(&self, incident: Incident) -> bool {
         let mut slot = self.0.lock().expect("incident lock");
         if slot.is_none() {
             *slot = Some(incident);
+            return true;
         }
+        false
     }
 
     pub(crate) fn first(&self) -> Option<Incident> {

@@ -1,0 +1,89 @@
+//! A hostile provider for the sandbox review's findings (issue 14): what it
+//! does is the last message, `<mode>` or `<mode>:<argument>`, so that one
+//! component drives every attack. Its metadata comes from `[config]`:
+//! `name` (default `hostile`, so that a copy can load under another file
+//! name) and `metadata` (`huge`: 30 MB strings; `loop`: never returns).
+//!
+//! Modes:
+//! - `log-flood:<lines>`: that many log lines, each with a forged newline;
+//! - `log-forge`: one log line and an error message that try to forge
+//!   lines with newline, CR, NUL and escape characters;
+//! - `model:<bytes>`: completes with a model name that long;
+//! - `error:<bytes>`: fails with an error message that long;
+//! - `deny-swallow:<url>`: a refused request, then a completion anyway;
+//! - `deny-flood:<count>:<url>`: that many refused requests, then fails.
+
+use llmhost_plugin_sdk::Provider;
+use llmhost_plugin_sdk::answer::{info, text};
+use llmhost_plugin_sdk::host::{LogLevel, config_get, log};
+use llmhost_plugin_sdk::http;
+use llmhost_plugin_sdk::types::{Completion, ProviderError, ProviderInfo, Request};
+
+struct Plugin;
+
+llmhost_plugin_sdk::export_provider!(Plugin);
+
+/// A line that, written raw, would end the host's line and start a forged one.
+const FORGERY: &str =
+    "innocent\n2026-01-01T00:00:00.000000Z  INFO llmhost: FORGED admin login\r\0\u{1b}[2K";
+
+impl Provider for Plugin {
+    fn metadata() -> ProviderInfo {
+        let name = config_get("name").unwrap_or_else(|| "hostile".into());
+        match config_get("metadata").as_deref() {
+            Some("huge") => info(&name, &"9".repeat(30 << 20), &"d".repeat(30 << 20)),
+            Some("loop") => loop {
+                std::hint::black_box(&name);
+            },
+            _ => info(&name, "0.0.0", "attacks the host, one way per request"),
+        }
+    }
+
+    fn complete(request: Request) -> Result<Completion, ProviderError> {
+        let order = request
+            .messages
+            .last()
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
+        let (mode, argument) = order.split_once(':').unwrap_or((order.as_str(), ""));
+        let number = || {
+            argument
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .parse::<usize>()
+                .unwrap_or(0)
+        };
+        match mode {
+            "log-flood" => {
+                for i in 0..number() {
+                    log(LogLevel::Info, &format!("{i} {FORGERY}"));
+                }
+                Ok(text("flooded".into(), request.model))
+            }
+            "log-forge" => {
+                log(LogLevel::Warn, FORGERY);
+                Err(ProviderError::InvalidRequest(FORGERY.into()))
+            }
+            "model" => Ok(text("ok".into(), "m".repeat(number()))),
+            "error" => Err(ProviderError::InvalidRequest("e".repeat(number()))),
+            "deny-swallow" => {
+                let refused = http::send(&http::Request::get(argument));
+                Ok(text(
+                    format!("swallowed: {}", refused.is_err()),
+                    request.model,
+                ))
+            }
+            "deny-flood" => {
+                let (count, url) = argument.split_once(':').unwrap_or(("0", ""));
+                for _ in 0..count.parse::<usize>().unwrap_or(0) {
+                    let _ = http::send(&http::Request::get(url));
+                }
+                Err(ProviderError::UpstreamError("all refused".into()))
+            }
+            other => Err(ProviderError::InvalidRequest(format!(
+                "unknown mode {other:?}"
+            ))),
+        }
+    }
+}
