@@ -308,5 +308,8 @@ fn new_linker(engine: &Engine) -> anyhow::Result<Linker<PluginState>> {
 /// The components in a plugins directory (`<name>.wasm`), sorted: what a
 /// configured instance may name, before anything is loaded.
 pub fn component_names(dir: &Path) -> anyhow::Result<Vec<String>> {
-    Ok(files::discover(dir)?.into_iter().map(|(name, _)| name).collect())
+    Ok(files::discover(dir)?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect())
 }
