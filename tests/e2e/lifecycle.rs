@@ -147,7 +147,8 @@ async fn providers_lists_the_bundled_echo_provider() {
         .iter()
         .find(|p| p["name"] == "echo")
         .unwrap_or_else(|| panic!("echo is installed: {body}"));
-    assert_eq!(echo["contract_version"], "0.1.1");
+    // The bundled echo is built against the newest contract.
+    assert_eq!(echo["contract_version"], llmhost_runtime::CONTRACT_VERSION);
     assert!(
         echo["models"]
             .as_array()
