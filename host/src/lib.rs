@@ -27,6 +27,7 @@ mod cli;
 mod config;
 mod convert;
 mod metrics;
+mod routing;
 mod secret;
 mod server;
 mod worker;

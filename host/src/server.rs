@@ -4,6 +4,7 @@
 //! then share one grace period, after which running tasks are handed back
 //! and the process exits whatever its clients do.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use llmhost_store::Store;
 use crate::api::{self, ApiConfig, AppState};
 use crate::config::{Role, Settings};
 use crate::metrics::Metrics;
+use crate::routing::{RouteSpec, Routes};
 use crate::worker::{self, Shutdown, WorkerConfig};
 
 #[derive(Clone, Debug)]
@@ -23,6 +25,8 @@ pub(crate) struct ServeConfig {
     pub(crate) metrics_listen: Option<SocketAddr>,
     pub(crate) database_url: String,
     pub(crate) runtime: RuntimeConfig,
+    /// Checked against the instances once the runtime has loaded them.
+    pub(crate) routes: BTreeMap<String, RouteSpec>,
     /// How often the plugins directory is checked for changes; zero never.
     pub(crate) plugin_reload_interval: Duration,
     pub(crate) role: Role,
@@ -44,6 +48,7 @@ impl From<Settings> for ServeConfig {
                 cache_dir: Some(settings.cache_dir()),
                 instances: settings.providers.clone(),
             },
+            routes: settings.routes.clone(),
             plugin_reload_interval: Duration::from_millis(settings.plugin_reload_ms),
             role: settings.role,
             shutdown_grace: Duration::from_millis(settings.shutdown_grace_ms),
@@ -67,6 +72,7 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url).await?;
     let runtime = Arc::new(Runtime::new(config.runtime.clone()).await?);
     tracing::info!(providers = ?runtime.names(), plugins_dir = %runtime.plugins_dir().display(), "runtime ready");
+    let routes = Routes::build(&config.routes, &runtime.names()).map_err(anyhow::Error::msg)?;
     let watcher = (!config.plugin_reload_interval.is_zero())
         .then(|| runtime.clone().watch(config.plugin_reload_interval));
 
@@ -97,6 +103,7 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let state = AppState {
         store: store.clone(),
         runtime: runtime.clone(),
+        routes: Arc::new(routes),
         config: config.api.clone(),
         metrics: metrics.clone(),
         closing: closing.clone(),

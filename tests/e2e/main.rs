@@ -25,6 +25,7 @@ mod plugin_watch;
 mod provider_streams;
 mod providers;
 mod restart;
+mod routes;
 mod sandbox;
 mod shutdown;
 mod store_outage;

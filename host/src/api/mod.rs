@@ -26,6 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub(crate) use error::{ApiError, ApiErrorCode};
 
 use crate::metrics::Metrics;
+use crate::routing::Routes;
 use crate::secret::Secret;
 use crate::worker::WorkerConfig;
 use llmhost_runtime::Runtime;
@@ -67,6 +68,8 @@ impl Default for ApiConfig {
 pub(crate) struct AppState {
     pub(crate) store: Store,
     pub(crate) runtime: Arc<Runtime>,
+    /// Model aliases, checked against the instances at start-up.
+    pub(crate) routes: Arc<Routes>,
     pub(crate) config: ApiConfig,
     pub(crate) metrics: Arc<Metrics>,
     /// Cancelled when the process starts shutting down: long-lived

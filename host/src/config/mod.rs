@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use file::load_file;
 
 use crate::api::ApiConfig;
+use crate::routing::{RouteSpec, Routes};
 use crate::secret::{DatabaseUrl, Secret};
 use crate::worker::WorkerConfig;
 
@@ -76,6 +77,10 @@ pub(crate) struct Settings {
     /// takes that name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) providers: BTreeMap<String, InstanceSpec>,
+    /// Model aliases over instances (`[routes.<alias>]`), for `/v1`
+    /// clients' `model`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) routes: BTreeMap<String, RouteSpec>,
 }
 
 /// What the API and the workers default to is theirs to say (`ApiConfig`,
@@ -102,6 +107,7 @@ impl Default for Settings {
             log_format: LogFormat::Human,
             auth_tokens: Vec::new(),
             providers: BTreeMap::new(),
+            routes: BTreeMap::new(),
         }
     }
 }
@@ -246,7 +252,7 @@ impl Settings {
     /// by `config check` and before `serve` starts anything, so that a typo
     /// is named at once rather than answered `provider_not_found` later.
     pub(crate) fn check_instances(&self) -> Result<(), Invalid> {
-        if self.providers.is_empty() {
+        if self.providers.is_empty() && self.routes.is_empty() {
             return Ok(());
         }
         let dir = self.plugins_dir();
@@ -265,6 +271,11 @@ impl Settings {
                 });
             }
         }
+        let mut instances: Vec<String> = components;
+        instances.extend(self.providers.keys().cloned());
+        instances.sort();
+        instances.dedup();
+        Routes::build(&self.routes, &instances).map_err(|problem| invalid("routes", problem))?;
         Ok(())
     }
 

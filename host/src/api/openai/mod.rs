@@ -5,6 +5,7 @@
 //! error table.
 
 mod error;
+mod routed;
 mod stream;
 mod wire;
 
@@ -56,13 +57,19 @@ pub(crate) async fn chat_completions(
     OpenAiJson(request): OpenAiJson<ChatRequest>,
 ) -> Result<Response, OpenAiError> {
     let started = Instant::now();
+    if !request.model.contains('/')
+        && let Some(route) = state.routes.get(&request.model)
+    {
+        return chat_routed(&state, route, request).await;
+    }
     let (provider, model) = request
         .model
         .split_once('/')
         .filter(|(p, m)| !p.is_empty() && !m.is_empty())
         .ok_or_else(|| {
             OpenAiError::invalid(format!(
-                "model: expected \"<provider>/<model>\", got {:?}",
+                "model: expected \"<provider>/<model>\" or a route ({}), got {:?}",
+                routes_list(&state),
                 request.model
             ))
         })?;
@@ -117,6 +124,40 @@ pub(crate) async fn chat_completions(
         started.elapsed().saturating_sub(provider_time),
     );
     Ok(response)
+}
+
+/// A request whose `model` is a route's alias.
+async fn chat_routed(
+    state: &AppState,
+    route: &crate::routing::Route,
+    request: ChatRequest,
+) -> Result<Response, OpenAiError> {
+    if request.messages.is_empty() {
+        return Err(OpenAiError::invalid(
+            "messages: must hold at least one message",
+        ));
+    }
+    let (messages, params) = request.to_input();
+    let input = llmhost_store::task::TaskInput { messages, params };
+    let header = stream::ChunkHeader {
+        id: format!("chatcmpl-{:032x}", rand::random::<u128>()),
+        created: chrono::Utc::now().timestamp(),
+        model: request.model.clone(),
+        include_usage: request
+            .stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage),
+    };
+    routed::complete(state, route, input, header, request.stream).await
+}
+
+fn routes_list(state: &AppState) -> String {
+    let names = state.routes.names();
+    if names.is_empty() {
+        "none configured".to_owned()
+    } else {
+        format!("routes: {}", names.join(", "))
+    }
 }
 
 /// The host's own time on a request: for a stream, until it started.

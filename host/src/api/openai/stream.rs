@@ -16,7 +16,6 @@ use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::error::OpenAiError;
 use super::usage;
 use super::wire::{ChatChunk, ChunkChoice, Delta};
 use crate::api::error::{ApiError, Format};
@@ -25,6 +24,7 @@ use llmhost_runtime::{Plugin, Request};
 use llmhost_store::task::{TaskError, TaskResult};
 
 /// What every chunk of one answer repeats.
+#[derive(Clone)]
 pub(crate) struct ChunkHeader {
     pub(crate) id: String,
     pub(crate) created: i64,
@@ -46,7 +46,7 @@ pub(crate) async fn start(
     request: Request,
     deadline: Duration,
     header: ChunkHeader,
-) -> Result<(Sse<impl Stream<Item = Result<Event, Infallible>>>, Duration), OpenAiError> {
+) -> Result<(Sse<impl Stream<Item = Result<Event, Infallible>>>, Duration), TaskError> {
     let started = std::time::Instant::now();
     let (sink, deltas) = llmhost_runtime::delta_channel();
     let outcome = AbortOnDrop(tokio::spawn(async move {
@@ -71,7 +71,7 @@ pub(crate) async fn start(
         // The call ended without text: a failure is a plain error response.
         None => match call.outcome.join().await {
             Ok(result) => State::Closing(header.closing(Ok(result)).into_iter()),
-            Err(error) => return Err(error.into()),
+            Err(error) => return Err(error),
         },
     };
     let rest = futures::stream::unfold(state, State::advance);
