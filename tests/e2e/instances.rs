@@ -29,7 +29,7 @@ secrets = [{{ origin = "{origin}", header = "authorization", value = "Bearer ${{
 
 /// A plugins directory holding the bundled `openai.wasm` (no manifest: its
 /// default instance may reach nothing).
-fn plugins_dir(root: &Path) -> String {
+pub(crate) fn plugins_dir(root: &Path) -> String {
     let plugins = root.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let wasm = Path::new(env!("LLMHOST_BUNDLED_PLUGINS_DIR")).join("openai.wasm");

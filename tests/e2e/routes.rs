@@ -6,11 +6,10 @@
 //! too long goes to the context-window fallback; a route naming an unknown
 //! instance stops `config check`, naming it.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use crate::harness::{Server, run_llmhost};
+use crate::instances::plugins_dir;
 use crate::mock_vendors::{ANSWER, MockVendor, Vendor};
 
 /// `[providers.<name>]` running `openai` against `base_url`.
@@ -40,14 +39,6 @@ async fn refusing_origin() -> String {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     format!("http://{addr}")
-}
-
-fn plugins_dir(root: &Path) -> String {
-    let plugins = root.join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let wasm = Path::new(env!("LLMHOST_BUNDLED_PLUGINS_DIR")).join("openai.wasm");
-    std::fs::copy(&wasm, plugins.join("openai.wasm")).unwrap();
-    plugins.to_str().unwrap().to_owned()
 }
 
 async fn chat(server: &Server, model: &str, stream: bool) -> reqwest::Response {
