@@ -188,6 +188,22 @@ async fn an_instance_of_an_unknown_component_stops_config_check_and_serve_naming
             "{args:?}: {stderr}"
         );
     }
+    // A bound out of range is refused as in a manifest file, named.
+    let config = write_config(
+        dir.path(),
+        "[providers.tiny]\nplugin = \"openai\"\nlimits = { memory_bytes = 1 }\n",
+    );
+    let out = run_llmhost(
+        &["config", "check", &config, "--plugins-dir", &plugins],
+        &[],
+    )
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("providers.tiny: limits.memory_bytes = 1 is out of range"),
+        "{stderr}"
+    );
     // A name that could not be a task's `provider` is refused too.
     let config = write_config(dir.path(), "[providers.\"a/b\"]\nplugin = \"openai\"\n");
     let out = run_llmhost(

@@ -13,7 +13,7 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 use super::egress::EgressPolicy;
-use super::manifest::{EgressManifest, Limits, Manifest, SecretHeader};
+use super::manifest::{EgressManifest, Limits, Manifest, ManifestError, SecretHeader};
 use super::plugin::Plugin;
 use super::state::PluginState;
 use super::{Installed, LoadFailure};
@@ -39,13 +39,17 @@ pub struct InstanceSpec {
 }
 
 impl InstanceSpec {
-    fn manifest(&self) -> Manifest {
-        Manifest {
+    /// The manifest the instance runs under, range-checked as a manifest
+    /// file is: a value outside its range is refused, named, never clamped.
+    pub fn manifest(&self) -> Result<Manifest, ManifestError> {
+        let manifest = Manifest {
             egress: self.egress.clone(),
             secrets: self.secrets.clone(),
             limits: self.limits.clone(),
             config: self.config.clone(),
-        }
+        };
+        manifest.check_ranges()?;
+        Ok(manifest)
     }
 }
 
@@ -102,7 +106,7 @@ impl Opener<'_> {
                 installed.join(", ")
             ))
         })?;
-        let manifest = spec.manifest();
+        let manifest = spec.manifest().map_err(|e| failure(e.to_string()))?;
         let egress =
             EgressPolicy::from_manifest(&manifest).map_err(|e| failure(format!("{e:#}")))?;
         let (mut plugin, _) = Plugin::open(

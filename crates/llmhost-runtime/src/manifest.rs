@@ -164,7 +164,7 @@ impl Manifest {
         Ok(manifest)
     }
 
-    fn check_ranges(&self) -> Result<(), ManifestError> {
+    pub(crate) fn check_ranges(&self) -> Result<(), ManifestError> {
         let e = &self.egress;
         let l = &self.limits;
         let checks: [(&'static str, u64, u64, u64); 9] = [

@@ -259,6 +259,10 @@ impl Settings {
         let components = llmhost_runtime::component_names(&dir)
             .map_err(|e| invalid("plugins_dir", format!("{e:#}")))?;
         for (name, spec) in &self.providers {
+            spec.manifest().map_err(|e| Invalid {
+                key: "providers",
+                problem: format!("providers.{name}: {e}"),
+            })?;
             if !components.contains(&spec.plugin) {
                 return Err(Invalid {
                     key: "providers",
