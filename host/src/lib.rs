@@ -15,7 +15,9 @@
 //!    `api`: the HTTP API (REST, `/v1` OpenAI-compatible, OpenAPI).
 //! 5. `config`: the settings of `serve`, their defaults (taken from
 //!    `ApiConfig` and `WorkerConfig`) and rules.
-//! 6. `server`: `llmhost serve`, wiring store, runtime, workers and API.
+//! 6. `server`: `llmhost serve`, wiring store, runtime, workers and API;
+//!    `connections`: the API's accept loop, connection limit and timeouts;
+//!    `open_files`: the open-files limit.
 //! 7. `cli`: the command line, and the tools it runs (`client`,
 //!    `conformance`, `plugin_kit`).
 //!
@@ -25,8 +27,10 @@
 mod api;
 mod cli;
 mod config;
+mod connections;
 mod convert;
 mod metrics;
+mod open_files;
 mod routing;
 mod secret;
 mod server;

@@ -14,7 +14,9 @@ use llmhost_store::Store;
 
 use crate::api::{self, ApiConfig, AppState};
 use crate::config::{Role, Settings};
+use crate::connections::{self, ConnectionLimits};
 use crate::metrics::Metrics;
+use crate::open_files;
 use crate::routing::{RouteSpec, Routes};
 use crate::worker::{self, Shutdown, WorkerConfig};
 
@@ -31,6 +33,9 @@ pub(crate) struct ServeConfig {
     pub(crate) plugin_reload_interval: Duration,
     pub(crate) role: Role,
     pub(crate) shutdown_grace: Duration,
+    pub(crate) header_timeout: Duration,
+    /// Unset: from the open-files limit (`open_files`).
+    pub(crate) max_connections: Option<usize>,
     pub(crate) api: ApiConfig,
     pub(crate) worker: WorkerConfig,
 }
@@ -52,6 +57,8 @@ impl From<Settings> for ServeConfig {
             plugin_reload_interval: Duration::from_millis(settings.plugin_reload_ms),
             role: settings.role,
             shutdown_grace: Duration::from_millis(settings.shutdown_grace_ms),
+            header_timeout: Duration::from_millis(settings.header_timeout_ms),
+            max_connections: settings.max_connections,
             api: ApiConfig {
                 max_body_bytes: settings.max_body_bytes,
                 default_max_attempts: settings.max_attempts,
@@ -69,6 +76,7 @@ impl From<Settings> for ServeConfig {
 }
 
 pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let open_files = open_files::raise_limit();
     let store = Store::connect(&config.database_url).await?;
     let runtime = Arc::new(Runtime::new(config.runtime.clone()).await?);
     tracing::info!(providers = ?runtime.names(), plugins_dir = %runtime.plugins_dir().display(), "runtime ready");
@@ -116,15 +124,25 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let api_server = if config.role != Role::Worker {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
-        let app = api::app(state);
-        let stop = closing.clone().cancelled_owned();
-        let server = tokio::spawn(async move {
-            // Stops accepting at the signal, closes idle keep-alive
-            // connections, lets requests in flight finish.
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
-        });
+        let limits = ConnectionLimits {
+            max_connections: config
+                .max_connections
+                .unwrap_or_else(|| open_files::default_max_connections(open_files)),
+            header_timeout: config.header_timeout,
+        };
+        tracing::info!(
+            max_connections = limits.max_connections,
+            open_files,
+            "connection limits"
+        );
+        // Stops accepting at the signal, closes idle keep-alive
+        // connections, lets requests in flight finish.
+        let server = tokio::spawn(connections::serve(
+            listener,
+            api::app(state),
+            limits,
+            closing.clone(),
+        ));
         // Scripts and tests wait for this exact line on stdout.
         println!("llmhost listening on http://{addr}");
         tracing::info!(%addr, "API listening");
@@ -144,8 +162,7 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let connections = async {
         if let Some(server) = api_server {
             match tokio::time::timeout_at(deadline, server).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(err))) => tracing::error!("API listener failed: {err}"),
+                Ok(Ok(())) => {}
                 Ok(Err(err)) => tracing::error!("API listener panicked: {err}"),
                 // Whatever clients still hold open (a request that never
                 // finished its headers, a long call) ends with the process.

@@ -6,6 +6,7 @@ mod availability;
 mod config;
 mod conformance;
 mod connection_reuse;
+mod connections;
 mod contract;
 mod control;
 mod error_table;

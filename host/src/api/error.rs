@@ -45,6 +45,8 @@ pub(crate) enum ApiErrorCode {
     StoreUnavailable,
     /// `/readyz`: this process cannot serve tasks yet (see its message).
     NotReady,
+    /// A connection over the server's connection limit, refused at once.
+    TooManyConnections,
     Internal,
 }
 
@@ -84,6 +86,9 @@ impl ApiErrorCode {
             Self::ReloadFailed => ("reload_failed", S::INTERNAL_SERVER_ERROR, false, false),
             Self::StoreUnavailable => ("store_unavailable", S::SERVICE_UNAVAILABLE, false, true),
             Self::NotReady => ("not_ready", S::SERVICE_UNAVAILABLE, false, true),
+            Self::TooManyConnections => {
+                ("too_many_connections", S::SERVICE_UNAVAILABLE, false, true)
+            }
             Self::Internal => ("internal", S::INTERNAL_SERVER_ERROR, false, false),
         }
     }

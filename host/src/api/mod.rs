@@ -23,7 +23,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub(crate) use error::{ApiError, ApiErrorCode};
+pub(crate) use error::{ApiError, ApiErrorCode, Format};
 
 use crate::metrics::Metrics;
 use crate::routing::Routes;

@@ -111,6 +111,16 @@ struct ServeArgs {
     /// back to pending, in ms [default: 10000].
     #[arg(long, env = "LLMHOST_SHUTDOWN_GRACE_MS")]
     shutdown_grace_ms: Option<u64>,
+    /// How long a request's headers may take to arrive, in ms, the wait for
+    /// the next request on an idle keep-alive connection included; the
+    /// connection is closed after it [default: 30000].
+    #[arg(long, env = "LLMHOST_HEADER_TIMEOUT_MS")]
+    header_timeout_ms: Option<u64>,
+    /// API connections held at once; more are refused with a 503
+    /// `too_many_connections` [default: three quarters of the open-files
+    /// limit, which is raised to its hard value at start].
+    #[arg(long, env = "LLMHOST_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
     /// Largest accepted request body, in bytes [default: 1048576].
     #[arg(long, env = "LLMHOST_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
@@ -149,11 +159,15 @@ impl ServeArgs {
             lease_ms,
             retry_delay_max_ms,
             shutdown_grace_ms,
+            header_timeout_ms,
             max_body_bytes,
             plugin_reload_ms
         );
         if let Some(dir) = self.cache_dir {
             s.cache_dir = Some(dir);
+        }
+        if let Some(max) = self.max_connections {
+            s.max_connections = Some(max);
         }
         if let Some(addr) = self.metrics_listen {
             s.metrics_listen = Some(addr);

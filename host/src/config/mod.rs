@@ -67,6 +67,13 @@ pub(crate) struct Settings {
     /// upstream's `retry-after` asks.
     pub(crate) retry_delay_max_ms: u64,
     pub(crate) shutdown_grace_ms: u64,
+    /// How long a request's headers may take, the wait for the next
+    /// request on an idle keep-alive connection included.
+    pub(crate) header_timeout_ms: u64,
+    /// API connections held at once; unset means three quarters of the
+    /// open-files limit (raised to its hard value at start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_connections: Option<usize>,
     pub(crate) max_body_bytes: usize,
     pub(crate) log_format: LogFormat,
     /// Bearer tokens the API accepts; empty means no authentication.
@@ -103,6 +110,8 @@ impl Default for Settings {
             lease_ms: millis(worker.lease),
             retry_delay_max_ms: millis(worker.retry_delay_max),
             shutdown_grace_ms: 10_000,
+            header_timeout_ms: 30_000,
+            max_connections: None,
             max_body_bytes: api.max_body_bytes,
             log_format: LogFormat::Human,
             auth_tokens: Vec::new(),
@@ -154,6 +163,12 @@ impl Settings {
                 "max_attempts",
                 format!("must be between 1 and {}", ApiConfig::MAX_ATTEMPTS),
             ));
+        }
+        if self.header_timeout_ms < 100 {
+            return Err(invalid("header_timeout_ms", "must be at least 100"));
+        }
+        if self.max_connections == Some(0) {
+            return Err(invalid("max_connections", "must be at least 1"));
         }
         if self.max_body_bytes < 1024 {
             return Err(invalid("max_body_bytes", "must be at least 1024"));
