@@ -88,3 +88,74 @@ async fn a_failure_a_retry_would_repeat_says_so_and_a_retryable_one_says_when() 
     assert_eq!(limited.headers()["retry-after"], "1");
     assert_eq!(limited.headers()["retry-after-ms"], "100");
 }
+
+/// `llmhost submit`: `--system`, `--timeout-ms` and `--max-attempts` reach
+/// the task; `--wait` says why a task waits (its last error); `--stream`
+/// prints the text as it arrives.
+#[tokio::test]
+async fn the_submit_client_sends_every_flag_and_says_why_a_task_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let submit = async |extra: &[&str]| {
+        let mut args = vec!["submit", "--server", &server.base, "--provider", "echo"];
+        args.extend_from_slice(extra);
+        run_llmhost(&args, &[]).await
+    };
+    let out = submit(&[
+        "--model",
+        "echo",
+        "--prompt",
+        "hi",
+        "--system",
+        "be brief",
+        "--timeout-ms",
+        "5000",
+        "--max-attempts",
+        "4",
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let task: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        task["input"]["messages"][0],
+        json!({"role": "system", "content": "be brief"})
+    );
+    assert_eq!(task["timeout_ms"], 5000);
+    assert_eq!(task["max_attempts"], 4);
+
+    let out = submit(&[
+        "--model",
+        "echo-error:rate_limited",
+        "--prompt",
+        "x",
+        "--max-attempts",
+        "2",
+        "--wait",
+    ])
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("pending (attempt 1 of 2), retrying after rate_limited"),
+        "{stderr}"
+    );
+
+    let out = submit(&[
+        "--model",
+        "echo-drip:20",
+        "--prompt",
+        "one two three",
+        "--stream",
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "one two three");
+}
