@@ -17,16 +17,10 @@ use llmhost_runtime::{Message, Params, Request, Role, Runtime, RuntimeConfig};
 fn request() -> Request {
     Request {
         model: "echo".into(),
-        messages: vec![Message {
-            role: Role::User,
-            content: "hello, llmhost".into(),
-        }],
-        params: Params {
-            max_tokens: None,
-            temperature: None,
-            top_p: None,
-            stop: Vec::new(),
-        },
+        messages: vec![Message::text(Role::User, "hello, llmhost")],
+        tools: Vec::new(),
+        params: Params::default(),
+        provider_options: None,
     }
 }
 
