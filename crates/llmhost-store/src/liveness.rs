@@ -64,7 +64,13 @@ impl LivePool {
         Ok(Self {
             options,
             current: RwLock::new(pool),
-            renewed: Mutex::new(Instant::now()),
+            // As if renewed a deadline ago: a fault in the first seconds
+            // after start renews the pool like any later one.
+            renewed: Mutex::new(
+                Instant::now()
+                    .checked_sub(STATEMENT_DEADLINE)
+                    .unwrap_or_else(Instant::now),
+            ),
             breaker: Breaker::default(),
         })
     }
