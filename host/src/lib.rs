@@ -25,6 +25,7 @@
 //! the benchmarks and the black-box tests use.
 
 mod api;
+mod capability;
 mod cli;
 mod config;
 mod connections;

@@ -95,6 +95,30 @@ fn append(to: &mut Option<String>, delta: &str) {
     to.get_or_insert_with(String::new).push_str(delta);
 }
 
+/// A whole completion as the pieces a stream would have sent: its reasoning,
+/// its text, each tool call in one piece (for a plugin that does not stream).
+pub(crate) fn pieces(c: &Completion) -> Vec<StreamEvent> {
+    let mut pieces = Vec::new();
+    if let Some(reasoning) = c.reasoning.clone().filter(|r| !r.is_empty()) {
+        pieces.push(StreamEvent::Reasoning(reasoning));
+    }
+    if let Some(refusal) = c.refusal.clone().filter(|r| !r.is_empty()) {
+        pieces.push(StreamEvent::Refusal(refusal));
+    }
+    if !c.text.is_empty() {
+        pieces.push(StreamEvent::Text(c.text.clone()));
+    }
+    for (index, call) in (0u32..).zip(&c.tool_calls) {
+        pieces.push(StreamEvent::ToolCall(ToolCallDelta {
+            index,
+            id: Some(call.id.clone()),
+            name: Some(call.name.clone()),
+            arguments: call.arguments.clone(),
+        }));
+    }
+    pieces
+}
+
 /// Bytes of everything a completion generated, for the output limit.
 pub(crate) fn size(c: &Completion) -> usize {
     c.text.len()

@@ -104,16 +104,17 @@ pub enum CallError {
     ResourceLimit(String),
 }
 
-/// Where a streamed call sends its text as it arrives. A closed sink does
-/// not stop the call; dropping the call's future does.
-pub type DeltaSink = mpsc::Sender<String>;
+/// Where a streamed call sends its pieces as they arrive: text, reasoning,
+/// refusal and tool-call pieces (never `end`, never empty text). A closed
+/// sink does not stop the call; dropping the call's future does.
+pub type DeltaSink = mpsc::Sender<StreamEvent>;
 
 /// How many pieces of text a streamed call may send ahead of its reader
 /// before it waits: the one size for every caller.
 const DELTA_CHANNEL: usize = 64;
 
 /// A sink for a streamed call and the receiver its caller reads.
-pub fn delta_channel() -> (DeltaSink, mpsc::Receiver<String>) {
+pub fn delta_channel() -> (DeltaSink, mpsc::Receiver<StreamEvent>) {
     mpsc::channel(DELTA_CHANNEL)
 }
 
@@ -285,10 +286,10 @@ impl Plugin {
         self.check_answer(answer, &store)
     }
 
-    /// Like `complete`, but sends the text to `sink` as it is generated.
-    /// The deltas (never empty), concatenated, are the returned text; a
-    /// stream that fails after some text fails as a whole. Reasoning,
-    /// refusal and tool-call pieces are assembled into the completion.
+    /// Like `complete`, but sends the pieces to `sink` as they are
+    /// generated. The text deltas (never empty), concatenated, are the
+    /// returned text, and the tool-call pieces assemble to its tool calls; a
+    /// stream that fails after some output fails as a whole.
     pub async fn stream(
         &self,
         request: &Request,
@@ -297,10 +298,10 @@ impl Plugin {
     ) -> Result<Result<Completion, ProviderError>, CallError> {
         if !self.streams() {
             let answer = self.complete(request, deadline).await?;
-            if let Ok(completion) = &answer
-                && !completion.text.is_empty()
-            {
-                let _ = sink.send(completion.text.clone()).await;
+            if let Ok(completion) = &answer {
+                for piece in assemble::pieces(completion) {
+                    let _ = sink.send(piece).await;
+                }
             }
             return Ok(answer);
         }
@@ -321,11 +322,12 @@ impl Plugin {
                     Err(error) => return Ok(Err(error)),
                 };
                 for event in events {
-                    let text = match &event {
-                        // Text that went out starts a /v1 stream's 200, so
-                        // an empty piece must not count as text.
-                        StreamEvent::Text(delta) if !delta.is_empty() => Some(delta.clone()),
-                        _ => None,
+                    let piece = match &event {
+                        // Output that went out starts a /v1 stream's 200, so
+                        // an empty piece of text must not count as output.
+                        StreamEvent::Text(delta) if delta.is_empty() => None,
+                        StreamEvent::End(_) => None,
+                        other => Some(other.clone()),
                     };
                     if let Some(done) = assembly.push(event, &request.model) {
                         return Ok(Ok(done));
@@ -337,8 +339,8 @@ impl Plugin {
                     {
                         return Ok(Ok(assembly.finish(None, &request.model)));
                     }
-                    if let Some(text) = text {
-                        let _ = sink.send(text).await;
+                    if let Some(piece) = piece {
+                        let _ = sink.send(piece).await;
                     }
                 }
             }

@@ -37,6 +37,7 @@ pub mod testing;
 mod backend;
 mod batch;
 mod breaker;
+mod conversation;
 mod deltas;
 mod liveness;
 mod outage;

@@ -6,6 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use crate::conversation::{
+    Content, ImageUrl, JsonSchema, Message, Params, Part, ReasoningEffort, ResponseFormat, Role,
+    Tool, ToolCall, ToolChoice, ToolMode,
+};
 use crate::error_code::ErrorCode;
 
 /// Where a task is in its life. Who moves a task in and out of each status
@@ -160,59 +164,54 @@ impl std::fmt::Display for TaskStatus {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-    Tool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Message {
-    pub role: Role,
-    pub content: String,
-}
-
-/// Sampling parameters; all optional.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub stop: Vec<String>,
-}
-
 /// What the provider is asked; stored as submitted (a `prompt` becomes one
 /// user message).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskInput {
     pub messages: Vec<Message>,
+    /// Tools the model may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Tool>,
     #[serde(default)]
     pub params: Params,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Usage {
+    /// Prompt tokens, cached ones included.
     pub input_tokens: u32,
+    /// Generated tokens, reasoning tokens included.
     pub output_tokens: u32,
+    /// Of `input_tokens`, those served from the upstream's prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_tokens: Option<u32>,
+    /// Of `output_tokens`, those spent on reasoning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u32>,
 }
 
-/// A completed task's answer.
+/// A completed task's answer: one model turn. When the model calls tools,
+/// the client runs them and submits the next turn as a new task.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskResult {
+    /// Empty when the model only called tools.
     pub text: String,
     /// `stop`, `length`, `content_filter`, `tool_calls` or `other`.
     pub finish_reason: String,
     pub usage: Option<Usage>,
     pub model: String,
+    /// The tools the model asked to call, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The model's reasoning, when the upstream returns it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    /// The model declined to answer, in its own words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// The upstream's id for this response, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
 }
 
 /// Why an attempt failed, typed; the message is for people.

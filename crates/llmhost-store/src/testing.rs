@@ -13,10 +13,8 @@ pub fn new_task(provider: &str) -> NewTask {
         provider: provider.into(),
         model: "echo".into(),
         input: TaskInput {
-            messages: vec![Message {
-                role: Role::User,
-                content: "hi".into(),
-            }],
+            messages: vec![Message::text(Role::User, "hi")],
+            tools: Vec::new(),
             params: Params::default(),
         },
         metadata: Some(serde_json::json!({"k": "v"})),

@@ -132,6 +132,11 @@ pub(crate) struct ApiError {
     retry_after_ms: Option<u64>,
     /// What the log says and the client is not told (a store error's text).
     detail: Option<String>,
+    /// The request field at fault, when one is (OpenAI's `param`).
+    param: Option<String>,
+    /// The field asks for what the model does not declare: OpenAI's code
+    /// `unsupported_parameter` (REST keeps `invalid_request`).
+    unsupported: bool,
 }
 
 /// The body of every REST error response.
@@ -146,6 +151,10 @@ pub(crate) struct ErrorDetail {
     pub(crate) code: String,
     /// What went wrong, for people.
     pub(crate) message: String,
+    /// The request field at fault, when one is (e.g. `tools`,
+    /// `params.seed`, `messages[1].content[0]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) param: Option<String>,
 }
 
 impl ApiError {
@@ -155,7 +164,22 @@ impl ApiError {
             message: message.into(),
             retry_after_ms: None,
             detail: None,
+            param: None,
+            unsupported: false,
         }
+    }
+
+    /// A request the chosen model cannot take (`capability`), naming the
+    /// field: `/v1` as OpenAI does (`param`), the task API as its own.
+    pub(crate) fn refused(refusal: crate::capability::Refusal, format: Format) -> Self {
+        let param = match format {
+            Format::Rest => refusal.task_param(),
+            Format::OpenAi => refusal.param.clone(),
+        };
+        let mut error = Self::invalid(format!("{param}: {}", refusal.message));
+        error.param = Some(param);
+        error.unsupported = refusal.unsupported;
+        error
     }
 
     /// A request that is well-formed JSON but not a valid one.
@@ -233,16 +257,18 @@ impl ApiError {
                 error: ErrorDetail {
                     code: self.code().to_owned(),
                     message: self.message.clone(),
+                    param: self.param.clone(),
                 },
             }),
             Format::OpenAi => {
                 let code = match self.code {
+                    _ if self.unsupported => "unsupported_parameter",
                     Code::Api(code) if code.spec().2 => "invalid_request",
                     _ => self.code(),
                 };
                 let status = openai_status(self.status());
                 json!({
-                    "error": { "message": self.message, "type": openai_type(status), "param": null, "code": code }
+                    "error": { "message": self.message, "type": openai_type(status), "param": self.param, "code": code }
                 })
             }
         }

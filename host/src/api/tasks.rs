@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use llmhost_store::task::{Message, Params, Role, Task, TaskInput, TaskStatus};
+use super::error::Format;
+use crate::capability;
+use llmhost_store::task::{Message, Params, Role, Task, TaskInput, TaskStatus, Tool};
 use llmhost_store::{Cancel, Idempotency, Inserted, ListQuery, NewTask};
 
 const MAX_NAME_LEN: usize = 128;
@@ -42,6 +44,9 @@ pub(crate) struct CreateTask {
     messages: Option<Vec<Message>>,
     #[serde(default)]
     prompt: Option<String>,
+    /// Tools the model may call (a model that declares `tools`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Tool>,
     #[serde(default)]
     params: Option<Params>,
     /// Any JSON object; stored and returned as given.
@@ -78,10 +83,7 @@ impl CreateTask {
             (None, None) => {
                 return Err(ApiError::invalid("missing field `messages` (or `prompt`)"));
             }
-            (None, Some(prompt)) => vec![Message {
-                role: Role::User,
-                content: prompt,
-            }],
+            (None, Some(prompt)) => vec![Message::text(Role::User, prompt)],
             (Some(messages), None) if messages.is_empty() => {
                 return Err(ApiError::invalid(
                     "messages: must hold at least one message",
@@ -114,6 +116,7 @@ impl CreateTask {
             model: self.model,
             input: TaskInput {
                 messages,
+                tools: self.tools,
                 params: self.params.unwrap_or_default(),
             },
             metadata: self.metadata,
@@ -186,7 +189,7 @@ fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
         (status = 409, description = "The Idempotency-Key was used for another request", body = ErrorBody),
         (status = 413, description = "The body is over the limit", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
-        (status = 422, description = "A field is missing, mistyped, unknown or out of range", body = ErrorBody),
+        (status = 422, description = "A field is missing, mistyped, unknown or out of range, or asks for what the model does not declare (tools, media, a parameter): `param` names it", body = ErrorBody),
     ),
     security((), ("bearer" = []))
 )]
@@ -197,6 +200,15 @@ pub(crate) async fn tasks_create(
 ) -> Result<impl IntoResponse, ApiError> {
     let key = idempotency_key(&request_headers)?;
     let new_task = body.validate(state.config.default_max_attempts, key)?;
+    // Refused before it is stored: what the model cannot take never runs.
+    let plugin = state.runtime.get(&new_task.provider);
+    capability::admit(
+        plugin.as_deref(),
+        &new_task.provider,
+        &new_task.model,
+        &new_task.input,
+    )
+    .map_err(|refusal| ApiError::refused(refusal, Format::Rest))?;
     let (status, task) = match state.store.insert(&new_task).await? {
         Inserted::Created(task) => (StatusCode::CREATED, task),
         Inserted::Existing(task) => (StatusCode::OK, task),

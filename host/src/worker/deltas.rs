@@ -2,7 +2,8 @@
 //! watching the task's events see it while the attempt runs (possibly from
 //! another process). A batch is written at most every `FLUSH`; a call that
 //! ends before the first flush writes nothing, because its result carries
-//! the whole text. Writes are fenced: a worker that lost its task stops, and
+//! the whole text. Only text is stored: tool calls and reasoning arrive
+//! with the result. Writes are fenced: a worker that lost its task stops, and
 //! so does one whose write failed (what is stored stays a prefix).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use llmhost_runtime::StreamEvent;
 use llmhost_store::{Fenced, Store};
 
 /// How long streamed text may wait before it is stored.
@@ -21,7 +23,7 @@ pub(crate) async fn persist(
     store: &Store,
     task_id: &str,
     attempt: u32,
-    mut deltas: mpsc::Receiver<String>,
+    mut deltas: mpsc::Receiver<StreamEvent>,
     stored: &AtomicBool,
 ) {
     let mut pending = String::new();
@@ -30,7 +32,8 @@ pub(crate) async fn persist(
     loop {
         tokio::select! {
             delta = deltas.recv() => match delta {
-                Some(delta) => pending.push_str(&delta),
+                Some(StreamEvent::Text(delta)) => pending.push_str(&delta),
+                Some(_) => {}
                 // The call is over: its outcome carries the rest.
                 None => return,
             },
@@ -95,7 +98,9 @@ mod tests {
         let feed = async {
             // Long enough for the failed batch and several after it.
             for piece in 0..(10 * FLUSH.as_millis() / 20) {
-                sink.send(format!("{piece} ")).await.unwrap();
+                sink.send(StreamEvent::Text(format!("{piece} ")))
+                    .await
+                    .unwrap();
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             drop(sink);

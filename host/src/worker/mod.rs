@@ -17,9 +17,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::convert;
+use crate::{capability, convert};
 use crate::metrics::Metrics;
 use llmhost_runtime::Runtime;
+use llmhost_store::error_code::ErrorCode;
 use llmhost_store::task::{TaskError, TaskResult};
 use llmhost_store::{ClaimedTask, Fenced, Heartbeat, Store};
 
@@ -239,7 +240,17 @@ impl Worker {
                 &self.runtime.names(),
             ));
         };
-        let request = convert::request(&task.model, &task.input);
+        // Checked at submit; again here, as the plugin may have been
+        // replaced by one that declares less since.
+        let request =
+            capability::admit(Some(&plugin), &task.provider, &task.model, &task.input).map_err(
+                |refusal| {
+                    TaskError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("{}: {}", refusal.task_param(), refusal.message),
+                    )
+                },
+            )?;
         let deadline = task
             .timeout_ms
             .map_or(self.config.default_timeout, Duration::from_millis);

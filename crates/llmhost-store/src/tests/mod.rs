@@ -50,6 +50,10 @@ fn answer(text: &str) -> TaskResult {
         finish_reason: "stop".into(),
         usage: None,
         model: "echo".into(),
+        tool_calls: Vec::new(),
+        reasoning: None,
+        refusal: None,
+        response_id: None,
     }
 }
 

@@ -149,7 +149,9 @@ async fn stream(
     let collect = tokio::spawn(async move {
         let mut all = Vec::new();
         while let Some(delta) = deltas.recv().await {
-            all.push(delta);
+            if let llmhost_runtime::StreamEvent::Text(text) = delta {
+                all.push(text);
+            }
         }
         all
     });

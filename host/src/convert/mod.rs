@@ -1,61 +1,20 @@
 //! Translations between the task's types and the plugin contract's, and the
 //! mapping of both failure layers (host call errors, provider errors) to a
 //! typed error, for the workers and the synchronous endpoint alike
-//! (`outcome` is how a call ended, in the task's terms). The error *codes*
-//! and their properties live in `error_code`; this file only says which
-//! code each failure is.
+//! (`outcome` is how a call ended, in the task's terms). The request
+//! (`request.rs`) and the answer (`answer.rs`) have a file each. The error
+//! *codes* and their properties live in `error_code`; this file only says
+//! which code each failure is.
+
+mod answer;
+mod request;
+
+pub(crate) use answer::completion;
+pub(crate) use request::request;
 
 use llmhost_runtime::{self as runtime, CallError, ProviderError};
 use llmhost_store::error_code::ErrorCode;
-use llmhost_store::task::{Role, TaskError, TaskInput, TaskResult, Usage};
-
-pub(crate) fn request(model: &str, input: &TaskInput) -> runtime::Request {
-    runtime::Request {
-        model: model.to_owned(),
-        messages: input
-            .messages
-            .iter()
-            .map(|m| runtime::Message::text(role(m.role), m.content.clone()))
-            .collect(),
-        tools: Vec::new(),
-        params: runtime::Params {
-            max_tokens: input.params.max_tokens,
-            temperature: input.params.temperature.map(f64::from),
-            top_p: input.params.top_p.map(f64::from),
-            stop: input.params.stop.clone(),
-            ..Default::default()
-        },
-        provider_options: None,
-    }
-}
-
-fn role(role: Role) -> runtime::Role {
-    match role {
-        Role::System => runtime::Role::System,
-        Role::User => runtime::Role::User,
-        Role::Assistant => runtime::Role::Assistant,
-        Role::Tool => runtime::Role::Tool,
-    }
-}
-
-pub(crate) fn completion(c: runtime::Completion) -> TaskResult {
-    let finish_reason = match c.finish_reason {
-        runtime::FinishReason::Stop => "stop",
-        runtime::FinishReason::Length => "length",
-        runtime::FinishReason::ContentFilter => "content_filter",
-        runtime::FinishReason::ToolCalls => "tool_calls",
-        runtime::FinishReason::Other => "other",
-    };
-    TaskResult {
-        text: c.text,
-        finish_reason: finish_reason.to_owned(),
-        usage: c.usage.map(|u| Usage {
-            input_tokens: u.input_tokens,
-            output_tokens: u.output_tokens,
-        }),
-        model: c.model,
-    }
-}
+use llmhost_store::task::{TaskError, TaskResult};
 
 /// How a provider call ended, as the task records it: its result, or the
 /// typed error of either layer (the provider's answer, the host's failure).
