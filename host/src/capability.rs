@@ -80,6 +80,17 @@ impl Refusal {
     }
 }
 
+/// A refusal as a task's failure: `invalid_request` naming the field as
+/// the task API does.
+impl From<Refusal> for llmhost_store::task::TaskError {
+    fn from(refusal: Refusal) -> Self {
+        Self::new(
+            llmhost_store::error_code::ErrorCode::InvalidRequest,
+            format!("{}: {}", refusal.task_param(), refusal.message),
+        )
+    }
+}
+
 /// Checks `request` against the capabilities of `model` (named in
 /// messages as `provider/model`).
 pub(crate) fn check(request: &Request, caps: &Capabilities, model: &str) -> Result<(), Refusal> {

@@ -330,6 +330,8 @@ impl From<TaskError> for ApiError {
             code: Code::Task(error.code),
             message: error.message,
             detail: None,
+            param: None,
+            unsupported: false,
         }
     }
 }

@@ -53,9 +53,12 @@ fn tools_to_a_model_without_tools_are_refused_naming_tools() {
     assert_eq!(check(&r, &caps(Features::TOOLS, &[]), "p/m"), Ok(()));
 }
 
+/// A change to a request, the feature it needs, its `/v1` and task names.
+type Case = (fn(&mut Request), Features, &'static str, &'static str);
+
 #[test]
 fn each_parameter_needs_its_feature_and_is_named() {
-    let cases: [(fn(&mut Request), Features, &str, &str); 5] = [
+    let cases: [Case; 5] = [
         (|r| r.params.seed = Some(1), Features::SEED, "seed", "params.seed"),
         (|r| r.params.frequency_penalty = Some(0.5), Features::PENALTIES, "frequency_penalty", "params.frequency_penalty"),
         (|r| r.params.user = Some("u".into()), Features::USER, "user", "params.user"),

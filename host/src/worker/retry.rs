@@ -95,6 +95,7 @@ mod tests {
             model: "echo".into(),
             input: TaskInput {
                 messages: Vec::new(),
+                tools: Vec::new(),
                 params: Params::default(),
             },
             timeout_ms: None,

@@ -1,10 +1,12 @@
 //! The OpenAI-compatible endpoints: `POST /v1/chat/completions` (model
 //! `<provider>/<model>`, `stream: true` as OpenAI SSE chunks ending with
 //! `[DONE]`) and `GET /v1/models`. Synchronous: the provider is called
-//! directly, nothing is stored. Errors use OpenAI's format and the one
-//! error table.
+//! directly, nothing is stored. The request is read by `request.rs` and
+//! checked by `capability` before the call; errors use OpenAI's format
+//! (`param` names the field) and the one error table.
 
 mod error;
+mod request;
 mod routed;
 mod stream;
 mod wire;
@@ -17,13 +19,15 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::error::{ApiError, Format};
 use super::extract::OpenAiJson;
-use crate::convert;
+use crate::{capability, convert};
 pub(crate) use error::OpenAiError;
 use llmhost_store::task::{TaskError, TaskResult};
+use request::ChatRequest;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wire::{AssistantMessage, ChatCompletion, ChatRequest, ChatUsage, Choice, Model, ModelList};
+use wire::{AssistantMessage, ChatCompletion, ChatUsage, Choice, Model, ModelList};
 
 /// The response header carrying the host's own time on a request, in
 /// microseconds: everything but the provider call.
@@ -78,12 +82,14 @@ pub(crate) async fn chat_completions(
             "messages: must hold at least one message",
         ));
     }
+    let refused = |refusal| OpenAiError(ApiError::refused(refusal, Format::OpenAi));
+    let input = request.to_input().map_err(refused)?;
     let Some(plugin) = state.runtime.get(provider) else {
         let error = TaskError::provider_not_found(provider, &state.runtime.names());
         return Err(error.into());
     };
-    let (messages, params) = request.to_input();
-    let input = llmhost_store::task::TaskInput { messages, params };
+    let contract_request =
+        capability::admit(Some(&plugin), provider, model, &input).map_err(refused)?;
     // Opaque and unique; from the thread's generator, not a getrandom
     // system call per request (as `Uuid::now_v7` makes).
     let id = format!("chatcmpl-{:032x}", rand::random::<u128>());
@@ -98,13 +104,8 @@ pub(crate) async fn chat_completions(
                 .as_ref()
                 .is_some_and(|o| o.include_usage),
         };
-        let (events, provider_time) = stream::start(
-            plugin,
-            convert::request(model, &input),
-            state.config.call_deadline,
-            header,
-        )
-        .await?;
+        let (events, provider_time) =
+            stream::start(plugin, contract_request, state.config.call_deadline, header).await?;
         let mut response = events.into_response();
         set_overhead(
             &mut response,
@@ -114,7 +115,7 @@ pub(crate) async fn chat_completions(
     }
     let call_started = Instant::now();
     let outcome = plugin
-        .complete(&convert::request(model, &input), state.config.call_deadline)
+        .complete(&contract_request, state.config.call_deadline)
         .await;
     let provider_time = call_started.elapsed();
     let result = convert::outcome(outcome)?;
@@ -137,8 +138,9 @@ async fn chat_routed(
             "messages: must hold at least one message",
         ));
     }
-    let (messages, params) = request.to_input();
-    let input = llmhost_store::task::TaskInput { messages, params };
+    let input = request
+        .to_input()
+        .map_err(|refusal| OpenAiError(ApiError::refused(refusal, Format::OpenAi)))?;
     let header = stream::ChunkHeader {
         id: format!("chatcmpl-{:032x}", rand::random::<u128>()),
         created: chrono::Utc::now().timestamp(),
@@ -186,7 +188,11 @@ fn whole(id: String, created: i64, model: String, result: TaskResult) -> ChatCom
             index: 0,
             message: AssistantMessage {
                 role: "assistant",
-                content: result.text,
+                content: (!result.text.is_empty() || result.tool_calls.is_empty())
+                    .then_some(result.text),
+                refusal: result.refusal,
+                tool_calls: (!result.tool_calls.is_empty())
+                    .then(|| result.tool_calls.into_iter().map(Into::into).collect()),
             },
             finish_reason: result.finish_reason,
         }],

@@ -12,7 +12,7 @@ use llmhost_store::task::{TaskError, TaskInput};
 
 use super::stream::{self, ChunkHeader};
 use super::{AppState, OpenAiError, set_overhead, whole};
-use crate::convert;
+use crate::{capability, convert};
 use crate::routing::{Attempted, Route, Target, run};
 
 /// The response header naming the `<instance>/<model>` that answered.
@@ -35,15 +35,25 @@ pub(super) async fn complete(
             .get(&target.instance)
             .ok_or_else(|| TaskError::provider_not_found(&target.instance, &installed))
     };
+    // Each target is checked against its own model's capabilities; a
+    // refusal is the caller's `invalid_request`, tried nowhere else.
+    let admit = |target: &Target| {
+        let plugin = plugin_for(target)?;
+        let request = capability::admit(Some(&plugin), &target.instance, &target.model, &input)
+            .map_err(TaskError::from)?;
+        Ok::<_, TaskError>((plugin, request))
+    };
     if stream {
         let (answer, attempts) = run(route, |target| {
-            let plugin = plugin_for(target);
-            let request = convert::request(&target.model, &input);
+            let admitted = admit(target);
             let header = ChunkHeader {
                 model: target.label(),
                 ..header.clone()
             };
-            async move { stream::start(plugin?, request, deadline, header).await }
+            async move {
+                let (plugin, request) = admitted?;
+                stream::start(plugin, request, deadline, header).await
+            }
         })
         .await;
         log(route, &attempts);
@@ -57,11 +67,11 @@ pub(super) async fn complete(
         return Ok(response);
     }
     let (answer, attempts) = run(route, |target| {
-        let plugin = plugin_for(target);
-        let request = convert::request(&target.model, &input);
+        let admitted = admit(target);
         async move {
+            let (plugin, request) = admitted?;
             let called = Instant::now();
-            let result = convert::outcome(plugin?.complete(&request, deadline).await)?;
+            let result = convert::outcome(plugin.complete(&request, deadline).await)?;
             Ok((result, called.elapsed()))
         }
     })

@@ -1,6 +1,8 @@
-//! `stream: true` on `/v1/chat/completions`: the provider's text as OpenAI
+//! `stream: true` on `/v1/chat/completions`: the provider's output as OpenAI
 //! `chat.completion.chunk` events while it is generated — the role, each
-//! piece of text, the finish reason (and usage when asked), then `[DONE]`.
+//! piece of text, refusal or tool call (`delta.tool_calls`, OpenAI's shape),
+//! the finish reason (and usage when asked), then `[DONE]`. Reasoning has no
+//! place in OpenAI's chunks and is not sent.
 //!
 //! The call starts before the response: a failure before any text is an
 //! ordinary error response with the status from the error table; a failure
@@ -17,10 +19,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::usage;
-use super::wire::{ChatChunk, ChunkChoice, Delta};
+use super::wire::{ChatChunk, ChunkChoice, Delta, FunctionPiece, ToolCallPiece};
 use crate::api::error::{ApiError, Format};
 use crate::convert;
-use llmhost_runtime::{Plugin, Request};
+use llmhost_runtime::{Plugin, Request, StreamEvent};
 use llmhost_store::task::{TaskError, TaskResult};
 
 /// What every chunk of one answer repeats.
@@ -32,9 +34,9 @@ pub(crate) struct ChunkHeader {
     pub(crate) include_usage: bool,
 }
 
-/// The call's text as it comes, and its outcome at the end.
+/// The call's pieces as they come, and its outcome at the end.
 struct Call {
-    deltas: mpsc::Receiver<String>,
+    deltas: mpsc::Receiver<StreamEvent>,
     /// Aborted when the stream is dropped (the client went away).
     outcome: AbortOnDrop<Result<TaskResult, TaskError>>,
 }
@@ -59,6 +61,7 @@ pub(crate) async fn start(
         Delta {
             role: Some("assistant"),
             content: Some(""),
+            ..Delta::default()
         },
         None,
     );
@@ -84,7 +87,7 @@ enum State {
     /// Forwarding text; `first` was received before the response started.
     Text {
         call: Call,
-        first: Option<String>,
+        first: Option<StreamEvent>,
         header: ChunkHeader,
     },
     /// Sending the closing events.
@@ -96,21 +99,23 @@ impl State {
         match self {
             State::Text {
                 mut call,
-                first,
+                mut first,
                 header,
             } => {
-                let delta = match first {
-                    Some(text) => Some(text),
-                    None => call.deltas.recv().await,
-                };
-                if let Some(text) = delta {
-                    let event = header.text(&text);
-                    let next = State::Text {
-                        call,
-                        first: None,
-                        header,
+                loop {
+                    let delta = match first.take() {
+                        Some(piece) => Some(piece),
+                        None => call.deltas.recv().await,
                     };
-                    return Some((event, next));
+                    let Some(piece) = delta else { break };
+                    if let Some(event) = header.piece(piece) {
+                        let next = State::Text {
+                            call,
+                            first: None,
+                            header,
+                        };
+                        return Some((event, next));
+                    }
                 }
                 let closing = header.closing(call.outcome.join().await);
                 State::Closing(closing.into_iter()).advance_closing()
@@ -145,12 +150,32 @@ impl ChunkHeader {
         Event::default().data(serde_json::to_string(&chunk).expect("chunks serialise"))
     }
 
-    fn text(&self, text: &str) -> Event {
-        let delta = Delta {
-            role: None,
-            content: Some(text),
+    /// The chunk for one piece of output; none for reasoning.
+    fn piece(&self, piece: StreamEvent) -> Option<Event> {
+        let delta = match &piece {
+            StreamEvent::Text(text) => Delta {
+                content: Some(text),
+                ..Delta::default()
+            },
+            StreamEvent::Refusal(refusal) => Delta {
+                refusal: Some(refusal),
+                ..Delta::default()
+            },
+            StreamEvent::ToolCall(call) => Delta {
+                tool_calls: Some(vec![ToolCallPiece {
+                    index: call.index,
+                    id: call.id.clone(),
+                    kind: call.id.as_ref().map(|_| "function"),
+                    function: FunctionPiece {
+                        name: call.name.clone(),
+                        arguments: call.arguments.clone(),
+                    },
+                }]),
+                ..Delta::default()
+            },
+            StreamEvent::Reasoning(_) | StreamEvent::End(_) => return None,
         };
-        self.chunk(delta, None)
+        Some(self.chunk(delta, None))
     }
 
     /// The finish reason, usage if asked, and `[DONE]`; or the error.

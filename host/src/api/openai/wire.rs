@@ -1,129 +1,10 @@
-//! OpenAI's Chat Completions wire format, as much of it as llmhost serves.
-//! Requests accept (and ignore) fields llmhost does not use, as OpenAI
-//! clients send many.
+//! OpenAI's Chat Completions answers on the wire: whole completions,
+//! stream chunks (text and `tool_calls` pieces) and the model list. The
+//! request is `request.rs`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use llmhost_store::task::{Message, Params, Role};
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct ChatRequest {
-    /// `<provider>/<model>`.
-    pub(crate) model: String,
-    pub(crate) messages: Vec<ChatMessage>,
-    #[serde(default)]
-    pub(crate) stream: bool,
-    #[serde(default)]
-    pub(crate) stream_options: Option<StreamOptions>,
-    #[serde(default)]
-    pub(crate) max_tokens: Option<u32>,
-    #[serde(default)]
-    pub(crate) max_completion_tokens: Option<u32>,
-    #[serde(default)]
-    pub(crate) temperature: Option<f32>,
-    #[serde(default)]
-    pub(crate) top_p: Option<f32>,
-    #[serde(default)]
-    pub(crate) stop: Option<Stop>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct StreamOptions {
-    #[serde(default)]
-    pub(crate) include_usage: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum Stop {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct ChatMessage {
-    pub(crate) role: ChatRole,
-    #[serde(default)]
-    pub(crate) content: Option<Content>,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum ChatRole {
-    System,
-    /// OpenAI's newer name for system instructions.
-    Developer,
-    User,
-    Assistant,
-    Tool,
-}
-
-/// A string, or a list of parts of which the text ones are used.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum Content {
-    Text(String),
-    Parts(Vec<ContentPart>),
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct ContentPart {
-    #[serde(rename = "type")]
-    pub(crate) kind: String,
-    #[serde(default)]
-    pub(crate) text: Option<String>,
-}
-
-impl ChatRequest {
-    /// The conversation and parameters in llmhost's terms.
-    pub(crate) fn to_input(&self) -> (Vec<Message>, Params) {
-        let messages = self
-            .messages
-            .iter()
-            .map(|m| Message {
-                role: m.role.into(),
-                content: m.content.as_ref().map(Content::text).unwrap_or_default(),
-            })
-            .collect();
-        let stop = match &self.stop {
-            None => Vec::new(),
-            Some(Stop::One(s)) => vec![s.clone()],
-            Some(Stop::Many(v)) => v.clone(),
-        };
-        let params = Params {
-            max_tokens: self.max_completion_tokens.or(self.max_tokens),
-            temperature: self.temperature,
-            top_p: self.top_p,
-            stop,
-        };
-        (messages, params)
-    }
-}
-
-impl From<ChatRole> for Role {
-    fn from(role: ChatRole) -> Self {
-        match role {
-            ChatRole::System | ChatRole::Developer => Role::System,
-            ChatRole::User => Role::User,
-            ChatRole::Assistant => Role::Assistant,
-            ChatRole::Tool => Role::Tool,
-        }
-    }
-}
-
-impl Content {
-    fn text(&self) -> String {
-        match self {
-            Self::Text(text) => text.clone(),
-            Self::Parts(parts) => parts
-                .iter()
-                .filter(|p| p.kind == "text")
-                .filter_map(|p| p.text.as_deref())
-                .collect::<Vec<_>>()
-                .join(""),
-        }
-    }
-}
+use llmhost_store::task::ToolCall;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct ChatCompletion {
@@ -145,7 +26,58 @@ pub(crate) struct Choice {
 #[derive(Debug, Serialize)]
 pub(crate) struct AssistantMessage {
     pub(crate) role: &'static str,
-    pub(crate) content: String,
+    /// Null when the model only called tools, as OpenAI answers.
+    pub(crate) content: Option<String>,
+    pub(crate) refusal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_calls: Option<Vec<FunctionCallOut>>,
+}
+
+/// A tool call in OpenAI's shape.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct FunctionCallOut {
+    pub(crate) id: String,
+    #[serde(rename = "type")]
+    pub(crate) kind: &'static str,
+    pub(crate) function: FunctionOut,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct FunctionOut {
+    pub(crate) name: String,
+    pub(crate) arguments: String,
+}
+
+impl From<ToolCall> for FunctionCallOut {
+    fn from(call: ToolCall) -> Self {
+        Self {
+            id: call.id,
+            kind: "function",
+            function: FunctionOut {
+                name: call.name,
+                arguments: call.arguments,
+            },
+        }
+    }
+}
+
+/// A piece of a streamed tool call: the first piece of a call carries its
+/// id, type and name; later ones add argument fragments.
+#[derive(Debug, Serialize)]
+pub(crate) struct ToolCallPiece {
+    pub(crate) index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub(crate) kind: Option<&'static str>,
+    pub(crate) function: FunctionPiece,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct FunctionPiece {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    pub(crate) arguments: String,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -180,6 +112,10 @@ pub(crate) struct Delta<'a> {
     pub(crate) role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) refusal: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_calls: Option<Vec<ToolCallPiece>>,
 }
 
 #[derive(Debug, Serialize)]
