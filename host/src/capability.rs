@@ -110,7 +110,11 @@ pub(crate) fn check(request: &Request, caps: &Capabilities, model: &str) -> Resu
     tool_choice(request, &need)?;
     let p = &request.params;
     if p.parallel_tool_calls.is_some() {
-        need(Features::PARALLEL_TOOL_CALLS, "parallel_tool_calls", "parallel_tool_calls")?;
+        need(
+            Features::PARALLEL_TOOL_CALLS,
+            "parallel_tool_calls",
+            "parallel_tool_calls",
+        )?;
     }
     match &p.response_format {
         Some(llmhost_runtime::ResponseFormat::JsonObject) => need(
@@ -127,11 +131,27 @@ pub(crate) fn check(request: &Request, caps: &Capabilities, model: &str) -> Resu
     }
     let optional = [
         (p.seed.is_some(), Features::SEED, "seed"),
-        (p.presence_penalty.is_some(), Features::PENALTIES, "presence_penalty"),
-        (p.frequency_penalty.is_some(), Features::PENALTIES, "frequency_penalty"),
-        (p.reasoning_effort.is_some(), Features::REASONING, "reasoning_effort"),
+        (
+            p.presence_penalty.is_some(),
+            Features::PENALTIES,
+            "presence_penalty",
+        ),
+        (
+            p.frequency_penalty.is_some(),
+            Features::PENALTIES,
+            "frequency_penalty",
+        ),
+        (
+            p.reasoning_effort.is_some(),
+            Features::REASONING,
+            "reasoning_effort",
+        ),
         (p.user.is_some(), Features::USER, "user"),
-        (request.provider_options.is_some(), Features::PROVIDER_OPTIONS, "provider_options"),
+        (
+            request.provider_options.is_some(),
+            Features::PROVIDER_OPTIONS,
+            "provider_options",
+        ),
     ];
     for (used, feature, param) in optional {
         if used {
@@ -162,7 +182,11 @@ fn tool_choice(
                 format!("tool_choice names {name:?}, which is not among the tools"),
             ))
         }
-        _ => need(Features::TOOL_CHOICE, "tool_choice", "tool_choice other than auto"),
+        _ => need(
+            Features::TOOL_CHOICE,
+            "tool_choice",
+            "tool_choice other than auto",
+        ),
     }
 }
 
@@ -176,7 +200,10 @@ fn message(
     let at = |field: &str| format!("messages[{i}].{field}");
     if !m.tool_calls.is_empty() {
         if m.role != Role::Assistant {
-            return Err(Refusal::invalid(at("tool_calls"), "only assistant messages call tools"));
+            return Err(Refusal::invalid(
+                at("tool_calls"),
+                "only assistant messages call tools",
+            ));
         }
         need(Features::TOOLS, &at("tool_calls"), "tool calls")?;
     }
@@ -189,7 +216,10 @@ fn message(
         }
         (Role::Tool, Some(_)) => need(Features::TOOLS, &format!("messages[{i}]"), "tool results")?,
         (_, Some(_)) => {
-            return Err(Refusal::invalid(at("tool_call_id"), "only tool messages answer a call"));
+            return Err(Refusal::invalid(
+                at("tool_call_id"),
+                "only tool messages answer a call",
+            ));
         }
         (_, None) => {}
     }
@@ -202,16 +232,27 @@ fn message(
         };
         let param = at(&format!("content[{j}]"));
         if !matches!(m.role, Role::User | Role::Tool) {
-            return Err(Refusal::invalid(param, "only user and tool messages carry media"));
+            return Err(Refusal::invalid(
+                param,
+                "only user and tool messages carry media",
+            ));
         }
-        if !caps.input_media.iter().any(|p| media_matches(p, &media.media_type)) {
+        if !caps
+            .input_media
+            .iter()
+            .any(|p| media_matches(p, &media.media_type))
+        {
             return Err(Refusal::unsupported(
                 param,
                 format!("{model} does not accept {} input", media.media_type),
             ));
         }
         if matches!(media.source, MediaSource::Url(_)) {
-            need(Features::MEDIA_URLS, &param, "media by URL (send a data: URL)")?;
+            need(
+                Features::MEDIA_URLS,
+                &param,
+                "media by URL (send a data: URL)",
+            )?;
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 
 mod auth;
 mod availability;
+mod capabilities;
 mod config;
 mod conformance;
 mod connection_reuse;

@@ -26,7 +26,7 @@ async fn a_chat_completion_answers_in_openai_format_with_the_host_overhead() {
     let body = json!({
         "model": "echo/echo",
         "messages": [{"role": "developer", "content": "be brief"}, {"role": "user", "content": [{"type": "text", "text": "hello "}, {"type": "text", "text": "there"}]}],
-        "temperature": 0.2, "n": 1, "user": "someone"
+        "temperature": 0.2, "n": 1, "seed": 7
     });
     let response = chat(&server, &body).await;
     assert_eq!(response.status().as_u16(), 200);

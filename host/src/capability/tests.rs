@@ -39,7 +39,10 @@ fn image(source: MediaSource, media_type: &str) -> ContentPart {
 
 #[test]
 fn a_text_request_needs_nothing() {
-    assert_eq!(check(&request(), &caps(Features::empty(), &[]), "p/m"), Ok(()));
+    assert_eq!(
+        check(&request(), &caps(Features::empty(), &[]), "p/m"),
+        Ok(())
+    );
 }
 
 #[test]
@@ -59,11 +62,36 @@ type Case = (fn(&mut Request), Features, &'static str, &'static str);
 #[test]
 fn each_parameter_needs_its_feature_and_is_named() {
     let cases: [Case; 5] = [
-        (|r| r.params.seed = Some(1), Features::SEED, "seed", "params.seed"),
-        (|r| r.params.frequency_penalty = Some(0.5), Features::PENALTIES, "frequency_penalty", "params.frequency_penalty"),
-        (|r| r.params.user = Some("u".into()), Features::USER, "user", "params.user"),
-        (|r| r.params.response_format = Some(llmhost_runtime::ResponseFormat::JsonObject), Features::JSON_OBJECT, "response_format", "params.response_format"),
-        (|r| r.messages[0].name = Some("n".into()), Features::NAMES, "messages[0].name", "messages[0].name"),
+        (
+            |r| r.params.seed = Some(1),
+            Features::SEED,
+            "seed",
+            "params.seed",
+        ),
+        (
+            |r| r.params.frequency_penalty = Some(0.5),
+            Features::PENALTIES,
+            "frequency_penalty",
+            "params.frequency_penalty",
+        ),
+        (
+            |r| r.params.user = Some("u".into()),
+            Features::USER,
+            "user",
+            "params.user",
+        ),
+        (
+            |r| r.params.response_format = Some(llmhost_runtime::ResponseFormat::JsonObject),
+            Features::JSON_OBJECT,
+            "response_format",
+            "params.response_format",
+        ),
+        (
+            |r| r.messages[0].name = Some("n".into()),
+            Features::NAMES,
+            "messages[0].name",
+            "messages[0].name",
+        ),
     ];
     for (change, feature, param, task_param) in cases {
         let mut r = request();
@@ -81,15 +109,24 @@ fn tool_messages_must_name_their_call_and_tool_choice_must_name_a_tool() {
     r.tools.push(tool());
     r.messages.push(Message::text(Role::Tool, "sunny"));
     let all = caps(Features::all(), &[]);
-    assert_eq!(check(&r, &all, "p/m").unwrap_err().param, "messages[1].tool_call_id");
+    assert_eq!(
+        check(&r, &all, "p/m").unwrap_err().param,
+        "messages[1].tool_call_id"
+    );
     r.messages[1].tool_call_id = Some("call_0".into());
     assert_eq!(check(&r, &all, "p/m"), Ok(()));
     r.params.tool_choice = Some(ToolChoice::Named("other".into()));
     let refusal = check(&r, &all, "p/m").unwrap_err();
-    assert_eq!((refusal.param.as_str(), refusal.unsupported), ("tool_choice", false));
+    assert_eq!(
+        (refusal.param.as_str(), refusal.unsupported),
+        ("tool_choice", false)
+    );
     r.params.tool_choice = Some(ToolChoice::Required);
     let refusal = check(&r, &caps(Features::TOOLS, &[]), "p/m").unwrap_err();
-    assert_eq!((refusal.param.as_str(), refusal.unsupported), ("tool_choice", true));
+    assert_eq!(
+        (refusal.param.as_str(), refusal.unsupported),
+        ("tool_choice", true)
+    );
 }
 
 #[test]
@@ -100,9 +137,15 @@ fn media_must_match_a_declared_type_and_urls_need_media_urls() {
         .push(image(MediaSource::Bytes(vec![1]), "image/png"));
     let refusal = check(&r, &caps(Features::empty(), &[]), "p/m").unwrap_err();
     assert_eq!(refusal.param, "messages[0].content[1]");
-    assert_eq!(check(&r, &caps(Features::empty(), &["image/*"]), "p/m"), Ok(()));
+    assert_eq!(
+        check(&r, &caps(Features::empty(), &["image/*"]), "p/m"),
+        Ok(())
+    );
     assert!(check(&r, &caps(Features::empty(), &["image/jpeg"]), "p/m").is_err());
     r.messages[0].content[1] = image(MediaSource::Url("https://x/y.png".into()), "image/*");
     assert!(check(&r, &caps(Features::empty(), &["image/*"]), "p/m").is_err());
-    assert_eq!(check(&r, &caps(Features::MEDIA_URLS, &["image/*"]), "p/m"), Ok(()));
+    assert_eq!(
+        check(&r, &caps(Features::MEDIA_URLS, &["image/*"]), "p/m"),
+        Ok(())
+    );
 }

@@ -17,8 +17,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{capability, convert};
 use crate::metrics::Metrics;
+use crate::{capability, convert};
 use llmhost_runtime::Runtime;
 use llmhost_store::error_code::ErrorCode;
 use llmhost_store::task::{TaskError, TaskResult};
@@ -242,15 +242,13 @@ impl Worker {
         };
         // Checked at submit; again here, as the plugin may have been
         // replaced by one that declares less since.
-        let request =
-            capability::admit(Some(&plugin), &task.provider, &task.model, &task.input).map_err(
-                |refusal| {
-                    TaskError::new(
-                        ErrorCode::InvalidRequest,
-                        format!("{}: {}", refusal.task_param(), refusal.message),
-                    )
-                },
-            )?;
+        let request = capability::admit(Some(&plugin), &task.provider, &task.model, &task.input)
+            .map_err(|refusal| {
+                TaskError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("{}: {}", refusal.task_param(), refusal.message),
+                )
+            })?;
         let deadline = task
             .timeout_ms
             .map_or(self.config.default_timeout, Duration::from_millis);

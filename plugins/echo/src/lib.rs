@@ -3,9 +3,17 @@
 //! Models: `echo` answers with the last user message; `echo-slow:<ms>` waits
 //! that long first; `echo-drip:<ms>` streams the answer word by word, `<ms>`
 //! apart; `echo-error:<code>` fails with that typed error (codes as in the
-//! task API, e.g. `rate_limited`). It never touches the network. Streamed,
-//! every model yields the same text as `complete`, one word (with the
-//! whitespace after it) per event.
+//! task API, e.g. `rate_limited`). The feature models (`models.rs`) call
+//! tools, answer tool results and JSON schemas, describe images, reason and
+//! embed (`answer.rs`, `embed.rs`). It never touches the network. Streamed,
+//! every model yields the same answer as `complete`: one word (with the
+//! whitespace after it) per text event, each tool call's arguments in
+//! several pieces.
+
+mod answer;
+mod embed;
+mod models;
+mod schema;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -13,43 +21,23 @@ use std::time::Duration;
 
 wit_bindgen::generate!({
     path: "../../wit/versions/0.2.0",
-    world: "streaming-plugin",
+    world: "embedding-plugin",
 });
 
+use answer::answer;
+use exports::llmhost::provider::embeddings::{self, EmbeddingsRequest, EmbeddingsResponse};
 use exports::llmhost::provider::provider::Guest;
 use exports::llmhost::provider::streaming::{
-    self, CompletionStream, GuestCompletionStream, StreamEnd, StreamEvent,
+    self, CompletionStream, GuestCompletionStream, StreamEnd, StreamEvent, ToolCallDelta,
 };
 use llmhost::provider::host::{LogLevel, log};
-use llmhost::provider::types::{
-    Capabilities, Completion, ContentPart, Features, FinishReason, Message, ModelInfo,
-    ProviderError, ProviderInfo, RateLimit, Request, Role, Usage,
-};
+use llmhost::provider::types::{Completion, ProviderError, ProviderInfo, RateLimit, Request};
 
 struct Echo;
 
 impl Guest for Echo {
     fn metadata() -> ProviderInfo {
-        ProviderInfo {
-            name: "echo".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: env!("CARGO_PKG_DESCRIPTION").into(),
-            models: vec![
-                model("echo", "answers with the last user message"),
-                model("echo-slow:<ms>", "waits <ms> milliseconds, then echoes"),
-                model(
-                    "echo-drip:<ms>",
-                    "streams word by word, <ms> milliseconds apart",
-                ),
-                model("echo-error:<code>", "fails with the typed error <code>"),
-            ],
-            // Text only: a request with tools, media or any optional
-            // parameter is refused by the host before it reaches echo.
-            capabilities: Capabilities {
-                features: Features::empty(),
-                input_media: Vec::new(),
-            },
-        }
+        models::metadata()
     }
 
     fn complete(request: Request) -> Result<Completion, ProviderError> {
@@ -72,9 +60,7 @@ impl streaming::Guest for Echo {
             std::thread::sleep(delay);
         }
         let completion = answer(request);
-        let mut events: VecDeque<StreamEvent> = words(&completion.text)
-            .map(|word| StreamEvent::Text(word.to_owned()))
-            .collect();
+        let mut events = pieces(&completion);
         events.push_back(StreamEvent::End(StreamEnd {
             finish_reason: completion.finish_reason,
             usage: completion.usage,
@@ -89,6 +75,46 @@ impl streaming::Guest for Echo {
                 _ => None,
             },
         }))
+    }
+}
+
+/// A completion as stream events: reasoning, then text word by word, then
+/// each tool call with its arguments in pieces of at most 8 bytes.
+fn pieces(completion: &Completion) -> VecDeque<StreamEvent> {
+    let mut events = VecDeque::new();
+    if let Some(reasoning) = &completion.reasoning {
+        events.push_back(StreamEvent::Reasoning(reasoning.clone()));
+    }
+    events.extend(words(&completion.text).map(|word| StreamEvent::Text(word.to_owned())));
+    for (index, call) in (0u32..).zip(&completion.tool_calls) {
+        events.push_back(StreamEvent::ToolCall(ToolCallDelta {
+            index,
+            id: Some(call.id.clone()),
+            name: Some(call.name.clone()),
+            arguments: String::new(),
+        }));
+        let mut rest = call.arguments.as_str();
+        while !rest.is_empty() {
+            let mut cut = rest.len().min(8);
+            while !rest.is_char_boundary(cut) {
+                cut += 1;
+            }
+            let (piece, tail) = rest.split_at(cut);
+            events.push_back(StreamEvent::ToolCall(ToolCallDelta {
+                index,
+                id: None,
+                name: None,
+                arguments: piece.to_owned(),
+            }));
+            rest = tail;
+        }
+    }
+    events
+}
+
+impl embeddings::Guest for Echo {
+    fn embed(request: EmbeddingsRequest) -> Result<EmbeddingsResponse, ProviderError> {
+        embed::embed(request)
     }
 }
 
@@ -125,7 +151,10 @@ impl Pace {
         if let Some(code) = model.strip_prefix("echo-error:") {
             return Err(typed_error(code));
         }
-        if model == "echo" {
+        if matches!(
+            model,
+            "echo" | "echo-tools" | "echo-json" | "echo-vision" | "echo-think" | "echo-embed"
+        ) {
             return Ok(Pace::Now);
         }
         let (kind, ms) = model.split_once(':').unwrap_or((model, ""));
@@ -138,32 +167,10 @@ impl Pace {
             "echo-slow" => Ok(Pace::Wait(millis()?)),
             "echo-drip" => Ok(Pace::Drip(millis()?)),
             _ => Err(ProviderError::ModelNotFound(format!(
-                "echo serves echo, echo-slow:<ms>, echo-drip:<ms> and echo-error:<code>, not {model:?}"
+                "echo serves echo, echo-slow:<ms>, echo-drip:<ms>, echo-error:<code>, echo-tools, \
+                 echo-json, echo-vision, echo-think and echo-embed, not {model:?}"
             ))),
         }
-    }
-}
-
-/// The answer to any model: the last user message.
-fn answer(request: Request) -> Completion {
-    let text = last_user_message(&request.messages).unwrap_or_default();
-    let input: Vec<String> = request.messages.iter().map(text_of).collect();
-    Completion {
-        usage: Some(Usage {
-            input_tokens: count_words(input.iter().map(String::as_str)),
-            output_tokens: count_words([text.as_str()]),
-            cached_input_tokens: None,
-            cache_write_input_tokens: None,
-            reasoning_tokens: None,
-        }),
-        text,
-        reasoning: None,
-        refusal: None,
-        tool_calls: Vec::new(),
-        finish_reason: FinishReason::Stop,
-        model: request.model,
-        response_id: None,
-        provider_state: None,
     }
 }
 
@@ -188,44 +195,6 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
         rest = tail;
         Some(word)
     })
-}
-
-fn model(id: &str, description: &str) -> ModelInfo {
-    ModelInfo {
-        id: id.into(),
-        description: description.into(),
-        capabilities: None,
-        context_window: None,
-    }
-}
-
-fn last_user_message(messages: &[Message]) -> Option<String> {
-    messages
-        .iter()
-        .rev()
-        .find(|m| m.role == Role::User)
-        .map(text_of)
-}
-
-/// A message's text parts, concatenated.
-fn text_of(message: &Message) -> String {
-    message
-        .content
-        .iter()
-        .filter_map(|part| match part {
-            ContentPart::Text(text) => Some(text.as_str()),
-            ContentPart::Media(_) => None,
-        })
-        .collect()
-}
-
-/// Whitespace-separated words stand in for tokens: deterministic and cheap.
-fn count_words<'a>(texts: impl IntoIterator<Item = &'a str>) -> u32 {
-    let words: usize = texts
-        .into_iter()
-        .map(|t| t.split_whitespace().count())
-        .sum();
-    u32::try_from(words).unwrap_or(u32::MAX)
 }
 
 fn typed_error(code: &str) -> ProviderError {

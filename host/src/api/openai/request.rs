@@ -169,7 +169,10 @@ impl ChatRequest {
             Some(Stop::Many(v)) => v.clone(),
         };
         if self.user.is_some() && self.safety_identifier.is_some() {
-            return Err(Refusal::invalid("safety_identifier", "give user or safety_identifier, not both"));
+            return Err(Refusal::invalid(
+                "safety_identifier",
+                "give user or safety_identifier, not both",
+            ));
         }
         let params = Params {
             max_tokens: self.max_completion_tokens.or(self.max_tokens),
@@ -179,9 +182,17 @@ impl ChatRequest {
             seed: self.seed,
             presence_penalty: self.presence_penalty,
             frequency_penalty: self.frequency_penalty,
-            reasoning_effort: self.reasoning_effort.as_ref().map(reasoning_effort).transpose()?,
+            reasoning_effort: self
+                .reasoning_effort
+                .as_ref()
+                .map(reasoning_effort)
+                .transpose()?,
             user: self.user.clone().or_else(|| self.safety_identifier.clone()),
-            response_format: self.response_format.as_ref().map(response_format).transpose()?,
+            response_format: self
+                .response_format
+                .as_ref()
+                .map(response_format)
+                .transpose()?,
             tool_choice: self.tool_choice.as_ref().map(tool_choice).transpose()?,
             parallel_tool_calls: self.parallel_tool_calls,
         };
@@ -209,11 +220,16 @@ impl ChatRequest {
             if !harmless {
                 let why = match field.as_str() {
                     "n" => "llmhost answers one choice; n must be 1",
-                    "functions" | "function_call" => "deprecated by OpenAI: use tools and tool_choice",
+                    "functions" | "function_call" => {
+                        "deprecated by OpenAI: use tools and tool_choice"
+                    }
                     f if KNOWN.contains(&f) => "not supported by llmhost",
                     _ => "not a Chat Completions field llmhost knows",
                 };
-                return Err(Refusal::unsupported(field.clone(), format!("{field}: {why}")));
+                return Err(Refusal::unsupported(
+                    field.clone(),
+                    format!("{field}: {why}"),
+                ));
             }
         }
         Ok(())
@@ -301,7 +317,10 @@ fn part(param: &str, value: &Value) -> Result<Part, Refusal> {
     match kind {
         "text" => match value.get("text").and_then(Value::as_str) {
             Some(text) => Ok(Part::Text { text: text.into() }),
-            None => Err(Refusal::invalid(format!("{param}.text"), "must be a string")),
+            None => Err(Refusal::invalid(
+                format!("{param}.text"),
+                "must be a string",
+            )),
         },
         "image_url" => {
             let image = value.get("image_url");
@@ -310,7 +329,10 @@ fn part(param: &str, value: &Value) -> Result<Part, Refusal> {
                 .and_then(|i| i.get("url").or(Some(i)))
                 .and_then(Value::as_str);
             let Some(url) = url else {
-                return Err(Refusal::invalid(format!("{param}.image_url.url"), "must be a string"));
+                return Err(Refusal::invalid(
+                    format!("{param}.image_url.url"),
+                    "must be a string",
+                ));
             };
             let detail = image
                 .and_then(|i| i.get("detail"))

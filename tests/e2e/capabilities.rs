@@ -1,0 +1,284 @@
+//! Contract 0.2's request features end to end, against `echo`'s feature
+//! models over real HTTP: tool calls whole and streamed (OpenAI's
+//! `delta.tool_calls` pieces reassemble to the call), a tool result
+//! answered, JSON schemas, images by `data:` and `https:` URL, reasoning in
+//! a task's result; and everything a model does not declare refused before
+//! any call, naming the field (`/v1`: 400 `unsupported_parameter` with
+//! `param`; tasks: 422 `invalid_request` with `param`).
+
+use serde_json::{Value, json};
+
+use crate::harness::Server;
+
+async fn chat(server: &Server, body: &Value) -> (u16, Value) {
+    let response = server
+        .http
+        .post(server.url("/v1/chat/completions"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn chat_stream(server: &Server, body: &Value) -> Vec<Value> {
+    let response = server
+        .http
+        .post(server.url("/v1/chat/completions"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+fn weather_tool() -> Value {
+    json!({"type": "function", "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string"}, "days": {"type": "integer"}
+        }, "required": ["city", "days"]}
+    }})
+}
+
+fn refused(status: u16, body: &Value, param: &str) {
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], param, "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+}
+
+#[tokio::test]
+async fn a_tool_round_trip_through_v1_whole_and_streamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let mut messages = vec![json!({"role": "user", "content": "Paris in June"})];
+    let body = json!({"model": "echo/echo-tools", "messages": messages, "tools": [weather_tool()]});
+    let (status, answer) = chat(&server, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let choice = &answer["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{answer}");
+    assert_eq!(choice["message"]["content"], Value::Null, "{answer}");
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let arguments: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(arguments, json!({"city": "Paris in June", "days": 3}));
+
+    // Streamed: the pieces of `delta.tool_calls` make the same call.
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let chunks = chat_stream(&server, &streamed).await;
+    let pieces: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0))
+        .collect();
+    assert!(pieces.len() > 2, "arguments in several pieces: {chunks:?}");
+    assert_eq!(pieces[0]["id"], call["id"]);
+    assert_eq!(pieces[0]["type"], "function");
+    assert_eq!(pieces[0]["function"]["name"], "get_weather");
+    let joined: String = pieces
+        .iter()
+        .map(|p| p["function"]["arguments"].as_str().unwrap())
+        .collect();
+    assert_eq!(joined, call["function"]["arguments"].as_str().unwrap());
+    assert!(pieces.iter().all(|p| p["index"] == 0));
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "tool_calls")
+    );
+
+    // The client runs the tool and sends its result back.
+    messages.push(choice["message"].clone());
+    messages.push(json!({"role": "tool", "tool_call_id": call["id"], "content": "sunny"}));
+    let body = json!({"model": "echo/echo-tools", "messages": messages, "tools": [weather_tool()]});
+    let (status, answer) = chat(&server, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "get_weather answered: sunny"
+    );
+    assert_eq!(answer["choices"][0]["finish_reason"], "stop");
+}
+
+#[tokio::test]
+async fn structured_output_and_images_are_honoured_by_the_models_that_declare_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let schema = json!({"type": "object", "properties": {"answer": {"type": "string"},
+                        "confident": {"type": "boolean"}}, "required": ["answer", "confident"],
+                        "additionalProperties": false});
+    let body = json!({"model": "echo/echo-json", "messages": [{"role": "user", "content": "yes"}],
+                      "response_format": {"type": "json_schema",
+                                          "json_schema": {"name": "reply", "schema": schema, "strict": true}}});
+    let (status, answer) = chat(&server, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let content = answer["choices"][0]["message"]["content"].as_str().unwrap();
+    let parsed: Value = serde_json::from_str(content).unwrap();
+    assert_eq!(parsed, json!({"answer": "yes", "confident": true}));
+
+    // A 1x1 PNG by data: URL, and an image by https: URL.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    let body = json!({"model": "echo/echo-vision", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{png}")}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "low"}}
+    ]}]});
+    let (status, answer) = chat(&server, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "2 image(s): image/png, 70 bytes; image/* at https://example.com/cat.jpg. Text: what is this?"
+    );
+}
+
+#[tokio::test]
+async fn v1_refuses_what_the_model_does_not_declare_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let user = json!([{"role": "user", "content": "hi"}]);
+    let image = json!([{"role": "user", "content": [
+        {"type": "text", "text": "look"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]);
+    let audio = json!([{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}]);
+    let cases = [
+        (
+            json!({"model": "echo/echo", "messages": user, "tools": [weather_tool()]}),
+            "tools",
+        ),
+        (json!({"model": "echo/echo", "messages": user, "n": 2}), "n"),
+        (
+            json!({"model": "echo/echo", "messages": user, "logprobs": true}),
+            "logprobs",
+        ),
+        (
+            json!({"model": "echo/echo", "messages": user, "response_format": {"type": "yaml"}}),
+            "response_format",
+        ),
+        (
+            json!({"model": "echo/echo", "messages": user, "response_format": {"type": "json_object"}}),
+            "response_format",
+        ),
+        (
+            json!({"model": "echo/echo", "messages": user, "user": "someone"}),
+            "user",
+        ),
+        (
+            json!({"model": "echo/echo", "messages": user, "presence_penalty": 0.5}),
+            "presence_penalty",
+        ),
+        (
+            json!({"model": "echo/echo", "messages": user, "reasoning_effort": "low"}),
+            "reasoning_effort",
+        ),
+        (
+            json!({"model": "echo/echo", "messages": user, "frobnicate": 1}),
+            "frobnicate",
+        ),
+        (
+            json!({"model": "echo/echo", "messages": image}),
+            "messages[0].content[1]",
+        ),
+        (
+            json!({"model": "echo/echo-vision", "messages": audio}),
+            "messages[0].content[0]",
+        ),
+        (
+            json!({"model": "echo/echo-tools", "messages": user, "tools": [weather_tool()], "tool_choice": {"type": "function", "function": {"name": "nope"}}}),
+            "tool_choice",
+        ),
+    ];
+    for (body, param) in cases {
+        let (status, answer) = chat(&server, &body).await;
+        refused(status, &answer, param);
+        if param != "tool_choice" {
+            assert_eq!(answer["error"]["code"], "unsupported_parameter", "{answer}");
+        }
+    }
+    // Accepted: what asks for nothing, and what the model declares.
+    for body in [
+        json!({"model": "echo/echo", "messages": user, "n": 1, "logprobs": false, "seed": 7, "store": false}),
+        json!({"model": "echo/echo-tools", "messages": user, "tools": [weather_tool()], "tool_choice": "required", "parallel_tool_calls": false}),
+    ] {
+        let (status, answer) = chat(&server, &body).await;
+        assert_eq!(status, 200, "{body} {answer}");
+    }
+}
+
+#[tokio::test]
+async fn tasks_take_the_same_features_and_keep_tool_calls_and_reasoning_in_their_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let tool = json!({"name": "get_weather", "parameters": {"type": "object",
+                      "properties": {"city": {"type": "string"}}}});
+
+    let (status, body) = server
+        .post_task(&json!({"provider": "echo", "model": "echo", "prompt": "hi", "tools": [tool]}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+    assert_eq!(body["error"]["param"], "tools", "{body}");
+    let (status, body) = server
+        .post_task(&json!({"provider": "echo", "model": "echo", "prompt": "hi",
+                           "params": {"reasoning_effort": "high"}}))
+        .await;
+    assert_eq!(
+        (status, &body["error"]["param"]),
+        (422, &json!("params.reasoning_effort")),
+        "{body}"
+    );
+
+    let id = server
+        .submit(
+            &json!({"provider": "echo", "model": "echo-tools", "prompt": "Oslo", "tools": [tool],
+                        "params": {"tool_choice": {"name": "get_weather"}, "temperature": 0.9}}),
+        )
+        .await;
+    let task = server.wait_until_finished(&id).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(task["result"]["finish_reason"], "tool_calls", "{task}");
+    assert_eq!(
+        task["result"]["tool_calls"],
+        json!([{"id": "call_echo_0", "name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}])
+    );
+    assert_eq!(
+        task["input"]["params"]["temperature"],
+        json!(0.9),
+        "floats round-trip as written"
+    );
+
+    let next = json!({"provider": "echo", "model": "echo-tools", "tools": [tool], "messages": [
+        {"role": "user", "content": "Oslo"},
+        {"role": "assistant", "tool_calls": task["result"]["tool_calls"]},
+        {"role": "tool", "tool_call_id": "call_echo_0", "content": "rain"}]});
+    let task = server
+        .wait_until_finished(&server.submit(&next).await)
+        .await;
+    assert_eq!(
+        task["result"]["text"], "get_weather answered: rain",
+        "{task}"
+    );
+
+    let id = server
+        .submit(
+            &json!({"provider": "echo", "model": "echo-think", "prompt": "why",
+                        "params": {"reasoning_effort": "low"}}),
+        )
+        .await;
+    let task = server.wait_until_finished(&id).await;
+    assert_eq!(
+        task["result"]["reasoning"], "The user said \"why\"; echoing it (effort: low).",
+        "{task}"
+    );
+    assert_eq!(task["result"]["usage"]["reasoning_tokens"], 8, "{task}");
+}
