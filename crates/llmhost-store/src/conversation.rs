@@ -21,10 +21,10 @@ pub enum Role {
 #[serde(deny_unknown_fields)]
 pub struct Message {
     pub role: Role,
-    /// Text, or a list of parts. May be empty for an assistant message that
-    /// only calls tools.
-    #[serde(default)]
-    pub content: Content,
+    /// Text, or a list of parts. Required, except on an assistant message
+    /// that calls tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
     /// The tools an assistant message called.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCall>,
@@ -41,7 +41,7 @@ impl Message {
     pub fn text(role: Role, text: impl Into<String>) -> Self {
         Self {
             role,
-            content: Content::Text(text.into()),
+            content: Some(Content::Text(text.into())),
             tool_calls: Vec::new(),
             tool_call_id: None,
             name: None,
@@ -55,12 +55,6 @@ impl Message {
 pub enum Content {
     Text(String),
     Parts(Vec<Part>),
-}
-
-impl Default for Content {
-    fn default() -> Self {
-        Self::Text(String::new())
-    }
 }
 
 /// One part of a message's content, in OpenAI's shape.

@@ -42,9 +42,17 @@ pub(crate) fn request(model: &str, input: &TaskInput) -> Result<runtime::Request
 
 fn message(index: usize, m: &Message) -> Result<runtime::Message, Refusal> {
     let content = match &m.content {
-        Content::Text(text) if text.is_empty() => Vec::new(),
-        Content::Text(text) => vec![runtime::ContentPart::Text(text.clone())],
-        Content::Parts(parts) => parts
+        // Only an assistant message (that calls tools) may leave it out.
+        None if m.role != Role::Assistant => {
+            return Err(Refusal::invalid(
+                format!("messages[{index}].content"),
+                "missing: only an assistant message may have none",
+            ));
+        }
+        None => Vec::new(),
+        Some(Content::Text(text)) if text.is_empty() => Vec::new(),
+        Some(Content::Text(text)) => vec![runtime::ContentPart::Text(text.clone())],
+        Some(Content::Parts(parts)) => parts
             .iter()
             .enumerate()
             .map(|(j, part)| content_part(&format!("messages[{index}].content[{j}]"), part))

@@ -264,15 +264,15 @@ impl ChatMessage {
             }
         }
         let content = match &self.content {
-            None | Some(Value::Null) => Content::Text(String::new()),
-            Some(Value::String(text)) => Content::Text(text.clone()),
-            Some(Value::Array(parts)) => Content::Parts(
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => Some(Content::Text(text.clone())),
+            Some(Value::Array(parts)) => Some(Content::Parts(
                 parts
                     .iter()
                     .enumerate()
                     .map(|(j, p)| part(&format!("messages[{i}].content[{j}]"), p))
                     .collect::<Result<_, _>>()?,
-            ),
+            )),
             Some(_) => {
                 return Err(Refusal::invalid(
                     format!("messages[{i}].content"),
