@@ -21,7 +21,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 use super::answer;
-use super::assemble::Assembly;
+use super::assemble::{self, Assembly};
 use super::cache::{CacheOutcome, ComponentCache};
 use super::contract::ContractUse;
 use super::contract::exports::Exports;
