@@ -164,6 +164,28 @@ pub(crate) fn check(request: &Request, caps: &Capabilities, model: &str) -> Resu
     Ok(())
 }
 
+/// An embeddings request: the model must declare `embeddings`, and `user`
+/// when one is given.
+pub(crate) fn check_embeddings(
+    caps: &Capabilities,
+    user: bool,
+    model: &str,
+) -> Result<(), Refusal> {
+    if !caps.features.contains(Features::EMBEDDINGS) {
+        return Err(Refusal::unsupported(
+            "model",
+            format!("{model} does not embed"),
+        ));
+    }
+    if user && !caps.features.contains(Features::USER) {
+        return Err(Refusal::unsupported(
+            "user",
+            format!("{model} does not support user"),
+        ));
+    }
+    Ok(())
+}
+
 fn tool_choice(
     request: &Request,
     need: &impl Fn(Features, &str, &str) -> Result<(), Refusal>,

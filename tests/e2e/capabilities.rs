@@ -282,3 +282,77 @@ async fn tasks_take_the_same_features_and_keep_tool_calls_and_reasoning_in_their
     );
     assert_eq!(task["result"]["usage"]["reasoning_tokens"], 8, "{task}");
 }
+
+#[tokio::test]
+async fn embeddings_and_one_model_in_openai_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let post = |body: Value| {
+        let request = server
+            .http
+            .post(server.url("/v1/embeddings"))
+            .json(&body)
+            .send();
+        async move {
+            let response = request.await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, list) =
+        post(json!({"model": "echo/echo-embed", "input": ["a b", "c"], "dimensions": 4})).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["object"], "list");
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    assert_eq!(list["data"][1]["index"], 1);
+    let floats = list["data"][0]["embedding"].as_array().unwrap().clone();
+    assert_eq!(floats.len(), 4);
+    assert_eq!(list["usage"]["prompt_tokens"], 3);
+    // base64: the same vector as little-endian f32s.
+    let (_, encoded) = post(
+        json!({"model": "echo/echo-embed", "input": "a b", "dimensions": 4, "encoding_format": "base64"}),
+    )
+    .await;
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded["data"][0]["embedding"].as_str().unwrap())
+        .unwrap();
+    let decoded: Vec<f64> = bytes
+        .chunks(4)
+        .map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap())))
+        .collect();
+    let expected: Vec<f64> = floats.iter().map(|f| f.as_f64().unwrap()).collect();
+    assert_eq!(decoded, expected);
+
+    for (body, param) in [
+        (json!({"model": "echo/echo", "input": "x"}), "model"),
+        (
+            json!({"model": "echo/echo-embed", "input": [[1, 2]]}),
+            "input",
+        ),
+        (
+            json!({"model": "echo/echo-embed", "input": "x", "user": "u"}),
+            "user",
+        ),
+        (
+            json!({"model": "echo/echo-embed", "input": "x", "encoding_format": "int8"}),
+            "encoding_format",
+        ),
+        (
+            json!({"model": "echo/echo-embed", "input": "x", "extra": 1}),
+            "extra",
+        ),
+    ] {
+        let (status, body) = post(body).await;
+        refused(status, &body, param);
+        assert_eq!(body["error"]["code"], "unsupported_parameter", "{body}");
+    }
+
+    let (status, model) = server.get_json("/v1/models/echo/echo-tools").await;
+    assert_eq!(status, 200, "{model}");
+    assert_eq!(model["id"], "echo/echo-tools");
+    assert_eq!(model["object"], "model");
+    let (status, missing) = server.get_json("/v1/models/echo/nope").await;
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(missing["error"]["code"], "model_not_found", "{missing}");
+}

@@ -21,6 +21,7 @@ mod metrics;
 mod mock_vendors;
 mod multinode;
 mod openai_compat;
+mod openai_sdk;
 mod openapi;
 mod plugin_kit;
 mod plugin_watch;

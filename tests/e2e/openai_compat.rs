@@ -302,7 +302,7 @@ async fn sdk_lines(python: &PathBuf, server: &Server, model: &str) -> Vec<String
     stdout.lines().map(str::to_owned).collect()
 }
 
-async fn sdk_python() -> Option<PathBuf> {
+pub(crate) async fn sdk_python() -> Option<PathBuf> {
     tokio::task::spawn_blocking(openai_sdk_python)
         .await
         .unwrap()

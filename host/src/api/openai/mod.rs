@@ -5,6 +5,7 @@
 //! checked by `capability` before the call; errors use OpenAI's format
 //! (`param` names the field) and the one error table.
 
+mod embeddings;
 mod error;
 mod request;
 mod routed;
@@ -14,7 +15,7 @@ mod wire;
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 
@@ -37,6 +38,8 @@ pub(in crate::api) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(chat_completions))
         .routes(routes!(models_list))
+        .routes(routes!(models_get))
+        .routes(routes!(embeddings::embeddings_create))
 }
 
 /// OpenAI-compatible chat completion; errors are in OpenAI's format.
@@ -228,4 +231,48 @@ pub(crate) async fn models_list(State(state): State<AppState>) -> Json<ModelList
         object: "list",
         data,
     })
+}
+
+/// One model of `GET /v1/models`, by its `<provider>/<model>` id; an
+/// unknown one is a 404 in OpenAI's format.
+#[utoipa::path(
+    get,
+    path = "/v1/models/{provider}/{model}",
+    tag = "openai",
+    params(
+        ("provider" = String, Path, description = "The provider (instance) name"),
+        ("model" = String, Path, description = "The model id"),
+    ),
+    responses(
+        (status = 200, description = "The model", body = Object),
+        (status = 401, description = "Authentication is on and no valid token was sent", body = crate::api::error::ErrorBody),
+        (status = 404, description = "No such provider or model (OpenAI error format)", body = Object),
+    ),
+    security((), ("bearer" = []))
+)]
+pub(crate) async fn models_get(
+    State(state): State<AppState>,
+    Path((provider, model)): Path<(String, String)>,
+) -> Result<Json<Model>, OpenAiError> {
+    let Some(found) = state
+        .runtime
+        .providers()
+        .into_iter()
+        .find(|p| p.name == provider)
+    else {
+        return Err(TaskError::provider_not_found(&provider, &state.runtime.names()).into());
+    };
+    if !found.models.iter().any(|m| m.id == model) {
+        return Err(TaskError::new(
+            llmhost_store::error_code::ErrorCode::ModelNotFound,
+            format!("{provider} lists no model {model:?}"),
+        )
+        .into());
+    }
+    Ok(Json(Model {
+        id: format!("{provider}/{model}"),
+        object: "model",
+        created: 0,
+        owned_by: provider,
+    }))
 }

@@ -1,0 +1,81 @@
+//! The official `openai` Python SDK against `echo`'s feature models: a tool
+//! round trip whole and streamed (the assistant message sent back as the
+//! SDK returned it), `parse` with a Pydantic model, an image part
+//! described back, embeddings, and `tools` to a model without them raising
+//! `BadRequestError` whose `param` is `tools`.
+
+use crate::harness::Server;
+use crate::openai_compat::sdk_python;
+
+const SCRIPT: &str = r#"
+import sys, openai
+from pydantic import BaseModel
+client = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key="unused")
+tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+messages = [{"role": "user", "content": "Paris"}]
+first = client.chat.completions.create(model="echo/echo-tools", messages=messages, tools=tools)
+call = first.choices[0].message.tool_calls[0]
+print("call", first.choices[0].finish_reason, call.function.name, call.function.arguments)
+messages.append(first.choices[0].message)
+messages.append({"role": "tool", "tool_call_id": call.id, "content": "sunny"})
+second = client.chat.completions.create(model="echo/echo-tools", messages=messages, tools=tools)
+print("answer", second.choices[0].message.content)
+name, arguments = None, ""
+for chunk in client.chat.completions.create(
+        model="echo/echo-tools", messages=messages[:1], tools=tools, stream=True):
+    for piece in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+        name = piece.function.name or name
+        arguments += piece.function.arguments or ""
+print("streamed", name, arguments)
+class Reply(BaseModel):
+    city: str
+    days: int
+parse = getattr(client.chat.completions, "parse", None) or client.beta.chat.completions.parse
+parsed = parse(model="echo/echo-json", messages=[{"role": "user", "content": "Oslo"}],
+               response_format=Reply)
+print("parsed", repr(parsed.choices[0].message.parsed))
+image = client.chat.completions.create(model="echo/echo-vision", messages=[{"role": "user", "content": [
+    {"type": "text", "text": "what?"},
+    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}])
+print("image", image.choices[0].message.content)
+embeddings = client.embeddings.create(model="echo/echo-embed", input=["a", "b"])
+print("embeddings", len(embeddings.data), len(embeddings.data[0].embedding))
+try:
+    client.chat.completions.create(model="echo/echo", messages=messages[:1], tools=tools)
+except openai.BadRequestError as error:
+    print("refused", error.param, error.code)
+"#;
+
+#[tokio::test]
+async fn the_official_openai_sdk_uses_tools_structured_output_images_and_embeddings() {
+    let Some(python) = sdk_python().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let output = tokio::process::Command::new(&python)
+        .args(["-c", SCRIPT, &server.base])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            r#"call tool_calls get_weather {"city":"Paris"}"#,
+            "answer get_weather answered: sunny",
+            r#"streamed get_weather {"city":"Paris"}"#,
+            "parsed Reply(city='Oslo', days=1)",
+            "image 1 image(s): image/png, 3 bytes. Text: what?",
+            "embeddings 2 8",
+            "refused tools unsupported_parameter",
+        ]
+    );
+}
