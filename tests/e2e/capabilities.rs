@@ -356,3 +356,65 @@ async fn embeddings_and_one_model_in_openai_shape() {
     assert_eq!(status, 404, "{missing}");
     assert_eq!(missing["error"]["code"], "model_not_found", "{missing}");
 }
+
+/// Every request field of OpenAI's Chat Completions reference (35, as of
+/// this writing), each sent to `echo/echo-tools`: answered (honoured, or
+/// documented as accepted and ignored) or refused with a 400 naming it.
+#[tokio::test]
+async fn every_chat_completions_field_is_honoured_or_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let honoured = |field: &'static str, value: Value| (field, value, true);
+    let refused_ = |field: &'static str, value: Value| (field, value, false);
+    let fields = [
+        honoured("messages", json!([{"role": "user", "content": "hi"}])),
+        honoured("model", json!("echo/echo-tools")),
+        honoured("stream", json!(false)),
+        honoured("stream_options", json!({"include_usage": true})),
+        honoured("max_tokens", json!(10)),
+        honoured("max_completion_tokens", json!(10)),
+        honoured("temperature", json!(0.9)),
+        honoured("top_p", json!(0.5)),
+        honoured("stop", json!(["x"])),
+        honoured("tools", json!([weather_tool()])),
+        honoured("tool_choice", json!("required")),
+        honoured("parallel_tool_calls", json!(true)),
+        honoured("response_format", json!({"type": "json_object"})),
+        honoured("seed", json!(3)),
+        honoured("metadata", json!({"k": "v"})),
+        honoured("service_tier", json!("auto")),
+        honoured("prompt_cache_key", json!("k")),
+        honoured("prompt_cache_retention", json!("24h")),
+        honoured("store", json!(false)),
+        honoured("n", json!(1)),
+        honoured("logprobs", json!(false)),
+        honoured("modalities", json!(["text"])),
+        // echo-tools declares none of these: refused, named.
+        refused_("user", json!("someone")),
+        refused_("safety_identifier", json!("someone")),
+        refused_("presence_penalty", json!(0.5)),
+        refused_("frequency_penalty", json!(0.5)),
+        refused_("reasoning_effort", json!("low")),
+        // llmhost honours none of these.
+        refused_("top_logprobs", json!(2)),
+        refused_("logit_bias", json!({"50256": -100})),
+        refused_("audio", json!({"voice": "alloy", "format": "wav"})),
+        refused_("verbosity", json!("low")),
+        refused_("web_search_options", json!({})),
+        refused_("prediction", json!({"type": "content", "content": "x"})),
+        refused_("function_call", json!("auto")),
+        refused_("functions", json!([{"name": "f"}])),
+    ];
+    assert_eq!(fields.len(), 35);
+    for (field, value, ok) in fields {
+        let mut body = json!({"model": "echo/echo-tools", "messages": [{"role": "user", "content": "hi"}],
+                              "tools": [weather_tool()]});
+        body[field] = value;
+        let (status, answer) = chat(&server, &body).await;
+        if ok {
+            assert_eq!(status, 200, "{field}: {answer}");
+        } else {
+            refused(status, &answer, field);
+        }
+    }
+}

@@ -15,6 +15,7 @@ mod events;
 mod freeze_proxy;
 mod harness;
 mod instances;
+mod langchain;
 mod lifecycle;
 mod load;
 mod metrics;

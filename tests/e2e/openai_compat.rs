@@ -233,34 +233,39 @@ async fn models_lists_every_provider_model_as_provider_slash_model() {
 /// target/. `None` (skipped) when Python or PyPI is not available here,
 /// except under CI.
 fn openai_sdk_python() -> Option<PathBuf> {
-    // Tests run in parallel threads of this process: one makes the venv
+    venv_python("test-venv", &["openai>=1.40,<3"])
+}
+
+/// `target/<name>`, a virtualenv with `packages` from PyPI, made once; its
+/// python. `None` (skipped) when Python or PyPI is not available here,
+/// except under CI.
+pub(crate) fn venv_python(name: &str, packages: &[&str]) -> Option<PathBuf> {
+    // Tests run in parallel threads of this process: one makes a venv
     // while the others wait for it (two `python3 -m venv` on one directory
     // break each other).
     static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _setup = SETUP
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv");
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(name);
     let python = venv.join("bin/python");
-    let ready = venv.join(".openai-installed");
+    let ready = venv.join(".installed");
     let ok = |cmd: &mut std::process::Command| cmd.status().is_ok_and(|s| s.success());
     if !ready.exists() {
         let made = ok(std::process::Command::new("python3")
             .args(["-m", "venv"])
             .arg(&venv))
-            && ok(std::process::Command::new(&python).args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "openai>=1.40,<3",
-            ]));
+            && ok(std::process::Command::new(&python)
+                .args(["-m", "pip", "install", "--quiet"])
+                .args(packages));
         if !made {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
-                "CI needs python3 and the openai SDK from PyPI"
+                "CI needs python3 and {packages:?} from PyPI"
             );
-            eprintln!("skipped: could not install the openai SDK");
+            eprintln!("skipped: could not install {packages:?}");
             return None;
         }
         std::fs::write(&ready, b"").unwrap();

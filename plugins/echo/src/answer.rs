@@ -104,7 +104,14 @@ fn json(request: &Request, prompt: &str, completion: &mut Completion) {
             let schema = serde_json::from_str(&format.schema).unwrap_or(json!({}));
             completion.text = schema::example(&schema, prompt).to_string();
         }
-        Some(ResponseFormat::JsonObject) => completion.text = json!({"echo": prompt}).to_string(),
+        // A prompt that is a JSON object is answered as is (as a model told
+        // the shape would); any other prompt is wrapped.
+        Some(ResponseFormat::JsonObject) => {
+            completion.text = match serde_json::from_str::<serde_json::Value>(prompt) {
+                Ok(object) if object.is_object() => object.to_string(),
+                _ => json!({"echo": prompt}).to_string(),
+            }
+        }
         Some(ResponseFormat::Text) | None => {}
     }
 }

@@ -42,7 +42,7 @@ pub(crate) fn metadata() -> ProviderInfo {
             model(
                 "echo-json",
                 "answers valid JSON: for a json_schema, a value of that schema derived from the \
-                 prompt; for json_object, {\"echo\": <prompt>}",
+                 prompt; for json_object, the prompt if it is a JSON object, else {\"echo\": <prompt>}",
                 Some(caps(
                     Features::SEED | Features::JSON_OBJECT | Features::JSON_SCHEMA,
                     &[],

@@ -91,8 +91,8 @@ pub(crate) async fn chat_completions(
         let error = TaskError::provider_not_found(provider, &state.runtime.names());
         return Err(error.into());
     };
-    let contract_request =
-        capability::admit(Some(&plugin), provider, model, &input).map_err(refused)?;
+    let contract_request = capability::admit(Some(&plugin), provider, model, &input)
+        .map_err(|refusal| refused(request.own_name(refusal)))?;
     // Opaque and unique; from the thread's generator, not a getrandom
     // system call per request (as `Uuid::now_v7` makes).
     let id = format!("chatcmpl-{:032x}", rand::random::<u128>());

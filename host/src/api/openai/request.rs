@@ -20,7 +20,13 @@ use llmhost_store::task::{
 /// answer llmhost gives (it stores nothing, has one service tier, keeps no
 /// prompt cache of its own). `store: true` is refused, as llmhost cannot
 /// store completions for OpenAI's dashboard.
-pub(crate) const IGNORED: [&str; 4] = ["metadata", "service_tier", "prompt_cache_key", "store"];
+pub(crate) const IGNORED: [&str; 5] = [
+    "metadata",
+    "service_tier",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "store",
+];
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ChatRequest {
@@ -201,6 +207,15 @@ impl ChatRequest {
             tools,
             params,
         })
+    }
+
+    /// The field as this request named it: a refused `user` that came as
+    /// `safety_identifier` is named so.
+    pub(crate) fn own_name(&self, mut refusal: Refusal) -> Refusal {
+        if refusal.param == "user" && self.user.is_none() && self.safety_identifier.is_some() {
+            refusal.param = "safety_identifier".into();
+        }
+        refusal
     }
 
     /// Fields llmhost cannot honour: refused unless they ask for nothing
