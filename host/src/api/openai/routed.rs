@@ -12,8 +12,8 @@ use llmhost_store::task::{TaskError, TaskInput};
 
 use super::stream::{self, ChunkHeader};
 use super::{AppState, OpenAiError, set_overhead, whole};
-use crate::{capability, convert};
 use crate::routing::{Attempted, Route, Target, run};
+use crate::{capability, convert};
 
 /// The response header naming the `<instance>/<model>` that answered.
 pub(crate) const TARGET_HEADER: &str = "x-llmhost-target";
