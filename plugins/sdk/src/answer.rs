@@ -1,23 +1,70 @@
 //! Small constructors for the contract's records.
 
-use crate::bindings::llmhost::provider::types::{Completion, FinishReason, ProviderInfo};
+use crate::bindings::llmhost::provider::types::{
+    Capabilities, Completion, Features, FinishReason, ModelInfo, ProviderInfo,
+};
 
-/// A provider description with no listed models.
-pub fn info(name: &str, version: &str, description: &str) -> ProviderInfo {
+/// A provider description with no listed models, whose every model has
+/// `capabilities`.
+pub fn info(
+    name: &str,
+    version: &str,
+    description: &str,
+    capabilities: Capabilities,
+) -> ProviderInfo {
     ProviderInfo {
         name: name.into(),
         version: version.into(),
         description: description.into(),
         models: vec![],
+        capabilities,
     }
 }
 
-/// A finished answer without usage.
+/// Capabilities: `features`, and the media types accepted (patterns such as
+/// `image/*`; none for text only).
+pub fn capabilities(features: Features, input_media: &[&str]) -> Capabilities {
+    Capabilities {
+        features,
+        input_media: input_media.iter().map(|m| (*m).to_owned()).collect(),
+    }
+}
+
+/// Text only, no optional feature: what a provider that declares nothing
+/// honours.
+pub fn text_only() -> Capabilities {
+    capabilities(Features::empty(), &[])
+}
+
+/// A listed model with the provider's capabilities.
+pub fn model(id: &str, description: &str) -> ModelInfo {
+    ModelInfo {
+        id: id.into(),
+        description: description.into(),
+        capabilities: None,
+        context_window: None,
+    }
+}
+
+/// A listed model with capabilities of its own.
+pub fn model_with(id: &str, description: &str, capabilities: Capabilities) -> ModelInfo {
+    ModelInfo {
+        capabilities: Some(capabilities),
+        ..model(id, description)
+    }
+}
+
+/// A finished answer of text only, without usage.
 pub fn text(text: String, model: String) -> Completion {
     Completion {
         text,
+        reasoning: None,
+        refusal: None,
+        tool_calls: vec![],
         finish_reason: FinishReason::Stop,
         usage: None,
         model,
+        response_id: None,
+        provider_state: None,
     }
 }

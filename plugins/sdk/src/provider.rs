@@ -2,15 +2,18 @@
 //! exports (`export_provider!`): the generated bindings stay behind it, and
 //! a provider writes only what it does differently from the defaults.
 
+use crate::bindings::exports::llmhost::provider::embeddings::{
+    EmbeddingsRequest, EmbeddingsResponse,
+};
 use crate::bindings::llmhost::provider::types::{Completion, ProviderError, ProviderInfo, Request};
 use crate::stream::Stream;
 
-/// A provider: the contract's `provider` and `streaming` interfaces as one
-/// trait with defaults. Every call runs in a fresh instance, so these are
-/// associated functions: there is no state to keep.
+/// A provider: the contract's `provider`, `streaming` and `embeddings`
+/// interfaces as one trait with defaults. Every call runs in a fresh
+/// instance, so these are associated functions: there is no state to keep.
 pub trait Provider {
-    /// Who the provider is. Called once at load, with no network; `name`
-    /// must equal the plugin's file name.
+    /// Who the provider is and what each model can do. Called once at
+    /// load, with no network; `name` must equal the plugin's file name.
     fn metadata() -> ProviderInfo;
 
     /// Answers one request whole.
@@ -21,10 +24,19 @@ pub trait Provider {
     fn stream(request: Request) -> Result<Stream, ProviderError> {
         Self::complete(request).map(Stream::whole)
     }
+
+    /// Embeds texts. By default `unsupported`: a provider that declares the
+    /// `embeddings` feature for no model is never asked (the host checks).
+    fn embed(request: EmbeddingsRequest) -> Result<EmbeddingsResponse, ProviderError> {
+        Err(ProviderError::Unsupported(format!(
+            "model {:?} has no embeddings",
+            request.model
+        )))
+    }
 }
 
 /// Exports `$ty`, which implements `Provider`, as the plugin's provider
-/// (the contract's `provider` and `streaming` interfaces).
+/// (the contract's `provider`, `streaming` and `embeddings` interfaces).
 #[macro_export]
 macro_rules! export_provider {
     ($ty:ident) => {
@@ -53,6 +65,17 @@ macro_rules! export_provider {
                 <$ty as $crate::Provider>::stream(request).map(
                     $crate::bindings::exports::llmhost::provider::streaming::CompletionStream::new,
                 )
+            }
+        }
+
+        impl $crate::bindings::exports::llmhost::provider::embeddings::Guest for $ty {
+            fn embed(
+                request: $crate::embeddings_types::EmbeddingsRequest,
+            ) -> ::core::result::Result<
+                $crate::embeddings_types::EmbeddingsResponse,
+                $crate::types::ProviderError,
+            > {
+                <$ty as $crate::Provider>::embed(request)
             }
         }
 

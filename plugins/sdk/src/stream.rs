@@ -3,7 +3,9 @@
 //! vendor's `Decoder`; `Stream::whole` streams an answer that is whole
 //! already, as one piece.
 //!
-//! Promises: text events are never empty and never adjacent in one batch;
+//! Promises: text, reasoning and refusal events are never empty, and two of
+//! one kind are never adjacent in one batch (tool-call deltas pass as they
+//! come);
 //! the `end` event is last, and `next` after it, or after an error, is an
 //! error rather than a wait; a body that ends (cleanly or cut) before the
 //! vendor's end of stream is a typed error, never a short answer.
@@ -15,6 +17,7 @@ use crate::bindings::exports::llmhost::provider::streaming::{
 };
 use crate::bindings::llmhost::provider::types::{Completion, ProviderError};
 use crate::errors;
+use crate::tools::{Assembler, whole_delta};
 use crate::framing::Framing;
 use crate::http::BodyReader;
 
@@ -105,9 +108,12 @@ impl<D: Decoder> Decoding<D> {
                 return;
             }
             match (out.last_mut(), event) {
-                (_, StreamEvent::Text(text)) if text.is_empty() => {}
-                (Some(StreamEvent::Text(before)), StreamEvent::Text(text)) => {
-                    before.push_str(&text)
+                (_, StreamEvent::Text(t) | StreamEvent::Reasoning(t) | StreamEvent::Refusal(t))
+                    if t.is_empty() => {}
+                (Some(StreamEvent::Text(before)), StreamEvent::Text(more))
+                | (Some(StreamEvent::Reasoning(before)), StreamEvent::Reasoning(more))
+                | (Some(StreamEvent::Refusal(before)), StreamEvent::Refusal(more)) => {
+                    before.push_str(&more)
                 }
                 (_, event) => {
                     self.done = matches!(event, StreamEvent::End(_));
@@ -197,38 +203,62 @@ impl Source for Whole {
     }
 }
 
-/// A completion as stream events: its text (when not empty), then the end.
+/// A completion as stream events: its reasoning, refusal and text (those
+/// not empty), each tool call as one delta, then the end.
 pub fn events(completion: Completion) -> Vec<StreamEvent> {
-    let mut events = Vec::with_capacity(2);
-    if !completion.text.is_empty() {
-        events.push(StreamEvent::Text(completion.text));
+    let mut events = Vec::with_capacity(4 + completion.tool_calls.len());
+    let texts = [
+        completion.reasoning.map(StreamEvent::Reasoning),
+        completion.refusal.map(StreamEvent::Refusal),
+        Some(StreamEvent::Text(completion.text)),
+    ];
+    events.extend(texts.into_iter().flatten().filter(|e| {
+        !matches!(e, StreamEvent::Text(t) | StreamEvent::Reasoning(t) | StreamEvent::Refusal(t) if t.is_empty())
+    }));
+    for (index, call) in completion.tool_calls.into_iter().enumerate() {
+        events.push(StreamEvent::ToolCall(whole_delta(index as u32, call)));
     }
     events.push(StreamEvent::End(StreamEnd {
         finish_reason: completion.finish_reason,
         usage: completion.usage,
         model: completion.model,
+        response_id: completion.response_id,
+        provider_state: completion.provider_state,
     }));
     events
 }
 
-/// The completion a whole stream amounts to: its text concatenated, with
-/// the facts of its end. `None` when it has no end.
-pub fn collect(events: impl IntoIterator<Item = StreamEvent>) -> Option<Completion> {
-    let mut text = String::new();
+/// The completion a whole stream amounts to, as the host assembles it: its
+/// texts concatenated, its tool-call deltas assembled, with the facts of its
+/// end. `Ok(None)` when it has no end; an error when its tool-call deltas do
+/// not make calls.
+pub fn collect(
+    events: impl IntoIterator<Item = StreamEvent>,
+) -> Result<Option<Completion>, ProviderError> {
+    let (mut text, mut reasoning, mut refusal) = (String::new(), None::<String>, None::<String>);
+    let mut calls = Assembler::default();
     for event in events {
         match event {
             StreamEvent::Text(piece) => text.push_str(&piece),
+            StreamEvent::Reasoning(piece) => reasoning.get_or_insert_default().push_str(&piece),
+            StreamEvent::Refusal(piece) => refusal.get_or_insert_default().push_str(&piece),
+            StreamEvent::ToolCall(delta) => calls.push(delta)?,
             StreamEvent::End(end) => {
-                return Some(Completion {
+                return Ok(Some(Completion {
                     text,
+                    reasoning,
+                    refusal,
+                    tool_calls: calls.finish(),
                     finish_reason: end.finish_reason,
                     usage: end.usage,
                     model: end.model,
-                });
+                    response_id: end.response_id,
+                    provider_state: end.provider_state,
+                }));
             }
         }
     }
-    None
+    Ok(None)
 }
 
 /// Decodes a body that arrives as `pieces`, as `Stream::pull` would, and collects
@@ -249,7 +279,7 @@ pub fn decode_pieces<D: Decoder>(
     if !decoding.is_done() {
         events.extend(decoding.finish()?);
     }
-    Ok(collect(events).expect("a finished decoding has ended"))
+    Ok(collect(events)?.expect("a finished decoding has ended"))
 }
 
 fn after_end(vendor: &str) -> ProviderError {
@@ -259,7 +289,7 @@ fn after_end(vendor: &str) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::llmhost::provider::types::{FinishReason, Usage};
+    use crate::bindings::llmhost::provider::types::{FinishReason, ToolCall};
     use crate::framing::Ndjson;
 
     /// Lines `text:…`, `end` and `fail`, for testing `Decoding` itself.
@@ -281,11 +311,10 @@ mod tests {
     fn end() -> StreamEvent {
         StreamEvent::End(StreamEnd {
             finish_reason: FinishReason::Stop,
-            usage: Some(Usage {
-                input_tokens: 1,
-                output_tokens: 2,
-            }),
+            usage: Some(crate::shared::usage(Some(1), Some(2)).unwrap()),
             model: "toy-1".into(),
+            response_id: None,
+            provider_state: None,
         })
     }
 
@@ -321,20 +350,22 @@ mod tests {
     }
 
     #[test]
-    fn a_whole_answer_streams_as_its_text_and_end_and_collects_back() {
+    fn a_whole_answer_streams_as_its_pieces_and_end_and_collects_back() {
         let answer = Completion {
-            text: "hello".into(),
-            finish_reason: FinishReason::Length,
-            usage: None,
-            model: "m".into(),
+            reasoning: Some("think".into()),
+            tool_calls: vec![ToolCall {
+                id: "c".into(),
+                name: "f".into(),
+                arguments: "{}".into(),
+            }],
+            finish_reason: FinishReason::ToolCalls,
+            response_id: Some("r".into()),
+            ..crate::answer::text("hello".into(), "m".into())
         };
         let events = events(answer.clone());
-        assert_eq!(events.len(), 2);
-        assert_eq!(collect(events), Some(answer.clone()));
-        let empty = Completion {
-            text: String::new(),
-            ..answer
-        };
+        assert_eq!(events.len(), 4);
+        assert_eq!(collect(events).unwrap(), Some(answer.clone()));
+        let empty = crate::answer::text(String::new(), "m".into());
         assert_eq!(super::events(empty).len(), 1, "no empty text event");
         assert_eq!(
             decode_pieces("toy", Toy, &[b"text:x", b"y\nen", b"d\n"])

@@ -3,11 +3,17 @@
 //! an error answer (`HttpVendor`), and `export_vendor!` does the rest:
 //! sending, status checks, transport errors, streaming or not.
 //!
-//! Promises: a non-2xx answer is always the vendor's `error`, whole or
-//! streamed; an upstream that ignores `stream: true` and answers one whole
+//! A vendor with embeddings also says how to ask for them and read them
+//! (`embeddings_request`, `parse_embeddings`); by default it has none.
+//!
+//! Promises: a non-2xx answer is always the vendor's `error`, whole,
+//! streamed or embedding; an upstream that ignores `stream: true` and answers one whole
 //! JSON body is read with `parse` and streamed as one piece; the body of a
 //! finished or failed stream is released at once.
 
+use crate::bindings::exports::llmhost::provider::embeddings::{
+    EmbeddingsRequest, EmbeddingsResponse,
+};
 use crate::bindings::llmhost::provider::host::{LogLevel, log};
 use crate::bindings::llmhost::provider::types::{Completion, ProviderError, ProviderInfo, Request};
 use crate::errors::transport_error;
@@ -40,6 +46,29 @@ pub trait HttpVendor: 'static {
 
     /// A fresh decoder for the streamed answer to `request`.
     fn decoder(request: &Request) -> Self::Decoder;
+
+    /// The upstream request that embeds `request`'s inputs. By default the
+    /// vendor has no embeddings: `unsupported`.
+    fn embeddings_request(request: &EmbeddingsRequest) -> Result<http::Request, ProviderError> {
+        Err(ProviderError::Unsupported(format!(
+            "{}: model {:?} has no embeddings",
+            Self::NAME,
+            request.model
+        )))
+    }
+
+    /// A whole 2xx embeddings answer's body as vectors in the inputs' order.
+    fn parse_embeddings(
+        request: &EmbeddingsRequest,
+        body: &[u8],
+    ) -> Result<EmbeddingsResponse, ProviderError> {
+        let _ = body;
+        Err(ProviderError::Unsupported(format!(
+            "{}: model {:?} has no embeddings",
+            Self::NAME,
+            request.model
+        )))
+    }
 }
 
 /// `complete` for vendor `V`: one request, the whole answer.
@@ -69,6 +98,28 @@ pub fn stream<V: HttpVendor>(request: Request) -> Result<Stream, ProviderError> 
         return V::parse(&request, &response.body).map(Stream::whole);
     }
     Ok(Stream::pull(V::NAME, response.body, V::decoder(&request)))
+}
+
+/// `embed` for vendor `V`: one request, the vectors. An answer with another
+/// number of vectors than inputs is the upstream's error, never a short
+/// answer.
+pub fn embed<V: HttpVendor>(request: EmbeddingsRequest) -> Result<EmbeddingsResponse, ProviderError> {
+    let outgoing = V::embeddings_request(&request)?;
+    debug(&outgoing);
+    let response = http::send(&outgoing).map_err(|e| transport_error(V::NAME, e))?;
+    if !success(response.status) {
+        return Err(V::error(&response));
+    }
+    let answer = V::parse_embeddings(&request, &response.body)?;
+    if answer.vectors.len() != request.inputs.len() {
+        return Err(ProviderError::UpstreamError(format!(
+            "{}: {} vectors for {} inputs",
+            V::NAME,
+            answer.vectors.len(),
+            request.inputs.len()
+        )));
+    }
+    Ok(answer)
 }
 
 /// Whether a 2xx answer to a streamed request is one JSON document rather
@@ -114,6 +165,15 @@ macro_rules! export_vendor {
                 request: $crate::types::Request,
             ) -> ::core::result::Result<$crate::stream::Stream, $crate::types::ProviderError> {
                 $crate::vendor::stream::<$ty>(request)
+            }
+
+            fn embed(
+                request: $crate::embeddings_types::EmbeddingsRequest,
+            ) -> ::core::result::Result<
+                $crate::embeddings_types::EmbeddingsResponse,
+                $crate::types::ProviderError,
+            > {
+                $crate::vendor::embed::<$ty>(request)
             }
         }
         $crate::export_provider!($ty);
