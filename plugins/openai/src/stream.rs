@@ -1,25 +1,31 @@
 //! The Chat Completions stream (`"stream": true`): Server-Sent Events whose
-//! data are `chat.completion.chunk` objects (`choices[0].delta.content`,
-//! `finish_reason`, then a last chunk with `usage` and no choices, as
-//! `stream_options.include_usage` asks), ended by `data: [DONE]`. An
-//! `{"error": …}` object in the stream is the upstream failing mid-answer.
+//! data are `chat.completion.chunk` objects (`choices[0].delta` with
+//! `content`, `refusal`, `reasoning_content` or `reasoning` from compatible
+//! servers, and `tool_calls` fragments keyed by `index`, the first with the
+//! call's `id` and name; then `finish_reason`, then a last chunk with
+//! `usage` and no choices, as `stream_options.include_usage` asks), ended by
+//! `data: [DONE]`. An `{"error": …}` object in the stream is the upstream
+//! failing mid-answer.
 
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::streaming::{StreamEnd, StreamEvent};
+use llmhost_plugin_sdk::errors;
 use llmhost_plugin_sdk::framing::{Sse, SseEvent};
 use llmhost_plugin_sdk::stream::Decoder;
+use llmhost_plugin_sdk::streaming_types::{StreamEnd, StreamEvent, ToolCallDelta};
+use llmhost_plugin_sdk::tools::{CallIndex, generated_id};
+use llmhost_plugin_sdk::types::{ProviderError, Usage};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::wire::{self, VENDOR};
-use llmhost_plugin_sdk::errors;
-use llmhost_plugin_sdk::shared;
-use llmhost_plugin_sdk::types::{FinishReason, ProviderError, Usage};
+use crate::errors::classify;
+use crate::response::{self, ChatUsage};
+use crate::wire::VENDOR;
 
 #[derive(Deserialize)]
 struct Chunk {
+    id: Option<String>,
     model: Option<String>,
     choices: Option<Vec<ChunkChoice>>,
-    usage: Option<wire::ChatUsage>,
+    usage: Option<ChatUsage>,
 }
 
 #[derive(Deserialize)]
@@ -28,21 +34,39 @@ struct ChunkChoice {
     finish_reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct Delta {
     content: Option<String>,
     refusal: Option<String>,
+    reasoning_content: Option<String>,
+    reasoning: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<CallFragment>,
 }
 
-/// What the chunks said so far besides their text.
+#[derive(Deserialize)]
+struct CallFragment {
+    index: Option<u64>,
+    id: Option<String>,
+    function: Option<FunctionFragment>,
+}
+
+#[derive(Deserialize)]
+struct FunctionFragment {
+    name: Option<String>,
+    arguments: Option<String>,
+}
+
+/// What the chunks said so far besides their pieces.
 pub struct ChunkDecoder {
     model: String,
+    response_id: Option<String>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
-    /// Whether any content arrived: a refusal is the text only without it,
-    /// as in a whole answer.
-    content: bool,
     refused: bool,
+    calls: CallIndex,
+    /// The vendor's index of the call fragments without one continue.
+    last_call: u64,
 }
 
 impl ChunkDecoder {
@@ -50,22 +74,22 @@ impl ChunkDecoder {
     pub fn new(model: &str) -> Self {
         Self {
             model: model.to_owned(),
+            response_id: None,
             finish_reason: None,
             usage: None,
-            content: false,
             refused: false,
+            calls: CallIndex::default(),
+            last_call: 0,
         }
     }
 
     fn end(&self) -> StreamEvent {
-        let finish_reason = match shared::finish_reason(self.finish_reason.as_deref()) {
-            FinishReason::Stop if self.refused => FinishReason::ContentFilter,
-            other => other,
-        };
         StreamEvent::End(StreamEnd {
-            finish_reason,
+            finish_reason: response::finish_reason(self.finish_reason.as_deref(), self.refused),
             usage: self.usage,
             model: self.model.clone(),
+            response_id: self.response_id.clone(),
+            provider_state: None,
         })
     }
 
@@ -73,29 +97,62 @@ impl ChunkDecoder {
         if let Some(model) = chunk.model.filter(|m| !m.is_empty()) {
             self.model = model;
         }
-        if let Some(usage) = chunk.usage {
-            self.usage = shared::usage(usage.prompt_tokens, usage.completion_tokens);
+        if let Some(id) = chunk.id.filter(|id| !id.is_empty()) {
+            self.response_id = Some(id);
         }
-        let mut events = Vec::new();
+        if let Some(usage) = chunk.usage {
+            self.usage = usage.usage();
+        }
         let choice = chunk.choices.and_then(|c| c.into_iter().next());
         let Some(choice) = choice else {
-            return events;
+            return Vec::new();
         };
         if let Some(reason) = choice.finish_reason {
             self.finish_reason = Some(reason);
         }
-        let delta = choice.delta.unwrap_or(Delta {
-            content: None,
-            refusal: None,
-        });
-        if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
-            self.content = true;
-            events.push(StreamEvent::Text(text));
-        } else if let Some(text) = delta.refusal.filter(|_| !self.content) {
+        let delta = choice.delta.unwrap_or_default();
+        let mut events = Vec::new();
+        if let Some(text) = delta.reasoning_content.or(delta.reasoning) {
+            events.push(StreamEvent::Reasoning(text));
+        }
+        if let Some(text) = delta.refusal.filter(|t| !t.is_empty()) {
             self.refused = true;
+            events.push(StreamEvent::Refusal(text));
+        }
+        if let Some(text) = delta.content {
             events.push(StreamEvent::Text(text));
         }
+        for fragment in delta.tool_calls {
+            events.push(StreamEvent::ToolCall(self.call(fragment)));
+        }
         events
+    }
+
+    /// A fragment of a call as the contract's delta: the first of each call
+    /// carries its id (made up if the server gave none) and name.
+    fn call(&mut self, fragment: CallFragment) -> ToolCallDelta {
+        let key = fragment.index.unwrap_or(self.last_call);
+        self.last_call = key;
+        let (index, first) = self.calls.of(key);
+        let function = fragment.function.unwrap_or(FunctionFragment {
+            name: None,
+            arguments: None,
+        });
+        ToolCallDelta {
+            index,
+            id: first.then(|| {
+                fragment
+                    .id
+                    .filter(|id| !id.is_empty())
+                    .unwrap_or_else(|| generated_id(index))
+            }),
+            name: if first {
+                Some(function.name.unwrap_or_default())
+            } else {
+                None
+            },
+            arguments: function.arguments.unwrap_or_default(),
+        }
     }
 }
 
@@ -140,13 +197,14 @@ fn stream_error(body: &Value, error: &Value, raw: &str) -> ProviderError {
         ("service_unavailable" | "overloaded_error", _) => 503,
         _ => 500,
     };
-    wire::classify(status, "error mid-stream", body, raw.as_bytes(), None)
+    classify(status, "error mid-stream", body, raw.as_bytes(), None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use llmhost_plugin_sdk::stream::decode_pieces;
+    use llmhost_plugin_sdk::types::FinishReason;
 
     const STREAM: &str = concat!(
         "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},\"finish_reason\":null}],\"usage\":null}\n\n",
@@ -168,13 +226,9 @@ mod tests {
         assert_eq!(answer.text, "Hello");
         assert_eq!(answer.finish_reason, FinishReason::Length);
         assert_eq!(answer.model, "gpt-4o-mini-2024-07-18");
-        assert_eq!(
-            answer.usage,
-            Some(Usage {
-                input_tokens: 9,
-                output_tokens: 2
-            })
-        );
+        let usage = answer.usage.unwrap();
+        assert_eq!((usage.input_tokens, usage.output_tokens), (9, 2));
+        assert_eq!(answer.response_id.as_deref(), Some("chatcmpl-1"));
     }
 
     #[test]
@@ -210,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_streams_as_text_and_finishes_as_content_filter() {
+    fn a_refusal_streams_as_a_refusal_and_finishes_as_content_filter() {
         let refusal = concat!(
             "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"refusal\":\"\"},\"finish_reason\":null}]}\n\n",
             "data: {\"choices\":[{\"index\":0,\"delta\":{\"refusal\":\"I can't help with that.\"},\"finish_reason\":null}]}\n\n",
@@ -218,9 +272,33 @@ mod tests {
             "data: [DONE]\n\n",
         );
         let answer = decode(&[refusal.as_bytes()]).unwrap();
-        assert_eq!(answer.text, "I can't help with that.");
+        assert_eq!(answer.text, "");
+        assert_eq!(answer.refusal.as_deref(), Some("I can't help with that."));
         assert_eq!(answer.finish_reason, FinishReason::ContentFilter);
         assert_eq!(answer.model, "gpt-4o-mini");
         assert_eq!(answer.usage, None);
+    }
+
+    #[test]
+    fn tool_call_fragments_reassemble_to_the_upstreams_calls() {
+        let stream = concat!(
+            "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]},\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"ci\"}}]},\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"ty\\\": \\\"Paris\\\"}\"}}]},\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}}]},\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let bytes = stream.as_bytes();
+        let pieces: Vec<&[u8]> = bytes.chunks(7).collect();
+        let answer = decode(&pieces).unwrap();
+        assert_eq!(answer.finish_reason, FinishReason::ToolCalls);
+        assert_eq!(answer.tool_calls.len(), 2);
+        assert_eq!(
+            (answer.tool_calls[0].id.as_str(), answer.tool_calls[0].name.as_str()),
+            ("call_a", "get_weather")
+        );
+        assert_eq!(answer.tool_calls[0].arguments, "{\"city\": \"Paris\"}");
+        assert_eq!(answer.tool_calls[1].arguments, "{}");
     }
 }

@@ -1,7 +1,9 @@
-//! Small constructors for the contract's records.
+//! Small constructors for the contract's records: descriptions and
+//! capabilities, answers, and requests (for tests).
 
 use crate::bindings::llmhost::provider::types::{
-    Capabilities, Completion, Features, FinishReason, ModelInfo, ProviderInfo,
+    Capabilities, Completion, ContentPart, Features, FinishReason, Message, ModelInfo, Params,
+    ProviderInfo, Request, Role,
 };
 
 /// A provider description with no listed models, whose every model has
@@ -66,5 +68,47 @@ pub fn text(text: String, model: String) -> Completion {
         model,
         response_id: None,
         provider_state: None,
+    }
+}
+
+/// A message of `role` with `content` and nothing else.
+pub fn message(role: Role, content: Vec<ContentPart>) -> Message {
+    Message {
+        role,
+        content,
+        tool_calls: vec![],
+        tool_call_id: None,
+        name: None,
+        provider_state: None,
+    }
+}
+
+/// Parameters with every field absent.
+pub fn params() -> Params {
+    Params {
+        max_tokens: None,
+        temperature: None,
+        top_p: None,
+        stop: vec![],
+        seed: None,
+        presence_penalty: None,
+        frequency_penalty: None,
+        reasoning_effort: None,
+        user: None,
+        response_format: None,
+        tool_choice: None,
+        parallel_tool_calls: None,
+    }
+}
+
+/// A request for `model` of `messages`, with no tools, parameters or
+/// options (tests build on it).
+pub fn request(model: &str, messages: Vec<Message>) -> Request {
+    Request {
+        model: model.into(),
+        messages,
+        tools: vec![],
+        params: params(),
+        provider_options: None,
     }
 }
