@@ -3,16 +3,20 @@
 //!
 //! Manifest `[config]`: `base_url` (default `https://api.anthropic.com/v1`),
 //! `anthropic_version` (default `2023-06-01`), `default_max_tokens` (the
-//! API requires `max_tokens`; default 1024). The credential (`x-api-key`) is
+//! API requires `max_tokens`; default 1024; a reasoning effort's thinking
+//! budget is added to it). The credential (`x-api-key`) is
 //! added by the host from the manifest's `[[secret]]`; this plugin never sees
 //! or sets it.
 
+mod errors;
+mod response;
 mod stream;
 mod wire;
 
+use llmhost_plugin_sdk::answer::{capabilities, model};
 use llmhost_plugin_sdk::host::config_get;
 use llmhost_plugin_sdk::http::{self, Response};
-use llmhost_plugin_sdk::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::types::{Completion, Features, ProviderError, ProviderInfo, Request};
 use llmhost_plugin_sdk::vendor::HttpVendor;
 use llmhost_plugin_sdk::{export_vendor, shared};
 
@@ -25,11 +29,20 @@ impl HttpVendor for Anthropic {
     const NAME: &'static str = wire::VENDOR;
     type Decoder = stream::EventDecoder;
 
+    /// Every model gets what the plugin sends: tools (with choice and the
+    /// parallel switch), JSON schemas (`output_config`), thinking, `user`,
+    /// images by bytes or URL, provider options. No seed, penalties,
+    /// names or JSON-object mode: the API has none.
     fn metadata() -> ProviderInfo {
-        let model = |id: &str, description: &str| ModelInfo {
-            id: id.into(),
-            description: description.into(),
-        };
+        let features = Features::TOOLS
+            | Features::TOOL_CHOICE
+            | Features::PARALLEL_TOOL_CALLS
+            | Features::JSON_SCHEMA
+            | Features::REASONING
+            | Features::USER
+            | Features::MEDIA_URLS
+            | Features::PROVIDER_OPTIONS;
+        let images = ["image/png", "image/jpeg", "image/gif", "image/webp"];
         ProviderInfo {
             name: "anthropic".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -42,6 +55,7 @@ impl HttpVendor for Anthropic {
                 model("claude-haiku-4-5", "Anthropic"),
                 model("claude-opus-4-1", "Anthropic"),
             ],
+            capabilities: capabilities(features, &images),
         }
     }
 
@@ -51,16 +65,16 @@ impl HttpVendor for Anthropic {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(wire::DEFAULT_MAX_TOKENS);
         let version = config_get("anthropic_version").unwrap_or_else(|| DEFAULT_VERSION.into());
-        let body = wire::request_body(request, default_max_tokens, stream);
+        let body = wire::request_body(request, default_max_tokens, stream)?;
         Ok(http::Request::post_json(url, body).header("anthropic-version", &version))
     }
 
     fn parse(request: &Request, body: &[u8]) -> Result<Completion, ProviderError> {
-        wire::parse_response(&request.model, body)
+        response::parse_response(&request.model, body)
     }
 
     fn error(response: &Response) -> ProviderError {
-        wire::error(response)
+        errors::error(response)
     }
 
     fn decoder(request: &Request) -> stream::EventDecoder {
