@@ -1,14 +1,23 @@
-//! The `generateContent` wire format (which `streamGenerateContent` shares
-//! chunk by chunk): the request body, the response, and the mapping of error
-//! answers (google.rpc.Status) to the contract's typed errors.
+//! The `generateContent` request body (which `streamGenerateContent`
+//! shares): turns of parts (text, inline image data, `functionCall` for the
+//! model's calls, `functionResponse` for their results, or the parts an
+//! earlier answer handed back as its provider state, thought signatures
+//! included); system messages as `systemInstruction`; tools as function
+//! declarations with JSON-schema parameters; the function-calling mode;
+//! `generationConfig` (sampling, seed, penalties, JSON output with
+//! `responseJsonSchema`, a thinking budget); provider options merged last.
+//!
+//! Promises: every field of the request reaches the body or fails the call
+//! naming it (a strict tool, which the API cannot enforce; media by URL or
+//! in a tool result).
 
-use llmhost_plugin_sdk::http::Response;
-use serde::Deserialize;
+use llmhost_plugin_sdk::json;
+use llmhost_plugin_sdk::parts;
+use llmhost_plugin_sdk::types::{
+    ContentPart, MediaSource, Message, Params, ProviderError, ReasoningEffort, Request,
+    ResponseFormat, Role, ToolChoice, ToolDefinition,
+};
 use serde_json::{Map, Value, json};
-
-use llmhost_plugin_sdk::errors;
-use llmhost_plugin_sdk::shared;
-use llmhost_plugin_sdk::types::{Completion, FinishReason, ProviderError, Request, Role, Usage};
 
 pub const VENDOR: &str = "gemini";
 
@@ -28,236 +37,336 @@ pub fn model_path(model: &str) -> Result<&str, ProviderError> {
     }
 }
 
-/// Roles `user` and `model`; system messages go to `systemInstruction`, tool
-/// output (the contract gives no function name) goes as a user turn.
-pub fn request_body(request: &Request) -> Vec<u8> {
-    let text = |t: &str| json!({"text": t});
-    let system: Vec<Value> = request
+pub fn request_body(request: &Request) -> Result<Vec<u8>, ProviderError> {
+    let system = request
         .messages
         .iter()
         .filter(|m| m.role == Role::System)
-        .map(|m| text(&m.content))
-        .collect();
-    let contents: Vec<Value> = request
-        .messages
-        .iter()
-        .filter(|m| m.role != Role::System)
-        .map(|m| {
-            let role = if m.role == Role::Assistant {
-                "model"
-            } else {
-                "user"
-            };
-            json!({"role": role, "parts": [text(&m.content)]})
-        })
-        .collect();
-    let params = &request.params;
-    let mut config = Map::new();
-    if let Some(n) = params.max_tokens {
-        config.insert("maxOutputTokens".into(), json!(n));
-    }
-    if let Some(t) = params.temperature {
-        config.insert("temperature".into(), shared::float(t));
-    }
-    if let Some(p) = params.top_p {
-        config.insert("topP".into(), shared::float(p));
-    }
-    if !params.stop.is_empty() {
-        config.insert("stopSequences".into(), json!(params.stop));
-    }
+        .map(|m| Ok(json!({"text": parts::only_text(VENDOR, "a system message", &m.content)?})))
+        .collect::<Result<Vec<_>, ProviderError>>()?;
     let mut body = Map::new();
-    body.insert("contents".into(), Value::Array(contents));
+    body.insert("contents".into(), contents(&request.messages)?);
     if !system.is_empty() {
         body.insert("systemInstruction".into(), json!({"parts": system}));
     }
+    if !request.tools.is_empty() {
+        let declarations = request
+            .tools
+            .iter()
+            .map(declaration)
+            .collect::<Result<Vec<_>, _>>()?;
+        body.insert("tools".into(), json!([{"functionDeclarations": declarations}]));
+    }
+    if let Some(choice) = &request.params.tool_choice {
+        body.insert("toolConfig".into(), tool_config(choice));
+    }
+    let config = generation_config(&request.params)?;
     if !config.is_empty() {
         body.insert("generationConfig".into(), Value::Object(config));
     }
-    serde_json::to_vec(&Value::Object(body)).expect("JSON")
+    json::merge_options(VENDOR, &mut body, request.provider_options.as_deref())?;
+    Ok(serde_json::to_vec(&Value::Object(body)).expect("JSON"))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GenerateContentResponse {
-    #[serde(default)]
-    candidates: Vec<Candidate>,
-    prompt_feedback: Option<PromptFeedback>,
-    usage_metadata: Option<UsageMetadata>,
-    model_version: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Candidate {
-    content: Option<Content>,
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Content {
-    #[serde(default)]
-    parts: Vec<Part>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Part {
-    text: Option<String>,
-    #[serde(default)]
-    thought: bool,
-    function_call: Option<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PromptFeedback {
-    block_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UsageMetadata {
-    prompt_token_count: Option<u64>,
-    candidates_token_count: Option<u64>,
-    thoughts_token_count: Option<u64>,
-}
-
-/// What one response (or one chunk of a stream) says.
-pub struct Answer {
-    /// Whether there was a candidate (a stream's last chunk may only count
-    /// tokens).
-    pub candidate: bool,
-    /// The first candidate's text, thoughts left out.
-    pub text: String,
-    pub calls_tool: bool,
-    pub finish_reason: Option<String>,
-    pub usage: Option<Usage>,
-    pub model_version: Option<String>,
-}
-
-impl GenerateContentResponse {
-    /// The first candidate; a blocked prompt is `content-filtered`.
-    pub fn answer(self) -> Result<Answer, ProviderError> {
-        let block_reason = self.prompt_feedback.and_then(|f| f.block_reason);
-        if let (true, Some(reason)) = (self.candidates.is_empty(), block_reason) {
-            return Err(ProviderError::ContentFiltered(format!(
-                "{VENDOR}: the prompt was blocked: {reason}"
+/// Roles `user` and `model`; tool results are `user` turns, and
+/// consecutive turns of one role are merged (the API wants every response
+/// to a turn's calls in one turn).
+fn contents(messages: &[Message]) -> Result<Value, ProviderError> {
+    let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
+    for (at, message) in messages.iter().enumerate() {
+        if message.name.is_some() {
+            return Err(ProviderError::Unsupported(format!(
+                "{VENDOR}: a message's name"
             )));
         }
-        let usage = self.usage_metadata.and_then(|u| {
-            let output = match (u.candidates_token_count, u.thoughts_token_count) {
-                (None, None) => None,
-                (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-            };
-            shared::usage(u.prompt_token_count, output)
-        });
-        let candidate = self.candidates.into_iter().next();
-        let finish_reason = candidate.as_ref().and_then(|c| c.finish_reason.clone());
-        let parts = candidate
-            .as_ref()
-            .and_then(|c| c.content.as_ref())
-            .map_or(&[][..], |c| c.parts.as_slice());
-        Ok(Answer {
-            candidate: candidate.is_some(),
-            calls_tool: parts.iter().any(|p| p.function_call.is_some()),
-            text: parts
-                .iter()
-                .filter(|p| !p.thought)
-                .filter_map(|p| p.text.as_deref())
-                .collect(),
-            finish_reason,
-            usage,
-            model_version: self.model_version.filter(|m| !m.is_empty()),
-        })
-    }
-}
-
-pub fn finish_reason(reason: Option<&str>, calls_tool: bool) -> FinishReason {
-    match reason {
-        _ if calls_tool => FinishReason::ToolCalls,
-        Some("RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY") => {
-            FinishReason::ContentFilter
+        let (role, parts) = match message.role {
+            Role::System => continue,
+            Role::User => ("user", user_parts(&message.content)?),
+            Role::Assistant => ("model", model_parts(message)?),
+            Role::Tool => ("user", vec![function_response(messages, at)?]),
+        };
+        match turns.last_mut() {
+            Some((last, before)) if *last == role => before.extend(parts),
+            _ => turns.push((role, parts)),
         }
-        // STOP, MAX_TOKENS, SAFETY; anything else is "other".
-        reason => shared::finish_reason(reason),
     }
+    Ok(turns
+        .into_iter()
+        .map(|(role, parts)| json!({"role": role, "parts": parts}))
+        .collect())
 }
 
-/// A whole 2xx answer.
-pub fn parse_response(model: &str, body: &[u8]) -> Result<Completion, ProviderError> {
-    let parsed: GenerateContentResponse =
-        serde_json::from_slice(body).map_err(|e| errors::malformed(VENDOR, e, body))?;
-    let answer = parsed.answer()?;
-    if !answer.candidate {
-        return Err(ProviderError::UpstreamError(format!(
-            "{VENDOR}: the response has no candidates"
+fn user_parts(content: &[ContentPart]) -> Result<Vec<Value>, ProviderError> {
+    content
+        .iter()
+        .map(|part| match part {
+            ContentPart::Text(text) => Ok(json!({"text": text})),
+            ContentPart::Media(media) => match &media.source {
+                MediaSource::Bytes(bytes) => Ok(json!({"inlineData": {
+                    "mimeType": media.media_type, "data": parts::base64(bytes)}})),
+                MediaSource::Url(_) => Err(ProviderError::Unsupported(format!(
+                    "{VENDOR}: media by URL (send the bytes)"
+                ))),
+            },
+        })
+        .collect()
+}
+
+/// The parts an answer handed back as its state (thought signatures
+/// included, as the API wants them), or its text and calls.
+fn model_parts(message: &Message) -> Result<Vec<Value>, ProviderError> {
+    if let Some(state) = &message.provider_state {
+        return match json::parse(VENDOR, "the provider state", state)? {
+            Value::Array(parts) => Ok(parts),
+            _ => Err(ProviderError::InvalidRequest(format!(
+                "{VENDOR}: the provider state is not one this plugin returned"
+            ))),
+        };
+    }
+    let mut out = Vec::new();
+    let text = parts::only_text(VENDOR, "an assistant message", &message.content)?;
+    if !text.is_empty() {
+        out.push(json!({"text": text}));
+    }
+    for call in &message.tool_calls {
+        let what = format!("tool call {:?} arguments", call.id);
+        let args = json::object(VENDOR, &what, &call.arguments)?;
+        out.push(json!({"functionCall": {"id": call.id, "name": call.name, "args": args}}));
+    }
+    Ok(out)
+}
+
+/// A tool result, named by the call it answers; its text is the response
+/// object when it is one, else `{"result": …}` (the API wants an object).
+fn function_response(messages: &[Message], at: usize) -> Result<Value, ProviderError> {
+    let message = &messages[at];
+    let id = message.tool_call_id.as_deref().unwrap_or_default();
+    let name = parts::tool_name(VENDOR, messages, at, id)?;
+    let text = parts::only_text(VENDOR, "a tool result", &message.content)?;
+    let response = match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(object)) => Value::Object(object),
+        Ok(other) => json!({"result": other}),
+        Err(_) => json!({"result": text}),
+    };
+    Ok(json!({"functionResponse": {"id": id, "name": name, "response": response}}))
+}
+
+fn declaration(tool: &ToolDefinition) -> Result<Value, ProviderError> {
+    if tool.strict == Some(true) {
+        return Err(ProviderError::Unsupported(format!(
+            "{VENDOR}: strict tool {:?} (the API does not enforce tool schemas)",
+            tool.name
         )));
     }
-    Ok(Completion {
-        text: answer.text,
-        finish_reason: finish_reason(answer.finish_reason.as_deref(), answer.calls_tool),
-        usage: answer.usage,
-        model: answer.model_version.unwrap_or_else(|| model.to_owned()),
-    })
+    let mut out = Map::new();
+    out.insert("name".into(), json!(tool.name));
+    if let Some(description) = &tool.description {
+        out.insert("description".into(), json!(description));
+    }
+    if let Some(parameters) = &tool.parameters {
+        let what = format!("tool {:?} parameters", tool.name);
+        let schema = json::object(VENDOR, &what, parameters)?;
+        out.insert("parametersJsonSchema".into(), Value::Object(schema));
+    }
+    Ok(Value::Object(out))
 }
 
-/// An answer that is not 2xx.
-pub fn error(response: &Response) -> ProviderError {
-    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    let label = format!("HTTP {}", response.status);
-    let retry_after = errors::retry_after_ms(response);
-    classify(response.status, &label, &body, &response.body, retry_after)
+fn tool_config(choice: &ToolChoice) -> Value {
+    let config = match choice {
+        ToolChoice::Auto => json!({"mode": "AUTO"}),
+        ToolChoice::None => json!({"mode": "NONE"}),
+        ToolChoice::Required => json!({"mode": "ANY"}),
+        ToolChoice::Named(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
+    };
+    json!({"functionCallingConfig": config})
 }
 
-/// `{"error": {"code", "message", "status", "details": [...]}}`
-/// (google.rpc.Status), as an error answer's body or a stream's chunk.
-/// `raw` is the body as sent, for messages when it is not that JSON;
-/// `label` says where the error came from (`HTTP 400`).
-pub fn classify(
-    status: u16,
-    label: &str,
-    body: &Value,
-    raw: &[u8],
-    retry_after: Option<u64>,
-) -> ProviderError {
-    let error = body.get("error");
-    let field = |name: &str| {
-        error
-            .and_then(|e| e.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+/// A thinking budget per effort; `none` turns thinking off.
+fn thinking_budget(effort: ReasoningEffort) -> u32 {
+    match effort {
+        ReasoningEffort::None => 0,
+        ReasoningEffort::Minimal => 512,
+        ReasoningEffort::Low => 1024,
+        ReasoningEffort::Medium => 8192,
+        ReasoningEffort::High => 24_576,
+        ReasoningEffort::Xhigh => 32_768,
+    }
+}
+
+fn generation_config(params: &Params) -> Result<Map<String, Value>, ProviderError> {
+    let mut config = Map::new();
+    let mut set = |key: &str, value: Value| {
+        config.insert(key.into(), value);
     };
-    let rpc_status = field("status").unwrap_or_default();
-    let text = field("message").unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned());
-    let details: &[Value] = error
-        .and_then(|e| e.get("details"))
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice);
-    let detail = |key: &str| {
-        details
-            .iter()
-            .find_map(|d| d.get(key).and_then(Value::as_str))
-    };
-    let message = errors::error_message(VENDOR, label, &rpc_status, &text);
-    let lower = text.to_ascii_lowercase();
-    let context = lower.contains("exceeds the maximum number of tokens")
-        || (lower.contains("token count") && lower.contains("exceeds"));
-    let retry_after = retry_after.or_else(|| {
-        detail("retryDelay")
-            .and_then(|d| d.trim().strip_suffix('s')?.parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| (s * 1000.0).ceil() as u64)
-    });
-    match (status, rpc_status.as_str()) {
-        (400, _) if detail("reason") == Some("API_KEY_INVALID") => {
-            ProviderError::Authentication(message)
+    if let Some(n) = params.max_tokens {
+        set("maxOutputTokens", json!(n));
+    }
+    if let Some(t) = params.temperature {
+        set("temperature", json!(t));
+    }
+    if let Some(p) = params.top_p {
+        set("topP", json!(p));
+    }
+    if !params.stop.is_empty() {
+        set("stopSequences", json!(params.stop));
+    }
+    if let Some(seed) = params.seed {
+        set("seed", json!(seed));
+    }
+    if let Some(p) = params.presence_penalty {
+        set("presencePenalty", json!(p));
+    }
+    if let Some(p) = params.frequency_penalty {
+        set("frequencyPenalty", json!(p));
+    }
+    if let Some(effort) = params.reasoning_effort {
+        let budget = thinking_budget(effort);
+        set(
+            "thinkingConfig",
+            json!({"thinkingBudget": budget, "includeThoughts": budget > 0}),
+        );
+    }
+    match &params.response_format {
+        None | Some(ResponseFormat::Text) => {}
+        Some(ResponseFormat::JsonObject) => set("responseMimeType", json!("application/json")),
+        // The API enforces the schema (strict either way); the name and
+        // description only label it.
+        Some(ResponseFormat::JsonSchema(format)) => {
+            let what = format!("response format {:?} schema", format.name);
+            let schema = json::object(VENDOR, &what, &format.schema)?;
+            set("responseMimeType", json!("application/json"));
+            set("responseJsonSchema", Value::Object(schema));
         }
-        (400, _) if context => ProviderError::ContextLengthExceeded(message),
-        (_, "UNAUTHENTICATED") => ProviderError::Authentication(message),
-        (_, "PERMISSION_DENIED") => ProviderError::PermissionDenied(message),
-        (_, "RESOURCE_EXHAUSTED") => errors::by_status(429, message, retry_after),
-        (_, "DEADLINE_EXCEEDED") => ProviderError::Timeout(message),
-        (_, "UNAVAILABLE") => ProviderError::UpstreamUnavailable(message),
-        _ => errors::by_status(status, message, retry_after),
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llmhost_plugin_sdk::answer::{message, request};
+    use llmhost_plugin_sdk::types::{JsonSchemaFormat, MediaPart, ToolCall};
+
+    fn text(t: &str) -> ContentPart {
+        ContentPart::Text(t.into())
+    }
+
+    fn body(request: &Request) -> Value {
+        serde_json::from_slice(&request_body(request).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_tool_round_trip_is_function_call_then_function_responses_by_name() {
+        let mut model = message(Role::Assistant, vec![]);
+        model.tool_calls = vec![ToolCall {
+            id: "call_0".into(),
+            name: "get_weather".into(),
+            arguments: r#"{"city":"Paris"}"#.into(),
+        }];
+        let mut result = message(Role::Tool, vec![text(r#"{"temp": 22}"#)]);
+        result.tool_call_id = Some("call_0".into());
+        let mut plain = message(Role::Tool, vec![text("sunny")]);
+        plain.tool_call_id = Some("call_0".into());
+        let mut request = request(
+            "gemini-2.5-flash",
+            vec![message(Role::User, vec![text("Weather?")]), model, result, plain],
+        );
+        request.tools = vec![ToolDefinition {
+            name: "get_weather".into(),
+            description: Some("Weather".into()),
+            parameters: Some(r#"{"type":"object","properties":{"city":{"type":"string"}}}"#.into()),
+            strict: None,
+        }];
+        request.params.tool_choice = Some(ToolChoice::Named("get_weather".into()));
+        let body = body(&request);
+        assert_eq!(
+            body["contents"],
+            json!([
+                {"role": "user", "parts": [{"text": "Weather?"}]},
+                {"role": "model", "parts": [{"functionCall": {"id": "call_0", "name": "get_weather", "args": {"city": "Paris"}}}]},
+                {"role": "user", "parts": [
+                    {"functionResponse": {"id": "call_0", "name": "get_weather", "response": {"temp": 22}}},
+                    {"functionResponse": {"id": "call_0", "name": "get_weather", "response": {"result": "sunny"}}}]}
+            ])
+        );
+        assert_eq!(
+            body["tools"],
+            json!([{"functionDeclarations": [{"name": "get_weather", "description": "Weather",
+                "parametersJsonSchema": {"type": "object", "properties": {"city": {"type": "string"}}}}]}])
+        );
+        assert_eq!(
+            body["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}})
+        );
+    }
+
+    #[test]
+    fn images_schema_seed_penalties_and_thinking_go_in_generation_config() {
+        let image = ContentPart::Media(MediaPart {
+            media_type: "image/png".into(),
+            source: MediaSource::Bytes(vec![1, 2, 3]),
+            detail: None,
+            name: None,
+        });
+        let mut request = request(
+            "gemini-2.5-flash",
+            vec![message(Role::User, vec![text("What is it?"), image])],
+        );
+        request.params.seed = Some(42);
+        request.params.presence_penalty = Some(0.5);
+        request.params.frequency_penalty = Some(0.25);
+        request.params.reasoning_effort = Some(ReasoningEffort::Low);
+        request.params.response_format = Some(ResponseFormat::JsonSchema(JsonSchemaFormat {
+            name: "thing".into(),
+            description: None,
+            schema: r#"{"type":"object"}"#.into(),
+            strict: Some(true),
+        }));
+        let body = body(&request);
+        assert_eq!(
+            body["contents"][0]["parts"][1],
+            json!({"inlineData": {"mimeType": "image/png", "data": "AQID"}})
+        );
+        assert_eq!(
+            body["generationConfig"],
+            json!({"seed": 42, "presencePenalty": 0.5, "frequencyPenalty": 0.25,
+                "thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": true},
+                "responseMimeType": "application/json", "responseJsonSchema": {"type": "object"}})
+        );
+    }
+
+    #[test]
+    fn strict_tools_media_urls_and_results_for_unknown_calls_are_refused() {
+        let mut strict = request("g", vec![message(Role::User, vec![text("hi")])]);
+        strict.tools = vec![ToolDefinition {
+            name: "f".into(),
+            description: None,
+            parameters: None,
+            strict: Some(true),
+        }];
+        assert!(matches!(request_body(&strict).unwrap_err(), ProviderError::Unsupported(m) if m.contains("strict")));
+        let linked = ContentPart::Media(MediaPart {
+            media_type: "image/png".into(),
+            source: MediaSource::Url("https://x/y.png".into()),
+            detail: None,
+            name: None,
+        });
+        let url = request("g", vec![message(Role::User, vec![linked])]);
+        assert!(matches!(request_body(&url).unwrap_err(), ProviderError::Unsupported(m) if m.contains("URL")));
+        let mut orphan = message(Role::Tool, vec![text("x")]);
+        orphan.tool_call_id = Some("nope".into());
+        assert!(matches!(
+            request_body(&request("g", vec![orphan])).unwrap_err(),
+            ProviderError::InvalidRequest(m) if m.contains("nope")
+        ));
+    }
+
+    #[test]
+    fn an_answers_state_is_sent_back_as_its_parts() {
+        let mut model = message(Role::Assistant, vec![]);
+        model.provider_state =
+            Some(r#"[{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}]"#.into());
+        let body = body(&request("g", vec![model]));
+        assert_eq!(body["contents"][0]["parts"][0]["thoughtSignature"], "c2ln");
     }
 }
