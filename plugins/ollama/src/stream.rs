@@ -1,20 +1,22 @@
 //! The `/api/chat` stream (`"stream": true`, Ollama's default): one JSON
 //! object per line (`application/x-ndjson`), each with a piece of
-//! `message.content`; the last has `done: true`, `done_reason` and the
-//! token counts. A line `{"error": …}` is the server failing mid-answer.
+//! `message.content` or `message.thinking`, or whole `tool_calls`; the last
+//! has `done: true`, `done_reason` and the token counts. A line
+//! `{"error": …}` is the server failing mid-answer.
 
-use llmhost_plugin_sdk::bindings::exports::llmhost::provider::streaming::{StreamEnd, StreamEvent};
 use llmhost_plugin_sdk::framing::Ndjson;
 use llmhost_plugin_sdk::stream::Decoder;
+use llmhost_plugin_sdk::streaming_types::{StreamEnd, StreamEvent};
+use llmhost_plugin_sdk::tools::{CallIndex, whole_delta};
 
-use crate::wire::{self, ChatResponse, VENDOR};
+use crate::response::ChatResponse;
+use crate::wire::VENDOR;
 use llmhost_plugin_sdk::errors;
 use llmhost_plugin_sdk::types::ProviderError;
 
 pub struct LineDecoder {
     model: String,
-    /// Whether any line called a tool.
-    tool_calls: bool,
+    calls: CallIndex,
 }
 
 impl LineDecoder {
@@ -22,7 +24,7 @@ impl LineDecoder {
     pub fn new(model: &str) -> Self {
         Self {
             model: model.to_owned(),
-            tool_calls: false,
+            calls: CallIndex::default(),
         }
     }
 }
@@ -31,24 +33,32 @@ impl Decoder for LineDecoder {
     type Framing = Ndjson;
 
     fn frame(&mut self, line: String) -> Result<Vec<StreamEvent>, ProviderError> {
-        let parsed: ChatResponse = serde_json::from_str(&line)
+        let mut parsed: ChatResponse = serde_json::from_str(&line)
             .map_err(|e| errors::malformed(VENDOR, e, line.as_bytes()))?;
         if let Some(err) = &parsed.error {
-            return Err(wire::answered_error(err));
+            return Err(crate::errors::answered_error(err));
         }
         self.model = parsed.model(&self.model);
         let mut events = Vec::new();
-        if let Some(message) = &parsed.message {
-            self.tool_calls |= message.calls_tools();
-            if let Some(text) = &message.content {
-                events.push(StreamEvent::Text(text.clone()));
+        if let Some(message) = parsed.message.take() {
+            if let Some(thinking) = message.thinking {
+                events.push(StreamEvent::Reasoning(thinking));
+            }
+            if let Some(text) = message.content {
+                events.push(StreamEvent::Text(text));
+            }
+            for call in message.tool_calls {
+                let index = self.calls.next();
+                events.push(StreamEvent::ToolCall(whole_delta(index, call.numbered(index))));
             }
         }
         if parsed.done == Some(true) {
             events.push(StreamEvent::End(StreamEnd {
-                finish_reason: parsed.finish_reason(self.tool_calls),
+                finish_reason: parsed.finish_reason(self.calls.count() > 0),
                 usage: parsed.usage(),
                 model: self.model.clone(),
+                response_id: None,
+                provider_state: None,
             }));
         }
         Ok(events)
@@ -59,7 +69,7 @@ impl Decoder for LineDecoder {
 mod tests {
     use super::*;
     use llmhost_plugin_sdk::stream::decode_pieces;
-    use llmhost_plugin_sdk::types::{Completion, FinishReason, Usage};
+    use llmhost_plugin_sdk::types::{Completion, FinishReason};
 
     const STREAM: &str = concat!(
         "{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T08:52:19.385406455-07:00\",\"message\":{\"role\":\"assistant\",\"content\":\"The\"},\"done\":false}\n",
@@ -75,18 +85,11 @@ mod tests {
     fn pieces_and_the_done_line_make_the_answer() {
         let bytes = STREAM.as_bytes();
         let answer = decode(&[&bytes[..50], &bytes[50..200], &bytes[200..]]).unwrap();
-        assert_eq!(
-            answer,
-            Completion {
-                text: "The sky".into(),
-                finish_reason: FinishReason::Length,
-                usage: Some(Usage {
-                    input_tokens: 26,
-                    output_tokens: 282
-                }),
-                model: "llama3.2".into(),
-            }
-        );
+        assert_eq!(answer.text, "The sky");
+        assert_eq!(answer.finish_reason, FinishReason::Length);
+        let usage = answer.usage.unwrap();
+        assert_eq!((usage.input_tokens, usage.output_tokens), (26, 282));
+        assert_eq!(answer.model, "llama3.2");
     }
 
     #[test]
@@ -116,5 +119,8 @@ mod tests {
         let answer = decode(&[stream.as_bytes()]).unwrap();
         assert_eq!(answer.finish_reason, FinishReason::ToolCalls);
         assert_eq!(answer.text, "");
+        assert_eq!(answer.tool_calls.len(), 1);
+        assert_eq!(answer.tool_calls[0].id, "call_0");
+        assert_eq!(answer.tool_calls[0].arguments, "{\"city\":\"Paris\"}");
     }
 }
