@@ -10,10 +10,10 @@
 
 use llmhost_plugin_sdk::errors;
 use llmhost_plugin_sdk::framing::{Sse, SseEvent};
+use llmhost_plugin_sdk::shared;
 use llmhost_plugin_sdk::stream::Decoder;
 use llmhost_plugin_sdk::streaming_types::{StreamEnd, StreamEvent, ToolCallDelta};
 use llmhost_plugin_sdk::types::{ProviderError, Usage};
-use llmhost_plugin_sdk::shared;
 use serde_json::{Value, json};
 
 use crate::errors::classify;
@@ -79,7 +79,9 @@ impl EventDecoder {
                 // The block starts with an empty `input`; anything else is
                 // whole arguments sent at once.
                 let input = block.get("input").filter(|i| *i != &json!({}));
-                let arguments = input.map(llmhost_plugin_sdk::json::text).unwrap_or_default();
+                let arguments = input
+                    .map(llmhost_plugin_sdk::json::text)
+                    .unwrap_or_default();
                 self.calls.push((index, !arguments.is_empty()));
                 vec![StreamEvent::ToolCall(ToolCallDelta {
                     index: self.calls.len() as u32 - 1,
@@ -277,30 +279,60 @@ mod tests {
     fn thinking_arguments_split_over_many_fragments_and_empty_calls_assemble() {
         let event = |data: Value| format!("event: x\ndata: {data}\n\n");
         let mut stream = String::new();
-        stream += &event(json!({"type": "message_start", "message": {"id": "msg_2", "model": "claude", "usage": {"input_tokens": 3, "cache_read_input_tokens": 7}}}));
-        stream += &event(json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}));
-        stream += &event(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Need "}}));
-        stream += &event(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "tools."}}));
-        stream += &event(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig"}}));
+        stream += &event(
+            json!({"type": "message_start", "message": {"id": "msg_2", "model": "claude", "usage": {"input_tokens": 3, "cache_read_input_tokens": 7}}}),
+        );
+        stream += &event(
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
+        );
+        stream += &event(
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Need "}}),
+        );
+        stream += &event(
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "tools."}}),
+        );
+        stream += &event(
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig"}}),
+        );
         stream += &event(json!({"type": "content_block_stop", "index": 0}));
-        stream += &event(json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_a", "name": "f", "input": {}}}));
+        stream += &event(
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_a", "name": "f", "input": {}}}),
+        );
         for piece in ["{\"q\"", ": \"a", "b", "c\"", "}"] {
-            stream += &event(json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": piece}}));
+            stream += &event(
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": piece}}),
+            );
         }
         stream += &event(json!({"type": "content_block_stop", "index": 1}));
-        stream += &event(json!({"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "toolu_b", "name": "g", "input": {}}}));
+        stream += &event(
+            json!({"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "toolu_b", "name": "g", "input": {}}}),
+        );
         stream += &event(json!({"type": "content_block_stop", "index": 2}));
-        stream += &event(json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}}));
+        stream += &event(
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}}),
+        );
         stream += &event(json!({"type": "message_stop"}));
         let bytes = stream.as_bytes();
         let pieces: Vec<&[u8]> = bytes.chunks(11).collect();
         let answer = decode(&pieces).unwrap();
         assert_eq!(answer.reasoning.as_deref(), Some("Need tools."));
         assert_eq!(answer.tool_calls[0].arguments, "{\"q\": \"abc\"}");
-        assert_eq!((answer.tool_calls[1].id.as_str(), answer.tool_calls[1].arguments.as_str()), ("toolu_b", "{}"));
+        assert_eq!(
+            (
+                answer.tool_calls[1].id.as_str(),
+                answer.tool_calls[1].arguments.as_str()
+            ),
+            ("toolu_b", "{}")
+        );
         let state: Value = serde_json::from_str(answer.provider_state.as_deref().unwrap()).unwrap();
-        assert_eq!(state, json!([{"type": "thinking", "thinking": "Need tools.", "signature": "sig"}]));
+        assert_eq!(
+            state,
+            json!([{"type": "thinking", "thinking": "Need tools.", "signature": "sig"}])
+        );
         let usage = answer.usage.unwrap();
-        assert_eq!((usage.input_tokens, usage.cached_input_tokens), (10, Some(7)));
+        assert_eq!(
+            (usage.input_tokens, usage.cached_input_tokens),
+            (10, Some(7))
+        );
     }
 }

@@ -47,7 +47,11 @@ pub fn request_body(
         body.insert("system".into(), json!(system.join("\n\n")));
     }
     if !request.tools.is_empty() {
-        let tools = request.tools.iter().map(tool).collect::<Result<Vec<_>, _>>()?;
+        let tools = request
+            .tools
+            .iter()
+            .map(tool)
+            .collect::<Result<Vec<_>, _>>()?;
         body.insert("tools".into(), Value::Array(tools));
     }
     sampling(&mut body, params, budget)?;
@@ -75,11 +79,11 @@ fn thinking_budget(effort: ReasoningEffort) -> Option<u32> {
 /// limit that does not is refused; the default grows by the budget.
 fn max_tokens(params: &Params, default: u32, budget: Option<u32>) -> Result<u32, ProviderError> {
     match (params.max_tokens, budget) {
-        (Some(asked), Some(budget)) if asked <= budget => Err(ProviderError::InvalidRequest(
-            format!(
+        (Some(asked), Some(budget)) if asked <= budget => {
+            Err(ProviderError::InvalidRequest(format!(
                 "{VENDOR}: max-tokens {asked} must exceed the thinking budget {budget} of the reasoning effort"
-            ),
-        )),
+            )))
+        }
         (Some(asked), _) => Ok(asked),
         (None, Some(budget)) => Ok(budget.saturating_add(default)),
         (None, None) => Ok(default),
@@ -378,7 +382,10 @@ mod tests {
             body["output_config"],
             json!({"format": {"type": "json_schema", "schema": {"type": "object", "properties": {"names": {"type": "array"}}}}})
         );
-        assert_eq!(body["thinking"], json!({"type": "enabled", "budget_tokens": 4096}));
+        assert_eq!(
+            body["thinking"],
+            json!({"type": "enabled", "budget_tokens": 4096})
+        );
         assert_eq!(body["max_tokens"], 4096 + 1024);
         assert_eq!(body["metadata"], json!({"user_id": "u-1"}));
     }

@@ -47,7 +47,10 @@ struct Embedding {
 }
 
 /// A whole 2xx answer.
-pub fn parse(request: &EmbeddingsRequest, body: &[u8]) -> Result<EmbeddingsResponse, ProviderError> {
+pub fn parse(
+    request: &EmbeddingsRequest,
+    body: &[u8],
+) -> Result<EmbeddingsResponse, ProviderError> {
     let answer: Answer =
         serde_json::from_slice(body).map_err(|e| errors::malformed(VENDOR, e, body))?;
     Ok(EmbeddingsResponse {
@@ -76,7 +79,14 @@ mod tests {
             json!({"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "b"}]},
                    "outputDimensionality": 3, "taskType": "RETRIEVAL_QUERY"})
         );
-        let answer = parse(&request, br#"{"embeddings": [{"values": [1, 2, 3]}, {"values": [4, 5, 6]}]}"#).unwrap();
-        assert_eq!(answer.vectors, vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]]);
+        let answer = parse(
+            &request,
+            br#"{"embeddings": [{"values": [1, 2, 3]}, {"values": [4, 5, 6]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            answer.vectors,
+            vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]]
+        );
     }
 }

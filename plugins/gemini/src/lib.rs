@@ -42,7 +42,13 @@ impl HttpVendor for Gemini {
             | Features::SEED
             | Features::PENALTIES
             | Features::PROVIDER_OPTIONS;
-        let images = ["image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"];
+        let images = [
+            "image/png",
+            "image/jpeg",
+            "image/webp",
+            "image/heic",
+            "image/heif",
+        ];
         let embedding = capabilities(Features::EMBEDDINGS | Features::PROVIDER_OPTIONS, &[]);
         ProviderInfo {
             name: "gemini".into(),
@@ -94,7 +100,10 @@ impl HttpVendor for Gemini {
             "{}/models/{model}:batchEmbedContents",
             shared::base_url(DEFAULT_BASE_URL)
         );
-        Ok(http::Request::post_json(url, embeddings::request_body(request)?))
+        Ok(http::Request::post_json(
+            url,
+            embeddings::request_body(request)?,
+        ))
     }
 
     fn parse_embeddings(

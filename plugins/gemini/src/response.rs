@@ -62,7 +62,10 @@ impl Call {
     /// The call numbered `index` in its answer; its id, or one made up.
     pub fn numbered(self, index: u32) -> ToolCall {
         ToolCall {
-            id: self.id.filter(|id| !id.is_empty()).unwrap_or_else(|| generated_id(index)),
+            id: self
+                .id
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| generated_id(index)),
             name: self.name,
             arguments: self.arguments,
         }
@@ -133,7 +136,10 @@ impl GenerateContentResponse {
                 (None, Some(call)) => answer.calls.push(Call {
                     id: call["id"].as_str().map(str::to_owned),
                     name: call["name"].as_str().unwrap_or_default().to_owned(),
-                    arguments: json::text(call.get("args").unwrap_or(&Value::Object(Default::default()))),
+                    arguments: json::text(
+                        call.get("args")
+                            .unwrap_or(&Value::Object(Default::default())),
+                    ),
                 }),
                 _ => {}
             }
@@ -208,6 +214,9 @@ mod tests {
         assert!(answer.provider_state.unwrap().contains("c2ln"));
         let usage = answer.usage.unwrap();
         assert_eq!((usage.input_tokens, usage.output_tokens), (20, 15));
-        assert_eq!((usage.cached_input_tokens, usage.reasoning_tokens), (Some(8), Some(5)));
+        assert_eq!(
+            (usage.cached_input_tokens, usage.reasoning_tokens),
+            (Some(8), Some(5))
+        );
     }
 }

@@ -75,7 +75,10 @@ impl Decoder for ChunkDecoder {
         ];
         for call in answer.calls {
             let index = self.calls.next();
-            events.push(StreamEvent::ToolCall(whole_delta(index, call.numbered(index))));
+            events.push(StreamEvent::ToolCall(whole_delta(
+                index,
+                call.numbered(index),
+            )));
         }
         Ok(events)
     }
@@ -155,6 +158,12 @@ mod tests {
         assert_eq!(answer.tool_calls.len(), 2);
         assert_eq!(answer.tool_calls[0].id, "call_0");
         assert_eq!(answer.tool_calls[0].arguments, "{\"city\":\"Paris\"}");
-        assert_eq!((answer.tool_calls[1].id.as_str(), answer.tool_calls[1].name.as_str()), ("call_1", "get_time"));
+        assert_eq!(
+            (
+                answer.tool_calls[1].id.as_str(),
+                answer.tool_calls[1].name.as_str()
+            ),
+            ("call_1", "get_time")
+        );
     }
 }

@@ -55,7 +55,10 @@ pub fn request_body(request: &Request) -> Result<Vec<u8>, ProviderError> {
             .iter()
             .map(declaration)
             .collect::<Result<Vec<_>, _>>()?;
-        body.insert("tools".into(), json!([{"functionDeclarations": declarations}]));
+        body.insert(
+            "tools".into(),
+            json!([{"functionDeclarations": declarations}]),
+        );
     }
     if let Some(choice) = &request.params.tool_choice {
         body.insert("toolConfig".into(), tool_config(choice));
@@ -269,7 +272,12 @@ mod tests {
         plain.tool_call_id = Some("call_0".into());
         let mut request = request(
             "gemini-2.5-flash",
-            vec![message(Role::User, vec![text("Weather?")]), model, result, plain],
+            vec![
+                message(Role::User, vec![text("Weather?")]),
+                model,
+                result,
+                plain,
+            ],
         );
         request.tools = vec![ToolDefinition {
             name: "get_weather".into(),
@@ -344,7 +352,9 @@ mod tests {
             parameters: None,
             strict: Some(true),
         }];
-        assert!(matches!(request_body(&strict).unwrap_err(), ProviderError::Unsupported(m) if m.contains("strict")));
+        assert!(
+            matches!(request_body(&strict).unwrap_err(), ProviderError::Unsupported(m) if m.contains("strict"))
+        );
         let linked = ContentPart::Media(MediaPart {
             media_type: "image/png".into(),
             source: MediaSource::Url("https://x/y.png".into()),
@@ -352,7 +362,9 @@ mod tests {
             name: None,
         });
         let url = request("g", vec![message(Role::User, vec![linked])]);
-        assert!(matches!(request_body(&url).unwrap_err(), ProviderError::Unsupported(m) if m.contains("URL")));
+        assert!(
+            matches!(request_body(&url).unwrap_err(), ProviderError::Unsupported(m) if m.contains("URL"))
+        );
         let mut orphan = message(Role::Tool, vec![text("x")]);
         orphan.tool_call_id = Some("nope".into());
         assert!(matches!(
@@ -364,8 +376,9 @@ mod tests {
     #[test]
     fn an_answers_state_is_sent_back_as_its_parts() {
         let mut model = message(Role::Assistant, vec![]);
-        model.provider_state =
-            Some(r#"[{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}]"#.into());
+        model.provider_state = Some(
+            r#"[{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}]"#.into(),
+        );
         let body = body(&request("g", vec![model]));
         assert_eq!(body["contents"][0]["parts"][0]["thoughtSignature"], "c2ln");
     }

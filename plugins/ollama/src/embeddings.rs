@@ -33,7 +33,10 @@ struct Answer {
 }
 
 /// A whole 2xx answer.
-pub fn parse(request: &EmbeddingsRequest, body: &[u8]) -> Result<EmbeddingsResponse, ProviderError> {
+pub fn parse(
+    request: &EmbeddingsRequest,
+    body: &[u8],
+) -> Result<EmbeddingsResponse, ProviderError> {
     let answer: Answer =
         serde_json::from_slice(body).map_err(|e| errors::malformed(VENDOR, e, body))?;
     Ok(EmbeddingsResponse {

@@ -80,7 +80,10 @@ impl HttpVendor for Ollama {
 
     fn embeddings_request(request: &EmbeddingsRequest) -> Result<http::Request, ProviderError> {
         let url = format!("{}/api/embed", shared::base_url(DEFAULT_BASE_URL));
-        Ok(http::Request::post_json(url, embeddings::request_body(request)?))
+        Ok(http::Request::post_json(
+            url,
+            embeddings::request_body(request)?,
+        ))
     }
 
     fn parse_embeddings(

@@ -9,8 +9,8 @@ use llmhost_plugin_sdk::types::{Completion, FinishReason, ProviderError, ToolCal
 use serde::Deserialize;
 use serde_json::Value;
 
-use llmhost_plugin_sdk::errors;
 use crate::wire::VENDOR;
+use llmhost_plugin_sdk::errors;
 
 /// A whole answer, and each line of a streamed one (the text in pieces,
 /// the counts and `done_reason` on the last, `done: true`).
@@ -55,7 +55,10 @@ impl WireCall {
             value => json::text(&value),
         };
         ToolCall {
-            id: self.id.filter(|id| !id.is_empty()).unwrap_or_else(|| generated_id(index)),
+            id: self
+                .id
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| generated_id(index)),
             name: self.function.name,
             arguments,
         }
@@ -99,7 +102,10 @@ pub fn parse_response(model: &str, body: &[u8]) -> Result<Completion, ProviderEr
         return Err(crate::errors::answered_error(err));
     }
     let finish_reason = parsed.finish_reason(
-        parsed.message.as_ref().is_some_and(|m| !m.tool_calls.is_empty()),
+        parsed
+            .message
+            .as_ref()
+            .is_some_and(|m| !m.tool_calls.is_empty()),
     );
     let (usage, model) = (parsed.usage(), parsed.model(model));
     let message = parsed.message.ok_or_else(|| {

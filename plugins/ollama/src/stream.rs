@@ -49,7 +49,10 @@ impl Decoder for LineDecoder {
             }
             for call in message.tool_calls {
                 let index = self.calls.next();
-                events.push(StreamEvent::ToolCall(whole_delta(index, call.numbered(index))));
+                events.push(StreamEvent::ToolCall(whole_delta(
+                    index,
+                    call.numbered(index),
+                )));
             }
         }
         if parsed.done == Some(true) {

@@ -26,7 +26,11 @@ pub fn request_body(request: &Request, stream: bool) -> Result<Vec<u8>, Provider
     body.insert("model".into(), json!(request.model));
     body.insert("messages".into(), Value::Array(messages));
     if !request.tools.is_empty() {
-        let tools = request.tools.iter().map(tool).collect::<Result<Vec<_>, _>>()?;
+        let tools = request
+            .tools
+            .iter()
+            .map(tool)
+            .collect::<Result<Vec<_>, _>>()?;
         body.insert("tools".into(), Value::Array(tools));
     }
     match &params.tool_choice {
@@ -57,7 +61,9 @@ pub fn request_body(request: &Request, stream: bool) -> Result<Vec<u8>, Provider
 fn message(messages: &[Message], at: usize) -> Result<Value, ProviderError> {
     let message = &messages[at];
     if message.name.is_some() {
-        return Err(ProviderError::Unsupported(format!("{VENDOR}: a message's name")));
+        return Err(ProviderError::Unsupported(format!(
+            "{VENDOR}: a message's name"
+        )));
     }
     let role = match message.role {
         Role::System => "system",
@@ -85,7 +91,10 @@ fn message(messages: &[Message], at: usize) -> Result<Value, ProviderError> {
         out.insert("tool_calls".into(), Value::Array(calls));
     }
     if let Some(id) = &message.tool_call_id {
-        out.insert("tool_name".into(), json!(parts::tool_name(VENDOR, messages, at, id)?));
+        out.insert(
+            "tool_name".into(),
+            json!(parts::tool_name(VENDOR, messages, at, id)?),
+        );
     }
     Ok(Value::Object(out))
 }
@@ -220,7 +229,11 @@ mod tests {
         result.tool_call_id = Some("call_0".into());
         let mut request = request(
             "llama3.2",
-            vec![message(Role::User, vec![text("Weather here?"), image]), assistant, result],
+            vec![
+                message(Role::User, vec![text("Weather here?"), image]),
+                assistant,
+                result,
+            ],
         );
         request.tools = vec![ToolDefinition {
             name: "get_weather".into(),
@@ -249,7 +262,10 @@ mod tests {
             body["tools"],
             json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}])
         );
-        assert_eq!(body["format"], json!({"type": "object", "properties": {"t": {"type": "number"}}}));
+        assert_eq!(
+            body["format"],
+            json!({"type": "object", "properties": {"t": {"type": "number"}}})
+        );
         assert_eq!(body["think"], false);
         assert_eq!(body["options"], json!({"seed": 3}));
     }
@@ -258,10 +274,14 @@ mod tests {
     fn tool_choice_strict_tools_and_unknown_efforts_are_refused() {
         let mut chosen = request("m", vec![message(Role::User, vec![text("hi")])]);
         chosen.params.tool_choice = Some(ToolChoice::Required);
-        assert!(matches!(request_body(&chosen, false).unwrap_err(), ProviderError::Unsupported(m) if m.contains("tool choice")));
+        assert!(
+            matches!(request_body(&chosen, false).unwrap_err(), ProviderError::Unsupported(m) if m.contains("tool choice"))
+        );
         let mut xhigh = request("m", vec![message(Role::User, vec![text("hi")])]);
         xhigh.params.reasoning_effort = Some(ReasoningEffort::Xhigh);
-        assert!(matches!(request_body(&xhigh, false).unwrap_err(), ProviderError::Unsupported(m) if m.contains("xhigh")));
+        assert!(
+            matches!(request_body(&xhigh, false).unwrap_err(), ProviderError::Unsupported(m) if m.contains("xhigh"))
+        );
         let mut object = request("m", vec![message(Role::User, vec![text("hi")])]);
         object.params.response_format = Some(ResponseFormat::JsonObject);
         assert_eq!(body(&object)["format"], "json");

@@ -3,8 +3,8 @@
 //! vectors put back in the inputs' order by their `index`.
 
 use llmhost_plugin_sdk::embeddings_types::{EmbeddingsRequest, EmbeddingsResponse};
-use llmhost_plugin_sdk::{errors, json, shared};
 use llmhost_plugin_sdk::types::ProviderError;
+use llmhost_plugin_sdk::{errors, json, shared};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -45,7 +45,10 @@ struct EmbeddingsUsage {
 }
 
 /// A whole 2xx answer.
-pub fn parse(request: &EmbeddingsRequest, body: &[u8]) -> Result<EmbeddingsResponse, ProviderError> {
+pub fn parse(
+    request: &EmbeddingsRequest,
+    body: &[u8],
+) -> Result<EmbeddingsResponse, ProviderError> {
     let mut answer: Answer =
         serde_json::from_slice(body).map_err(|e| errors::malformed(VENDOR, e, body))?;
     // Without indexes the data are in the inputs' order already.

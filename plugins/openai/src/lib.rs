@@ -83,10 +83,7 @@ impl HttpVendor for OpenAi {
                 model_with("text-embedding-3-small", "OpenAI embeddings", embedding()),
                 model_with("text-embedding-3-large", "OpenAI embeddings", embedding()),
             ],
-            capabilities: capabilities(
-                chat() | Features::REASONING | Features::EMBEDDINGS,
-                IMAGES,
-            ),
+            capabilities: capabilities(chat() | Features::REASONING | Features::EMBEDDINGS, IMAGES),
         }
     }
 
@@ -117,7 +114,10 @@ impl HttpVendor for OpenAi {
 
     fn embeddings_request(request: &EmbeddingsRequest) -> Result<http::Request, ProviderError> {
         let url = format!("{}/embeddings", shared::base_url(DEFAULT_BASE_URL));
-        Ok(http::Request::post_json(url, embeddings::request_body(request)?))
+        Ok(http::Request::post_json(
+            url,
+            embeddings::request_body(request)?,
+        ))
     }
 
     fn parse_embeddings(

@@ -158,7 +158,8 @@ mod tests {
 
     #[test]
     fn a_refusal_is_its_own_field_and_finishes_as_content_filter() {
-        let body = br#"{"model": "m", "choices": [{"message": {"role": "assistant", "content": null,
+        let body =
+            br#"{"model": "m", "choices": [{"message": {"role": "assistant", "content": null,
             "refusal": "I can't help with that."}, "finish_reason": "stop"}]}"#;
         let answer = parse_response("m", body).unwrap();
         assert_eq!(answer.text, "");

@@ -295,7 +295,10 @@ mod tests {
         assert_eq!(answer.finish_reason, FinishReason::ToolCalls);
         assert_eq!(answer.tool_calls.len(), 2);
         assert_eq!(
-            (answer.tool_calls[0].id.as_str(), answer.tool_calls[0].name.as_str()),
+            (
+                answer.tool_calls[0].id.as_str(),
+                answer.tool_calls[0].name.as_str()
+            ),
             ("call_a", "get_weather")
         );
         assert_eq!(answer.tool_calls[0].arguments, "{\"city\": \"Paris\"}");

@@ -41,7 +41,11 @@ pub fn request_body(
     body.insert("model".into(), json!(request.model));
     body.insert("messages".into(), Value::Array(messages));
     if !request.tools.is_empty() {
-        let tools = request.tools.iter().map(tool).collect::<Result<Vec<_>, _>>()?;
+        let tools = request
+            .tools
+            .iter()
+            .map(tool)
+            .collect::<Result<Vec<_>, _>>()?;
         body.insert("tools".into(), Value::Array(tools));
     }
     params(&mut body, &request.params, options.max_tokens_param)?;
@@ -64,14 +68,22 @@ fn message(message: &Message) -> Result<Value, ProviderError> {
     out.insert("role".into(), json!(role));
     let content = match message.role {
         Role::User => content(&message.content),
-        Role::System => json!(parts::only_text(VENDOR, "a system message", &message.content)?),
+        Role::System => json!(parts::only_text(
+            VENDOR,
+            "a system message",
+            &message.content
+        )?),
         Role::Tool => json!(parts::only_text(VENDOR, "a tool result", &message.content)?),
         // An assistant turn that only called tools has no content.
         Role::Assistant if message.content.is_empty() && !message.tool_calls.is_empty() => {
             Value::Null
         }
         Role::Assistant => {
-            json!(parts::only_text(VENDOR, "an assistant message", &message.content)?)
+            json!(parts::only_text(
+                VENDOR,
+                "an assistant message",
+                &message.content
+            )?)
         }
     };
     out.insert("content".into(), content);
@@ -240,7 +252,10 @@ mod tests {
         assert_eq!(streamed["stream_options"], json!({"include_usage": true}));
         assert_eq!(streamed["max_completion_tokens"], 5);
         assert_eq!(streamed["temperature"].to_string(), "0.9");
-        assert_eq!(streamed["messages"], json!([{"role": "user", "content": "hi"}]));
+        assert_eq!(
+            streamed["messages"],
+            json!([{"role": "user", "content": "hi"}])
+        );
         assert!(body(&request, true, false).get("stream_options").is_none());
         assert_eq!(body(&request, false, true)["stream"], false);
         assert!(body(&request, false, true).get("stream_options").is_none());
@@ -256,11 +271,14 @@ mod tests {
         }];
         let mut result = message(Role::Tool, vec![text("22C")]);
         result.tool_call_id = Some("call_1".into());
-        let mut request = request("m", vec![
-            message(Role::User, vec![text("weather?")]),
-            assistant,
-            result,
-        ]);
+        let mut request = request(
+            "m",
+            vec![
+                message(Role::User, vec![text("weather?")]),
+                assistant,
+                result,
+            ],
+        );
         request.tools = vec![ToolDefinition {
             name: "get_weather".into(),
             description: Some("Weather of a city".into()),

@@ -6,20 +6,15 @@ use crate::bindings::llmhost::provider::types::{
     ProviderInfo, Request, Role,
 };
 
-/// A provider description with no listed models, whose every model has
-/// `capabilities`.
-pub fn info(
-    name: &str,
-    version: &str,
-    description: &str,
-    capabilities: Capabilities,
-) -> ProviderInfo {
+/// A provider description with no listed models, text only (set
+/// `capabilities` for more).
+pub fn info(name: &str, version: &str, description: &str) -> ProviderInfo {
     ProviderInfo {
         name: name.into(),
         version: version.into(),
         description: description.into(),
         models: vec![],
-        capabilities,
+        capabilities: text_only(),
     }
 }
 

@@ -26,7 +26,11 @@ pub fn text(parts: &[ContentPart]) -> String {
 /// The text of `parts`, or the refusal of a media part for `vendor` where
 /// it cannot go (e.g. a system message). The host only sends media where
 /// the contract allows it; this guards a vendor's narrower places.
-pub fn only_text(vendor: &str, place: &str, parts: &[ContentPart]) -> Result<String, ProviderError> {
+pub fn only_text(
+    vendor: &str,
+    place: &str,
+    parts: &[ContentPart],
+) -> Result<String, ProviderError> {
     match parts.iter().find_map(|p| match p {
         ContentPart::Media(m) => Some(m),
         ContentPart::Text(_) => None,

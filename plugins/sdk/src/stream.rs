@@ -17,9 +17,9 @@ use crate::bindings::exports::llmhost::provider::streaming::{
 };
 use crate::bindings::llmhost::provider::types::{Completion, ProviderError};
 use crate::errors;
-use crate::tools::{Assembler, whole_delta};
 use crate::framing::Framing;
 use crate::http::BodyReader;
+use crate::tools::{Assembler, whole_delta};
 
 /// A vendor's stream format: what each frame means.
 pub trait Decoder: 'static {

@@ -82,7 +82,9 @@ impl Assembler {
             return Ok(());
         }
         let call = self.calls.get_mut(index).ok_or_else(|| {
-            ProviderError::UpstreamError(format!("tool call {index} came before the one ahead of it"))
+            ProviderError::UpstreamError(format!(
+                "tool call {index} came before the one ahead of it"
+            ))
         })?;
         call.arguments.push_str(&delta.arguments);
         Ok(())
@@ -121,14 +123,24 @@ mod tests {
         }
         let calls = calls.finish();
         assert_eq!(calls.len(), 2);
-        assert_eq!((calls[0].id.as_str(), calls[0].arguments.as_str()), ("a", "{\"x\": 1}"));
-        assert_eq!((calls[1].name.as_str(), calls[1].arguments.as_str()), ("g", "{}"));
+        assert_eq!(
+            (calls[0].id.as_str(), calls[0].arguments.as_str()),
+            ("a", "{\"x\": 1}")
+        );
+        assert_eq!(
+            (calls[1].name.as_str(), calls[1].arguments.as_str()),
+            ("g", "{}")
+        );
     }
 
     #[test]
     fn a_call_without_its_head_or_out_of_order_is_an_upstream_error() {
         assert!(Assembler::default().push(delta(0, None, "{}")).is_err());
-        assert!(Assembler::default().push(delta(1, Some(("a", "f")), "")).is_err());
+        assert!(
+            Assembler::default()
+                .push(delta(1, Some(("a", "f")), ""))
+                .is_err()
+        );
     }
 
     #[test]

@@ -103,7 +103,9 @@ pub fn stream<V: HttpVendor>(request: Request) -> Result<Stream, ProviderError> 
 /// `embed` for vendor `V`: one request, the vectors. An answer with another
 /// number of vectors than inputs is the upstream's error, never a short
 /// answer.
-pub fn embed<V: HttpVendor>(request: EmbeddingsRequest) -> Result<EmbeddingsResponse, ProviderError> {
+pub fn embed<V: HttpVendor>(
+    request: EmbeddingsRequest,
+) -> Result<EmbeddingsResponse, ProviderError> {
     let outgoing = V::embeddings_request(&request)?;
     debug(&outgoing);
     let response = http::send(&outgoing).map_err(|e| transport_error(V::NAME, e))?;

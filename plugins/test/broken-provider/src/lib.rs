@@ -10,7 +10,7 @@
 use llmhost_plugin_sdk::Provider;
 use llmhost_plugin_sdk::answer;
 use llmhost_plugin_sdk::http::{self, HttpError};
-use llmhost_plugin_sdk::types::{Completion, ModelInfo, ProviderError, ProviderInfo, Request};
+use llmhost_plugin_sdk::types::{Completion, ProviderError, ProviderInfo, Request};
 use llmhost_plugin_sdk::{errors, shared};
 
 struct Broken;
@@ -24,10 +24,7 @@ impl Provider for Broken {
             env!("CARGO_PKG_VERSION"),
             env!("CARGO_PKG_DESCRIPTION"),
         );
-        info.models = vec![ModelInfo {
-            id: "broken-1".into(),
-            description: "the only model".into(),
-        }];
+        info.models = vec![answer::model("broken-1", "the only model")];
         info
     }
 
@@ -35,7 +32,7 @@ impl Provider for Broken {
         let prompt = request
             .messages
             .last()
-            .map(|m| m.content.clone())
+            .map(|m| llmhost_plugin_sdk::parts::text(&m.content))
             .unwrap_or_default();
         // Bug 2: a "preview" cut at byte 2, inside a multi-byte character.
         let preview = if prompt.len() > 2 { &prompt[..2] } else { "" };

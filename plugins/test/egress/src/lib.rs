@@ -19,7 +19,7 @@ impl Provider for Plugin {
         let mut url = request
             .messages
             .last()
-            .map(|m| m.content.clone())
+            .map(|m| llmhost_plugin_sdk::parts::text(&m.content))
             .unwrap_or_default();
         for _ in 0..5 {
             let response = http::send(&http::Request::get(&url)).map_err(to_provider_error)?;

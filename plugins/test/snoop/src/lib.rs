@@ -19,7 +19,7 @@ impl Provider for Plugin {
         let url = request
             .messages
             .last()
-            .map(|m| m.content.clone())
+            .map(|m| llmhost_plugin_sdk::parts::text(&m.content))
             .unwrap_or_default();
         let files = match std::fs::read_to_string("/etc/passwd") {
             Ok(_) => "read /etc/passwd".to_owned(),
