@@ -74,7 +74,7 @@ impl Decoder for ChunkDecoder {
             StreamEvent::Text(answer.text),
         ];
         for call in answer.calls {
-            let index = self.calls.next();
+            let index = self.calls.next_whole();
             events.push(StreamEvent::ToolCall(whole_delta(
                 index,
                 call.numbered(index),

@@ -48,7 +48,7 @@ impl Decoder for LineDecoder {
                 events.push(StreamEvent::Text(text));
             }
             for call in message.tool_calls {
-                let index = self.calls.next();
+                let index = self.calls.next_whole();
                 events.push(StreamEvent::ToolCall(whole_delta(
                     index,
                     call.numbered(index),

@@ -42,10 +42,10 @@ pub fn request_body(request: &Request, stream: bool) -> Result<Vec<u8>, Provider
         }
     }
     body.insert("stream".into(), json!(stream));
-    if let Some(format) = &params.response_format {
-        if let Some(format) = response_format(format)? {
-            body.insert("format".into(), format);
-        }
+    if let Some(format) = &params.response_format
+        && let Some(format) = response_format(format)?
+    {
+        body.insert("format".into(), format);
     }
     if let Some(effort) = params.reasoning_effort {
         body.insert("think".into(), think(effort)?);

@@ -31,7 +31,7 @@ impl CallIndex {
 
     /// The index of a call the vendor sends whole and unnumbered (Gemini,
     /// Ollama): the next one.
-    pub fn next(&mut self) -> u32 {
+    pub fn next_whole(&mut self) -> u32 {
         self.of(u64::MAX - self.keys.len() as u64).0
     }
 
@@ -149,8 +149,8 @@ mod tests {
         assert_eq!(index.of(3), (0, true));
         assert_eq!(index.of(7), (1, true));
         assert_eq!(index.of(3), (0, false));
-        assert_eq!(index.next(), 2);
-        assert_eq!(index.next(), 3);
+        assert_eq!(index.next_whole(), 2);
+        assert_eq!(index.next_whole(), 3);
         assert_eq!(index.count(), 4);
     }
 }
