@@ -103,6 +103,8 @@ async fn a_scaffolded_provider_builds_on_its_own_and_passes_conformance() {
         "Cargo.toml",
         "src/lib.rs",
         "wit/provider.wit",
+        "sdk/Cargo.toml",
+        "sdk/src/lib.rs",
         "acme-llm.toml",
         "conformance/acme-llm.toml",
         "README.md",
