@@ -134,7 +134,9 @@ fn model_parts(message: &Message) -> Result<Vec<Value>, ProviderError> {
     for call in &message.tool_calls {
         let what = format!("tool call {:?} arguments", call.id);
         let args = json::object(VENDOR, &what, &call.arguments)?;
-        out.push(json!({"functionCall": {"id": call.id, "name": call.name, "args": args}}));
+        // Gemini pairs calls and responses by name and order; the ids are
+        // llmhost's (made up when Gemini gave none), so they stay here.
+        out.push(json!({"functionCall": {"name": call.name, "args": args}}));
     }
     Ok(out)
 }
@@ -151,7 +153,7 @@ fn function_response(messages: &[Message], at: usize) -> Result<Value, ProviderE
         Ok(other) => json!({"result": other}),
         Err(_) => json!({"result": text}),
     };
-    Ok(json!({"functionResponse": {"id": id, "name": name, "response": response}}))
+    Ok(json!({"functionResponse": {"name": name, "response": response}}))
 }
 
 fn declaration(tool: &ToolDefinition) -> Result<Value, ProviderError> {
@@ -291,10 +293,10 @@ mod tests {
             body["contents"],
             json!([
                 {"role": "user", "parts": [{"text": "Weather?"}]},
-                {"role": "model", "parts": [{"functionCall": {"id": "call_0", "name": "get_weather", "args": {"city": "Paris"}}}]},
+                {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
                 {"role": "user", "parts": [
-                    {"functionResponse": {"id": "call_0", "name": "get_weather", "response": {"temp": 22}}},
-                    {"functionResponse": {"id": "call_0", "name": "get_weather", "response": {"result": "sunny"}}}]}
+                    {"functionResponse": {"name": "get_weather", "response": {"temp": 22}}},
+                    {"functionResponse": {"name": "get_weather", "response": {"result": "sunny"}}}]}
             ])
         );
         assert_eq!(
