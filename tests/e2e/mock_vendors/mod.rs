@@ -10,10 +10,12 @@
 //! `missing`, `rate-limited`, `rate-limited-forever`, `flaky`, `broken`, `unavailable`, `overloaded`,
 //! `bad-gateway`, `gateway-timeout`, `malformed`, `half-json`, `truncated`,
 //! `stalls`, `fails-midway`, `midway-then-ok`, `unfinished`, `slow`, `gated`,
-//! `ignores-stream`: a whole JSON answer even to a streamed request); every
-//! request is recorded
-//! so that tests can check what the plugin sent and what the host added,
-//! and every accepted TCP connection is counted.
+//! `ignores-stream`: a whole JSON answer even to a streamed request;
+//! `round-trip`: a call of `get_weather` until the request carries a tool
+//! result in the vendor's shape, then the answer; `structured`: the answer
+//! `STRUCTURED`, a JSON object); every request is recorded so that tests
+//! can check what the plugin sent and what the host added, and every
+//! accepted TCP connection is counted.
 
 mod streamed;
 mod whole;
@@ -66,6 +68,8 @@ impl Vendor {
 pub(crate) const ANSWER: &str = "Hello from the mock upstream.";
 /// The pieces a streamed answer sends it in.
 pub(crate) const PIECES: [&str; 4] = ["Hello", " from the", " mock", " upstream."];
+/// The text of a `structured` answer: a JSON object.
+pub(crate) const STRUCTURED: &str = r#"{"city":"Paris","celsius":22}"#;
 /// The usage every successful answer reports: (input, output).
 pub(crate) const USAGE: (u64, u64) = (9, 12);
 
@@ -199,6 +203,7 @@ async fn handle(
             (model, body["stream"] == true)
         }
     };
+    let answered = has_tool_result(vendor, &body);
     let recorded = Recorded {
         method: method.to_string(),
         path: uri.to_string(),
@@ -227,9 +232,32 @@ async fn handle(
         )
             .into_response();
     };
+    // A round trip's second turn is answered as `ok` is.
+    let model = match model.as_str() {
+        "round-trip" if answered => "round-trip-answered".to_owned(),
+        _ => model,
+    };
     if stream {
         streamed::answer(&mock, &model, seen_before).await
     } else {
         whole::answer(&mock, &model, seen_before).await
     }
+}
+
+/// Whether the conversation carries a tool's result, in the vendor's shape.
+fn has_tool_result(vendor: Vendor, body: &Value) -> bool {
+    let turns = match vendor {
+        Vendor::Gemini => &body["contents"],
+        _ => &body["messages"],
+    };
+    let turns = turns.as_array().map_or(&[][..], Vec::as_slice);
+    turns.iter().any(|turn| match vendor {
+        Vendor::OpenAi | Vendor::Ollama => turn["role"] == "tool",
+        Vendor::Anthropic => turn["content"]
+            .as_array()
+            .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result")),
+        Vendor::Gemini => turn["parts"]
+            .as_array()
+            .is_some_and(|parts| parts.iter().any(|p| p.get("functionResponse").is_some())),
+    })
 }

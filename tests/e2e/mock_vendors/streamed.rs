@@ -42,7 +42,8 @@ pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) ->
         "flaky" if seen_before == 0 => return whole::rate_limited(vendor, Some(1)),
         "ok" | "flaky" => send(frames(Finish::Stop).all()),
         "length" => send(frames(Finish::Length).all()),
-        "tool" => send(frames(Finish::Tool).all()),
+        "tool" | "round-trip" => send(frames(Finish::Tool).all()),
+        "round-trip-answered" => send(frames_of(vendor, "round-trip", Finish::Stop).all()),
         "filtered" => match vendor {
             Vendor::Anthropic => send(frames(Finish::Refusal).all()),
             Vendor::Gemini => send(vec![gemini_blocked(model)]),
@@ -125,6 +126,12 @@ fn frame(vendor: Vendor, event: Option<&str>, data: &str) -> String {
         (_, Some(event)) => format!("event: {event}\ndata: {data}\n\n"),
         (_, None) => format!("data: {data}\n\n"),
     }
+}
+
+/// `frames`, for `answer`, whose closure of that name answers for the
+/// model asked.
+fn frames_of(vendor: Vendor, model: &str, finish: Finish) -> Frames {
+    frames(vendor, model, finish)
 }
 
 fn frames(vendor: Vendor, model: &str, finish: Finish) -> Frames {
@@ -222,15 +229,18 @@ fn anthropic(model: &str, finish: Finish) -> Frames {
                 "content_block_start",
                 json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather", "input": {}}}),
             ),
-            event(
-                "content_block_delta",
-                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\": \"Paris\"}"}}),
-            ),
-            event(
-                "content_block_stop",
-                json!({"type": "content_block_stop", "index": 1}),
-            ),
         ]);
+        // The arguments in fragments, as the API sends them.
+        for fragment in ["{\"ci", "ty\": \"Pa", "ris\"}"] {
+            tail.push(event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": fragment}}),
+            ));
+        }
+        tail.push(event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 1}),
+        ));
     }
     tail.extend([
         event(

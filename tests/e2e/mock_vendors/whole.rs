@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::streamed::{self, Step};
-use super::{ANSWER, Finish, Mock, USAGE, Vendor};
+use super::{ANSWER, Finish, Mock, STRUCTURED, USAGE, Vendor};
 
 pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) -> Response {
     let vendor = mock.vendor;
@@ -19,7 +19,12 @@ pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) ->
         // caching or mocking proxy may.
         "ok" | "ignores-stream" => json(200, success(vendor, model, Finish::Stop)),
         "length" => json(200, success(vendor, model, Finish::Length)),
-        "tool" => json(200, success(vendor, model, Finish::Tool)),
+        "tool" | "round-trip" => json(200, success(vendor, model, Finish::Tool)),
+        "round-trip-answered" => json(200, success(vendor, "round-trip", Finish::Stop)),
+        "structured" => json(
+            200,
+            with_text(success(vendor, model, Finish::Stop), STRUCTURED),
+        ),
         "filtered" => filtered(vendor, model),
         "flaky" if seen_before == 0 => rate_limited(vendor, Some(1)),
         "flaky" => json(200, success(vendor, model, Finish::Stop)),
@@ -74,6 +79,12 @@ pub(super) async fn answer(mock: &Arc<Mock>, model: &str, seen_before: usize) ->
         ),
         other => error(vendor, other),
     }
+}
+
+/// `answer` with `text` where it says `ANSWER`.
+pub(super) fn with_text(answer: Value, text: &str) -> Value {
+    let quoted = |t: &str| serde_json::to_string(t).unwrap();
+    serde_json::from_str(&answer.to_string().replace(&quoted(ANSWER), &quoted(text))).unwrap()
 }
 
 /// A successful answer; the upstream resolves the model to `<model>-2025`.

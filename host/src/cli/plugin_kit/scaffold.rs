@@ -23,17 +23,50 @@ const WIT_BINDGEN: &str = "wit-bindgen = \"0.61\"";
 /// file of `plugins/sdk/src`.
 const SDK_SOURCES: [(&str, &str); 12] = [
     ("lib.rs", include_str!("../../../../plugins/sdk/src/lib.rs")),
-    ("answer.rs", include_str!("../../../../plugins/sdk/src/answer.rs")),
-    ("errors.rs", include_str!("../../../../plugins/sdk/src/errors.rs")),
-    ("framing.rs", include_str!("../../../../plugins/sdk/src/framing.rs")),
-    ("http.rs", include_str!("../../../../plugins/sdk/src/http.rs")),
-    ("json.rs", include_str!("../../../../plugins/sdk/src/json.rs")),
-    ("parts.rs", include_str!("../../../../plugins/sdk/src/parts.rs")),
-    ("provider.rs", include_str!("../../../../plugins/sdk/src/provider.rs")),
-    ("shared.rs", include_str!("../../../../plugins/sdk/src/shared.rs")),
-    ("stream.rs", include_str!("../../../../plugins/sdk/src/stream.rs")),
-    ("tools.rs", include_str!("../../../../plugins/sdk/src/tools.rs")),
-    ("vendor.rs", include_str!("../../../../plugins/sdk/src/vendor.rs")),
+    (
+        "answer.rs",
+        include_str!("../../../../plugins/sdk/src/answer.rs"),
+    ),
+    (
+        "errors.rs",
+        include_str!("../../../../plugins/sdk/src/errors.rs"),
+    ),
+    (
+        "framing.rs",
+        include_str!("../../../../plugins/sdk/src/framing.rs"),
+    ),
+    (
+        "http.rs",
+        include_str!("../../../../plugins/sdk/src/http.rs"),
+    ),
+    (
+        "json.rs",
+        include_str!("../../../../plugins/sdk/src/json.rs"),
+    ),
+    (
+        "parts.rs",
+        include_str!("../../../../plugins/sdk/src/parts.rs"),
+    ),
+    (
+        "provider.rs",
+        include_str!("../../../../plugins/sdk/src/provider.rs"),
+    ),
+    (
+        "shared.rs",
+        include_str!("../../../../plugins/sdk/src/shared.rs"),
+    ),
+    (
+        "stream.rs",
+        include_str!("../../../../plugins/sdk/src/stream.rs"),
+    ),
+    (
+        "tools.rs",
+        include_str!("../../../../plugins/sdk/src/tools.rs"),
+    ),
+    (
+        "vendor.rs",
+        include_str!("../../../../plugins/sdk/src/vendor.rs"),
+    ),
 ];
 
 /// The SDK's manifest, which inherits from the plugins' workspace.
@@ -66,7 +99,9 @@ pub(crate) fn create(name: &str, dir: &Path) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    let templates = FILES.iter().map(|(path, text)| (fill(path, name), fill(text, name)));
+    let templates = FILES
+        .iter()
+        .map(|(path, text)| (fill(path, name), fill(text, name)));
     for (path, text) in templates.chain(sdk_files()) {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
