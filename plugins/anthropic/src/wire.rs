@@ -12,6 +12,7 @@
 
 use llmhost_plugin_sdk::json;
 use llmhost_plugin_sdk::parts;
+use llmhost_plugin_sdk::shared;
 use llmhost_plugin_sdk::types::{
     ContentPart, MediaSource, Message, Params, ProviderError, ReasoningEffort, Request,
     ResponseFormat, Role, ToolChoice, ToolDefinition,
@@ -96,10 +97,10 @@ fn sampling(
     budget: Option<u32>,
 ) -> Result<(), ProviderError> {
     if let Some(t) = params.temperature {
-        body.insert("temperature".into(), json!(t));
+        body.insert("temperature".into(), shared::float(t));
     }
     if let Some(p) = params.top_p {
-        body.insert("top_p".into(), json!(p));
+        body.insert("top_p".into(), shared::float(p));
     }
     if !params.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(params.stop));

@@ -13,6 +13,7 @@
 
 use llmhost_plugin_sdk::json;
 use llmhost_plugin_sdk::parts;
+use llmhost_plugin_sdk::shared;
 use llmhost_plugin_sdk::types::{
     ContentPart, MediaSource, Message, Params, ProviderError, ReasoningEffort, Request,
     ResponseFormat, Role, ToolChoice, ToolDefinition,
@@ -207,10 +208,10 @@ fn generation_config(params: &Params) -> Result<Map<String, Value>, ProviderErro
         set("maxOutputTokens", json!(n));
     }
     if let Some(t) = params.temperature {
-        set("temperature", json!(t));
+        set("temperature", shared::float(t));
     }
     if let Some(p) = params.top_p {
-        set("topP", json!(p));
+        set("topP", shared::float(p));
     }
     if !params.stop.is_empty() {
         set("stopSequences", json!(params.stop));
@@ -219,10 +220,10 @@ fn generation_config(params: &Params) -> Result<Map<String, Value>, ProviderErro
         set("seed", json!(seed));
     }
     if let Some(p) = params.presence_penalty {
-        set("presencePenalty", json!(p));
+        set("presencePenalty", shared::float(p));
     }
     if let Some(p) = params.frequency_penalty {
-        set("frequencyPenalty", json!(p));
+        set("frequencyPenalty", shared::float(p));
     }
     if let Some(effort) = params.reasoning_effort {
         let budget = thinking_budget(effort);

@@ -9,6 +9,7 @@
 
 use llmhost_plugin_sdk::json;
 use llmhost_plugin_sdk::parts;
+use llmhost_plugin_sdk::shared;
 use llmhost_plugin_sdk::types::{
     ContentPart, MediaSource, Message, Params, ProviderError, ReasoningEffort, Request,
     ResponseFormat, Role, ToolChoice, ToolDefinition,
@@ -162,7 +163,7 @@ fn think(effort: ReasoningEffort) -> Result<Value, ProviderError> {
         other => {
             return Err(ProviderError::Unsupported(format!(
                 "{VENDOR}: reasoning effort {}",
-                llmhost_plugin_sdk::shared::effort(other)
+                shared::effort(other)
             )));
         }
     })
@@ -177,10 +178,10 @@ fn options(params: &Params) -> Map<String, Value> {
         set("num_predict", json!(n));
     }
     if let Some(t) = params.temperature {
-        set("temperature", json!(t));
+        set("temperature", shared::float(t));
     }
     if let Some(p) = params.top_p {
-        set("top_p", json!(p));
+        set("top_p", shared::float(p));
     }
     if !params.stop.is_empty() {
         set("stop", json!(params.stop));
@@ -189,10 +190,10 @@ fn options(params: &Params) -> Map<String, Value> {
         set("seed", json!(seed));
     }
     if let Some(p) = params.presence_penalty {
-        set("presence_penalty", json!(p));
+        set("presence_penalty", shared::float(p));
     }
     if let Some(p) = params.frequency_penalty {
-        set("frequency_penalty", json!(p));
+        set("frequency_penalty", shared::float(p));
     }
     options
 }

@@ -158,10 +158,10 @@ fn params(
         set(max_tokens_param, json!(n));
     }
     if let Some(t) = params.temperature {
-        set("temperature", json!(t));
+        set("temperature", shared::float(t));
     }
     if let Some(p) = params.top_p {
-        set("top_p", json!(p));
+        set("top_p", shared::float(p));
     }
     if !params.stop.is_empty() {
         set("stop", json!(params.stop));
@@ -170,10 +170,10 @@ fn params(
         set("seed", json!(seed));
     }
     if let Some(p) = params.presence_penalty {
-        set("presence_penalty", json!(p));
+        set("presence_penalty", shared::float(p));
     }
     if let Some(p) = params.frequency_penalty {
-        set("frequency_penalty", json!(p));
+        set("frequency_penalty", shared::float(p));
     }
     if let Some(effort) = params.reasoning_effort {
         set("reasoning_effort", json!(shared::effort(effort)));

@@ -48,6 +48,20 @@ pub fn base_url(default: &str) -> String {
         .to_owned()
 }
 
+/// A sampling float as JSON, as the client wrote it. Contract 0.2 carries
+/// `f64`, so `0.9` arrives as `0.9`; a value that is exactly an `f32`
+/// widened (a host or store that kept `f32`, as 0.1 did, turns `0.9` into
+/// `0.8999999761581421`) is written as that `f32`'s shortest decimal,
+/// which is what the client wrote.
+pub fn float(value: f64) -> serde_json::Value {
+    let narrow = value as f32;
+    if value.is_finite() && f64::from(narrow) == value {
+        let shortest: f64 = narrow.to_string().parse().unwrap_or(value);
+        return serde_json::json!(shortest);
+    }
+    serde_json::json!(value)
+}
+
 /// A reasoning effort as OpenAI spells it (`none` … `xhigh`), which other
 /// vendors' efforts follow.
 pub fn effort(effort: ReasoningEffort) -> &'static str {
@@ -76,5 +90,9 @@ mod tests {
         assert_eq!((clamped.input_tokens, clamped.output_tokens), (u32::MAX, 0));
         assert_eq!(clamped.cached_input_tokens, None);
         assert_eq!(effort(ReasoningEffort::Xhigh), "xhigh");
+        assert_eq!(float(0.9).to_string(), "0.9");
+        assert_eq!(float(f64::from(0.9f32)).to_string(), "0.9");
+        assert_eq!(float(0.123456789012).to_string(), "0.123456789012");
+        assert_eq!(float(-2.0).to_string(), "-2.0");
     }
 }
