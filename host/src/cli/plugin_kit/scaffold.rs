@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn the_sdk_written_beside_the_crate_is_all_of_it_and_stands_alone() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
         let mut in_repo: Vec<String> = std::fs::read_dir(dir.join("sdk/src"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
