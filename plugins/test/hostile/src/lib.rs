@@ -43,7 +43,7 @@ impl Provider for Plugin {
         let order = request
             .messages
             .last()
-            .map(|m| m.content.clone())
+            .map(|m| llmhost_plugin_sdk::parts::text(&m.content))
             .unwrap_or_default();
         let (mode, argument) = order.split_once(':').unwrap_or((order.as_str(), ""));
         let number = || {
