@@ -431,7 +431,11 @@ async fn every_whole_answer_ends_the_same(
             Completed { finish, text } => {
                 assert_eq!(status, 200, "{context}");
                 let choice = &body["choices"][0];
-                assert_eq!(choice["message"]["content"], *text, "{context}");
+                let content = &choice["message"]["content"];
+                // A message that only calls tools has no content: OpenAI
+                // answers `null` (an older /v1 answered "").
+                let no_content = text.is_empty() && content.is_null();
+                assert!(no_content || content == *text, "{context}");
                 assert_eq!(choice["finish_reason"], *finish, "{context}");
                 assert_eq!(body["usage"]["prompt_tokens"], USAGE.0, "{context}");
                 assert_eq!(body["usage"]["completion_tokens"], USAGE.1, "{context}");
