@@ -27,6 +27,7 @@ mod openapi;
 mod plugin_kit;
 mod plugin_watch;
 mod provider_streams;
+mod provider_tools;
 mod providers;
 mod restart;
 mod routes;
