@@ -57,15 +57,25 @@ fn package_name(manifest: &str, dir: &Path) -> String {
 
 /// rust-toolchain.toml targets are not auto-installed everywhere, so the
 /// build adds the one it needs itself.
+///
+/// Both build scripts (and other checkouts' builds) may get here at once on
+/// a fresh machine, and two `rustup target add` running together fail with
+/// "detected conflict": a machine-wide file lock makes one install while
+/// the others wait, and whoever gets the lock looks again first.
 pub(crate) fn ensure_wasm_target() {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let libdir = Command::new(rustc)
-        .args(["--print", "target-libdir", "--target", WASM_TARGET])
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-    if libdir.is_some_and(|dir| dir.exists()) {
+    if wasm_target_installed() {
+        return;
+    }
+    let lock_path = std::env::temp_dir().join("llmhost-rustup-wasm32-wasip2.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap_or_else(|err| panic!("open {}: {err}", lock_path.display()));
+    lock.lock()
+        .unwrap_or_else(|err| panic!("lock {}: {err}", lock_path.display()));
+    if wasm_target_installed() {
         return;
     }
     let status = Command::new("rustup")
@@ -74,7 +84,33 @@ pub(crate) fn ensure_wasm_target() {
         .unwrap_or_else(|err| {
             panic!("the {WASM_TARGET} target is missing and rustup could not run ({err}); install it with `rustup target add {WASM_TARGET}`")
         });
-    assert!(status.success(), "`rustup target add {WASM_TARGET}` failed");
+    // A rustup outside this lock (run by hand) may have won the race.
+    assert!(
+        status.success() || wasm_target_installed(),
+        "`rustup target add {WASM_TARGET}` failed"
+    );
+}
+
+/// Whether the compiler in use has the standard library for the wasm target.
+fn wasm_target_installed() -> bool {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", WASM_TARGET])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        .is_some_and(|dir| has_rlibs(&dir))
+}
+
+/// `target-libdir` names the directory even when the target is not
+/// installed (it may exist, empty, after a rolled-back install).
+fn has_rlibs(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "rlib"))
+    })
 }
 
 /// Builds `packages` of the workspace at `plugins_src` (release, wasm) into
