@@ -8,7 +8,8 @@
 //!    plugins, their sandbox and egress. The two know nothing of each other
 //!    or of this crate.
 //! 2. `convert`: task types to contract types and back, and which error code
-//!    a failed call is. `metrics`: the Prometheus registry.
+//!    a failed call is. `metrics`: the Prometheus registry. `pricing`: the
+//!    price table and what an attempt cost.
 //! 3. `worker`: claims tasks from the store, calls the runtime, records the
 //!    outcome.
 //! 4. `secret`: values that never reach a log (tokens, database URLs).
@@ -32,6 +33,7 @@ mod connections;
 mod convert;
 mod metrics;
 mod open_files;
+mod pricing;
 mod routing;
 mod secret;
 mod server;

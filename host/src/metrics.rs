@@ -1,8 +1,9 @@
 //! The Prometheus metrics of one process: what the workers and the HTTP
 //! layer observe (counters and histograms, per process), and the task counts
-//! read from the store at scrape time (the same in every process, because
-//! the store is shared). Owns metric names and labels; measures nothing itself.
+//! and the usage ledger's totals read from the store at scrape time (the
+//! same in every process, because the store is shared). Owns metric names and labels; measures nothing itself.
 
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -13,6 +14,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use llmhost_store::task::TaskStatus;
+use llmhost_store::usage::{GroupBy, UsageGroup, UsageQuery};
 use llmhost_store::{Store, StoreError};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -29,6 +31,27 @@ struct ProviderLabel {
 struct ErrorCodeLabel {
     error_code: &'static str,
 }
+
+/// A usage group: one of the costliest few, or `other` for the rest.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UsageLabels {
+    key: String,
+    provider: String,
+    model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    key: String,
+    provider: String,
+    model: String,
+    kind: &'static str,
+}
+
+/// The usage groups with labels of their own; the rest are summed under
+/// `key="other"`, so that the series stay few however many keys and
+/// models there are.
+const USAGE_SERIES: usize = 20;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -56,6 +79,9 @@ pub(crate) struct Metrics {
     attempt_errors: Family<ErrorCodeLabel, Counter>,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: HistogramFamily<HttpLabels>,
+    usage_requests: Family<UsageLabels, Gauge>,
+    usage_tokens: Family<TokenLabels, Gauge>,
+    usage_cost: Family<UsageLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -70,6 +96,9 @@ impl Default for Metrics {
             attempt_errors: Family::default(),
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            usage_requests: Family::default(),
+            usage_tokens: Family::default(),
+            usage_cost: Family::default(),
         };
         registry.register("tasks", "Tasks in the store, by status", m.tasks.clone());
         registry.register(
@@ -101,6 +130,21 @@ impl Default for Metrics {
             "http_request_duration_seconds",
             "HTTP request duration, by method, route and status",
             m.http_duration.clone(),
+        );
+        registry.register(
+            "usage_requests",
+            "Calls in the usage ledger (all processes), by key, provider and model; the costliest groups, the rest as key=\"other\"",
+            m.usage_requests.clone(),
+        );
+        registry.register(
+            "usage_tokens",
+            "Tokens in the usage ledger (all processes), by key, provider, model and kind (input, output, cached, reasoning)",
+            m.usage_tokens.clone(),
+        );
+        registry.register(
+            "usage_cost_usd",
+            "Cost in the usage ledger (all processes), in US dollars, by key, provider and model",
+            m.usage_cost.clone(),
         );
         Self { registry, ..m }
     }
@@ -150,9 +194,75 @@ impl Metrics {
                 .set(n);
         }
         self.queue_depth.set(store.count_due().await?);
+        self.read_usage(store).await?;
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         Ok(out)
+    }
+
+    /// The ledger's totals per key, provider and model, read at scrape
+    /// time like the task counts: the same in every process.
+    async fn read_usage(&self, store: &Store) -> Result<(), StoreError> {
+        let mut groups = store
+            .usage(&UsageQuery {
+                group_by: vec![GroupBy::Key, GroupBy::Provider, GroupBy::Model],
+                from_ms: 0,
+                to_ms: i64::MAX,
+                key_id: None,
+            })
+            .await?;
+        groups.sort_by_key(|g| std::cmp::Reverse((g.cost_nanousd, g.requests)));
+        let mut other = UsageGroup::default();
+        for g in groups.iter().skip(USAGE_SERIES) {
+            other.requests += g.requests;
+            other.input_tokens += g.input_tokens;
+            other.output_tokens += g.output_tokens;
+            other.cached_tokens += g.cached_tokens;
+            other.reasoning_tokens += g.reasoning_tokens;
+            other.cost_nanousd += g.cost_nanousd;
+        }
+        let other_labels = UsageLabels {
+            key: "other".into(),
+            provider: "other".into(),
+            model: "other".into(),
+        };
+        let shown = groups.iter().take(USAGE_SERIES).map(|g| {
+            let labels = UsageLabels {
+                key: g.key_id.clone().unwrap_or_else(|| "none".into()),
+                provider: g.provider.clone().unwrap_or_default(),
+                model: g.model.clone().unwrap_or_default(),
+            };
+            (labels, g)
+        });
+        let more = groups.len() > USAGE_SERIES;
+        let series: Vec<(UsageLabels, &UsageGroup)> = shown
+            .chain(more.then_some((other_labels, &other)))
+            .collect();
+        // Groups that left the top few leave no stale series behind.
+        self.usage_requests.clear();
+        self.usage_tokens.clear();
+        self.usage_cost.clear();
+        for (labels, g) in series {
+            self.usage_requests.get_or_create(&labels).set(g.requests);
+            self.usage_cost
+                .get_or_create(&labels)
+                .set(g.cost_nanousd as f64 / 1e9);
+            for (kind, n) in [
+                ("input", g.input_tokens),
+                ("output", g.output_tokens),
+                ("cached", g.cached_tokens),
+                ("reasoning", g.reasoning_tokens),
+            ] {
+                let token_labels = TokenLabels {
+                    key: labels.key.clone(),
+                    provider: labels.provider.clone(),
+                    model: labels.model.clone(),
+                    kind,
+                };
+                self.usage_tokens.get_or_create(&token_labels).set(n);
+            }
+        }
+        Ok(())
     }
 }

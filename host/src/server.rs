@@ -17,6 +17,7 @@ use crate::config::{Role, Settings};
 use crate::connections::{self, ConnectionLimits};
 use crate::metrics::Metrics;
 use crate::open_files;
+use crate::pricing::Prices;
 use crate::routing::{RouteSpec, Routes};
 use crate::worker::{self, Shutdown, WorkerConfig};
 
@@ -44,6 +45,7 @@ impl From<Settings> for ServeConfig {
     /// What `serve` runs with: the validated settings, each given to the
     /// part that uses it; what no setting names keeps that part's default.
     fn from(settings: Settings) -> Self {
+        let prices = Arc::new(Prices::new(&settings.prices));
         Self {
             listen: settings.listen,
             metrics_listen: settings.metrics_listen,
@@ -63,12 +65,14 @@ impl From<Settings> for ServeConfig {
                 max_body_bytes: settings.max_body_bytes,
                 default_max_attempts: settings.max_attempts,
                 auth_tokens: settings.auth_tokens,
+                prices: prices.clone(),
                 ..ApiConfig::default()
             },
             worker: WorkerConfig {
                 concurrency: settings.workers,
                 lease: Duration::from_millis(settings.lease_ms),
                 retry_delay_max: Duration::from_millis(settings.retry_delay_max_ms),
+                prices,
                 ..WorkerConfig::default()
             },
         }

@@ -34,6 +34,7 @@ mod routes;
 mod sandbox;
 mod shutdown;
 mod store_outage;
+mod tenants;
 mod upstream;
 mod validation;
 

@@ -22,6 +22,12 @@
 //! - `liveness.rs`, `breaker.rs`: PostgreSQL statements under a deadline,
 //!   frozen connections dropped and the pool renewed; failing fast while
 //!   the database is known to be down;
+//! - `keys.rs`: tenants' API keys (only a hash of each), their scope and
+//!   limits; `admission.rs`: a tenant's task or `/v1` call admitted
+//!   against its key's limits in one transaction that locks the key;
+//! - `usage.rs`: the usage ledger (a completed attempt recorded by the
+//!   database in its completing statement, a `/v1` call by `record_call`)
+//!   and its reports;
 //! - `outage.rs`: which errors mean "the database cannot serve now, retry
 //!   later" (`StoreError::outage`), as opposed to a bug; `probe.rs`:
 //!   whether the store can commit now (`probe_commit`).
@@ -29,10 +35,13 @@
 //! It depends on nothing else of llmhost: `task` and `error_code` (the one
 //! error table) live here because the store persists them.
 
+pub mod admission;
 pub mod error_code;
+pub mod keys;
 pub mod task;
 #[doc(hidden)]
 pub mod testing;
+pub mod usage;
 
 mod backend;
 mod batch;
@@ -174,6 +183,8 @@ pub enum Cancel {
 pub struct ListQuery {
     pub status: Option<TaskStatus>,
     pub provider: Option<String>,
+    /// Only the tasks this API key submitted.
+    pub key_id: Option<String>,
     pub limit: u32,
     /// Only tasks older than this cursor (from a previous page).
     pub cursor: Option<i64>,

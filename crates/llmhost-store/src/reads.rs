@@ -35,6 +35,9 @@ impl Store {
         if query.provider.is_some() {
             param("provider = ?");
         }
+        if query.key_id.is_some() {
+            param("key_id = ?");
+        }
         if query.cursor.is_some() {
             param("seq < ?");
         }
@@ -54,6 +57,9 @@ impl Store {
             }
             if let Some(provider) = &query.provider {
                 q = q.bind(provider.as_str());
+            }
+            if let Some(key_id) = &query.key_id {
+                q = q.bind(key_id.as_str());
             }
             if let Some(cursor) = query.cursor {
                 q = q.bind(cursor);

@@ -10,7 +10,7 @@ use crate::task::{Task, TaskInput, TaskResult, TaskStatus};
 /// The columns every task query selects, in this order.
 pub(crate) const TASK_COLUMNS: &str = "seq, id, status, provider, model, input, metadata, result, \
      error_code, error_message, attempts, max_attempts, timeout_ms, created_at, updated_at, \
-     started_at, completed_at";
+     started_at, completed_at, key_id";
 
 /// The columns a claim returns.
 pub(crate) const CLAIM_COLUMNS: &str =
@@ -35,6 +35,7 @@ pub struct TaskRow {
     updated_at: i64,
     started_at: Option<i64>,
     completed_at: Option<i64>,
+    key_id: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -89,6 +90,7 @@ impl TryFrom<TaskRow> for Task {
             updated_at: time(row.updated_at),
             started_at: row.started_at.map(time),
             completed_at: row.completed_at.map(time),
+            key_id: row.key_id,
             task_id: row.id,
         })
     }
@@ -120,7 +122,7 @@ pub(crate) fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("task data serialises to JSON")
 }
 
-fn time(ms: i64) -> DateTime<Utc> {
+pub(crate) fn time(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 

@@ -117,7 +117,7 @@ macro_rules! transitions {
 
 transitions! {
     // from -> to,         who,     [Store methods],    guard (besides `status = from`)
-    New -> Pending,        Client,  [insert],           "none; with an `Idempotency-Key` used before, nothing is stored";
+    New -> Pending,        Client,  [insert, admit_task],           "none; with an `Idempotency-Key` used before, nothing is stored";
     Pending -> Running,    Worker,  [claim_batch],      "due (`run_at <= now`); `attempts + 1` becomes the attempt's fencing token, leased to the worker";
     Pending -> Cancelled,  Client,  [cancel],           "none";
     Running -> Completed,  Worker,  [complete],         "the worker's attempt";
@@ -176,7 +176,7 @@ pub struct TaskInput {
     pub params: Params,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Usage {
     /// Prompt tokens, cached ones included.
     pub input_tokens: u32,
@@ -188,6 +188,44 @@ pub struct Usage {
     /// Of `output_tokens`, those spent on reasoning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<u32>,
+    /// What the attempt cost, by the price table of the configuration
+    /// (`[prices]`), in nano-dollars (exact sums); written as `cost_usd`,
+    /// in US dollars. Absent when the model has no price (or cost nothing).
+    /// The usage ledger records it with the attempt.
+    #[serde(
+        default,
+        rename = "cost_usd",
+        with = "nano_usd",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<f64>)]
+    pub cost_nanousd: Option<std::num::NonZeroU64>,
+}
+
+/// A cost kept in nano-dollars and written in dollars (`0.000123`).
+mod nano_usd {
+    use std::num::NonZeroU64;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        nano: &Option<NonZeroU64>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match nano {
+            Some(n) => serializer.serialize_f64(n.get() as f64 / 1e9),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<NonZeroU64>, D::Error> {
+        let usd = Option::<f64>::deserialize(deserializer)?;
+        Ok(usd
+            .filter(|u| u.is_finite() && *u > 0.0)
+            .and_then(|u| NonZeroU64::new((u * 1e9).round() as u64)))
+    }
 }
 
 /// A completed task's answer: one model turn. When the model calls tools,
@@ -267,4 +305,8 @@ pub struct Task {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// The id of the API key that submitted the task; absent for an
+    /// admin's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }

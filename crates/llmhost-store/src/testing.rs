@@ -24,6 +24,19 @@ pub fn new_task(provider: &str) -> NewTask {
     }
 }
 
+/// A key with these limits, a fresh id and hash, allowed every model.
+pub fn new_key(limits: crate::keys::KeyLimits) -> crate::keys::NewKey {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    crate::keys::NewKey {
+        hash: format!("hash-of-{id}"),
+        prefix: "lhk_test".into(),
+        name: format!("key {id}"),
+        id,
+        models: Vec::new(),
+        limits,
+    }
+}
+
 /// A fresh database on the test server (`LLMHOST_TEST_POSTGRES_URL`, default
 /// `postgres://postgres@127.0.0.1:5432/test`), dropped with the value.
 pub struct TestDatabase {

@@ -1,8 +1,11 @@
-//! Bearer-token authentication of the API. With no token configured it lets
-//! everything through; with any, every request but the probes (`/healthz`,
-//! `/readyz`) must carry
-//! `Authorization: Bearer <token>`. Tokens are compared in constant time and
-//! never logged.
+//! Bearer-token authentication of the API, and who the caller is
+//! (`tenant::Caller`, put in the request for the handlers). Admin tokens
+//! (`--auth-token`) may do everything; with none configured, anyone may. A
+//! tenant's API key (`lhk_…`, looked up by its hash in the store on every
+//! request, so a revoked key is refused at once on every process) may use
+//! the task API and `/v1` only. Every request but the probes (`/healthz`,
+//! `/readyz`) is checked. Tokens are compared in constant time and never
+//! logged.
 
 use std::sync::Arc;
 
@@ -14,7 +17,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::{ApiError, ApiErrorCode};
+use super::tenant::{Caller, KEY_PREFIX, key_hash};
 use crate::secret::Secret;
+use llmhost_store::Store;
 
 /// Paths that answer without a token: load balancers probe them.
 const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/readyz"];
@@ -49,20 +54,66 @@ fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// The middleware: 401 with our error body unless the request is allowed.
+/// What authentication needs: the admin tokens, and the store the keys
+/// are in.
+#[derive(Clone)]
+pub(crate) struct Auth {
+    pub(crate) tokens: Tokens,
+    pub(crate) store: Store,
+}
+
+/// Paths a tenant key may use: the task API, the OpenAI-compatible one,
+/// and its own usage.
+fn tenant_may_use(path: &str) -> bool {
+    path == "/api/v1/tasks"
+        || path.starts_with("/api/v1/tasks/")
+        || path.starts_with("/v1/")
+        || path == "/api/v1/usage"
+}
+
+/// The middleware: 401 with our error body unless the request is allowed,
+/// 403 for a tenant key outside the task API and `/v1`; otherwise the
+/// request goes on carrying its `Caller`.
 pub(crate) async fn require_token(
-    State(tokens): State<Tokens>,
-    request: Request,
+    State(auth): State<Auth>,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    if !tokens.is_enabled() || PUBLIC_PATHS.contains(&request.uri().path()) {
+    if PUBLIC_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
-    match bearer(request.headers().get(header::AUTHORIZATION)) {
-        Some(token) if tokens.accepts(token) => next.run(request).await,
-        Some(_) => unauthorized("the bearer token is not valid"),
-        None => unauthorized("this server requires `Authorization: Bearer <token>`"),
+    let presented = bearer(request.headers().get(header::AUTHORIZATION));
+    let caller = match presented {
+        Some(token) if auth.tokens.is_enabled() && auth.tokens.accepts(token) => Caller::Admin,
+        // Only a token shaped like a key costs a read of the store.
+        Some(token) if token.starts_with(KEY_PREFIX) => {
+            match auth.store.key_by_hash(&key_hash(token)).await {
+                Ok(Some(key)) => Caller::Tenant(Arc::new(key)),
+                Ok(None) => return unauthorized("the API key is not valid (unknown or revoked)"),
+                Err(err) => return ApiError::from(err).into_response(),
+            }
+        }
+        // Authentication off: whatever is sent (an SDK always sends some
+        // token) may do everything, as before keys existed.
+        _ if !auth.tokens.is_enabled() => Caller::Admin,
+        Some(_) => return unauthorized("the bearer token is not valid"),
+        None => return unauthorized("this server requires `Authorization: Bearer <token>`"),
+    };
+    if let Caller::Tenant(key) = &caller
+        && !tenant_may_use(request.uri().path())
+    {
+        return ApiError::new(
+            ApiErrorCode::Forbidden,
+            format!(
+                "{} needs an admin token; an API key ({}) may use /api/v1/tasks, /v1 and /api/v1/usage only",
+                request.uri().path(),
+                key.name
+            ),
+        )
+        .into_response();
     }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme
@@ -98,6 +149,25 @@ mod tests {
         assert!(tokens.accepts("second-token-012345"));
         assert!(!tokens.accepts("first-token-012345"));
         assert!(!tokens.accepts(""));
+    }
+
+    #[test]
+    fn a_tenant_key_may_use_the_task_api_and_v1_only() {
+        for path in [
+            "/api/v1/tasks",
+            "/api/v1/tasks/x/cancel",
+            "/v1/chat/completions",
+        ] {
+            assert!(tenant_may_use(path), "{path}");
+        }
+        for path in [
+            "/api/v1/keys",
+            "/api/v1/tasksx",
+            "/metrics",
+            "/api/v1/providers",
+        ] {
+            assert!(!tenant_may_use(path), "{path}");
+        }
     }
 
     #[test]

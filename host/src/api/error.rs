@@ -38,6 +38,17 @@ pub(crate) enum ApiErrorCode {
     NotFound,
     MethodNotAllowed,
     Unauthorized,
+    /// A tenant key on a route for admin tokens only.
+    Forbidden,
+    /// A tenant key asked for a model (or route) outside its scope.
+    ModelNotAllowed,
+    KeyNotFound,
+    /// A revoked key cannot be changed.
+    KeyRevoked,
+    /// A tenant key over its rpm, tpm or max_parallel.
+    RateLimitExceeded,
+    /// A tenant key spent its budget for the period.
+    BudgetExceeded,
     PluginLoadFailed,
     ReloadFailed,
     /// The store cannot commit now (down, unreachable, disk full, past
@@ -82,6 +93,13 @@ impl ApiErrorCode {
             Self::NotFound => ("not_found", S::NOT_FOUND, false, false),
             Self::MethodNotAllowed => ("method_not_allowed", S::METHOD_NOT_ALLOWED, false, false),
             Self::Unauthorized => ("unauthorized", S::UNAUTHORIZED, false, false),
+            Self::Forbidden => ("forbidden", S::FORBIDDEN, false, false),
+            Self::ModelNotAllowed => ("model_not_allowed", S::FORBIDDEN, false, false),
+            Self::KeyNotFound => ("key_not_found", S::NOT_FOUND, false, false),
+            Self::KeyRevoked => ("key_revoked", S::CONFLICT, false, false),
+            Self::RateLimitExceeded => ("rate_limit_exceeded", S::TOO_MANY_REQUESTS, false, true),
+            // Retried by hand after the period, not by an SDK's backoff.
+            Self::BudgetExceeded => ("budget_exceeded", S::TOO_MANY_REQUESTS, false, false),
             Self::PluginLoadFailed => ("plugin_load_failed", S::UNPROCESSABLE_ENTITY, false, false),
             Self::ReloadFailed => ("reload_failed", S::INTERNAL_SERVER_ERROR, false, false),
             Self::StoreUnavailable => ("store_unavailable", S::SERVICE_UNAVAILABLE, false, true),
@@ -137,6 +155,8 @@ pub(crate) struct ApiError {
     /// The field asks for what the model does not declare: OpenAI's code
     /// `unsupported_parameter` (REST keeps `invalid_request`).
     unsupported: bool,
+    /// Headers of its own (a tenant's `x-ratelimit-*`).
+    headers: Option<Box<HeaderMap>>,
 }
 
 /// The body of every REST error response.
@@ -166,7 +186,32 @@ impl ApiError {
             detail: None,
             param: None,
             unsupported: false,
+            headers: None,
         }
+    }
+
+    /// Waits `ms` before a retry (`Retry-After`, `retry-after-ms`).
+    pub(crate) fn with_retry_after(mut self, ms: u64) -> Self {
+        self.retry_after_ms = Some(ms);
+        self
+    }
+
+    /// Names the request field at fault (OpenAI's `param`).
+    pub(crate) fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// Replaces the message.
+    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    /// Answers these headers too.
+    pub(crate) fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = Some(Box::new(headers));
+        self
     }
 
     /// A request the chosen model cannot take (`capability`), naming the
@@ -245,6 +290,9 @@ impl ApiError {
         };
         let mut response = (status, axum::Json(self.body(format))).into_response();
         self.retry_headers(response.headers_mut());
+        if let Some(headers) = &self.headers {
+            response.headers_mut().extend((**headers).clone());
+        }
         response.extensions_mut().insert(self);
         response
     }
@@ -332,6 +380,7 @@ impl From<TaskError> for ApiError {
             detail: None,
             param: None,
             unsupported: false,
+            headers: None,
         }
     }
 }

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiPath;
+use super::tenant::Caller;
 use llmhost_store::Store;
 use llmhost_store::task::{Task, TaskStatus};
 use utoipa_axum::router::OpenApiRouter;
@@ -56,12 +57,15 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 )]
 pub(crate) async fn tasks_events(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(task_id): ApiPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // Another key's task is answered as if it did not exist.
     let first = state
         .store
         .get(&task_id)
         .await?
+        .filter(|task| caller.owns(task.key_id.as_deref()))
         .ok_or_else(|| ApiError::task_not_found(&task_id))?;
     let mut watch = Watch::new(state.store.clone(), task_id, state.closing.clone());
     watch.observe(first).await;

@@ -7,11 +7,14 @@ mod error;
 mod events;
 mod extract;
 mod health;
+pub(crate) mod keys;
 mod observe;
 pub(crate) mod openai;
 mod openapi;
 mod providers;
 mod tasks;
+pub(crate) mod tenant;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub(crate) use error::{ApiError, ApiErrorCode, Format};
 
 use crate::metrics::Metrics;
+use crate::pricing::Prices;
 use crate::routing::Routes;
 use crate::secret::Secret;
 use crate::worker::WorkerConfig;
@@ -43,6 +47,8 @@ pub(crate) struct ApiConfig {
     pub(crate) auth_tokens: Vec<Secret>,
     /// The deadline of a synchronous (`/v1`) provider call.
     pub(crate) call_deadline: Duration,
+    /// What a `/v1` call cost (`[prices]`), for the usage ledger.
+    pub(crate) prices: Arc<Prices>,
 }
 
 impl ApiConfig {
@@ -60,6 +66,7 @@ impl Default for ApiConfig {
             // A synchronous call may take as long as a task without a
             // timeout of its own.
             call_deadline: WorkerConfig::default().default_timeout,
+            prices: Arc::default(),
         }
     }
 }
@@ -83,6 +90,8 @@ pub(crate) struct AppState {
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(tasks::routes())
+        .merge(keys::routes())
+        .merge(usage::routes())
         .merge(events::routes())
         .merge(providers::routes())
         .merge(openai::routes())
@@ -99,7 +108,10 @@ fn operations() -> OpenApiRouter<AppState> {
 /// The whole API as a router, so tests can drive it without a socket.
 pub(crate) fn app(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
-    let tokens = auth::Tokens::new(&state.config.auth_tokens);
+    let auth = auth::Auth {
+        tokens: auth::Tokens::new(&state.config.auth_tokens),
+        store: state.store.clone(),
+    };
     let (router, _) = routes().split_for_parts();
     router
         .fallback(not_found)
@@ -107,7 +119,7 @@ pub(crate) fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         // Outermost first: trace everything, count everything (401s too),
         // then authenticate.
-        .layer(middleware::from_fn_with_state(tokens, auth::require_token))
+        .layer(middleware::from_fn_with_state(auth, auth::require_token))
         .layer(middleware::from_fn(observe::log_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -120,12 +132,15 @@ pub(crate) fn app(state: AppState) -> Router {
 /// Only `/metrics`, `/healthz` and `/readyz`, guarded like the API: what the metrics
 /// listener of a process serves (a worker-only process has no other).
 pub(crate) fn metrics_app(state: AppState) -> Router {
-    let tokens = auth::Tokens::new(&state.config.auth_tokens);
+    let auth = auth::Auth {
+        tokens: auth::Tokens::new(&state.config.auth_tokens),
+        store: state.store.clone(),
+    };
     let (router, _) = operations().split_for_parts();
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(tokens, auth::require_token))
+        .layer(middleware::from_fn_with_state(auth, auth::require_token))
         .layer(middleware::from_fn(observe::log_errors))
         .with_state(state)
 }

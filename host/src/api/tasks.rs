@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiErrorCode, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::tenant::{self, Caller};
 use super::{ApiConfig, AppState};
 use sha2::{Digest, Sha256};
 use utoipa_axum::router::OpenApiRouter;
@@ -16,6 +17,7 @@ use utoipa_axum::routes;
 
 use super::error::Format;
 use crate::capability;
+use llmhost_store::admission::Admission;
 use llmhost_store::task::{Message, Params, Role, Task, TaskInput, TaskStatus, Tool};
 use llmhost_store::{Cancel, Idempotency, Inserted, ListQuery, NewTask};
 
@@ -186,20 +188,27 @@ fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
         (status = 200, description = "The task first submitted with this Idempotency-Key", body = Task),
         (status = 400, description = "Malformed JSON or a bad Idempotency-Key", body = ErrorBody),
         (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
+        (status = 403, description = "An API key asked for a model outside its scope (`model_not_allowed`)", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used for another request", body = ErrorBody),
         (status = 413, description = "The body is over the limit", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field is missing, mistyped, unknown or out of range, or asks for what the model does not declare (tools, media, a parameter): `param` names it", body = ErrorBody),
+        (status = 429, description = "An API key is over its rpm, tpm or max_parallel (`rate_limit_exceeded`, with `Retry-After` and `x-ratelimit-*`) or its budget (`budget_exceeded`)", body = ErrorBody),
     ),
     security((), ("bearer" = []))
 )]
 pub(crate) async fn tasks_create(
     State(state): State<AppState>,
+    caller: Caller,
     request_headers: HeaderMap,
     ApiJson(body): ApiJson<CreateTask>,
 ) -> Result<impl IntoResponse, ApiError> {
     let key = idempotency_key(&request_headers)?;
     let new_task = body.validate(state.config.default_max_attempts, key)?;
+    caller.check_scope(
+        &format!("{}/{}", new_task.provider, new_task.model),
+        "model",
+    )?;
     // Refused before it is stored: what the model cannot take never runs.
     let plugin = state.runtime.get(&new_task.provider);
     capability::admit(
@@ -209,7 +218,18 @@ pub(crate) async fn tasks_create(
         &new_task.input,
     )
     .map_err(|refusal| ApiError::refused(refusal, Format::Rest))?;
-    let (status, task) = match state.store.insert(&new_task).await? {
+    let mut headers = HeaderMap::new();
+    let inserted = match caller.key_id() {
+        None => state.store.insert(&new_task).await?,
+        Some(key_id) => match state.store.admit_task(key_id, &new_task).await? {
+            Admission::Admitted(inserted, window) => {
+                headers.extend(tenant::ratelimit_headers(&window, llmhost_store::now_ms()));
+                inserted
+            }
+            Admission::Refused(limit, window) => return Err(tenant::refusal(limit, &window)),
+        },
+    };
+    let (status, task) = match inserted {
         Inserted::Created(task) => (StatusCode::CREATED, task),
         Inserted::Existing(task) => (StatusCode::OK, task),
         Inserted::KeyConflict(task) => {
@@ -223,7 +243,6 @@ pub(crate) async fn tasks_create(
             ));
         }
     };
-    let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tasks/{}", task.task_id)) {
         headers.insert(header::LOCATION, location);
     }
@@ -246,12 +265,15 @@ pub(crate) async fn tasks_create(
 )]
 pub(crate) async fn tasks_get(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(task_id): ApiPath<String>,
 ) -> Result<Json<Task>, ApiError> {
+    // Another key's task is answered as if it did not exist.
     state
         .store
         .get(&task_id)
         .await?
+        .filter(|task| caller.owns(task.key_id.as_deref()))
         .map(Json)
         .ok_or_else(|| ApiError::task_not_found(&task_id))
 }
@@ -293,6 +315,7 @@ pub(crate) struct TaskPage {
 )]
 pub(crate) async fn tasks_list(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<TaskPage>, ApiError> {
     let bad = |message: String| ApiError::new(ApiErrorCode::InvalidQuery, message);
@@ -321,6 +344,8 @@ pub(crate) async fn tasks_list(
     let query = ListQuery {
         status,
         provider: params.provider,
+        // A key lists its own tasks only.
+        key_id: caller.key_id().map(str::to_owned),
         limit,
         cursor,
     };
@@ -352,8 +377,16 @@ pub(crate) async fn tasks_list(
 )]
 pub(crate) async fn tasks_cancel(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(task_id): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // A task's owner never changes: checked once, before the cancel.
+    if caller.key_id().is_some() {
+        let task = state.store.get(&task_id).await?;
+        if !task.is_some_and(|t| caller.owns(t.key_id.as_deref())) {
+            return Err(ApiError::task_not_found(&task_id));
+        }
+    }
     match state.store.cancel(&task_id).await? {
         Cancel::Cancelled(task) => Ok((StatusCode::OK, Json(task))),
         Cancel::Requested(task) => Ok((StatusCode::ACCEPTED, Json(task))),

@@ -197,7 +197,7 @@ fn sse_data(block: &str, name: &str) -> Option<Value> {
     named.then(|| serde_json::from_str(data).ok()).flatten()
 }
 
-async fn read_json(response: reqwest::Response) -> anyhow::Result<Value> {
+pub(super) async fn read_json(response: reqwest::Response) -> anyhow::Result<Value> {
     let status = response.status();
     let body: Value = response
         .json()
@@ -215,7 +215,7 @@ async fn read_json(response: reqwest::Response) -> anyhow::Result<Value> {
 }
 
 /// An HTTP client that sends the token, if any, with every request.
-fn client(token: Option<&crate::secret::Secret>) -> anyhow::Result<reqwest::Client> {
+pub(super) fn client(token: Option<&crate::secret::Secret>) -> anyhow::Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(token) = token {
         let mut value =

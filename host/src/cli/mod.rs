@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod client;
 mod conformance;
+mod keys;
 mod plugin_kit;
 
 use crate::config::{LogFormat, Role, Settings};
@@ -35,6 +36,8 @@ enum Command {
     Serve(ServeArgs),
     /// Submits a task to a running server and optionally waits for it.
     Submit(client::SubmitArgs),
+    /// Manages tenants' API keys on a running server (an admin token).
+    Keys(keys::KeysArgs),
     /// Works with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -204,6 +207,10 @@ pub async fn main() -> std::process::ExitCode {
         Command::Submit(args) => {
             init_tracing(cli.log_format.unwrap_or(LogFormat::Human));
             client::submit(args).await
+        }
+        Command::Keys(args) => {
+            init_tracing(cli.log_format.unwrap_or(LogFormat::Human));
+            keys::main(args).await
         }
         Command::Config(ConfigCommand::Check { file, serve }) => {
             match serve.resolve(file, cli.log_format) {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use file::load_file;
 
 use crate::api::ApiConfig;
+use crate::pricing::{Price, Prices};
 use crate::routing::{RouteSpec, Routes};
 use crate::secret::{DatabaseUrl, Secret};
 use crate::worker::WorkerConfig;
@@ -88,6 +89,10 @@ pub(crate) struct Settings {
     /// clients' `model`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) routes: BTreeMap<String, RouteSpec>,
+    /// US dollars per million tokens, by `<provider>/<model>` pattern
+    /// (`[prices."openai/*"]`): what the usage ledger and budgets count.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) prices: BTreeMap<String, Price>,
 }
 
 /// What the API and the workers default to is theirs to say (`ApiConfig`,
@@ -117,6 +122,7 @@ impl Default for Settings {
             auth_tokens: Vec::new(),
             providers: BTreeMap::new(),
             routes: BTreeMap::new(),
+            prices: BTreeMap::new(),
         }
     }
 }
@@ -212,6 +218,7 @@ impl Settings {
                 problem: format!("{name:?}: {problem}"),
             })?;
         }
+        Prices::check(&self.prices).map_err(|problem| invalid("prices", problem))?;
         let serves_http = self.role != Role::Worker;
         if serves_http && !self.listen.ip().is_loopback() && self.auth_tokens.is_empty() {
             return Err(invalid(

@@ -20,6 +20,8 @@ pub(crate) fn completion(c: runtime::Completion) -> TaskResult {
             output_tokens: u.output_tokens,
             cached_input_tokens: u.cached_input_tokens,
             reasoning_tokens: u.reasoning_tokens,
+            // Priced where the price table is known (`pricing`).
+            cost_nanousd: None,
         }),
         model: c.model,
         tool_calls: c

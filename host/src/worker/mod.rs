@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::metrics::Metrics;
+use crate::pricing::Prices;
 use crate::{capability, convert};
 use llmhost_runtime::Runtime;
 use llmhost_store::error_code::ErrorCode;
@@ -41,6 +42,9 @@ pub(crate) struct WorkerConfig {
     /// The longest any retry waits, even when an upstream's `retry-after`
     /// asks for longer.
     pub(crate) retry_delay_max: Duration,
+    /// What a completed attempt cost (`[prices]`), written into its usage
+    /// for the ledger.
+    pub(crate) prices: Arc<Prices>,
 }
 
 impl Default for WorkerConfig {
@@ -53,6 +57,7 @@ impl Default for WorkerConfig {
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
             retry_delay_max: Duration::from_secs(3_600),
+            prices: Arc::default(),
         }
     }
 }
@@ -287,7 +292,10 @@ impl Worker {
 
     async fn record(&self, task: &ClaimedTask, outcome: Outcome) -> llmhost_store::Result<()> {
         let written = match outcome {
-            Outcome::Finished(Ok(result)) => {
+            Outcome::Finished(Ok(mut result)) => {
+                self.config
+                    .prices
+                    .price(&task.provider, &task.model, &mut result);
                 self.store.complete(&task.id, task.attempt, &result).await?
             }
             Outcome::Finished(Err(error)) => self.record_failure(task, &error).await?,

@@ -15,11 +15,13 @@ mod claim;
 mod deltas;
 mod finish;
 mod insert;
+mod keys;
 mod probe;
 mod reads;
 mod rescue;
 mod schema;
 mod transitions;
+mod usage;
 
 use std::time::Duration;
 
@@ -180,6 +182,15 @@ macro_rules! all_store_tests {
             ],
             probe: [
                 a_probe_commits_its_one_row_each_time,
+            ],
+            keys: [
+                a_key_is_found_by_its_hash_until_it_is_revoked,
+                concurrent_admissions_hold_rpm_and_parallel_exactly,
+                an_idempotency_key_belongs_to_its_api_key,
+            ],
+            usage: [
+                a_completed_attempt_is_recorded_once_and_a_lost_one_never,
+                a_spent_budget_closes_the_key_until_its_period_ends,
             ],
             transitions: [
                 every_store_operation_moves_a_task_only_along_the_table,

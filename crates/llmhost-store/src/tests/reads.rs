@@ -14,6 +14,7 @@ pub(super) async fn list_filters_by_status_and_provider_and_pages_newest_first(s
     let page = |status, provider: Option<&str>, cursor| ListQuery {
         status,
         provider: provider.map(String::from),
+        key_id: None,
         limit: 2,
         cursor,
     };

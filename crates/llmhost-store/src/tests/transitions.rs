@@ -7,7 +7,9 @@
 use std::collections::BTreeSet;
 
 use super::*;
+use crate::admission::Admission;
 use crate::task::Transition;
+use crate::testing::new_key;
 
 /// Where the task an operation is tried on starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +63,7 @@ const STARTS: [Start; 12] = [
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
     Insert,
+    AdmitTask,
     ClaimBatch,
     Cancel,
     Heartbeat,
@@ -75,8 +78,9 @@ enum Op {
     RecoverAfterRestart,
 }
 
-const OPS: [Op; 13] = [
+const OPS: [Op; 14] = [
     Op::Insert,
+    Op::AdmitTask,
     Op::ClaimBatch,
     Op::Cancel,
     Op::Heartbeat,
@@ -96,6 +100,7 @@ impl Op {
     fn method(self) -> &'static str {
         match self {
             Op::Insert => "insert",
+            Op::AdmitTask => "admit_task",
             Op::ClaimBatch => "claim_batch",
             Op::Cancel => "cancel",
             Op::Heartbeat => "heartbeat",
@@ -210,6 +215,16 @@ async fn run(store: &Store, op: Op, subject: &Subject, attempt: u32) -> Option<b
             store.insert(&subject.task).await,
             Ok(Inserted::Created(_))
         )),
+        Op::AdmitTask => {
+            let key = store
+                .create_key(&new_key(Default::default()))
+                .await
+                .unwrap();
+            Some(matches!(
+                store.admit_task(&key.id, &subject.task).await,
+                Ok(Admission::Admitted(Inserted::Created(_), _))
+            ))
+        }
         Op::ClaimBatch => {
             let claimed = store.claim_batch("w", LEASE, 10_000).await.unwrap();
             Some(claimed.iter().any(|c| c.id == id))

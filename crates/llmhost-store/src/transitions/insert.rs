@@ -83,7 +83,11 @@ impl Store {
     }
 
     /// The task an idempotency key was first used for.
-    async fn earlier_submission(&self, key: &str, request_hash: &str) -> Result<Inserted> {
+    pub(crate) async fn earlier_submission(
+        &self,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<Inserted> {
         let sql =
             format!("SELECT {TASK_COLUMNS}, request_hash FROM tasks WHERE idempotency_key = $1");
         let (row, stored_hash): (TaskRow, Option<String>) = on_writer!(self.backend(), |pool| {

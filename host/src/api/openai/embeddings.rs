@@ -13,13 +13,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::OpenAiError;
+use axum::response::{IntoResponse, Response};
+
 use crate::api::AppState;
 use crate::api::error::{ApiError, Format};
 use crate::api::extract::OpenAiJson;
+use crate::api::tenant::{self, Caller};
+use crate::api::usage::Meter;
 use crate::capability::{self, Refusal};
 use crate::convert;
 use llmhost_runtime::EmbeddingsRequest;
-use llmhost_store::task::TaskError;
+use llmhost_store::task::{TaskError, Usage};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct EmbeddingsBody {
@@ -74,8 +78,28 @@ struct EmbeddingUsage {
 )]
 pub(crate) async fn embeddings_create(
     State(state): State<AppState>,
+    caller: Caller,
     OpenAiJson(body): OpenAiJson<EmbeddingsBody>,
-) -> Result<Json<Value>, OpenAiError> {
+) -> Result<Response, OpenAiError> {
+    caller.check_scope(&body.model, "model")?;
+    let admitted = tenant::admit_call(&state, &caller).await?;
+    let meter = Meter::new(&state, &caller, None);
+    let model = body.model.clone();
+    let Json(answer) = embed(state, body).await?;
+    let tokens = answer["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
+    let usage = Usage {
+        input_tokens: u32::try_from(tokens).unwrap_or(u32::MAX),
+        output_tokens: 0,
+        cached_input_tokens: None,
+        reasoning_tokens: None,
+        cost_nanousd: None,
+    };
+    meter.record(&model, Some(&usage)).await;
+    Ok(tenant::answer(Json(answer).into_response(), admitted))
+}
+
+/// Embeddings for a caller allowed to ask for them.
+async fn embed(state: AppState, body: EmbeddingsBody) -> Result<Json<Value>, OpenAiError> {
     let refused = |refusal| OpenAiError(ApiError::refused(refusal, Format::OpenAi));
     if let Some(field) = body.other.keys().next() {
         return Err(refused(Refusal::unsupported(

@@ -12,6 +12,7 @@ mod routed;
 mod stream;
 mod wire;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -22,6 +23,8 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::{ApiError, Format};
 use super::extract::OpenAiJson;
+use super::tenant::{self, Caller};
+use super::usage::Meter;
 use crate::{capability, convert};
 pub(crate) use error::OpenAiError;
 use llmhost_store::task::{TaskError, TaskResult};
@@ -52,22 +55,40 @@ pub(in crate::api) fn routes() -> OpenApiRouter<AppState> {
         (status = 200, description = "A `chat.completion`, or with `stream: true` an SSE stream of `chat.completion.chunk` events", body = Object),
         (status = 400, description = "Not a valid request (OpenAI error format)", body = Object),
         (status = 401, description = "Authentication is on and no valid token was sent", body = crate::api::error::ErrorBody),
+        (status = 403, description = "An API key asked for a model outside its scope (OpenAI error format, code `model_not_allowed`)", body = Object),
         (status = 404, description = "Unknown provider or model (OpenAI error format)", body = Object),
         (status = 413, description = "The body is over the limit (OpenAI error format)", body = Object),
         (status = 415, description = "The body is not JSON (OpenAI error format)", body = Object),
         (status = 422, description = "Not a valid request (OpenAI error format)", body = Object),
+        (status = 429, description = "An API key over its limits or budget (OpenAI error format, `Retry-After`, `x-ratelimit-*`), or the upstream's rate limit", body = Object),
     ),
     security((), ("bearer" = []))
 )]
 pub(crate) async fn chat_completions(
     State(state): State<AppState>,
+    caller: Caller,
     OpenAiJson(request): OpenAiJson<ChatRequest>,
+) -> Result<Response, OpenAiError> {
+    caller.check_scope(&request.model, "model")?;
+    let admitted = tenant::admit_call(&state, &caller).await?;
+    let route = (!request.model.contains('/') && state.routes.get(&request.model).is_some())
+        .then(|| request.model.clone());
+    let meter = Meter::new(&state, &caller, route);
+    let response = chat(state, request, meter).await?;
+    Ok(tenant::answer(response, admitted))
+}
+
+/// A chat completion for a caller allowed to make it.
+async fn chat(
+    state: AppState,
+    request: ChatRequest,
+    meter: Meter,
 ) -> Result<Response, OpenAiError> {
     let started = Instant::now();
     if !request.model.contains('/')
         && let Some(route) = state.routes.get(&request.model)
     {
-        return chat_routed(&state, route, request).await;
+        return chat_routed(&state, route, request, meter).await;
     }
     let (provider, model) = request
         .model
@@ -106,6 +127,7 @@ pub(crate) async fn chat_completions(
                 .stream_options
                 .as_ref()
                 .is_some_and(|o| o.include_usage),
+            meter: Some(Arc::new(meter)),
         };
         let (events, provider_time) =
             stream::start(plugin, contract_request, state.config.call_deadline, header).await?;
@@ -122,6 +144,7 @@ pub(crate) async fn chat_completions(
         .await;
     let provider_time = call_started.elapsed();
     let result = convert::outcome(outcome)?;
+    meter.record(&request.model, result.usage.as_ref()).await;
     let mut response = Json(whole(id, created, request.model.clone(), result)).into_response();
     set_overhead(
         &mut response,
@@ -135,6 +158,7 @@ async fn chat_routed(
     state: &AppState,
     route: &crate::routing::Route,
     request: ChatRequest,
+    meter: Meter,
 ) -> Result<Response, OpenAiError> {
     if request.messages.is_empty() {
         return Err(OpenAiError::invalid(
@@ -152,6 +176,7 @@ async fn chat_routed(
             .stream_options
             .as_ref()
             .is_some_and(|o| o.include_usage),
+        meter: Some(Arc::new(meter)),
     };
     routed::complete(state, route, input, header, request.stream).await
 }
@@ -213,7 +238,8 @@ fn whole(id: String, created: i64, model: String, result: TaskResult) -> ChatCom
     ),
     security((), ("bearer" = []))
 )]
-pub(crate) async fn models_list(State(state): State<AppState>) -> Json<ModelList> {
+pub(crate) async fn models_list(State(state): State<AppState>, caller: Caller) -> Json<ModelList> {
+    // An API key sees the models in its scope.
     let data = state
         .runtime
         .providers()
@@ -226,6 +252,7 @@ pub(crate) async fn models_list(State(state): State<AppState>) -> Json<ModelList
                 owned_by: provider.name.clone(),
             })
         })
+        .filter(|model| caller.allows(&model.id))
         .collect();
     Json(ModelList {
         object: "list",
@@ -252,8 +279,10 @@ pub(crate) async fn models_list(State(state): State<AppState>) -> Json<ModelList
 )]
 pub(crate) async fn models_get(
     State(state): State<AppState>,
+    caller: Caller,
     Path((provider, model)): Path<(String, String)>,
 ) -> Result<Json<Model>, OpenAiError> {
+    caller.check_scope(&format!("{provider}/{model}"), "model")?;
     let Some(found) = state
         .runtime
         .providers()

@@ -79,6 +79,9 @@ pub(super) async fn complete(
     log(route, &attempts);
     let (target, (result, provider_time)) = answer?;
     header.model = target.label();
+    if let Some(meter) = &header.meter {
+        meter.record(&header.model, result.usage.as_ref()).await;
+    }
     let body = whole(header.id, header.created, header.model, result);
     let mut response = Json(body).into_response();
     set_overhead(

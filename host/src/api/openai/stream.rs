@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use super::usage;
 use super::wire::{ChatChunk, ChunkChoice, Delta, FunctionPiece, ToolCallPiece};
 use crate::api::error::{ApiError, Format};
+use crate::api::usage::Meter;
 use crate::convert;
 use llmhost_runtime::{Plugin, Request, StreamEvent};
 use llmhost_store::task::{TaskError, TaskResult};
@@ -32,6 +33,9 @@ pub(crate) struct ChunkHeader {
     pub(crate) created: i64,
     pub(crate) model: String,
     pub(crate) include_usage: bool,
+    /// Records the answer's usage when the call ends (`model` names the
+    /// `<instance>/<model>` called).
+    pub(crate) meter: Option<Arc<Meter>>,
 }
 
 /// The call's pieces as they come, and its outcome at the end.
@@ -73,7 +77,10 @@ pub(crate) async fn start(
         },
         // The call ended without text: a failure is a plain error response.
         None => match call.outcome.join().await {
-            Ok(result) => State::Closing(header.closing(Ok(result)).into_iter()),
+            Ok(result) => {
+                header.meter(&result).await;
+                State::Closing(header.closing(Ok(result)).into_iter())
+            }
             Err(error) => return Err(error),
         },
     };
@@ -117,7 +124,11 @@ impl State {
                         return Some((event, next));
                     }
                 }
-                let closing = header.closing(call.outcome.join().await);
+                let outcome = call.outcome.join().await;
+                if let Ok(result) = &outcome {
+                    header.meter(result).await;
+                }
+                let closing = header.closing(outcome);
                 State::Closing(closing.into_iter()).advance_closing()
             }
             State::Closing(events) => State::Closing(events).advance_closing(),
@@ -134,6 +145,14 @@ impl State {
 }
 
 impl ChunkHeader {
+    /// Records the answer's usage before its last events go out, so that
+    /// the key's next request is admitted against it.
+    async fn meter(&self, result: &TaskResult) {
+        if let Some(meter) = &self.meter {
+            meter.record(&self.model, result.usage.as_ref()).await;
+        }
+    }
+
     fn chunk(&self, delta: Delta<'_>, finish_reason: Option<&str>) -> Event {
         let chunk = ChatChunk {
             id: &self.id,

@@ -1,0 +1,826 @@
+//! Tenants' API keys over real HTTP: created with an admin token (by the
+//! CLI and the API), each served within its scope and refused outside it
+//! (403 naming the model, OpenAI's shape on /v1), seeing and cancelling
+//! only its own tasks, refused at once on every process once revoked, and
+//! held to its limits across two API processes on one PostgreSQL.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{PATIENCE, Server, run_llmhost};
+use llmhost_store::testing::TestDatabase;
+
+const ADMIN: &str = "admin-token-0123456789";
+
+/// Sends `body` (or nothing) with `token`; the status, headers and JSON.
+async fn call(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = server
+        .http
+        .request(method, server.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (
+        status,
+        headers,
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn create_key(server: &Server, body: Value) -> (String, String) {
+    let (status, _, key) = call(
+        server,
+        reqwest::Method::POST,
+        "/api/v1/keys",
+        ADMIN,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{key}");
+    (
+        key["id"].as_str().unwrap().to_owned(),
+        key["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn task(model: &str, prompt: &str) -> Value {
+    json!({"provider": "echo", "model": model, "prompt": prompt})
+}
+
+fn chat(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+#[tokio::test]
+async fn two_keys_are_each_served_in_their_scope_and_see_only_their_own_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--auth-token", ADMIN]).await;
+    let post = reqwest::Method::POST;
+    let get = reqwest::Method::GET;
+
+    // One key made by the CLI: the key alone on stdout.
+    let created = run_llmhost(
+        &[
+            "keys",
+            "create",
+            "--name",
+            "team-a",
+            "--models",
+            "echo/echo",
+            "--rpm",
+            "600",
+            "--server",
+            &server.base,
+            "--token",
+            ADMIN,
+        ],
+        &[],
+    )
+    .await;
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let a = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    assert!(a.starts_with("lhk_"), "{a}");
+    let (b_id, b) = create_key(
+        &server,
+        json!({"name": "team-b", "models": ["echo/echo-slow:*"]}),
+    )
+    .await;
+
+    // Each inside its scope, on the task API and /v1.
+    let (status, _, mine) = call(
+        &server,
+        post.clone(),
+        "/api/v1/tasks",
+        &a,
+        Some(task("echo", "a")),
+    )
+    .await;
+    assert_eq!(status, 201, "{mine}");
+    let (status, _, theirs) = call(
+        &server,
+        post.clone(),
+        "/api/v1/tasks",
+        &b,
+        Some(task("echo-slow:600000", "b")),
+    )
+    .await;
+    assert_eq!(status, 201, "{theirs}");
+    let (status, _, answer) = call(
+        &server,
+        post.clone(),
+        "/v1/chat/completions",
+        &a,
+        Some(chat("echo/echo")),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _, answer) = call(
+        &server,
+        post.clone(),
+        "/v1/chat/completions",
+        &b,
+        Some(chat("echo/echo-slow:1")),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+
+    // Each refused outside it, naming the model.
+    let (status, _, refused) = call(
+        &server,
+        post.clone(),
+        "/api/v1/tasks",
+        &b,
+        Some(task("echo", "x")),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["error"]["code"], "model_not_allowed");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"echo/echo\""),
+        "{refused}"
+    );
+    let (status, _, refused) = call(
+        &server,
+        post.clone(),
+        "/v1/chat/completions",
+        &a,
+        Some(chat("echo/echo-slow:1")),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(
+        refused["error"]["type"], "permission_error",
+        "OpenAI's shape: {refused}"
+    );
+    assert_eq!(refused["error"]["code"], "model_not_allowed");
+    assert_eq!(refused["error"]["param"], "model");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("echo/echo-slow:1")
+    );
+    let (_, _, models) = call(&server, get.clone(), "/v1/models", &a, None).await;
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["echo/echo"], "{models}");
+
+    // Only their own tasks: another's is not found, not even to cancel.
+    let theirs_id = theirs["task_id"].as_str().unwrap();
+    let mine_id = mine["task_id"].as_str().unwrap();
+    let (status, _, _) = call(
+        &server,
+        get.clone(),
+        &format!("/api/v1/tasks/{theirs_id}"),
+        &a,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = call(
+        &server,
+        get.clone(),
+        &format!("/api/v1/tasks/{theirs_id}/events"),
+        &a,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = call(
+        &server,
+        post.clone(),
+        &format!("/api/v1/tasks/{theirs_id}/cancel"),
+        &a,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, _, page) = call(&server, get.clone(), "/api/v1/tasks", &a, None).await;
+    let listed: Vec<&str> = page["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [mine_id], "{page}");
+    let (status, _, still) = call(
+        &server,
+        get.clone(),
+        &format!("/api/v1/tasks/{theirs_id}"),
+        &b,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &still["status"]),
+        (200, &json!("running")),
+        "{still}"
+    );
+    let (status, _, cancelled) = call(
+        &server,
+        post.clone(),
+        &format!("/api/v1/tasks/{theirs_id}/cancel"),
+        &b,
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "its own: {cancelled}");
+    assert_eq!(cancelled["key_id"], b_id.as_str());
+    let (_, _, all) = call(&server, get.clone(), "/api/v1/tasks", ADMIN, None).await;
+    assert_eq!(
+        all["tasks"].as_array().unwrap().len(),
+        2,
+        "an admin sees every task"
+    );
+
+    // A key manages nothing.
+    for path in ["/api/v1/keys", "/api/v1/providers", "/metrics"] {
+        let (status, _, body) = call(&server, get.clone(), path, &a, None).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+    }
+    let log = server.log();
+    assert!(
+        !log.contains(&a) && !log.contains(&b),
+        "a key reached the log"
+    );
+}
+
+#[tokio::test]
+async fn keys_are_listed_updated_and_revoked_and_their_fields_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--auth-token", ADMIN]).await;
+    let (id, key) = create_key(
+        &server,
+        json!({"name": "team-a", "models": ["echo/*"], "rpm": 600, "tpm": 200000,
+               "max_parallel": 8, "budget_usd": 50, "budget_period": "30d"}),
+    )
+    .await;
+    let (status, _, list) = call(&server, reqwest::Method::GET, "/api/v1/keys", ADMIN, None).await;
+    assert_eq!(status, 200);
+    let listed = &list["keys"][0];
+    assert_eq!(listed["id"], id.as_str());
+    assert_eq!(
+        (
+            &listed["budget_usd"],
+            &listed["budget_period"],
+            &listed["rpm"]
+        ),
+        (&json!(50.0), &json!("30d"), &json!(600))
+    );
+    assert!(listed.get("key").is_none(), "never listed: {listed}");
+    assert!(key.starts_with(listed["prefix"].as_str().unwrap()));
+
+    let path = format!("/api/v1/keys/{id}");
+    let (status, _, updated) = call(
+        &server,
+        reqwest::Method::PATCH,
+        &path,
+        ADMIN,
+        Some(json!({"rpm": null, "max_parallel": 2})),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        (&updated["rpm"], &updated["max_parallel"], &updated["tpm"]),
+        (&Value::Null, &json!(2), &json!(200000))
+    );
+
+    for (body, param) in [
+        (json!({"name": "x", "rpm": 0}), "rpm"),
+        (json!({"name": "x", "budget_period": "1d"}), "budget_period"),
+        (
+            json!({"name": "x", "budget_usd": 1, "budget_period": "soon"}),
+            "budget_period",
+        ),
+        (json!({"name": ""}), "name"),
+        (json!({"name": "x", "models": ["a b"]}), "models[0]"),
+    ] {
+        let (status, _, error) = call(
+            &server,
+            reqwest::Method::POST,
+            "/api/v1/keys",
+            ADMIN,
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, 422, "{body}: {error}");
+        assert_eq!(error["error"]["param"], param, "{error}");
+    }
+    let (status, _, error) = call(
+        &server,
+        reqwest::Method::POST,
+        "/api/v1/keys",
+        ADMIN,
+        Some(json!({"name": "x", "colour": "red"})),
+    )
+    .await;
+    assert_eq!(status, 422, "an unknown field is refused: {error}");
+
+    let (status, _, _) = call(
+        &server,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        &key,
+        Some(task("echo", "ok")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let revoked = run_llmhost(
+        &[
+            "keys",
+            "revoke",
+            &id,
+            "--server",
+            &server.base,
+            "--token",
+            ADMIN,
+        ],
+        &[],
+    )
+    .await;
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&revoked.stdout).unwrap();
+    assert!(shown["revoked_at"].is_string(), "{shown}");
+    let (status, _, error) = call(
+        &server,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        &key,
+        Some(task("echo", "no")),
+    )
+    .await;
+    assert_eq!(status, 401, "{error}");
+    let (status, _, error) = call(
+        &server,
+        reqwest::Method::PATCH,
+        &path,
+        ADMIN,
+        Some(json!({"rpm": 5})),
+    )
+    .await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (409, &json!("key_revoked"))
+    );
+    let (status, _, error) = call(
+        &server,
+        reqwest::Method::DELETE,
+        "/api/v1/keys/key_none",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (404, &json!("key_not_found"))
+    );
+}
+
+/// Two API processes and a worker on one PostgreSQL.
+async fn cluster(dir: &std::path::Path, db: &TestDatabase) -> (Server, Server, Server) {
+    let api = |dir, url| async move {
+        Server::start(
+            dir,
+            &[
+                "--role",
+                "api",
+                "--database-url",
+                url,
+                "--auth-token",
+                ADMIN,
+            ],
+        )
+        .await
+    };
+    let first = api(dir, &db.url).await;
+    let second = api(dir, &db.url).await;
+    let worker = Server::start_worker(
+        dir,
+        &[
+            "--role",
+            "worker",
+            "--database-url",
+            &db.url,
+            "--workers",
+            "16",
+        ],
+    )
+    .await;
+    (first, second, worker)
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_at_once_on_every_process() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second, _worker) = cluster(dir.path(), &db).await;
+    let (id, key) = create_key(&first, json!({"name": "leaky"})).await;
+    for server in [&first, &second] {
+        let (status, _, body) = call(
+            server,
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            &key,
+            Some(chat("echo/echo")),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _, _) = call(
+        &first,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/keys/{id}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The very next request, on the other process too.
+    for server in [&second, &first] {
+        let (status, _, body) = call(
+            server,
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            &key,
+            Some(chat("echo/echo")),
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+        let (status, _, _) = call(
+            server,
+            reqwest::Method::POST,
+            "/api/v1/tasks",
+            &key,
+            Some(task("echo", "no")),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+}
+
+/// 50 clients at once, spread over both processes: what was admitted.
+async fn burst(
+    servers: [&Server; 2],
+    key: &str,
+    model: &str,
+    clients: usize,
+) -> Vec<(u16, reqwest::header::HeaderMap)> {
+    let requests = (0..clients).map(|i| {
+        let server = servers[i % 2];
+        let body = if i % 3 == 0 {
+            chat(&format!("echo/{model}"))
+        } else {
+            task(model, "load")
+        };
+        let path = if i % 3 == 0 {
+            "/v1/chat/completions"
+        } else {
+            "/api/v1/tasks"
+        };
+        async move {
+            let (status, headers, _) =
+                call(server, reqwest::Method::POST, path, key, Some(body)).await;
+            (status, headers)
+        }
+    });
+    futures::future::join_all(requests).await
+}
+
+#[tokio::test]
+async fn rpm_and_in_flight_limits_hold_across_two_processes_under_50_clients() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second, _worker) = cluster(dir.path(), &db).await;
+
+    // rpm: exactly the limit admitted within one minute, whichever process.
+    let (_, rpm_key) = create_key(&first, json!({"name": "rpm", "rpm": 20})).await;
+    let minute = || llmhost_store::now_ms() / 60_000;
+    let before = minute();
+    let answers = burst([&first, &second], &rpm_key, "echo", 50).await;
+    // A burst that straddled a minute boundary counts in two minutes.
+    let same_minute = minute() == before;
+    let admitted = answers
+        .iter()
+        .filter(|(s, _)| (200..300).contains(s))
+        .count();
+    if same_minute {
+        assert_eq!(
+            admitted,
+            20,
+            "{:?}",
+            answers.iter().map(|a| a.0).collect::<Vec<_>>()
+        );
+    } else {
+        assert!(admitted <= 40, "{admitted} over two minutes");
+    }
+    for (status, headers) in &answers {
+        if *status == 429 {
+            let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&wait), "{wait}");
+            assert_eq!(headers["x-ratelimit-limit-requests"], "20");
+            assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
+        } else {
+            assert!((200..300).contains(status), "{status}");
+            assert!(headers.contains_key("x-ratelimit-remaining-requests"));
+        }
+    }
+
+    // In flight: slow tasks and calls hold their places.
+    let (_, parallel_key) =
+        create_key(&first, json!({"name": "parallel", "max_parallel": 5})).await;
+    let answers = burst([&first, &second], &parallel_key, "echo-slow:3000", 50).await;
+    let admitted = answers
+        .iter()
+        .filter(|(s, _)| (200..300).contains(s))
+        .count();
+    assert_eq!(
+        admitted,
+        5,
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|(s, h)| *s != 429 || h.contains_key("retry-after"))
+    );
+    // Once they finished, the key is admitted again.
+    let start = std::time::Instant::now();
+    loop {
+        let (status, _, _) = call(
+            &second,
+            reqwest::Method::POST,
+            "/api/v1/tasks",
+            &parallel_key,
+            Some(task("echo", "later")),
+        )
+        .await;
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 429);
+        assert!(start.elapsed() < PATIENCE, "the key never opened again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A configuration file with a known price for every echo model: $1000
+/// per million tokens, a tenth of a cent per word in and out.
+fn priced_config(dir: &std::path::Path) -> String {
+    let file = dir.join("llmhost.toml");
+    std::fs::write(
+        &file,
+        "[prices.\"echo/*\"]\ninput_per_mtok = 1000.0\noutput_per_mtok = 1000.0\n",
+    )
+    .unwrap();
+    file.display().to_string()
+}
+
+#[tokio::test]
+async fn a_budget_stops_its_key_after_the_request_that_crossed_it_until_the_period_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = priced_config(dir.path());
+    let server = Server::start(dir.path(), &["--auth-token", ADMIN, "--config", &config]).await;
+    let (_, key) = create_key(
+        &server,
+        json!({"name": "thrifty", "budget_usd": 0.01, "budget_period": "4s"}),
+    )
+    .await;
+    // 3 words in, 3 out: $0.006 a request.
+    let ask = || json!({"model": "echo/echo", "messages": [{"role": "user", "content": "one two three"}]});
+    let post = reqwest::Method::POST;
+    let (status, _, first) = call(
+        &server,
+        post.clone(),
+        "/v1/chat/completions",
+        &key,
+        Some(ask()),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let (status, _, second) = call(
+        &server,
+        post.clone(),
+        "/v1/chat/completions",
+        &key,
+        Some(ask()),
+    )
+    .await;
+    assert_eq!(status, 200, "under the budget when it started: {second}");
+    let (status, headers, refused) = call(
+        &server,
+        post.clone(),
+        "/v1/chat/completions",
+        &key,
+        Some(ask()),
+    )
+    .await;
+    assert_eq!(status, 429, "{refused}");
+    assert_eq!(refused["error"]["code"], "budget_exceeded");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("$0.012 of its $0.01 budget"), "{message}");
+    assert!(headers.contains_key("retry-after"));
+    let (status, _, refused) = call(
+        &server,
+        post.clone(),
+        "/api/v1/tasks",
+        &key,
+        Some(task("echo", "x")),
+    )
+    .await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (429, &json!("budget_exceeded"))
+    );
+
+    // The next period opens the key again.
+    let start = std::time::Instant::now();
+    loop {
+        let (status, _, body) = call(
+            &server,
+            post.clone(),
+            "/v1/chat/completions",
+            &key,
+            Some(ask()),
+        )
+        .await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 429, "{body}");
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "the period never reset"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, _, usage) = call(
+        &server,
+        reqwest::Method::GET,
+        "/api/v1/usage?group_by=key",
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(usage["totals"]["requests"], 3, "{usage}");
+    assert_eq!(usage["totals"]["cost_usd"], 0.018, "{usage}");
+}
+
+#[tokio::test]
+async fn usage_totals_equal_the_attempts_recorded_after_a_worker_is_killed_mid_run() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = priced_config(dir.path());
+    let api = Server::start(
+        dir.path(),
+        // Authentication off: the harness's reads are an admin's, the key
+        // still a tenant's.
+        &[
+            "--role",
+            "api",
+            "--database-url",
+            &db.url,
+            "--config",
+            &config,
+        ],
+    )
+    .await;
+    let worker_args = [
+        "--role",
+        "worker",
+        "--database-url",
+        &db.url,
+        "--lease-ms",
+        "1000",
+        "--workers",
+        "4",
+        "--config",
+        &config,
+    ];
+    let doomed = Server::start_worker(dir.path(), &worker_args).await;
+    let (key_id, key) = create_key(&api, json!({"name": "metered"})).await;
+    let post = reqwest::Method::POST;
+    let mut victims = Vec::new();
+    for i in 0..4 {
+        let body = task("echo-slow:3000", &format!("victim number {i}"));
+        let (status, _, task) = call(&api, post.clone(), "/api/v1/tasks", &key, Some(body)).await;
+        assert_eq!(status, 201, "{task}");
+        victims.push(task["task_id"].as_str().unwrap().to_owned());
+    }
+    for id in &victims {
+        api.wait_for(id, "running", |t| t["status"] == "running")
+            .await;
+    }
+    let _survivor = Server::start_worker(dir.path(), &worker_args).await;
+    doomed.kill().await;
+    let mut others = Vec::new();
+    for i in 0..6 {
+        let (_, _, task) = call(
+            &api,
+            post.clone(),
+            "/api/v1/tasks",
+            &key,
+            Some(task("echo", &format!("other {i}"))),
+        )
+        .await;
+        others.push(task["task_id"].as_str().unwrap().to_owned());
+    }
+    let (mut input, mut output, mut cost_nanousd) = (0, 0, 0i64);
+    for id in victims.iter().chain(&others) {
+        let task = api.wait_until_finished(id).await;
+        assert_eq!(task["status"], "completed", "{task}");
+        let usage = &task["result"]["usage"];
+        input += usage["input_tokens"].as_i64().unwrap();
+        output += usage["output_tokens"].as_i64().unwrap();
+        cost_nanousd += (usage["cost_usd"].as_f64().unwrap() * 1e9).round() as i64;
+    }
+    let (status, _, usage) = call(
+        &api,
+        reqwest::Method::GET,
+        &format!("/api/v1/usage?key_id={key_id}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{usage}");
+    let totals = &usage["totals"];
+    // One record per task: the killed attempts recorded nothing, their
+    // re-runs once each.
+    assert_eq!(totals["requests"], 10, "{usage}");
+    assert_eq!(
+        (
+            totals["input_tokens"].as_i64(),
+            totals["output_tokens"].as_i64()
+        ),
+        (Some(input), Some(output))
+    );
+    assert_eq!(
+        (totals["cost_usd"].as_f64().unwrap() * 1e9).round() as i64,
+        cost_nanousd
+    );
+    let csv = api
+        .http
+        .get(api.url("/api/v1/usage?group_by=key&format=csv"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = csv.lines().nth(1).expect("one group");
+    assert!(
+        line.starts_with(&format!("{key_id},metered,,,,10,{input},{output},")),
+        "{csv}"
+    );
+    let metrics = api
+        .http
+        .get(api.url("/metrics"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = format!("llmhost_usage_requests{{key=\"{key_id}\",");
+    let requests: i64 = metrics
+        .lines()
+        .filter(|l| l.starts_with(&series))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(requests, 10, "{metrics}");
+}
