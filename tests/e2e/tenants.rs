@@ -826,3 +826,71 @@ async fn usage_totals_equal_the_attempts_recorded_after_a_worker_is_killed_mid_r
         .sum();
     assert_eq!(requests, 10, "{metrics}");
 }
+
+#[tokio::test]
+async fn tpm_counts_the_tokens_each_answer_used_in_the_keys_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    // Authentication off (the harness reads as an admin); the key is
+    // still a tenant's.
+    let server = Server::start(dir.path(), &[]).await;
+    let (_, key) = create_key(&server, json!({"name": "wordy", "tpm": 30})).await;
+    let post = reqwest::Method::POST;
+    // 3 words in and 3 out: 6 tokens a request, on /v1 and as a task.
+    let ask =
+        json!({"model": "echo/echo", "messages": [{"role": "user", "content": "one two three"}]});
+    let minute = || llmhost_store::now_ms() / 60_000;
+    let before = minute();
+    let (status, _, task) = call(
+        &server,
+        post.clone(),
+        "/api/v1/tasks",
+        &key,
+        Some(task("echo", "one two three")),
+    )
+    .await;
+    assert_eq!(status, 201, "{task}");
+    server
+        .wait_until_finished(task["task_id"].as_str().unwrap())
+        .await;
+    let mut remaining = Vec::new();
+    for _ in 0..4 {
+        let (status, headers, body) = call(
+            &server,
+            post.clone(),
+            "/v1/chat/completions",
+            &key,
+            Some(ask.clone()),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        remaining.push(
+            headers["x-ratelimit-remaining-tokens"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let (status, headers, refused) = call(
+        &server,
+        post.clone(),
+        "/v1/chat/completions",
+        &key,
+        Some(ask.clone()),
+    )
+    .await;
+    if minute() != before {
+        // A new minute began: its tokens count anew.
+        return;
+    }
+    // Admitted with what the minute had used before it: 6, 12, 18, 24.
+    assert_eq!(remaining, ["24", "18", "12", "6"]);
+    assert_eq!(status, 429, "30 tokens used: {refused}");
+    assert_eq!(refused["error"]["code"], "rate_limit_exceeded");
+    assert_eq!(
+        refused["error"]["type"], "rate_limit_error",
+        "OpenAI's shape"
+    );
+    assert_eq!(headers["x-ratelimit-limit-tokens"], "30");
+    assert_eq!(headers["x-ratelimit-remaining-tokens"], "0");
+    assert!(headers.contains_key("retry-after"));
+}
