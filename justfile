@@ -41,12 +41,14 @@ fuzz-api:
 
 # Benchmarks (never part of the tests): the in-process echo call, the async
 # path over HTTP on SQLite and PostgreSQL and memory, the synchronous
-# endpoint and the openai plugin's added latency, start-up. Results and the
+# endpoint and the openai plugin's added latency, the dashboard's reads on
+# 100,000 tasks, start-up. Results and the
 # machine they ran on (and its load) belong in docs/performance.md.
 bench:
     cargo bench --bench echo_call
     cargo bench --bench async_path
     cargo bench --bench sync_path
+    cargo bench --bench dashboard
     scripts/bench-startup
 
 # llmhost beside TensorZero and LiteLLM proxy in front of one mock upstream,

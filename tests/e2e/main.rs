@@ -10,6 +10,7 @@ mod connection_reuse;
 mod connections;
 mod contract;
 mod control;
+mod dashboard;
 mod error_table;
 mod events;
 mod freeze_proxy;

@@ -12,7 +12,8 @@
 //!   `record_cancelled`, `cancel`, `rescue_expired`,
 //!   `recover_after_restart`; and the lease's `heartbeat`, which moves
 //!   nothing;
-//! - `reads.rs`: `get`, `list` and the counts; nothing there writes;
+//! - `reads.rs`: `get`, `list` and the counts; `overview.rs`: throughput,
+//!   failures and latency over a recent window; nothing there writes;
 //! - `deltas.rs`: streamed text of running attempts, fenced like a
 //!   worker's writes; not a status;
 //! - `batch.rs`: how completions and keyless inserts share statements under
@@ -50,6 +51,7 @@ mod conversation;
 mod deltas;
 mod liveness;
 mod outage;
+mod overview;
 mod postgres;
 mod probe;
 mod reads;
@@ -66,6 +68,7 @@ use crate::task::{Task, TaskInput, TaskStatus};
 use backend::Backend;
 pub use deltas::Delta;
 pub use outage::Outage;
+pub use overview::{Bucket, Overview, OverviewQuery, ProviderStats};
 
 /// A task as submitted, before it is stored.
 #[derive(Clone, Debug)]
@@ -178,13 +181,22 @@ pub enum Cancel {
     NotFound,
 }
 
-/// Filters and position for listing tasks, newest first.
+/// Filters and position for listing tasks, newest first. Each filter
+/// given narrows the list (they combine with AND).
 #[derive(Clone, Debug, Default)]
 pub struct ListQuery {
     pub status: Option<TaskStatus>,
     pub provider: Option<String>,
     /// Only the tasks this API key submitted.
     pub key_id: Option<String>,
+    pub model: Option<String>,
+    pub error_code: Option<String>,
+    /// Only tasks created at or after this time (Unix ms).
+    pub created_from: Option<i64>,
+    /// Only tasks created before this time (Unix ms).
+    pub created_to: Option<i64>,
+    /// Only the task with this id or this `Idempotency-Key` (exact).
+    pub search: Option<String>,
     pub limit: u32,
     /// Only tasks older than this cursor (from a previous page).
     pub cursor: Option<i64>,

@@ -35,6 +35,22 @@ impl Store {
         if query.provider.is_some() {
             param("provider = ?");
         }
+        if query.model.is_some() {
+            param("model = ?");
+        }
+        if query.error_code.is_some() {
+            param("error_code = ?");
+        }
+        if query.created_from.is_some() {
+            param("created_at >= ?");
+        }
+        if query.created_to.is_some() {
+            param("created_at < ?");
+        }
+        if query.search.is_some() {
+            // Both columns are unique: at most two rows, each by its index.
+            param("(id = ? OR idempotency_key = ?)");
+        }
         if query.key_id.is_some() {
             param("key_id = ?");
         }
@@ -55,8 +71,18 @@ impl Store {
             if let Some(status) = query.status {
                 q = q.bind(status.as_str());
             }
-            if let Some(provider) = &query.provider {
-                q = q.bind(provider.as_str());
+            // In the order of the conditions above.
+            for text in [&query.provider, &query.model, &query.error_code]
+                .into_iter()
+                .flatten()
+            {
+                q = q.bind(text.as_str());
+            }
+            for time in [query.created_from, query.created_to].into_iter().flatten() {
+                q = q.bind(time);
+            }
+            if let Some(search) = &query.search {
+                q = q.bind(search.as_str());
             }
             if let Some(key_id) = &query.key_id {
                 q = q.bind(key_id.as_str());

@@ -4,7 +4,8 @@
 //! tenant's API key (`lhk_…`, looked up by its hash in the store on every
 //! request, so a revoked key is refused at once on every process) may use
 //! the task API and `/v1` only. Every request but the probes (`/healthz`,
-//! `/readyz`) is checked. Tokens are compared in constant time and never
+//! `/readyz`) and the dashboard's static files (`/`, `/ui`, `/ui/…`: they
+//! hold no data; the pages call the API with a token) is checked. Tokens are compared in constant time and never
 //! logged.
 
 use std::sync::Arc;
@@ -21,8 +22,14 @@ use super::tenant::{Caller, KEY_PREFIX, key_hash};
 use crate::secret::Secret;
 use llmhost_store::Store;
 
-/// Paths that answer without a token: load balancers probe them.
-const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+/// Paths that answer without a token: load balancers probe them, and a
+/// browser loads the dashboard (its login page asks for the token).
+const PUBLIC_PATHS: [&str; 4] = ["/healthz", "/readyz", "/", "/ui"];
+
+/// Whether `path` answers without a token.
+fn is_public(path: &str) -> bool {
+    PUBLIC_PATHS.contains(&path) || path.starts_with("/ui/")
+}
 
 /// The accepted tokens, kept as SHA-256 digests so that every comparison
 /// takes the same time whatever the presented token's length.
@@ -79,7 +86,7 @@ pub(crate) async fn require_token(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if PUBLIC_PATHS.contains(&request.uri().path()) {
+    if is_public(request.uri().path()) {
         return next.run(request).await;
     }
     let presented = bearer(request.headers().get(header::AUTHORIZATION));
@@ -167,6 +174,22 @@ mod tests {
             "/api/v1/providers",
         ] {
             assert!(!tenant_may_use(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn only_probes_and_dashboard_assets_are_public() {
+        for path in ["/healthz", "/readyz", "/", "/ui", "/ui/app.js"] {
+            assert!(is_public(path), "{path}");
+        }
+        for path in [
+            "/api/v1/tasks",
+            "/uix",
+            "/v1/models",
+            "/metrics",
+            "/api/v1/overview",
+        ] {
+            assert!(!is_public(path), "{path}");
         }
     }
 

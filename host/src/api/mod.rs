@@ -11,10 +11,12 @@ pub(crate) mod keys;
 mod observe;
 pub(crate) mod openai;
 mod openapi;
+mod overview;
 mod providers;
 mod tasks;
 pub(crate) mod tenant;
 mod usage;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +95,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(keys::routes())
         .merge(usage::routes())
         .merge(events::routes())
+        .merge(overview::routes())
         .merge(providers::routes())
         .merge(openai::routes())
         .merge(operations())
@@ -114,6 +117,7 @@ pub(crate) fn app(state: AppState) -> Router {
     };
     let (router, _) = routes().split_for_parts();
     router
+        .merge(ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

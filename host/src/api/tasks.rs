@@ -285,8 +285,18 @@ pub(crate) async fn tasks_get(
 pub(crate) struct ListParams {
     /// Only tasks in this status: pending, running, completed, failed or cancelled.
     status: Option<String>,
-    /// Only tasks of this provider.
+    /// Only tasks of this provider (the name they were submitted to).
     provider: Option<String>,
+    /// Only tasks for this model.
+    model: Option<String>,
+    /// Only tasks that failed (or were retried) with this error code.
+    error_code: Option<String>,
+    /// Only tasks created at or after this time (RFC 3339).
+    created_after: Option<String>,
+    /// Only tasks created before this time (RFC 3339).
+    created_before: Option<String>,
+    /// Only the task with this id, or submitted with this `Idempotency-Key`.
+    q: Option<String>,
     /// Page size, 1 to 500 (default 50).
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
@@ -300,7 +310,9 @@ pub(crate) struct TaskPage {
     next_cursor: Option<String>,
 }
 
-/// Tasks newest first, filtered, one page at a time.
+/// Tasks newest first, filtered, one page at a time (keyset paging: a
+/// cursor is the position after the last task of a page, so a page costs
+/// the same however deep it is).
 #[utoipa::path(
     get,
     path = "/api/v1/tasks",
@@ -341,11 +353,30 @@ pub(crate) async fn tasks_list(
             })
         })
         .transpose()?;
+    let time = |field: &str, value: Option<String>| {
+        value
+            .map(|v| {
+                chrono::DateTime::parse_from_rfc3339(&v)
+                    .map(|t| t.timestamp_millis())
+                    .map_err(|_| {
+                        bad(format!(
+                            "{field}: {v:?} is not an RFC 3339 time (2026-01-31T12:00:00Z)"
+                        ))
+                    })
+            })
+            .transpose()
+    };
     let query = ListQuery {
         status,
         provider: params.provider,
         // A key lists its own tasks only.
         key_id: caller.key_id().map(str::to_owned),
+        model: params.model,
+        error_code: params.error_code,
+        created_from: time("created_after", params.created_after)?,
+        created_to: time("created_before", params.created_before)?,
+        // An empty search box searches for nothing.
+        search: params.q.filter(|q| !q.is_empty()),
         limit,
         cursor,
     };

@@ -17,6 +17,7 @@ pub(super) async fn list_filters_by_status_and_provider_and_pages_newest_first(s
         key_id: None,
         limit: 2,
         cursor,
+        ..ListQuery::default()
     };
     let first = store.list(&page(None, None, None)).await.unwrap();
     assert_eq!(
@@ -62,4 +63,117 @@ pub(super) async fn list_filters_by_status_and_provider_and_pages_newest_first(s
         .await
         .unwrap();
     assert_eq!(running.tasks.len(), 1);
+}
+
+pub(super) async fn list_filters_by_model_error_code_time_and_id_or_key(store: Store) {
+    let mut plain = new_task("echo");
+    plain.model = "other-model".into();
+    let plain = insert(&store, &plain).await;
+    let mut keyed = new_task("echo");
+    keyed.idempotency = Some(Idempotency {
+        key: "key-1".into(),
+        request_hash: "h".into(),
+    });
+    let keyed = insert(&store, &keyed).await;
+    let claimed = claim(&store, "w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.id, plain.task_id);
+    let failed = store
+        .fail(&claimed.id, claimed.attempt, &error(ErrorCode::RateLimited))
+        .await
+        .unwrap();
+    assert_eq!(failed, Fenced::Applied);
+    let ids = |query: ListQuery| {
+        let store = store.clone();
+        async move {
+            let page = store.list(&ListQuery { limit: 10, ..query }).await.unwrap();
+            page.tasks
+                .into_iter()
+                .map(|t| t.task_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let by_model = ids(ListQuery {
+        model: Some("other-model".into()),
+        ..ListQuery::default()
+    });
+    assert_eq!(by_model.await, [plain.task_id.clone()]);
+    let by_code = ids(ListQuery {
+        error_code: Some("rate_limited".into()),
+        ..ListQuery::default()
+    });
+    assert_eq!(by_code.await, [plain.task_id.clone()]);
+    let by_key = ids(ListQuery {
+        search: Some("key-1".into()),
+        ..ListQuery::default()
+    });
+    assert_eq!(by_key.await, [keyed.task_id.clone()]);
+    let by_id = ids(ListQuery {
+        search: Some(plain.task_id.clone()),
+        ..ListQuery::default()
+    });
+    assert_eq!(by_id.await, [plain.task_id.clone()]);
+    let created = keyed.created_at.timestamp_millis();
+    let from_keyed = ids(ListQuery {
+        created_from: Some(created),
+        ..ListQuery::default()
+    });
+    assert!(from_keyed.await.contains(&keyed.task_id));
+    let before_all = ids(ListQuery {
+        created_to: Some(plain.created_at.timestamp_millis()),
+        ..ListQuery::default()
+    });
+    assert!(before_all.await.is_empty());
+}
+
+pub(super) async fn the_overview_counts_finished_tasks_by_slice_and_provider(store: Store) {
+    let since = now_ms();
+    let done = running_tasks(&store, 3).await;
+    for task in &done[..2] {
+        let stored = store
+            .complete(&task.id, task.attempt, &answer("ok"))
+            .await
+            .unwrap();
+        assert_eq!(stored, Fenced::Applied);
+    }
+    let failed = store
+        .fail(&done[2].id, done[2].attempt, &error(ErrorCode::Timeout))
+        .await
+        .unwrap();
+    assert_eq!(failed, Fenced::Applied);
+    insert(&store, &new_task("other")).await;
+    let overview = store
+        .overview(OverviewQuery {
+            since,
+            until: now_ms() + 1,
+            buckets: 4,
+        })
+        .await
+        .unwrap();
+    assert_eq!(overview.counts.get(&TaskStatus::Completed), Some(&2));
+    assert_eq!(overview.counts.get(&TaskStatus::Failed), Some(&1));
+    assert_eq!(overview.counts.get(&TaskStatus::Pending), Some(&1));
+    assert_eq!(overview.buckets.len(), 4);
+    let total = |f: fn(&Bucket) -> i64| overview.buckets.iter().map(f).sum::<i64>();
+    assert_eq!(total(|b| b.completed), 2);
+    assert_eq!(total(|b| b.failed), 1);
+    assert_eq!(overview.providers.len(), 1, "{:?}", overview.providers);
+    let echo = &overview.providers[0];
+    assert_eq!(
+        (echo.provider.as_str(), echo.completed, echo.failed),
+        ("echo", 2, 1)
+    );
+    assert!(
+        echo.p50_ms.is_some() && echo.p95_ms >= echo.p50_ms,
+        "{echo:?}"
+    );
+    let later = store
+        .overview(OverviewQuery {
+            since: now_ms() + 60_000,
+            until: now_ms() + 120_000,
+            buckets: 2,
+        })
+        .await
+        .unwrap();
+    assert!(later.providers.is_empty());
+    assert_eq!(later.buckets.iter().map(|b| b.completed).sum::<i64>(), 0);
 }

@@ -1,0 +1,183 @@
+//! The overview of recent work: how many tasks are in each status, how many
+//! finished (completed, failed, cancelled) in each slice of a recent window,
+//! and per provider how many finished and how long their final attempts ran
+//! (p50/p95). Read-only; answered from indexes (`tasks_by_status`,
+//! `tasks_by_completion`) without reading task rows, so that it stays fast
+//! on a large store.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::backend::on_reader;
+use super::{Result, Store};
+use crate::task::TaskStatus;
+
+/// At most this many of the window's latest finished tasks give the
+/// latency percentiles: enough for a steady p95, bounded on a busy store.
+const LATENCY_SAMPLE: i64 = 5_000;
+
+/// The window of an overview, in Unix ms, cut into `buckets` equal slices.
+#[derive(Clone, Copy, Debug)]
+pub struct OverviewQuery {
+    pub since: i64,
+    pub until: i64,
+    pub buckets: u32,
+}
+
+impl OverviewQuery {
+    /// The width of one slice, at least 1 ms.
+    pub fn bucket_ms(&self) -> i64 {
+        ((self.until - self.since) / i64::from(self.buckets.max(1))).max(1)
+    }
+}
+
+/// One slice of the window: the tasks that finished in it, by outcome.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bucket {
+    /// The slice's start (Unix ms).
+    pub start: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+/// One provider's finished tasks in the window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProviderStats {
+    pub provider: String,
+    pub completed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    /// Run time of the final attempt (claim to completion) of completed
+    /// tasks among the latest `LATENCY_SAMPLE` finished in the window, in
+    /// ms; `None` without any.
+    pub p50_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Overview {
+    /// Every task in the store, by status (not only the window's).
+    pub counts: HashMap<TaskStatus, i64>,
+    /// Every slice of the window, oldest first, empty ones included.
+    pub buckets: Vec<Bucket>,
+    /// Providers with a finished task in the window, by name.
+    pub providers: Vec<ProviderStats>,
+}
+
+impl Store {
+    pub async fn overview(&self, query: OverviewQuery) -> Result<Overview> {
+        let counts = self.count_by_status().await?;
+        let width = query.bucket_ms();
+        // Slices are counted from the window's start, so that every slice
+        // has the same width whatever the clock says.
+        let finished: Vec<(i64, String, String, i64)> = on_reader!(self.backend(), |pool| {
+            sqlx::query_as(
+                "SELECT (completed_at - $1) / $3 AS slice, provider, status, COUNT(*) \
+                 FROM tasks WHERE completed_at >= $1 AND completed_at < $2 \
+                 GROUP BY slice, provider, status",
+            )
+            .bind(query.since)
+            .bind(query.until)
+            .bind(width)
+            .fetch_all(pool)
+            .await?
+        });
+        let samples: Vec<(String, i64)> = on_reader!(self.backend(), |pool| {
+            sqlx::query_as(
+                "SELECT provider, completed_at - started_at FROM tasks \
+                 WHERE completed_at >= $1 AND completed_at < $2 \
+                   AND status = 'completed' AND started_at IS NOT NULL \
+                 ORDER BY completed_at DESC LIMIT $3",
+            )
+            .bind(query.since)
+            .bind(query.until)
+            .bind(LATENCY_SAMPLE)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(Overview {
+            counts,
+            buckets: buckets(&query, &finished),
+            providers: providers(&finished, samples),
+        })
+    }
+}
+
+fn buckets(query: &OverviewQuery, finished: &[(i64, String, String, i64)]) -> Vec<Bucket> {
+    let width = query.bucket_ms();
+    let mut buckets: Vec<Bucket> = (0..i64::from(query.buckets.max(1)))
+        .map(|i| Bucket {
+            start: query.since + i * width,
+            ..Bucket::default()
+        })
+        .collect();
+    for (slice, _, status, n) in finished {
+        // The window's remainder (when it does not divide evenly) goes to
+        // the last slice.
+        let index = usize::try_from(*slice).unwrap_or(0).min(buckets.len() - 1);
+        let bucket = &mut buckets[index];
+        match TaskStatus::parse(status) {
+            Some(TaskStatus::Completed) => bucket.completed += n,
+            Some(TaskStatus::Failed) => bucket.failed += n,
+            Some(TaskStatus::Cancelled) => bucket.cancelled += n,
+            _ => {}
+        }
+    }
+    buckets
+}
+
+fn providers(
+    finished: &[(i64, String, String, i64)],
+    samples: Vec<(String, i64)>,
+) -> Vec<ProviderStats> {
+    let mut stats: BTreeMap<String, ProviderStats> = BTreeMap::new();
+    for (_, provider, status, n) in finished {
+        let entry = stats
+            .entry(provider.clone())
+            .or_insert_with(|| ProviderStats {
+                provider: provider.clone(),
+                ..ProviderStats::default()
+            });
+        match TaskStatus::parse(status) {
+            Some(TaskStatus::Completed) => entry.completed += n,
+            Some(TaskStatus::Failed) => entry.failed += n,
+            Some(TaskStatus::Cancelled) => entry.cancelled += n,
+            _ => {}
+        }
+    }
+    let mut durations: HashMap<String, Vec<i64>> = HashMap::new();
+    for (provider, ms) in samples {
+        durations.entry(provider).or_default().push(ms.max(0));
+    }
+    for (provider, mut ms) in durations {
+        ms.sort_unstable();
+        if let Some(entry) = stats.get_mut(&provider) {
+            entry.p50_ms = percentile(&ms, 50);
+            entry.p95_ms = percentile(&ms, 95);
+        }
+    }
+    stats.into_values().collect()
+}
+
+/// The nearest-rank percentile of sorted values.
+fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let ms: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&ms, 50), Some(50));
+        assert_eq!(percentile(&ms, 95), Some(95));
+        assert_eq!(percentile(&[7], 95), Some(7));
+        assert_eq!(percentile(&[], 50), None);
+    }
+}

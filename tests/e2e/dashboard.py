@@ -1,0 +1,198 @@
+"""The dashboard in a real browser (Playwright driving Debian's chromium).
+
+Usage: dashboard.py BASE_URL TOKEN SECRET [SCREENSHOT_DIR]
+
+Prints one `ok <scenario>` line per scenario that passed; fails (non-zero)
+at the first that does not. With SCREENSHOT_DIR, saves a picture of each
+page there (the ones in docs/dashboard.md).
+"""
+
+import json
+import os
+import sys
+import urllib.request
+
+from playwright.sync_api import expect, sync_playwright
+
+BASE, TOKEN, SECRET = sys.argv[1], sys.argv[2], sys.argv[3]
+SHOTS = sys.argv[4] if len(sys.argv) > 4 else None
+PATIENCE_MS = 60_000
+expect.set_options(timeout=PATIENCE_MS)
+
+
+def submit(body):
+    """POSTs a task with the token, as any client would; its JSON."""
+    request = urllib.request.Request(
+        BASE + "/api/v1/tasks",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+
+
+def shot(page, name):
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, name + ".png"), full_page=True)
+
+
+def ok(what):
+    print("ok", what, flush=True)
+
+
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(PATIENCE_MS)
+
+    # Everything the browser fetches, to look for secrets in afterwards.
+    bodies, urls, failures = [], [], []
+    page.on("request", lambda r: urls.append(r.url))
+    page.on("pageerror", lambda e: failures.append(str(e)))
+
+    def keep(response):
+        if response.url.startswith(BASE) and "event-stream" not in response.headers.get("content-type", ""):
+            try:
+                bodies.append((response.url, response.text()))
+            except Exception:  # a body the browser already dropped
+                pass
+
+    page.on("response", keep)
+
+    # 1. Log in with a token: a wrong one is refused, the right one opens the overview.
+    page.goto(BASE + "/ui")
+    expect(page.get_by_label("API token")).to_be_visible()
+    shot(page, "login")
+    page.get_by_label("API token").fill("not-the-token")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("unauthorized")
+    page.get_by_label("API token").fill(TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.locator("[data-count=completed] .n")).to_have_text("0")
+    ok("login")
+
+    # 2. Submit in the playground and see the answer stream in.
+    page.get_by_role("link", name="Playground").click()
+    page.get_by_label("Provider").select_option("echo")
+    page.get_by_label("Model", exact=True).fill("echo-drip:150")
+    words = "alpha beta gamma delta epsilon zeta eta theta"
+    page.get_by_label("Message").fill(words)
+    page.get_by_role("button", name="Send").click()
+    answer = page.locator("[data-answer]")
+    # Part of the text while the task still runs: it streams.
+    page.wait_for_function(
+        """(full) => {
+            const a = document.querySelector('[data-answer]');
+            const s = document.querySelector('[data-pg-status]');
+            return a && s && s.textContent === 'running' && a.textContent.length > 0
+                && a.textContent.length < full.length && full.startsWith(a.textContent);
+        }""",
+        arg=words,
+    )
+    expect(answer).to_have_text(words)
+    expect(page.locator("[data-pg-status]")).to_have_text("completed")
+    task_id = page.locator("#pg-log a").first.inner_text().removeprefix("task ")
+    shot(page, "playground")
+    ok("playground streams")
+
+    # 3. Find it in the task list by filter (model), then by id.
+    page.get_by_role("link", name="Tasks", exact=True).click()
+    page.get_by_label("Model").fill("echo-drip:150")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator(f"tr[data-task='{task_id}']")).to_be_visible()
+    expect(page.locator("#tasks-table tbody tr")).to_have_count(1)
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_label("Task id or idempotency key").fill(task_id)
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#tasks-table tbody tr")).to_have_count(1)
+    shot(page, "tasks")
+    ok("task list filter")
+
+    # 4. Its detail shows its input and its attempts.
+    page.get_by_role("link", name=task_id).click()
+    expect(page.locator("#task-status [data-status=completed]")).to_be_visible()
+    expect(page.locator("#attempts-table tbody tr")).to_have_count(1)
+    expect(page.locator("#attempts-table tbody tr")).to_contain_text("completed")
+    expect(page.locator(".msg").first).to_contain_text(words)
+    shot(page, "task")
+    ok("task detail attempts")
+
+    # 5. Cancel a running task from its page; the status changes without reloading.
+    slow = submit({"provider": "echo", "model": "echo-slow:600000", "prompt": "wait", "timeout_ms": 600000})
+    page.goto(f"{BASE}/ui#/tasks/{slow['task_id']}")
+    expect(page.locator("#task-status [data-status=running]")).to_be_visible()
+    navigations = []
+    page.on("framenavigated", lambda f: navigations.append(f.url))
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#task-status [data-status=cancelled]")).to_be_visible()
+    assert navigations == [], f"the page reloaded: {navigations}"
+    ok("cancel running")
+
+    # 6. A failed task shows its error code and message.
+    failed = submit({"provider": "echo", "model": "echo-error:invalid_request", "prompt": "x", "max_attempts": 1})
+    page.goto(f"{BASE}/ui#/tasks/{failed['task_id']}")
+    expect(page.locator("#task-status [data-status=failed]")).to_be_visible()
+    expect(page.locator("#task-error")).to_contain_text("invalid_request")
+    expect(page.locator("#task-error")).to_contain_text("echo was asked to fail")
+    shot(page, "task-failed")
+    ok("failed task error")
+
+    # 7. The providers page lists the broken plugin with its reason.
+    page.get_by_role("link", name="Providers").click()
+    refused = page.locator("[data-refused=broken]")
+    expect(refused).to_contain_text("broken.wasm")
+    reason = refused.inner_text().split(":", 1)[1].strip()
+    assert reason, "a reason"
+    expect(page.locator("[data-provider=vendor]")).to_be_visible()
+    shot(page, "providers")
+    ok("providers broken plugin")
+
+    # The overview has counted what happened, live.
+    page.get_by_role("link", name="Overview").click()
+    expect(page.locator("[data-count=completed] .n")).to_have_text("1")
+    expect(page.locator("[data-count=failed] .n")).to_have_text("1")
+    expect(page.locator("[data-count=cancelled] .n")).to_have_text("1")
+    expect(page.locator(".chart svg").first).to_be_visible()
+    shot(page, "overview")
+    ok("overview counts")
+
+    # Phone width, dark: every page still shows its heading.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(color_scheme="dark")
+    for route, heading in [("overview", "Overview"), ("tasks", "Tasks"), ("providers", "Providers"), ("playground", "Playground")]:
+        page.goto(f"{BASE}/ui#/{route}")
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        if route == "overview":
+            expect(page.locator(".chart svg").first).to_be_visible()
+            shot(page, "overview-phone-dark")
+    ok("phone dark")
+
+    # Keyboard: the skip link, then the navigation, reachable by Tab.
+    page.reload()
+    expect(page.get_by_role("heading", name="Playground")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.locator("#nav a").first).to_be_focused()
+    ok("keyboard")
+
+    # 3 (of the issue). No secret value in any page or asset, and the token in no URL.
+    for name in ["index.html", "style.css", "app.js", "api.js", "dom.js", "actions.js", "charts.js",
+                 "overview.js", "tasks.js", "task.js", "providers.js", "playground.js", "icon.svg"]:
+        bodies.append((name, page.request.get(f"{BASE}/ui/{name}").text()))
+    loaded = {"overview": ".chart svg", "tasks": "#tasks-table", "providers": "[data-provider=vendor]",
+              "playground": "#pg-model", f"tasks/{task_id}": "#attempts-table"}
+    for route, shown in loaded.items():
+        page.goto(f"{BASE}/ui#/{route}")
+        expect(page.locator(shown).first).to_be_visible()
+        bodies.append((route, page.content()))
+    leaks = [url for url, text in bodies if SECRET in text]
+    assert not leaks, f"the secret is in {leaks}"
+    assert not [u for u in urls if TOKEN in u], "the token was in a URL"
+    assert len(bodies) > 20, f"only {len(bodies)} bodies were checked"
+    ok("no secret")
+    assert not failures, f"page errors: {failures}"
+    browser.close()
