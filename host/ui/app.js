@@ -1,5 +1,5 @@
 // The dashboard's shell: the hash router (#/overview, #/tasks?…,
-// #/tasks/<id>, #/providers, #/playground), the login page, and the
+// #/tasks/<id>, #/providers, #/routes, #/playground), the login page, and the
 // lifetime of each page (a page returns a cleanup that stops its streams).
 
 import { api, clearToken, setToken, token, ApiError } from "./api.js";
@@ -8,6 +8,7 @@ import { overviewPage } from "./overview.js";
 import { tasksPage } from "./tasks.js";
 import { taskPage } from "./task.js";
 import { providersPage } from "./providers.js";
+import { routesPage } from "./routes.js";
 import { playgroundPage } from "./playground.js";
 
 const main = document.getElementById("main");
@@ -21,6 +22,7 @@ const PAGES = [
   [/^\/tasks$/, "tasks", "Tasks", tasksPage],
   [/^\/tasks\/([^/]+)$/, "tasks", "Task", taskPage],
   [/^\/providers$/, "providers", "Providers", providersPage],
+  [/^\/routes$/, "routes", "Routes", routesPage],
   [/^\/playground$/, "playground", "Playground", playgroundPage],
 ];
 

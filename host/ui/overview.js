@@ -16,7 +16,7 @@ export async function overviewPage(main, signal) {
   const cards = h("div.cards", { "aria-label": "Tasks by status" });
   const throughput = h("div.chart");
   const failures = h("div.chart");
-  const latency = h("div.chart");
+  const latency = h("div.chart.narrow");
   const table = h("div.table-wrap");
   const live = h("span.muted", { role: "status" }, "connecting…");
   main.append(

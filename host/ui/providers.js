@@ -23,13 +23,12 @@ export async function providersPage(main) {
 
   async function show() {
     const data = await api("/api/v1/providers");
-    list.replaceChildren(
-      data.refused.length ? h("section.panel", { id: "refused", "aria-labelledby": "x-h" },
-        h("h2", { id: "x-h" }, "Refused plugin files"),
-        h("p.muted", "Each is tried again when its file changes; a provider of that name that loaded earlier keeps serving."),
-        data.refused.map((f) => h("div.alert", { "data-refused": f.name },
-          h("strong.mono", `${f.name}.wasm`), ": ", f.error))) : null,
-      data.providers.map(provider));
+    const refused = data.refused.length ? [h("section.panel", { id: "refused", "aria-labelledby": "x-h" },
+      h("h2", { id: "x-h" }, "Refused plugin files"),
+      h("p.muted", "Each is tried again when its file changes; a provider of that name that loaded earlier keeps serving."),
+      data.refused.map((f) => h("div.alert", { "data-refused": f.name },
+        h("strong.mono", `${f.name}.wasm`), ": ", f.error)))] : [];
+    list.replaceChildren(...refused, ...data.providers.map(provider));
   }
   await show();
 }

@@ -134,7 +134,8 @@ function inputSection(task) {
 function message(m) {
   const parts = typeof m.content === "string" ? [{ type: "text", text: m.content }] : (m.content ?? []);
   return h("div.msg",
-    h("div.role", m.role, m.name ? ` (${m.name})` : "", m.tool_call_id ? ` → result of ${m.tool_call_id}` : ""),
+    h("div", h("span.role", m.role), m.name ? ` (${m.name})` : "",
+      m.tool_call_id ? h("span.muted", " → result of ", h("span.mono", m.tool_call_id)) : ""),
     parts.map((p) => {
       if (p.type === "text") return h("pre", p.text);
       if (p.type === "image_url") {

@@ -181,7 +181,7 @@ with sync_playwright() as p:
 
     # 3 (of the issue). No secret value in any page or asset, and the token in no URL.
     for name in ["index.html", "style.css", "app.js", "api.js", "dom.js", "actions.js", "charts.js",
-                 "overview.js", "tasks.js", "task.js", "providers.js", "playground.js", "icon.svg"]:
+                 "overview.js", "tasks.js", "task.js", "providers.js", "routes.js", "playground.js", "icon.svg"]:
         bodies.append((name, page.request.get(f"{BASE}/ui/{name}").text()))
     loaded = {"overview": ".chart svg", "tasks": "#tasks-table", "providers": "[data-provider=vendor]",
               "playground": "#pg-model", f"tasks/{task_id}": "#attempts-table"}

@@ -125,7 +125,9 @@ async fn in_a_browser_an_operator_logs_in_follows_tasks_cancels_and_sees_failure
     .await;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/dashboard.py");
     let mut command = tokio::process::Command::new(&python);
-    command.arg(&script).args([&server.base, TOKEN, SECRET]);
+    command
+        .arg(&script)
+        .args([server.base.as_str(), TOKEN, SECRET]);
     // `DASHBOARD_SCREENSHOTS=<dir>` also saves each page's picture there
     // (docs/dashboard.md's).
     if let Ok(shots) = std::env::var("DASHBOARD_SCREENSHOTS") {

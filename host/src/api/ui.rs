@@ -27,6 +27,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("tasks.js", JS, include_str!("../../ui/tasks.js")),
     ("task.js", JS, include_str!("../../ui/task.js")),
     ("providers.js", JS, include_str!("../../ui/providers.js")),
+    ("routes.js", JS, include_str!("../../ui/routes.js")),
     ("playground.js", JS, include_str!("../../ui/playground.js")),
     ("icon.svg", SVG, include_str!("../../ui/icon.svg")),
 ];
@@ -65,7 +66,7 @@ fn asset(name: &str) -> Response {
     };
     let mut response = (StatusCode::OK, *text).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(*media_type));
     // The files change with the binary: a browser asks again each time and
     // gets them from the same process that answers its API calls.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
