@@ -107,7 +107,7 @@ export function latencyChart(providers) {
   }
   rows.forEach((p, i) => {
     const y = 6 + i * rowH;
-    const scale = (v) => ((W - L - 70) * v) / max;
+    const scale = (v) => ((W - L - 110) * v) / max;
     root.append(label(L - 6, y + 17, p.provider.length > 16 ? p.provider.slice(0, 15) + "…" : p.provider, "end"));
     root.append(svg("rect", { class: "c-p95", x: L, y, width: Math.max(1, scale(p.p95_ms)), height: 24 }, title(`${p.provider} p95: ${p.p95_ms} ms`)));
     root.append(svg("rect", { class: "c-p50", x: L, y: y + 6, width: Math.max(1, scale(p.p50_ms)), height: 12 }, title(`${p.provider} p50: ${p.p50_ms} ms`)));

@@ -66,7 +66,7 @@ fn asset(name: &str) -> Response {
     };
     let mut response = (StatusCode::OK, *text).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(*media_type));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
     // The files change with the binary: a browser asks again each time and
     // gets them from the same process that answers its API calls.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -96,22 +96,22 @@ pub(super) async fn list_filters_by_model_error_code_time_and_id_or_key(store: S
         model: Some("other-model".into()),
         ..ListQuery::default()
     });
-    assert_eq!(by_model.await, [plain.task_id.clone()]);
+    assert_eq!(by_model.await, [plain.task_id.as_str()]);
     let by_code = ids(ListQuery {
         error_code: Some("rate_limited".into()),
         ..ListQuery::default()
     });
-    assert_eq!(by_code.await, [plain.task_id.clone()]);
+    assert_eq!(by_code.await, [plain.task_id.as_str()]);
     let by_key = ids(ListQuery {
         search: Some("key-1".into()),
         ..ListQuery::default()
     });
-    assert_eq!(by_key.await, [keyed.task_id.clone()]);
+    assert_eq!(by_key.await, [keyed.task_id.as_str()]);
     let by_id = ids(ListQuery {
         search: Some(plain.task_id.clone()),
         ..ListQuery::default()
     });
-    assert_eq!(by_id.await, [plain.task_id.clone()]);
+    assert_eq!(by_id.await, [plain.task_id.as_str()]);
     let created = keyed.created_at.timestamp_millis();
     let from_keyed = ids(ListQuery {
         created_from: Some(created),
