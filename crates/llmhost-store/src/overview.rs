@@ -2,12 +2,12 @@
 //! finished (completed, failed, cancelled) in each slice of a recent window,
 //! and per provider how many finished and how long their final attempts ran
 //! (p50/p95). Read-only; answered from indexes (`tasks_by_status`,
-//! `tasks_by_completion`) without reading task rows, so that it stays fast
-//! on a large store.
+//! `tasks_by_completion`, `tasks_by_provider_completion`) without reading
+//! task rows or sorting them, so that it stays fast on a large store.
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::backend::on_reader;
+use super::backend::{Backend, on_reader};
 use super::{Result, Store};
 use crate::task::TaskStatus;
 
@@ -67,71 +67,115 @@ pub struct Overview {
 impl Store {
     pub async fn overview(&self, query: OverviewQuery) -> Result<Overview> {
         let counts = self.count_by_status().await?;
-        let width = query.bucket_ms();
-        // Slices are counted from the window's start, so that every slice
-        // has the same width whatever the clock says.
-        let finished: Vec<(i64, String, String, i64)> = on_reader!(self.backend(), |pool| {
-            sqlx::query_as(
-                "SELECT (completed_at - $1) / $3 AS slice, provider, status, COUNT(*) \
-                 FROM tasks WHERE completed_at >= $1 AND completed_at < $2 \
-                 GROUP BY slice, provider, status",
-            )
-            .bind(query.since)
-            .bind(query.until)
-            .bind(width)
-            .fetch_all(pool)
-            .await?
-        });
-        let samples: Vec<(String, i64)> = on_reader!(self.backend(), |pool| {
-            sqlx::query_as(
-                "SELECT provider, completed_at - started_at FROM tasks \
-                 WHERE completed_at >= $1 AND completed_at < $2 \
-                   AND status = 'completed' AND started_at IS NOT NULL \
-                 ORDER BY completed_at DESC LIMIT $3",
-            )
-            .bind(query.since)
-            .bind(query.until)
-            .bind(LATENCY_SAMPLE)
-            .fetch_all(pool)
-            .await?
-        });
+        let slices = self.finished_per_slice(&query).await?;
+        let totals = self.finished_per_provider(&query).await?;
+        let samples = self.latency_samples(&query).await?;
         Ok(Overview {
             counts,
-            buckets: buckets(&query, &finished),
-            providers: providers(&finished, samples),
+            buckets: buckets(&query, &slices),
+            providers: providers(&totals, samples),
         })
+    }
+
+    /// Per slice, the tasks completed, failed and cancelled in it: range
+    /// counts of `tasks_by_completion`, with no sort (a `GROUP BY` of the
+    /// slice would sort every finished task of the window).
+    async fn finished_per_slice(&self, query: &OverviewQuery) -> Result<Vec<(i64, i64, i64, i64)>> {
+        // The last slice ends at the window's end (it takes the remainder
+        // when the window does not divide evenly).
+        let count = |status: &str| {
+            format!(
+                "(SELECT COUNT(*) FROM tasks WHERE status = '{status}' \
+                   AND completed_at >= $1 + k * $2 \
+                   AND completed_at < CASE WHEN k + 1 = $3 THEN $4 ELSE $1 + (k + 1) * $2 END)"
+            )
+        };
+        let sql = format!(
+            "WITH RECURSIVE s(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM s WHERE k + 1 < $3) \
+             SELECT CAST(k AS BIGINT), {}, {}, {} FROM s ORDER BY k",
+            count("completed"),
+            count("failed"),
+            count("cancelled"),
+        );
+        Ok(on_reader!(self.backend(), |pool| {
+            sqlx::query_as(&sql)
+                .bind(query.since)
+                .bind(query.bucket_ms())
+                .bind(i64::from(query.buckets.max(1)))
+                .bind(query.until)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// Per provider and outcome, the tasks finished in the window.
+    async fn finished_per_provider(
+        &self,
+        query: &OverviewQuery,
+    ) -> Result<Vec<(String, String, i64)>> {
+        // SQLite, without statistics, would read the window's range of
+        // `tasks_by_completion` and sort it; this index has the groups in
+        // order.
+        let hint = match self.backend() {
+            Backend::Sqlite(_) => "INDEXED BY tasks_by_provider_completion",
+            Backend::Postgres(_) => "",
+        };
+        let sql = format!(
+            "SELECT provider, status, COUNT(*) FROM tasks {hint} \
+             WHERE completed_at >= $1 AND completed_at < $2 GROUP BY provider, status"
+        );
+        Ok(on_reader!(self.backend(), |pool| {
+            sqlx::query_as(&sql)
+                .bind(query.since)
+                .bind(query.until)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// The run time of the final attempt of the window's latest completed
+    /// tasks, with their provider.
+    async fn latency_samples(&self, query: &OverviewQuery) -> Result<Vec<(String, i64)>> {
+        // SQLite, without statistics, would rather find the completed
+        // tasks through `tasks_by_status` and sort them all (a second on a
+        // large store); the completion index hands out the latest first.
+        let hint = match self.backend() {
+            Backend::Sqlite(_) => "INDEXED BY tasks_by_completion",
+            Backend::Postgres(_) => "",
+        };
+        let sql = format!(
+            "SELECT provider, completed_at - started_at FROM tasks {hint} \
+             WHERE status = 'completed' AND completed_at >= $1 AND completed_at < $2 \
+               AND started_at IS NOT NULL \
+             ORDER BY completed_at DESC LIMIT $3"
+        );
+        Ok(on_reader!(self.backend(), |pool| {
+            sqlx::query_as(&sql)
+                .bind(query.since)
+                .bind(query.until)
+                .bind(LATENCY_SAMPLE)
+                .fetch_all(pool)
+                .await?
+        }))
     }
 }
 
-fn buckets(query: &OverviewQuery, finished: &[(i64, String, String, i64)]) -> Vec<Bucket> {
+fn buckets(query: &OverviewQuery, slices: &[(i64, i64, i64, i64)]) -> Vec<Bucket> {
     let width = query.bucket_ms();
-    let mut buckets: Vec<Bucket> = (0..i64::from(query.buckets.max(1)))
-        .map(|i| Bucket {
-            start: query.since + i * width,
-            ..Bucket::default()
+    slices
+        .iter()
+        .map(|&(k, completed, failed, cancelled)| Bucket {
+            start: query.since + k * width,
+            completed,
+            failed,
+            cancelled,
         })
-        .collect();
-    for (slice, _, status, n) in finished {
-        // The window's remainder (when it does not divide evenly) goes to
-        // the last slice.
-        let index = usize::try_from(*slice).unwrap_or(0).min(buckets.len() - 1);
-        let bucket = &mut buckets[index];
-        match TaskStatus::parse(status) {
-            Some(TaskStatus::Completed) => bucket.completed += n,
-            Some(TaskStatus::Failed) => bucket.failed += n,
-            Some(TaskStatus::Cancelled) => bucket.cancelled += n,
-            _ => {}
-        }
-    }
-    buckets
+        .collect()
 }
 
-fn providers(
-    finished: &[(i64, String, String, i64)],
-    samples: Vec<(String, i64)>,
-) -> Vec<ProviderStats> {
+fn providers(totals: &[(String, String, i64)], samples: Vec<(String, i64)>) -> Vec<ProviderStats> {
     let mut stats: BTreeMap<String, ProviderStats> = BTreeMap::new();
-    for (_, provider, status, n) in finished {
+    for (provider, status, n) in totals {
         let entry = stats
             .entry(provider.clone())
             .or_insert_with(|| ProviderStats {
