@@ -15,8 +15,8 @@ mod overview;
 mod providers;
 mod tasks;
 pub(crate) mod tenant;
-mod usage;
 mod ui;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
