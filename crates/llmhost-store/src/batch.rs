@@ -29,7 +29,7 @@ use crate::transitions::{
 };
 use crate::{Result, StoreError, now_ms};
 
-/// Rows per statement and kind: at most 7 parameters each, far below either
+/// Rows per statement and kind: at most 8 parameters each, far below either
 /// database's limit.
 const MAX_BATCH: usize = 64;
 

@@ -76,6 +76,9 @@ pub struct NewTask {
     pub id: String,
     pub provider: String,
     pub model: String,
+    /// The alias of the route the task runs over (`provider` and `model`
+    /// hold it too), or `None` for a task naming its provider.
+    pub route: Option<String>,
     pub input: TaskInput,
     pub metadata: Option<serde_json::Value>,
     pub max_attempts: u32,
@@ -111,6 +114,11 @@ pub struct ClaimedTask {
     pub max_attempts: u32,
     pub provider: String,
     pub model: String,
+    /// The route's alias, for a task over a route.
+    pub route: Option<String>,
+    /// What earlier attempts tried; the next outcome's write replaces it
+    /// with this plus what this attempt tried.
+    pub attempt_log: Vec<task::AttemptRecord>,
     pub input: TaskInput,
     pub timeout_ms: Option<u64>,
     /// When the task became claimable (Unix ms): claim latency starts here.

@@ -5,16 +5,16 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
 use super::{ClaimedTask, StoreError};
-use crate::task::{Task, TaskInput, TaskResult, TaskStatus};
+use crate::task::{AttemptRecord, Task, TaskInput, TaskResult, TaskStatus};
 
 /// The columns every task query selects, in this order.
 pub(crate) const TASK_COLUMNS: &str = "seq, id, status, provider, model, input, metadata, result, \
      error_code, error_message, attempts, max_attempts, timeout_ms, created_at, updated_at, \
-     started_at, completed_at, key_id";
+     started_at, completed_at, key_id, route, attempt_log";
 
 /// The columns a claim returns.
 pub(crate) const CLAIM_COLUMNS: &str =
-    "id, attempts, max_attempts, provider, model, input, timeout_ms, run_at";
+    "id, attempts, max_attempts, provider, model, input, timeout_ms, run_at, route, attempt_log";
 
 #[derive(sqlx::FromRow)]
 pub struct TaskRow {
@@ -36,6 +36,8 @@ pub struct TaskRow {
     started_at: Option<i64>,
     completed_at: Option<i64>,
     key_id: Option<String>,
+    route: Option<String>,
+    attempt_log: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -48,6 +50,8 @@ pub struct ClaimRow {
     input: String,
     timeout_ms: Option<i64>,
     run_at: i64,
+    route: Option<String>,
+    attempt_log: Option<String>,
 }
 
 impl TryFrom<TaskRow> for Task {
@@ -74,7 +78,11 @@ impl TryFrom<TaskRow> for Task {
             .map(serde_json::from_str)
             .transpose()
             .map_err(|e| corrupt(format!("metadata: {e}")))?;
+        let attempt_log = attempt_log(row.attempt_log.as_deref())
+            .map_err(|e| corrupt(format!("attempt_log: {e}")))?;
         Ok(Task {
+            route: row.route,
+            attempt_log,
             status,
             input,
             result,
@@ -100,11 +108,16 @@ impl TryFrom<ClaimRow> for ClaimedTask {
     type Error = StoreError;
 
     fn try_from(row: ClaimRow) -> Result<Self, StoreError> {
-        let input = serde_json::from_str(&row.input).map_err(|e| StoreError::Corrupt {
+        let corrupt = |reason: String| StoreError::Corrupt {
             id: row.id.clone(),
-            reason: format!("input: {e}"),
-        })?;
+            reason,
+        };
+        let input = serde_json::from_str(&row.input).map_err(|e| corrupt(format!("input: {e}")))?;
+        let attempt_log = attempt_log(row.attempt_log.as_deref())
+            .map_err(|e| corrupt(format!("attempt_log: {e}")))?;
         Ok(ClaimedTask {
+            route: row.route,
+            attempt_log,
             id: row.id,
             attempt: to_u32(row.attempts),
             max_attempts: to_u32(row.max_attempts),
@@ -115,6 +128,11 @@ impl TryFrom<ClaimRow> for ClaimedTask {
             due_at_ms: row.run_at,
         })
     }
+}
+
+/// The attempt log column: NULL before any attempt recorded one.
+fn attempt_log(column: Option<&str>) -> serde_json::Result<Vec<AttemptRecord>> {
+    column.map_or(Ok(Vec::new()), serde_json::from_str)
 }
 
 /// Serialises a JSON column. Our own types always serialise.

@@ -285,13 +285,43 @@ impl TaskError {
     }
 }
 
+/// One target tried by one attempt of a task: a task naming its provider
+/// has one per claim, a task over a route one per target the route tried.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AttemptRecord {
+    /// The claim it was made under (`attempts` when it ran).
+    pub attempt: u32,
+    /// `<instance>/<model>`.
+    pub target: String,
+    pub outcome: AttemptOutcome,
+    /// The failure's error code; null when completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    pub duration_ms: u64,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Completed,
+    Failed,
+}
+
 /// A task as it was committed.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Task {
     pub task_id: String,
     pub status: TaskStatus,
+    /// The instance, or for a task over a route, its alias.
     pub provider: String,
     pub model: String,
+    /// The route's alias, for a task submitted as `{"model": "<alias>"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// Every target tried, oldest first, recorded with each attempt's
+    /// outcome (an attempt cut short by a crash or a shutdown has none).
+    pub attempt_log: Vec<AttemptRecord>,
     pub input: TaskInput,
     pub result: Option<TaskResult>,
     pub error_code: Option<String>,

@@ -12,6 +12,7 @@ pub fn new_task(provider: &str) -> NewTask {
         id: uuid::Uuid::now_v7().to_string(),
         provider: provider.into(),
         model: "echo".into(),
+        route: None,
         input: TaskInput {
             messages: vec![Message::text(Role::User, "hi")],
             tools: Vec::new(),

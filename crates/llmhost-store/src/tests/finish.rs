@@ -238,3 +238,113 @@ pub(super) async fn the_database_itself_refuses_to_change_a_terminal_status(stor
     assert_eq!(read.status, TaskStatus::Completed);
     assert_eq!(read.result.unwrap().text, "done");
 }
+
+fn tried(attempt: u32, target: &str, error: Option<ErrorCode>) -> AttemptRecord {
+    AttemptRecord {
+        attempt,
+        target: target.into(),
+        outcome: if error.is_some() {
+            AttemptOutcome::Failed
+        } else {
+            AttemptOutcome::Completed
+        },
+        error_code: error.map(|c| c.as_str().to_owned()),
+        duration_ms: 7,
+        started_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
+    }
+}
+
+/// A task over a route keeps its alias, and each outcome's write stores the
+/// attempt log with it, fenced like the outcome: a retry's log comes back
+/// with the next claim, a lost writer's log is not written, and a write
+/// with no log keeps the one stored.
+pub(super) async fn the_attempt_log_is_written_with_each_outcome_and_fenced_like_it(store: Store) {
+    let task = NewTask {
+        provider: "smart".into(),
+        model: "smart".into(),
+        route: Some("smart".into()),
+        max_attempts: 3,
+        ..new_task("smart")
+    };
+    let stored = insert(&store, &task).await;
+    assert_eq!(stored.route.as_deref(), Some("smart"));
+    assert!(stored.attempt_log.is_empty());
+
+    let first = claim(&store, "w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(first.route.as_deref(), Some("smart"));
+    let walk = vec![
+        tried(1, "a/x", Some(ErrorCode::RateLimited)),
+        tried(1, "b/y", Some(ErrorCode::UpstreamUnavailable)),
+    ];
+    let retried = store
+        .retry_logged(
+            &task.id,
+            first.attempt,
+            &error(ErrorCode::UpstreamUnavailable),
+            Duration::ZERO,
+            &walk,
+        )
+        .await
+        .unwrap();
+    assert_eq!(retried, Retry::Scheduled);
+    assert_eq!(
+        store.get(&task.id).await.unwrap().unwrap().attempt_log,
+        walk
+    );
+
+    let second = claim(&store, "w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(second.attempt_log, walk, "the claim hands the log on");
+    let mut log = walk.clone();
+    log.push(tried(2, "a/x", None));
+    // A stale writer writes neither its outcome nor its log.
+    let stale = store
+        .fail_logged(&task.id, first.attempt, &error(ErrorCode::Timeout), &log)
+        .await
+        .unwrap();
+    assert_eq!(stale, Fenced::Lost);
+    assert_eq!(
+        store.get(&task.id).await.unwrap().unwrap().attempt_log,
+        walk
+    );
+
+    let done = store
+        .complete_logged(&task.id, second.attempt, &answer("a"), &log)
+        .await
+        .unwrap();
+    assert_eq!(done, Fenced::Applied);
+    let read = store.get(&task.id).await.unwrap().unwrap();
+    assert_eq!(read.status, TaskStatus::Completed);
+    assert_eq!(read.attempt_log, log);
+
+    // Without a log, an outcome keeps the stored one (the rescuer's, a
+    // release's, and the plain forms).
+    let other = new_task("echo");
+    insert(&store, &other).await;
+    let running = claim(&store, "w1", LEASE).await.unwrap().unwrap();
+    let once = vec![tried(
+        running.attempt,
+        "echo/echo",
+        Some(ErrorCode::Timeout),
+    )];
+    let retried = store
+        .retry_logged(
+            &other.id,
+            running.attempt,
+            &error(ErrorCode::Timeout),
+            Duration::ZERO,
+            &once,
+        )
+        .await
+        .unwrap();
+    assert_eq!(retried, Retry::Scheduled);
+    let running = claim(&store, "w1", LEASE).await.unwrap().unwrap();
+    let done = store
+        .complete(&other.id, running.attempt, &answer("b"))
+        .await
+        .unwrap();
+    assert_eq!(done, Fenced::Applied);
+    assert_eq!(
+        store.get(&other.id).await.unwrap().unwrap().attempt_log,
+        once
+    );
+}

@@ -28,7 +28,7 @@ use std::time::Duration;
 use super::*;
 use crate::backend::{on_reader, on_writer};
 use crate::error_code::ErrorCode;
-use crate::task::{TaskError, TaskResult};
+use crate::task::{AttemptOutcome, AttemptRecord, TaskError, TaskResult};
 use crate::testing::new_task;
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -156,6 +156,7 @@ macro_rules! all_store_tests {
                 retry_returns_the_task_to_pending_until_it_is_due,
                 a_refused_retry_says_why_and_writes_nothing,
                 the_database_itself_refuses_to_change_a_terminal_status,
+                the_attempt_log_is_written_with_each_outcome_and_fenced_like_it,
             ],
             cancel: [
                 cancel_of_a_pending_task_is_immediate_and_final,

@@ -3,7 +3,10 @@
 //! `completed` (`Store::complete`), `failed` (`Store::fail`), `cancelled`
 //! after a request (`Store::record_cancelled`), and back to `pending`
 //! (`Store::retry` after a failure, `Store::release` on shutdown). Each
-//! terminal status a worker writes has exactly one of these.
+//! terminal status a worker writes has exactly one of these. The `_logged`
+//! forms also replace the task's attempt log in the same statement (the
+//! worker passes what earlier attempts tried plus what this one did), so
+//! that the log and the outcome are committed together or not at all.
 
 use std::time::Duration;
 
@@ -11,7 +14,7 @@ use super::millis;
 use crate::backend::on_writer;
 use crate::error_code::ErrorCode;
 use crate::row::json;
-use crate::task::{TaskError, TaskResult};
+use crate::task::{AttemptRecord, TaskError, TaskResult};
 use crate::{Fenced, Result, Retry, Store, now_ms};
 
 /// A completion waiting for its statement, its columns ready to bind.
@@ -19,6 +22,13 @@ pub(crate) struct Completion {
     pub(crate) id: String,
     attempt: i64,
     result: String,
+    /// `None` keeps the log as it is.
+    attempt_log: Option<String>,
+}
+
+/// The attempt log column's new value: `None` (an empty log) keeps it.
+fn log_column(log: &[AttemptRecord]) -> Option<String> {
+    (!log.is_empty()).then(|| json(&log))
 }
 
 impl Store {
@@ -26,10 +36,22 @@ impl Store {
     /// together share one statement (see `batch`), each row still fenced by
     /// its own attempt.
     pub async fn complete(&self, id: &str, attempt: u32, result: &TaskResult) -> Result<Fenced> {
+        self.complete_logged(id, attempt, result, &[]).await
+    }
+
+    /// `complete`, and the task's attempt log becomes `log`.
+    pub async fn complete_logged(
+        &self,
+        id: &str,
+        attempt: u32,
+        result: &TaskResult,
+        log: &[AttemptRecord],
+    ) -> Result<Fenced> {
         let completion = Completion {
             id: id.to_owned(),
             attempt: i64::from(attempt),
             result: json(result),
+            attempt_log: log_column(log),
         };
         let returned = self.batcher().complete(completion).await?;
         Ok(Fenced::from_rows(u64::from(returned.is_some())))
@@ -37,10 +59,22 @@ impl Store {
 
     /// The one path by which a worker writes `failed`.
     pub async fn fail(&self, id: &str, attempt: u32, error: &TaskError) -> Result<Fenced> {
+        self.fail_logged(id, attempt, error, &[]).await
+    }
+
+    /// `fail`, and the task's attempt log becomes `log`.
+    pub async fn fail_logged(
+        &self,
+        id: &str,
+        attempt: u32,
+        error: &TaskError,
+        log: &[AttemptRecord],
+    ) -> Result<Fenced> {
         let rows = on_writer!(self.backend(), |pool| {
             sqlx::query(
                 "UPDATE tasks SET status = 'failed', error_code = $3, error_message = $4, \
-                     lease_owner = NULL, lease_expires_at = NULL, completed_at = $5, updated_at = $5 \
+                     lease_owner = NULL, lease_expires_at = NULL, completed_at = $5, updated_at = $5, \
+                     attempt_log = COALESCE($6, attempt_log) \
                  WHERE id = $1 AND status = 'running' AND attempts = $2",
             )
             .bind(id)
@@ -48,6 +82,7 @@ impl Store {
             .bind(error.code.as_str())
             .bind(&error.message)
             .bind(now_ms())
+            .bind(log_column(log))
             .execute(pool)
             .await?
             .rows_affected()
@@ -67,11 +102,24 @@ impl Store {
         error: &TaskError,
         delay: Duration,
     ) -> Result<Retry> {
+        self.retry_logged(id, attempt, error, delay, &[]).await
+    }
+
+    /// `retry`, and the task's attempt log becomes `log`.
+    pub async fn retry_logged(
+        &self,
+        id: &str,
+        attempt: u32,
+        error: &TaskError,
+        delay: Duration,
+        log: &[AttemptRecord],
+    ) -> Result<Retry> {
         let now = now_ms();
         let rows = on_writer!(self.backend(), |pool| {
             sqlx::query(
                 "UPDATE tasks SET status = 'pending', error_code = $3, error_message = $4, \
-                     lease_owner = NULL, lease_expires_at = NULL, run_at = $5, updated_at = $6 \
+                     lease_owner = NULL, lease_expires_at = NULL, run_at = $5, updated_at = $6, \
+                     attempt_log = COALESCE($7, attempt_log) \
                  WHERE id = $1 AND status = 'running' AND attempts = $2 \
                    AND attempts < max_attempts AND cancel_requested_at IS NULL",
             )
@@ -82,6 +130,7 @@ impl Store {
             // Saturating: a delay is the upstream's wish, and may be huge.
             .bind(now.saturating_add(millis(delay)))
             .bind(now)
+            .bind(log_column(log))
             .execute(pool)
             .await?
             .rows_affected()
@@ -143,11 +192,22 @@ impl Store {
     /// The one path by which a worker writes `cancelled`: only after a
     /// cancel was requested for its attempt.
     pub async fn record_cancelled(&self, id: &str, attempt: u32) -> Result<Fenced> {
+        self.record_cancelled_logged(id, attempt, &[]).await
+    }
+
+    /// `record_cancelled`, and the task's attempt log becomes `log`.
+    pub async fn record_cancelled_logged(
+        &self,
+        id: &str,
+        attempt: u32,
+        log: &[AttemptRecord],
+    ) -> Result<Fenced> {
         let rows = on_writer!(self.backend(), |pool| {
             sqlx::query(
                 "UPDATE tasks SET status = 'cancelled', error_code = $3, \
                      error_message = 'cancelled by request while running', lease_owner = NULL, \
-                     lease_expires_at = NULL, completed_at = $4, updated_at = $4 \
+                     lease_expires_at = NULL, completed_at = $4, updated_at = $4, \
+                     attempt_log = COALESCE($5, attempt_log) \
                  WHERE id = $1 AND status = 'running' AND attempts = $2 \
                    AND cancel_requested_at IS NOT NULL",
             )
@@ -155,6 +215,7 @@ impl Store {
             .bind(i64::from(attempt))
             .bind(ErrorCode::Cancelled.as_str())
             .bind(now_ms())
+            .bind(log_column(log))
             .execute(pool)
             .await?
             .rows_affected()
@@ -164,16 +225,18 @@ impl Store {
 }
 
 /// The fenced UPDATE of `rows` completions: `$1` is the time, then id,
-/// attempt and result per row. The casts give the VALUES columns their types
-/// on PostgreSQL (SQLite accepts them); both name them column1..3.
+/// attempt, result and attempt log per row. The casts give the VALUES
+/// columns their types on PostgreSQL (SQLite accepts them); both name them
+/// column1..4.
 pub(crate) fn completion_statement(rows: usize) -> String {
     let values = (0..rows)
         .map(|i| {
-            let p = 3 * i + 2;
+            let p = 4 * i + 2;
             format!(
-                "(CAST(${p} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS TEXT))",
+                "(CAST(${p} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS TEXT))",
                 p + 1,
-                p + 2
+                p + 2,
+                p + 3
             )
         })
         .collect::<Vec<_>>()
@@ -181,7 +244,8 @@ pub(crate) fn completion_statement(rows: usize) -> String {
     format!(
         "UPDATE tasks SET status = 'completed', result = v.column3, error_code = NULL, \
              error_message = NULL, lease_owner = NULL, lease_expires_at = NULL, \
-             completed_at = $1, updated_at = $1 \
+             completed_at = $1, updated_at = $1, \
+             attempt_log = COALESCE(v.column4, tasks.attempt_log) \
          FROM (VALUES {values}) AS v \
          WHERE tasks.id = v.column1 AND tasks.status = 'running' AND tasks.attempts = v.column2 \
          RETURNING tasks.id"
@@ -198,6 +262,7 @@ pub(crate) fn bind_completions<'q, DB: sqlx::Database>(
 where
     (String,): for<'r> sqlx::FromRow<'r, DB::Row>,
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     let mut query = sqlx::query_scalar(sql).bind(now);
@@ -205,7 +270,8 @@ where
         query = query
             .bind(row.id.as_str())
             .bind(row.attempt)
-            .bind(row.result.as_str());
+            .bind(row.result.as_str())
+            .bind(row.attempt_log.as_deref());
     }
     query
 }

@@ -13,6 +13,7 @@ pub(crate) struct Insertion {
     pub(crate) id: String,
     provider: String,
     model: String,
+    route: Option<String>,
     input: String,
     metadata: Option<String>,
     max_attempts: i64,
@@ -25,6 +26,7 @@ impl Insertion {
             id: task.id.clone(),
             provider: task.provider.clone(),
             model: task.model.clone(),
+            route: task.route.clone(),
             input: json(&task.input),
             metadata: task.metadata.as_ref().map(json),
             max_attempts: i64::from(task.max_attempts),
@@ -53,8 +55,8 @@ impl Store {
         };
         let sql = format!(
             "INSERT INTO tasks (id, status, provider, model, input, metadata, max_attempts, \
-                 timeout_ms, run_at, created_at, updated_at, idempotency_key, request_hash) \
-             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10) \
+                 timeout_ms, run_at, created_at, updated_at, idempotency_key, request_hash, route) \
+             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11) \
              ON CONFLICT (idempotency_key) DO NOTHING \
              RETURNING {TASK_COLUMNS}"
         );
@@ -70,6 +72,7 @@ impl Store {
                 .bind(now_ms())
                 .bind(key.key.as_str())
                 .bind(key.request_hash.as_str())
+                .bind(task.route.as_deref())
                 .fetch_optional(pool)
                 .await?
         });
@@ -106,27 +109,28 @@ impl Store {
     }
 }
 
-/// The multi-row INSERT of `rows` new tasks: `$1` is the time, then 7
+/// The multi-row INSERT of `rows` new tasks: `$1` is the time, then 8
 /// columns a row.
 pub(crate) fn insert_statement(rows: usize) -> String {
     let values = (0..rows)
         .map(|i| {
-            let p = 7 * i + 2;
+            let p = 8 * i + 2;
             format!(
-                "(${p}, 'pending', ${}, ${}, ${}, ${}, ${}, ${}, $1, $1, $1)",
+                "(${p}, 'pending', ${}, ${}, ${}, ${}, ${}, ${}, $1, $1, $1, ${})",
                 p + 1,
                 p + 2,
                 p + 3,
                 p + 4,
                 p + 5,
-                p + 6
+                p + 6,
+                p + 7
             )
         })
         .collect::<Vec<_>>()
         .join(", ");
     format!(
         "INSERT INTO tasks (id, status, provider, model, input, metadata, max_attempts, \
-             timeout_ms, run_at, created_at, updated_at) \
+             timeout_ms, run_at, created_at, updated_at, route) \
          VALUES {values} RETURNING {TASK_COLUMNS}"
     )
 }
@@ -153,7 +157,8 @@ where
             .bind(row.input.as_str())
             .bind(row.metadata.as_deref())
             .bind(row.max_attempts)
-            .bind(row.timeout_ms);
+            .bind(row.timeout_ms)
+            .bind(row.route.as_deref());
     }
     query
 }
