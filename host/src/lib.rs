@@ -17,6 +17,7 @@
 //! 5. `config`: the settings of `serve`, their defaults (taken from
 //!    `ApiConfig` and `WorkerConfig`) and rules.
 //! 6. `server`: `llmhost serve`, wiring store, runtime, workers and API;
+//!    `reload`: the configuration file's providers and routes read again;
 //!    `connections`: the API's accept loop, connection limit and timeouts;
 //!    `open_files`: the open-files limit.
 //! 7. `cli`: the command line, and the tools it runs (`client`,
@@ -34,6 +35,7 @@ mod convert;
 mod metrics;
 mod open_files;
 mod pricing;
+mod reload;
 mod routing;
 mod secret;
 mod server;

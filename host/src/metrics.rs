@@ -13,6 +13,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+
+use crate::routing::Health;
 use llmhost_store::task::TaskStatus;
 use llmhost_store::usage::{GroupBy, UsageGroup, UsageQuery};
 use llmhost_store::{Store, StoreError};
@@ -25,6 +27,12 @@ struct StatusLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProviderLabel {
     provider: String,
+}
+
+/// A route target, `<instance>/<model>`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabel {
+    target: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,6 +90,12 @@ pub(crate) struct Metrics {
     usage_requests: Family<UsageLabels, Gauge>,
     usage_tokens: Family<TokenLabels, Gauge>,
     usage_cost: Family<UsageLabels, Gauge<f64, AtomicU64>>,
+    deployment_state: Family<TargetLabel, Gauge>,
+    deployment_in_flight: Family<TargetLabel, Gauge>,
+    deployment_latency: Family<TargetLabel, Gauge<f64, AtomicU64>>,
+    deployment_failures: Family<TargetLabel, Counter>,
+    /// Held while the failure counters catch up (`observe_deployments`).
+    catching_up: std::sync::Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -99,6 +113,11 @@ impl Default for Metrics {
             usage_requests: Family::default(),
             usage_tokens: Family::default(),
             usage_cost: Family::default(),
+            deployment_state: Family::default(),
+            deployment_in_flight: Family::default(),
+            deployment_latency: Family::default(),
+            deployment_failures: Family::default(),
+            catching_up: std::sync::Mutex::default(),
         };
         registry.register("tasks", "Tasks in the store, by status", m.tasks.clone());
         registry.register(
@@ -146,6 +165,26 @@ impl Default for Metrics {
             "Cost in the usage ledger (all processes), in US dollars, by key, provider and model",
             m.usage_cost.clone(),
         );
+        registry.register(
+            "deployment_state",
+            "Each route target's breaker in this process: 0 healthy, 1 half-open (the next call probes it), 2 cooling down",
+            m.deployment_state.clone(),
+        );
+        registry.register(
+            "deployment_in_flight",
+            "Calls of each route target running in this process",
+            m.deployment_in_flight.clone(),
+        );
+        registry.register(
+            "deployment_latency_seconds",
+            "Each route target's moving average (EWMA) of the time to its first token, in this process",
+            m.deployment_latency.clone(),
+        );
+        registry.register(
+            "deployment_failures",
+            "Each route target's own failures (rate limited, unavailable, timed out, upstream error) in this process",
+            m.deployment_failures.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -169,6 +208,30 @@ impl Metrics {
             .inc_by(n);
     }
 
+    /// Sets each route target's state, calls in flight and latency, and
+    /// brings its failure counter up to the health's total.
+    fn observe_deployments(&self, health: &Health) {
+        // Two scrapes at once must not both add the same failures.
+        let _one_at_a_time = self.catching_up.lock().unwrap_or_else(|e| e.into_inner());
+        for (target, state) in health.states() {
+            let label = TargetLabel { target };
+            let now = health.of(&label.target);
+            self.deployment_state
+                .get_or_create(&label)
+                .set(state.gauge());
+            self.deployment_in_flight
+                .get_or_create(&label)
+                .set(i64::from(now.in_flight));
+            if let Some(ms) = now.latency_ms {
+                self.deployment_latency
+                    .get_or_create(&label)
+                    .set(ms / 1_000.0);
+            }
+            let failures = self.deployment_failures.get_or_create(&label);
+            failures.inc_by(now.failures_total.saturating_sub(failures.get()));
+        }
+    }
+
     pub(crate) fn observe_http(&self, method: &str, route: &str, status: u16, took: Duration) {
         let labels = HttpLabels {
             method: method.to_owned(),
@@ -181,9 +244,14 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Reads the task counts from the store, then renders every metric in
-    /// the Prometheus text format.
-    pub(crate) async fn render(&self, store: &Store) -> Result<String, StoreError> {
+    /// Reads the task counts from the store and the route targets' health,
+    /// then renders every metric in the Prometheus text format.
+    pub(crate) async fn render(
+        &self,
+        store: &Store,
+        health: &Health,
+    ) -> Result<String, StoreError> {
+        self.observe_deployments(health);
         let counts = store.count_by_status().await?;
         for status in TaskStatus::ALL {
             let n = counts.get(&status).copied().unwrap_or(0);

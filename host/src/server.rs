@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,9 @@ use crate::connections::{self, ConnectionLimits};
 use crate::metrics::Metrics;
 use crate::open_files;
 use crate::pricing::Prices;
-use crate::routing::{RouteSpec, Routes};
+
+use crate::reload;
+use crate::routing::{Health, LiveRoutes, RouteSpec, Routes};
 use crate::worker::{self, Shutdown, WorkerConfig};
 
 #[derive(Clone, Debug)]
@@ -30,6 +33,9 @@ pub(crate) struct ServeConfig {
     pub(crate) runtime: RuntimeConfig,
     /// Checked against the instances once the runtime has loaded them.
     pub(crate) routes: BTreeMap<String, RouteSpec>,
+    /// Whose providers and routes a reload reads again (SIGHUP,
+    /// `POST /api/v1/providers/reload`).
+    pub(crate) config_file: Option<PathBuf>,
     /// How often the plugins directory is checked for changes; zero never.
     pub(crate) plugin_reload_interval: Duration,
     pub(crate) role: Role,
@@ -56,6 +62,7 @@ impl From<Settings> for ServeConfig {
                 instances: settings.providers.clone(),
             },
             routes: settings.routes.clone(),
+            config_file: settings.config_file.clone(),
             plugin_reload_interval: Duration::from_millis(settings.plugin_reload_ms),
             role: settings.role,
             shutdown_grace: Duration::from_millis(settings.shutdown_grace_ms),
@@ -84,7 +91,14 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url).await?;
     let runtime = Arc::new(Runtime::new(config.runtime.clone()).await?);
     tracing::info!(providers = ?runtime.names(), plugins_dir = %runtime.plugins_dir().display(), "runtime ready");
-    let routes = Routes::build(&config.routes, &runtime.names()).map_err(anyhow::Error::msg)?;
+    let routes = LiveRoutes::new(
+        Routes::build(&config.routes, &runtime.names()).map_err(anyhow::Error::msg)?,
+    );
+    let reconfigure = config
+        .config_file
+        .clone()
+        .map(|file| reload::reconfigure(file, runtime.clone(), routes.clone()));
+    reload::on_sighup(reconfigure.clone());
     let watcher = (!config.plugin_reload_interval.is_zero())
         .then(|| runtime.clone().watch(config.plugin_reload_interval));
 
@@ -99,11 +113,14 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     });
     let metrics = Arc::new(Metrics::default());
+    let health = Health::default();
     let pool = if config.role != Role::Api {
         recover_after_restart(&store).await?;
         Some(worker::spawn_pool(
             store.clone(),
             runtime.clone(),
+            routes.clone(),
+            health.clone(),
             config.worker.clone(),
             shutdown.clone(),
             metrics.clone(),
@@ -115,7 +132,9 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let state = AppState {
         store: store.clone(),
         runtime: runtime.clone(),
-        routes: Arc::new(routes),
+        routes,
+        health,
+        reconfigure,
         config: config.api.clone(),
         metrics: metrics.clone(),
         closing: closing.clone(),

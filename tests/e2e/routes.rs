@@ -13,7 +13,7 @@ use crate::instances::plugins_dir;
 use crate::mock_vendors::{ANSWER, MockVendor, Vendor};
 
 /// `[providers.<name>]` running `openai` against `base_url`.
-fn instance(name: &str, origin: &str, base_url: &str) -> String {
+pub(crate) fn instance(name: &str, origin: &str, base_url: &str) -> String {
     format!(
         "[providers.{name}]\nplugin = \"openai\"\nconfig = {{ base_url = \"{base_url}\" }}\n\
          egress = {{ allow = [\"{origin}\"], connect_timeout_ms = 2000 }}\n\n"
@@ -23,7 +23,7 @@ fn instance(name: &str, origin: &str, base_url: &str) -> String {
 const ROUTES: &str = r#"
 [routes.smart]
 strategy = "fallback"
-targets = [{ model = "limited/rate-limited" }, { model = "down/ok" }, { model = "healthy/ok" }]
+targets = [{ model = "limited/rate-limited-forever" }, { model = "down/ok" }, { model = "healthy/ok" }]
 
 [routes.strict]
 targets = [{ model = "limited/bad-request" }, { model = "healthy/ok" }]
@@ -34,7 +34,7 @@ context_window_fallback = "healthy/ok"
 "#;
 
 /// A local address nothing listens on.
-async fn refusing_origin() -> String {
+pub(crate) async fn refusing_origin() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
@@ -95,17 +95,19 @@ async fn a_fallback_route_answers_from_the_first_healthy_target_and_never_retrie
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["choices"][0]["message"]["content"], ANSWER, "{body}");
     assert_eq!(body["model"], "healthy/ok");
-    assert_eq!(limited.requests_for("rate-limited").len(), 1);
+    assert_eq!(limited.requests_for("rate-limited-forever").len(), 1);
     assert_eq!(healthy.requests_for("ok").len(), 1);
 
-    // Streamed: the same walk, before the first text.
+    // Streamed: the same walk, before the first text, but for the
+    // rate-limited target, which cools down for its retry-after (an hour,
+    // at most) and is passed over.
     let response = chat(&server, "smart", true).await;
     assert_eq!(response.status(), 200);
     assert_eq!(target(&response).as_deref(), Some("healthy/ok"));
     let text = response.text().await.unwrap();
     assert!(text.contains("\"model\":\"healthy/ok\""), "{text}");
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
-    assert_eq!(limited.requests_for("rate-limited").len(), 2);
+    assert_eq!(limited.requests_for("rate-limited-forever").len(), 1);
     assert_eq!(healthy.requests_for("ok").len(), 2);
 
     // The caller's fault is the answer: nothing else is asked.
@@ -121,6 +123,13 @@ async fn a_fallback_route_answers_from_the_first_healthy_target_and_never_retrie
     assert_eq!(response.status(), 200);
     assert_eq!(target(&response).as_deref(), Some("healthy/ok"));
     assert_eq!(healthy.requests_for("ok").len(), 3);
+
+    // A direct call names its target the same way, whole and streamed.
+    for stream in [false, true] {
+        let response = chat(&server, "healthy/ok", stream).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(target(&response).as_deref(), Some("healthy/ok"), "{stream}");
+    }
 
     // Neither a route nor `<instance>/<model>`: refused, naming the routes.
     let response = chat(&server, "clever", false).await;

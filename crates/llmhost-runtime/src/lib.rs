@@ -182,6 +182,33 @@ impl Runtime {
             .collect()
     }
 
+    /// Replaces the configured instances with `specs` (a reloaded
+    /// configuration file), all at once or not at all: every instance is
+    /// opened first, then `check` is given the names that would serve (to
+    /// check what refers to them, such as routes), and only if all of that
+    /// succeeded is the new set swapped in. A refusal says why, one line
+    /// per instance; the old set keeps serving. Calls already running keep
+    /// the instance they began on.
+    pub async fn replace_instances(
+        &self,
+        specs: &BTreeMap<String, InstanceSpec>,
+        check: impl FnOnce(&[String]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let instances = self
+            .opener()
+            .open_all(specs)
+            .await
+            .map_err(|failed| describe_failures(&failed))?;
+        let mut names: Vec<String> = self.current().keys().cloned().collect();
+        names.extend(instances.opened.keys().cloned());
+        names.sort();
+        names.dedup();
+        check(&names)?;
+        *self.instances.write().expect("instance registry lock") = Arc::new(instances);
+        Ok(())
+    }
+
     /// The `*.wasm` files that failed to load and why, by name; each is
     /// tried again when it changes.
     pub fn refused(&self) -> Vec<LoadFailure> {

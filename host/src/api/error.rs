@@ -50,6 +50,9 @@ pub(crate) enum ApiErrorCode {
     /// A tenant key spent its budget for the period.
     BudgetExceeded,
     PluginLoadFailed,
+    /// A reloaded configuration file that cannot be used: the one in force
+    /// keeps serving.
+    InvalidConfiguration,
     ReloadFailed,
     /// The store cannot commit now (down, unreachable, disk full, past
     /// its deadline): retry later.
@@ -101,6 +104,12 @@ impl ApiErrorCode {
             // Retried by hand after the period, not by an SDK's backoff.
             Self::BudgetExceeded => ("budget_exceeded", S::TOO_MANY_REQUESTS, false, false),
             Self::PluginLoadFailed => ("plugin_load_failed", S::UNPROCESSABLE_ENTITY, false, false),
+            Self::InvalidConfiguration => (
+                "invalid_configuration",
+                S::UNPROCESSABLE_ENTITY,
+                false,
+                false,
+            ),
             Self::ReloadFailed => ("reload_failed", S::INTERNAL_SERVER_ERROR, false, false),
             Self::StoreUnavailable => ("store_unavailable", S::SERVICE_UNAVAILABLE, false, true),
             Self::NotReady => ("not_ready", S::SERVICE_UNAVAILABLE, false, true),

@@ -13,6 +13,7 @@ pub(crate) mod openai;
 mod openapi;
 mod overview;
 mod providers;
+mod route_list;
 mod tasks;
 pub(crate) mod tenant;
 mod ui;
@@ -32,7 +33,7 @@ pub(crate) use error::{ApiError, ApiErrorCode, Format};
 
 use crate::metrics::Metrics;
 use crate::pricing::Prices;
-use crate::routing::Routes;
+use crate::routing::{Health, LiveRoutes};
 use crate::secret::Secret;
 use crate::worker::WorkerConfig;
 use llmhost_runtime::Runtime;
@@ -73,12 +74,36 @@ impl Default for ApiConfig {
     }
 }
 
+/// Applies the configuration file's providers and routes as they are now,
+/// all or nothing: `Err` says why not (the ones in force keep serving).
+/// Made by `serve`, which owns the file.
+pub(crate) type Reconfigure = Arc<
+    dyn Fn() -> futures::future::BoxFuture<'static, Result<Reconfigured, String>> + Send + Sync,
+>;
+
+/// What a reload of the configuration file put in force.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Reconfigured {
+    /// The file read.
+    pub(crate) file: String,
+    /// The configured provider instances now.
+    pub(crate) providers: Vec<String>,
+    /// The routes now.
+    pub(crate) routes: Vec<String>,
+}
+
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) store: Store,
     pub(crate) runtime: Arc<Runtime>,
-    /// Model aliases, checked against the instances at start-up.
-    pub(crate) routes: Arc<Routes>,
+    /// Model aliases, checked against the instances at start-up and at
+    /// each reload.
+    pub(crate) routes: LiveRoutes,
+    /// What this process has seen of each route target.
+    pub(crate) health: Health,
+    /// Re-reads the configuration file's providers and routes; `None`
+    /// when the process was started without a file.
+    pub(crate) reconfigure: Option<Reconfigure>,
     pub(crate) config: ApiConfig,
     pub(crate) metrics: Arc<Metrics>,
     /// Cancelled when the process starts shutting down: long-lived
@@ -97,6 +122,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(events::routes())
         .merge(overview::routes())
         .merge(providers::routes())
+        .merge(route_list::routes())
         .merge(openai::routes())
         .merge(operations())
         .merge(openapi::routes())

@@ -63,7 +63,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     security((), ("bearer" = []))
 )]
 pub(crate) async fn metrics_get(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let text = state.metrics.render(&state.store).await?;
+    let text = state.metrics.render(&state.store, &state.health).await?;
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }

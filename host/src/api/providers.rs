@@ -8,8 +8,8 @@ use axum::extract::State;
 use serde::Serialize;
 
 use super::error::{ApiErrorCode, ErrorBody};
-use super::{ApiError, AppState};
-use llmhost_runtime::{CapabilityDescription, ProviderDescription, ReloadReport};
+use super::{ApiError, AppState, Reconfigured};
+use llmhost_runtime::{CapabilityDescription, ProviderDescription};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -135,40 +135,71 @@ pub(crate) async fn providers_list(State(state): State<AppState>) -> Json<Provid
     })
 }
 
-/// `200` with what was loaded, kept and removed; `422` naming every file
-/// that failed to load (its previous version, if any, keeps serving).
+/// What `POST /api/v1/providers/reload` did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Reloaded {
+    /// Plugin files newly loaded or replaced.
+    loaded: Vec<String>,
+    unchanged: Vec<String>,
+    removed: Vec<String>,
+    /// The configuration file's providers and routes now in force; absent
+    /// when the server was started without a file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    configuration: Option<Reconfigured>,
+}
+
+/// Loads what changed in the plugins directory, then applies the
+/// configuration file's `[providers.*]` and `[routes.*]` as they are now.
+/// `200` with what was loaded, kept and removed and what is in force; `422`
+/// naming every file that failed to load (its previous version, if any,
+/// keeps serving), or a configuration that cannot be used, with the
+/// reason (the providers and routes in force keep serving).
 #[utoipa::path(
     post,
     path = "/api/v1/providers/reload",
     tag = "providers",
     responses(
-        (status = 200, description = "What was loaded, kept and removed", body = Object),
+        (status = 200, description = "What was loaded, kept and removed, and the providers and routes in force", body = Reloaded),
         (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
-        (status = 422, description = "A plugin file failed to load; the previous versions keep serving", body = ErrorBody),
+        (status = 422, description = "A plugin file failed to load, or the configuration file cannot be used (`invalid_configuration`); what served before keeps serving", body = ErrorBody),
     ),
     security((), ("bearer" = []))
 )]
 pub(crate) async fn providers_reload(
     State(state): State<AppState>,
-) -> Result<Json<ReloadReport>, ApiError> {
+) -> Result<Json<Reloaded>, ApiError> {
     let report = state
         .runtime
         .reload()
         .await
         .map_err(|err| ApiError::new(ApiErrorCode::ReloadFailed, format!("{err:#}")))?;
-    if report.failed.is_empty() {
-        return Ok(Json(report));
+    if !report.failed.is_empty() {
+        let failures: Vec<String> = report
+            .failed
+            .iter()
+            .map(|f| format!("{}: {}", f.name, f.error))
+            .collect();
+        return Err(ApiError::new(
+            ApiErrorCode::PluginLoadFailed,
+            format!(
+                "refused, previous versions keep serving: {}",
+                failures.join("; ")
+            ),
+        ));
     }
-    let failures: Vec<String> = report
-        .failed
-        .iter()
-        .map(|f| format!("{}: {}", f.name, f.error))
-        .collect();
-    Err(ApiError::new(
-        ApiErrorCode::PluginLoadFailed,
-        format!(
-            "refused, previous versions keep serving: {}",
-            failures.join("; ")
-        ),
-    ))
+    let configuration = match &state.reconfigure {
+        Some(reconfigure) => Some(reconfigure().await.map_err(|reason| {
+            ApiError::new(
+                ApiErrorCode::InvalidConfiguration,
+                format!("{reason}; the providers and routes in force keep serving"),
+            )
+        })?),
+        None => None,
+    };
+    Ok(Json(Reloaded {
+        loaded: report.loaded,
+        unchanged: report.unchanged,
+        removed: report.removed,
+        configuration,
+    }))
 }

@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use super::error::Format;
 use crate::capability;
+use crate::routing::Routes;
 use llmhost_store::admission::Admission;
 use llmhost_store::task::{Message, Params, Role, Task, TaskInput, TaskStatus, Tool};
 use llmhost_store::{Cancel, Idempotency, Inserted, ListQuery, NewTask};
@@ -34,11 +35,16 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The body of `POST /api/v1/tasks`: give either `messages` or `prompt`.
+/// Without `provider`, `model` is a route's alias (`[routes.<alias>]`) and
+/// the task runs over the route's targets.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateTask {
+    /// The provider instance; omitted for a task over a route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_length = 1, max_length = 128)]
-    provider: String,
+    provider: Option<String>,
+    /// The model, or without `provider`, a route's alias.
     #[schema(min_length = 1, max_length = 128)]
     model: String,
     #[serde(default)]
@@ -69,13 +75,30 @@ impl CreateTask {
         self,
         default_max_attempts: u32,
         idempotency_key: Option<String>,
+        routes: &Routes,
     ) -> Result<NewTask, ApiError> {
         let idempotency = idempotency_key.map(|key| Idempotency {
             key,
             request_hash: self.fingerprint(),
         });
-        check_name("provider", &self.provider)?;
+        if let Some(provider) = &self.provider {
+            check_name("provider", provider)?;
+        }
         check_name("model", &self.model)?;
+        // Resolved once, here: a name that is no route is the caller's
+        // mistake, never a guess at a provider.
+        let route = match &self.provider {
+            Some(_) => None,
+            None if routes.get(&self.model).is_some() => Some(self.model.clone()),
+            None => {
+                return Err(ApiError::invalid(format!(
+                    "missing field `provider`; without it, model must be a route's alias, \
+                     and {:?} is none ({})",
+                    self.model,
+                    routes_list(routes)
+                )));
+            }
+        };
         let messages = match (self.messages, self.prompt) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::invalid(
@@ -114,8 +137,9 @@ impl CreateTask {
         }
         Ok(NewTask {
             id: uuid::Uuid::now_v7().to_string(),
-            provider: self.provider,
+            provider: self.provider.unwrap_or_else(|| self.model.clone()),
             model: self.model,
+            route,
             input: TaskInput {
                 messages,
                 tools: self.tools,
@@ -156,6 +180,40 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         return Err(bad());
     }
     Ok(Some(key.to_owned()))
+}
+
+fn routes_list(routes: &Routes) -> String {
+    let names = routes.names();
+    if names.is_empty() {
+        "no routes are configured".into()
+    } else {
+        format!("routes: {}", names.join(", "))
+    }
+}
+
+/// Refused before it is stored: what the model cannot take never runs. A
+/// task over a route is checked against each of its targets (which any
+/// draw may put first); the context-window fallback is checked when used.
+fn admit(state: &AppState, task: &NewTask) -> Result<(), ApiError> {
+    let refused = |refusal| ApiError::refused(refusal, Format::Rest);
+    let routes = state.routes.current();
+    let Some(route) = task.route.as_deref().and_then(|alias| routes.get(alias)) else {
+        let plugin = state.runtime.get(&task.provider);
+        return capability::admit(plugin.as_deref(), &task.provider, &task.model, &task.input)
+            .map(drop)
+            .map_err(refused);
+    };
+    for target in &route.targets {
+        let plugin = state.runtime.get(&target.instance);
+        capability::admit(
+            plugin.as_deref(),
+            &target.instance,
+            &target.model,
+            &task.input,
+        )
+        .map_err(refused)?;
+    }
+    Ok(())
 }
 
 fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
@@ -204,20 +262,26 @@ pub(crate) async fn tasks_create(
     ApiJson(body): ApiJson<CreateTask>,
 ) -> Result<impl IntoResponse, ApiError> {
     let key = idempotency_key(&request_headers)?;
-    let new_task = body.validate(state.config.default_max_attempts, key)?;
-    caller.check_scope(
-        &format!("{}/{}", new_task.provider, new_task.model),
-        "model",
-    )?;
-    // Refused before it is stored: what the model cannot take never runs.
-    let plugin = state.runtime.get(&new_task.provider);
-    capability::admit(
-        plugin.as_deref(),
-        &new_task.provider,
-        &new_task.model,
-        &new_task.input,
-    )
-    .map_err(|refusal| ApiError::refused(refusal, Format::Rest))?;
+    let routes = state.routes.current();
+    let new_task = body.validate(state.config.default_max_attempts, key, &routes)?;
+    // A key scoped to some models may use a route only if it may use every
+    // target the route can reach.
+    match new_task
+        .route
+        .as_deref()
+        .and_then(|alias| routes.get(alias))
+    {
+        Some(route) => {
+            for target in route.targets.iter().chain(&route.context_window_fallback) {
+                caller.check_scope(&target.label(), "model")?;
+            }
+        }
+        None => caller.check_scope(
+            &format!("{}/{}", new_task.provider, new_task.model),
+            "model",
+        )?,
+    }
+    admit(&state, &new_task)?;
     let mut headers = HeaderMap::new();
     let inserted = match caller.key_id() {
         None => state.store.insert(&new_task).await?,

@@ -147,7 +147,10 @@ impl ServeArgs {
         log_format: Option<LogFormat>,
     ) -> anyhow::Result<Settings> {
         let mut s = match file.or(self.config) {
-            Some(path) => crate::config::load_file(&path)?,
+            Some(path) => Settings {
+                config_file: Some(path.clone()),
+                ..crate::config::load_file(&path)?
+            },
             None => Settings::default(),
         };
         macro_rules! overlay {

@@ -93,6 +93,10 @@ pub(crate) struct Settings {
     /// (`[prices."openai/*"]`): what the usage ledger and budgets count.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) prices: BTreeMap<String, Price>,
+    /// The file these settings were read from, if any: `serve` reads its
+    /// providers and routes again on reload.
+    #[serde(skip)]
+    pub(crate) config_file: Option<PathBuf>,
 }
 
 /// What the API and the workers default to is theirs to say (`ApiConfig`,
@@ -123,6 +127,7 @@ impl Default for Settings {
             providers: BTreeMap::new(),
             routes: BTreeMap::new(),
             prices: BTreeMap::new(),
+            config_file: None,
         }
     }
 }

@@ -4,14 +4,17 @@
 //! route's settings and their rules; the order of attempts and what a
 //! failure leads to are `plan`'s. Knows nothing of HTTP or the store.
 
+mod health;
 mod plan;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use llmhost_store::error_code::ErrorCode;
 use serde::{Deserialize, Serialize};
 
-pub(crate) use plan::{Attempted, run};
+pub(crate) use health::{CooldownSpec, Health, TargetHealth};
+pub(crate) use plan::{Attempted, run, run_while};
 
 /// How a route picks the target to try first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +26,11 @@ pub(crate) enum Strategy {
     /// The first target drawn by weight, then the others, drawn by weight
     /// from those left.
     Weighted,
+    /// The fewest calls in flight in this process first.
+    LeastBusy,
+    /// The lowest average time to first token first (one not measured yet
+    /// before any).
+    Latency,
 }
 
 /// `[routes.<alias>]` as written.
@@ -39,6 +47,9 @@ pub(crate) struct RouteSpec {
     /// `context_length_exceeded` (`<instance>/<model>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) context_window_fallback: Option<String>,
+    /// When a target is passed over after failures (`health`).
+    #[serde(default)]
+    pub(crate) cooldown: CooldownSpec,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -107,6 +118,7 @@ pub(crate) struct Route {
     pub(crate) targets: Vec<Target>,
     pub(crate) fallback_on: Vec<ErrorCode>,
     pub(crate) context_window_fallback: Option<Target>,
+    pub(crate) cooldown: CooldownSpec,
 }
 
 /// Every checked route, by alias.
@@ -137,6 +149,31 @@ impl Routes {
     pub(crate) fn names(&self) -> Vec<String> {
         self.0.keys().cloned().collect()
     }
+
+    /// Every route, by alias.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Route> {
+        self.0.values()
+    }
+}
+
+/// The routes in force: replaced whole when the configuration is reloaded.
+/// A request takes the set it began with (`current`) and keeps it to its
+/// end, so a reload never changes a walk under way.
+#[derive(Clone, Default)]
+pub(crate) struct LiveRoutes(Arc<RwLock<Arc<Routes>>>);
+
+impl LiveRoutes {
+    pub(crate) fn new(routes: Routes) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(routes))))
+    }
+
+    pub(crate) fn current(&self) -> Arc<Routes> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn replace(&self, routes: Routes) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routes);
+    }
 }
 
 impl RouteSpec {
@@ -163,6 +200,7 @@ impl RouteSpec {
                 ));
             }
         }
+        self.cooldown.check()?;
         let context_window_fallback = self
             .context_window_fallback
             .as_deref()
@@ -175,6 +213,7 @@ impl RouteSpec {
             targets,
             fallback_on: self.fallback_on.clone(),
             context_window_fallback,
+            cooldown: self.cooldown,
         })
     }
 }

@@ -78,8 +78,12 @@ fn a_route_that_could_not_be_followed_is_refused_naming_why() {
             "set context_window_fallback instead",
         ),
         (
-            "[smart]\nstrategy = \"least-busy\"\ntargets = [{ model = \"groq/x\" }]\n",
-            "unknown variant `least-busy`",
+            "[smart]\nstrategy = \"fastest\"\ntargets = [{ model = \"groq/x\" }]\n",
+            "unknown variant `fastest`",
+        ),
+        (
+            "[smart]\ntargets = [{ model = \"groq/x\" }]\ncooldown = { failures = 0 }\n",
+            "cooldown.failures: must be at least 1",
         ),
         (
             "[smart]\ntargets = [{ model = \"groq/x\" }]\nfallback_on = [\"slow\"]\n",
@@ -98,7 +102,10 @@ fn a_route_that_could_not_be_followed_is_refused_naming_why() {
 
 fn failing_with(code: ErrorCode) -> Vec<Next<'static>> {
     let routes: &'static Routes = Box::leak(Box::new(routes(SMART).unwrap()));
-    let mut walk = routes.get("smart").unwrap().walk(&mut rand::rng());
+    let mut walk = routes
+        .get("smart")
+        .unwrap()
+        .walk(&mut rand::rng(), &Health::default());
     walk.first();
     (0..3).map(|_| walk.after(code)).collect()
 }
@@ -140,13 +147,66 @@ fn weighted_first_picks_follow_the_weights() {
     let mut rng = StdRng::seed_from_u64(13);
     let n = 10_000;
     let local = (0..n)
-        .filter(|_| route.walk(&mut rng).first().instance == "local")
+        .filter(|_| {
+            route
+                .walk(&mut rng, &Health::default())
+                .first()
+                .unwrap()
+                .instance
+                == "local"
+        })
         .count();
     let share = local as f64 / n as f64;
     assert!((share - 0.75).abs() < 0.02, "{share}");
     // Every target is in the order once, whatever was drawn first.
-    let mut walk = route.walk(&mut rng);
+    let mut walk = route.walk(&mut rng, &Health::default());
     walk.first();
     assert!(matches!(walk.after(ErrorCode::Timeout), Next::Try(_)));
     assert_eq!(walk.after(ErrorCode::Timeout), Next::Stop);
+}
+
+#[test]
+fn least_busy_and_latency_put_the_idle_and_the_fast_target_first_and_skip_a_cooling_one() {
+    let text = "[b]\nstrategy = \"least-busy\"\ntargets = [{ model = \"groq/a\" }, { model = \"local/b\" }]\n\
+                [l]\nstrategy = \"latency\"\ntargets = [{ model = \"groq/a\" }, { model = \"local/b\" }]\n\
+                [f]\ntargets = [{ model = \"groq/a\" }, { model = \"local/b\" }]\n\
+                cooldown = { failures = 1 }\n";
+    let routes = routes(text).unwrap();
+    let health = Health::default();
+    let first = |alias: &str| {
+        let route = routes.get(alias).unwrap();
+        route
+            .walk(&mut rand::rng(), &health)
+            .first()
+            .map(Target::label)
+    };
+    assert_eq!(first("b").as_deref(), Some("groq/a"), "ties keep the order");
+    let busy = health.begin("groq/a").unwrap();
+    assert_eq!(first("b").as_deref(), Some("local/b"));
+    busy.finish(
+        health::Ended::Answered(std::time::Duration::from_millis(900)),
+        &CooldownSpec::default(),
+    );
+    // local/b not measured yet: first, so that it gets measured.
+    assert_eq!(first("l").as_deref(), Some("local/b"));
+    health.begin("local/b").unwrap().finish(
+        health::Ended::Answered(std::time::Duration::from_millis(10)),
+        &CooldownSpec::default(),
+    );
+    assert_eq!(first("l").as_deref(), Some("local/b"));
+    health.begin("local/b").unwrap().finish(
+        health::Ended::Failed(&llmhost_store::task::TaskError::new(
+            ErrorCode::UpstreamUnavailable,
+            "down",
+        )),
+        &routes.get("f").unwrap().cooldown,
+    );
+    assert_eq!(first("l").as_deref(), Some("groq/a"), "local/b cools down");
+    let mut walk = routes.get("f").unwrap().walk(&mut rand::rng(), &health);
+    assert_eq!(walk.first().map(Target::label).as_deref(), Some("groq/a"));
+    assert_eq!(
+        walk.after(ErrorCode::Timeout),
+        Next::Stop,
+        "nothing else to try"
+    );
 }

@@ -5,6 +5,7 @@
 //! what a failed attempt becomes is `retry`'s to say; expired leases are the
 //! `rescuer`'s.
 
+mod attempt;
 mod deltas;
 mod rescuer;
 mod retry;
@@ -19,10 +20,10 @@ use tracing::Instrument;
 
 use crate::metrics::Metrics;
 use crate::pricing::Prices;
-use crate::{capability, convert};
+use crate::routing::{Health, LiveRoutes};
+use attempt::Tried;
 use llmhost_runtime::Runtime;
-use llmhost_store::error_code::ErrorCode;
-use llmhost_store::task::{TaskError, TaskResult};
+use llmhost_store::task::{AttemptRecord, TaskError, TaskResult};
 use llmhost_store::{ClaimedTask, Fenced, Heartbeat, Store};
 
 #[derive(Clone, Debug)]
@@ -75,6 +76,8 @@ pub(crate) struct Shutdown {
 pub(crate) fn spawn_pool(
     store: Store,
     runtime: Arc<Runtime>,
+    routes: LiveRoutes,
+    health: Health,
     config: WorkerConfig,
     shutdown: Shutdown,
     metrics: Arc<Metrics>,
@@ -87,6 +90,8 @@ pub(crate) fn spawn_pool(
     let worker = Arc::new(Worker {
         store,
         runtime,
+        routes,
+        health,
         config,
         owner,
         shutdown,
@@ -102,6 +107,8 @@ pub(crate) fn spawn_pool(
 struct Worker {
     store: Store,
     runtime: Arc<Runtime>,
+    routes: LiveRoutes,
+    health: Health,
     config: WorkerConfig,
     owner: String,
     shutdown: Shutdown,
@@ -212,12 +219,13 @@ impl Worker {
         );
         async {
             let stored_deltas = AtomicBool::new(false);
+            let tried = Tried::default();
             let outcome = tokio::select! {
-                outcome = self.execute(&task, &stored_deltas) => Outcome::Finished(outcome),
+                outcome = self.execute(&task, &stored_deltas, &tried) => Outcome::Finished(outcome),
                 end = self.keep_lease(&task) => end,
                 _ = self.shutdown.abort_running.cancelled() => Outcome::ShuttingDown,
             };
-            if let Err(err) = self.record(&task, outcome).await {
+            if let Err(err) = self.record(&task, outcome, &tried.log(&task)).await {
                 tracing::error!("recording the outcome failed: {err}; the lease will expire and the task will be retried");
             }
             // The outcome holds the whole text now; the pieces can go, with
@@ -230,41 +238,6 @@ impl Worker {
         }
         .instrument(span)
         .await
-    }
-
-    /// Calls the provider the task names, and no other. Sets `stored` when
-    /// streamed text was stored for watchers.
-    async fn execute(
-        &self,
-        task: &ClaimedTask,
-        stored: &AtomicBool,
-    ) -> Result<TaskResult, TaskError> {
-        let Some(plugin) = self.runtime.get(&task.provider) else {
-            return Err(TaskError::provider_not_found(
-                &task.provider,
-                &self.runtime.names(),
-            ));
-        };
-        // Checked at submit; again here, as the plugin may have been
-        // replaced by one that declares less since.
-        let request = capability::admit(Some(&plugin), &task.provider, &task.model, &task.input)
-            .map_err(|refusal| {
-                TaskError::new(
-                    ErrorCode::InvalidRequest,
-                    format!("{}: {}", refusal.task_param(), refusal.message),
-                )
-            })?;
-        let deadline = task
-            .timeout_ms
-            .map_or(self.config.default_timeout, Duration::from_millis);
-        let started = std::time::Instant::now();
-        let (sink, streamed) = llmhost_runtime::delta_channel();
-        let call = async move { plugin.stream(&request, deadline, &sink).await };
-        let persist = deltas::persist(&self.store, &task.id, task.attempt, streamed, stored);
-        let (answer, ()) = tokio::join!(call, persist);
-        self.metrics
-            .observe_provider_call(&task.provider, started.elapsed());
-        convert::outcome(answer)
     }
 
     /// Renews the lease until the task is lost or a cancel is requested;
@@ -290,16 +263,31 @@ impl Worker {
         }
     }
 
-    async fn record(&self, task: &ClaimedTask, outcome: Outcome) -> llmhost_store::Result<()> {
+    /// Writes the attempt's outcome, and with it the task's attempt log
+    /// `log` (a shutdown's release keeps the log as it was: the attempt is
+    /// run again from the start).
+    async fn record(
+        &self,
+        task: &ClaimedTask,
+        outcome: Outcome,
+        log: &[AttemptRecord],
+    ) -> llmhost_store::Result<()> {
         let written = match outcome {
             Outcome::Finished(Ok(mut result)) => {
-                self.config
-                    .prices
-                    .price(&task.provider, &task.model, &mut result);
-                self.store.complete(&task.id, task.attempt, &result).await?
+                // Priced by the target that answered (a route's, when the
+                // task names one).
+                let (provider, model) = answered_by(task, log);
+                self.config.prices.price(provider, model, &mut result);
+                self.store
+                    .complete_logged(&task.id, task.attempt, &result, log)
+                    .await?
             }
-            Outcome::Finished(Err(error)) => self.record_failure(task, &error).await?,
-            Outcome::CancelRequested => self.store.record_cancelled(&task.id, task.attempt).await?,
+            Outcome::Finished(Err(error)) => self.record_failure(task, &error, log).await?,
+            Outcome::CancelRequested => {
+                self.store
+                    .record_cancelled_logged(&task.id, task.attempt, log)
+                    .await?
+            }
             Outcome::ShuttingDown => self.store.release(&task.id, task.attempt).await?,
             Outcome::Lost => Fenced::Lost,
         };
@@ -310,6 +298,15 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// The `<instance>/<model>` whose answer completed the attempt: the last
+/// target in its log, else the task's own provider and model.
+fn answered_by<'t>(task: &'t ClaimedTask, log: &'t [AttemptRecord]) -> (&'t str, &'t str) {
+    log.last()
+        .filter(|r| r.attempt == task.attempt)
+        .and_then(|r| r.target.split_once('/'))
+        .unwrap_or((&task.provider, &task.model))
 }
 
 /// How an attempt ended, from the worker's point of view.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use llmhost_store::task::TaskError;
+use llmhost_store::task::{AttemptRecord, TaskError};
 use llmhost_store::{ClaimedTask, Fenced, Retry};
 
 use super::{Worker, WorkerConfig};
@@ -57,6 +57,7 @@ impl Worker {
         &self,
         task: &ClaimedTask,
         error: &TaskError,
+        log: &[AttemptRecord],
     ) -> llmhost_store::Result<Fenced> {
         // The message may be a plugin's: escaped, so it cannot forge lines.
         let message = llmhost_runtime::escape::Escaped(&error.message);
@@ -64,16 +65,29 @@ impl Worker {
         self.metrics.count_attempt_errors(error.code.as_str(), 1);
         let delay = match after_failure(&self.config, task, error) {
             AfterFailure::RetryAfter(delay) => delay,
-            AfterFailure::Fail => return self.store.fail(&task.id, task.attempt, error).await,
+            AfterFailure::Fail => {
+                return self
+                    .store
+                    .fail_logged(&task.id, task.attempt, error, log)
+                    .await;
+            }
         };
         match self
             .store
-            .retry(&task.id, task.attempt, error, delay)
+            .retry_logged(&task.id, task.attempt, error, delay, log)
             .await?
         {
             Retry::Scheduled => Ok(Fenced::Applied),
-            Retry::CancelRequested => self.store.record_cancelled(&task.id, task.attempt).await,
-            Retry::AttemptsUsedUp => self.store.fail(&task.id, task.attempt, error).await,
+            Retry::CancelRequested => {
+                self.store
+                    .record_cancelled_logged(&task.id, task.attempt, log)
+                    .await
+            }
+            Retry::AttemptsUsedUp => {
+                self.store
+                    .fail_logged(&task.id, task.attempt, error, log)
+                    .await
+            }
             Retry::Lost => Ok(Fenced::Lost),
         }
     }
@@ -93,6 +107,8 @@ mod tests {
             max_attempts,
             provider: "echo".into(),
             model: "echo".into(),
+            route: None,
+            attempt_log: Vec::new(),
             input: TaskInput {
                 messages: Vec::new(),
                 tools: Vec::new(),

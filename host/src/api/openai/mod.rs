@@ -71,8 +71,9 @@ pub(crate) async fn chat_completions(
 ) -> Result<Response, OpenAiError> {
     caller.check_scope(&request.model, "model")?;
     let admitted = tenant::admit_call(&state, &caller).await?;
-    let route = (!request.model.contains('/') && state.routes.get(&request.model).is_some())
-        .then(|| request.model.clone());
+    let route = (!request.model.contains('/')
+        && state.routes.current().get(&request.model).is_some())
+    .then(|| request.model.clone());
     let meter = Meter::new(&state, &caller, route);
     let response = chat(state, request, meter).await?;
     Ok(tenant::answer(response, admitted))
@@ -85,8 +86,9 @@ async fn chat(
     meter: Meter,
 ) -> Result<Response, OpenAiError> {
     let started = Instant::now();
+    let routes = state.routes.current();
     if !request.model.contains('/')
-        && let Some(route) = state.routes.get(&request.model)
+        && let Some(route) = routes.get(&request.model)
     {
         return chat_routed(&state, route, request, meter).await;
     }
@@ -136,6 +138,7 @@ async fn chat(
             &mut response,
             started.elapsed().saturating_sub(provider_time),
         );
+        routed::set_target(&mut response, &request.model);
         return Ok(response);
     }
     let call_started = Instant::now();
@@ -150,6 +153,7 @@ async fn chat(
         &mut response,
         started.elapsed().saturating_sub(provider_time),
     );
+    routed::set_target(&mut response, &request.model);
     Ok(response)
 }
 
@@ -182,7 +186,7 @@ async fn chat_routed(
 }
 
 fn routes_list(state: &AppState) -> String {
-    let names = state.routes.names();
+    let names = state.routes.current().names();
     if names.is_empty() {
         "none configured".to_owned()
     } else {

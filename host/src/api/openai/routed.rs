@@ -44,7 +44,7 @@ pub(super) async fn complete(
         Ok::<_, TaskError>((plugin, request))
     };
     if stream {
-        let (answer, attempts) = run(route, |target| {
+        let (answer, attempts) = run(route, &state.health, |target| {
             let admitted = admit(target);
             let header = ChunkHeader {
                 model: target.label(),
@@ -63,10 +63,10 @@ pub(super) async fn complete(
             &mut response,
             started.elapsed().saturating_sub(provider_time),
         );
-        set_target(&mut response, &target);
+        set_target(&mut response, &target.label());
         return Ok(response);
     }
-    let (answer, attempts) = run(route, |target| {
+    let (answer, attempts) = run(route, &state.health, |target| {
         let admitted = admit(target);
         async move {
             let (plugin, request) = admitted?;
@@ -88,14 +88,16 @@ pub(super) async fn complete(
         &mut response,
         started.elapsed().saturating_sub(provider_time),
     );
-    set_target(&mut response, &target);
+    set_target(&mut response, &target.label());
     Ok(response)
 }
 
-fn set_target(response: &mut Response, target: &Target) {
+/// Names the `<instance>/<model>` that answered, for routed and direct
+/// requests alike.
+pub(super) fn set_target(response: &mut Response, label: &str) {
     // Instance names are plain ASCII; a model name that is not a valid
     // header value goes without the header rather than failing the answer.
-    if let Ok(value) = HeaderValue::from_str(&target.label()) {
+    if let Ok(value) = HeaderValue::from_str(label) {
         response.headers_mut().insert(TARGET_HEADER, value);
     }
 }

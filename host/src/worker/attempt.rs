@@ -1,0 +1,131 @@
+//! One attempt of a claimed task: the call of the provider it names, or
+//! its route's targets in the route's order (`routing::run_while`), each
+//! target called recorded in the attempt's log, which the outcome's write
+//! stores with it. A route moves on only while no text of the attempt was
+//! stored for watchers. A target that was never called (its instance is
+//! gone, or it cannot take the request) leaves no record: no attempt was
+//! made.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use llmhost_store::ClaimedTask;
+use llmhost_store::error_code::ErrorCode;
+use llmhost_store::task::{AttemptOutcome, AttemptRecord, TaskError, TaskResult};
+
+use super::{Worker, deltas};
+use crate::routing::{Target, run_while};
+use crate::{capability, convert};
+
+/// The targets an attempt called, as they ended; kept outside the call so
+/// that a cancel or a shutdown that ends it early still has them.
+#[derive(Default)]
+pub(super) struct Tried(Mutex<Vec<AttemptRecord>>);
+
+impl Tried {
+    fn push(&self, record: AttemptRecord) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(record);
+    }
+
+    /// The task's log after this attempt: what earlier ones tried, then
+    /// this one's targets.
+    pub(super) fn log(&self, task: &ClaimedTask) -> Vec<AttemptRecord> {
+        let mine = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        task.attempt_log
+            .iter()
+            .chain(mine.iter())
+            .cloned()
+            .collect()
+    }
+}
+
+impl Worker {
+    /// Calls what the task names, and nothing else. Sets `stored` when
+    /// streamed text was stored for watchers.
+    pub(super) async fn execute(
+        &self,
+        task: &ClaimedTask,
+        stored: &AtomicBool,
+        tried: &Tried,
+    ) -> Result<TaskResult, TaskError> {
+        let Some(alias) = &task.route else {
+            let target = Target {
+                instance: task.provider.clone(),
+                model: task.model.clone(),
+                weight: 1,
+            };
+            return self.call(task, &target, stored, tried).await;
+        };
+        // Resolved at submit; a reload may have removed it since.
+        let routes = self.routes.current();
+        let Some(route) = routes.get(alias) else {
+            return Err(TaskError::new(
+                ErrorCode::ProviderNotFound,
+                format!(
+                    "route {alias:?} is not configured any more; routes: {}",
+                    routes.names().join(", ")
+                ),
+            ));
+        };
+        let (answer, _) = run_while(
+            route,
+            &self.health,
+            |target| {
+                let target = target.clone();
+                async move { self.call(task, &target, stored, tried).await }
+            },
+            || !stored.load(Ordering::Relaxed),
+        )
+        .await;
+        answer.map(|(_, result)| result)
+    }
+
+    /// One call of one target, streamed into the task's deltas.
+    async fn call(
+        &self,
+        task: &ClaimedTask,
+        target: &Target,
+        stored: &AtomicBool,
+        tried: &Tried,
+    ) -> Result<TaskResult, TaskError> {
+        let Some(plugin) = self.runtime.get(&target.instance) else {
+            return Err(TaskError::provider_not_found(
+                &target.instance,
+                &self.runtime.names(),
+            ));
+        };
+        // Checked at submit; again here, as the plugin may have been
+        // replaced by one that declares less since.
+        let request =
+            capability::admit(Some(&plugin), &target.instance, &target.model, &task.input)
+                .map_err(TaskError::from)?;
+        let deadline = task
+            .timeout_ms
+            .map_or(self.config.default_timeout, Duration::from_millis);
+        let started_at = chrono::Utc::now();
+        let started = Instant::now();
+        let (sink, streamed) = llmhost_runtime::delta_channel();
+        let call = async move { plugin.stream(&request, deadline, &sink).await };
+        let persist = deltas::persist(&self.store, &task.id, task.attempt, streamed, stored);
+        let (answer, ()) = tokio::join!(call, persist);
+        let took = started.elapsed();
+        self.metrics.observe_provider_call(&target.instance, took);
+        let outcome = convert::outcome(answer);
+        tried.push(AttemptRecord {
+            attempt: task.attempt,
+            target: target.label(),
+            outcome: match &outcome {
+                Ok(_) => AttemptOutcome::Completed,
+                Err(_) => AttemptOutcome::Failed,
+            },
+            error_code: outcome.as_ref().err().map(|e| e.code.as_str().to_owned()),
+            duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            started_at,
+        });
+        outcome
+    }
+}
