@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::Server;
+use crate::harness::{Server, run_llmhost};
 use llmhost_store::testing::TestDatabase;
 
 // No target cools down here (`cooldown.failures`): each walk is the same.
@@ -124,6 +124,25 @@ async fn routed_tasks_walk_their_route_and_keep_their_log_through_kill_9(databas
         (&json!("steady"), &json!("steady"))
     );
     assert_eq!(log_of(&done), steady_walk(1));
+
+    // `llmhost submit` without --provider names a route too.
+    let out = run_llmhost(
+        &[
+            "submit",
+            "--server",
+            &server.base,
+            "--model",
+            "wide",
+            "--prompt",
+            "from the cli",
+            "--wait",
+        ],
+        &[],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "from the cli");
 
     // The caller's fault is the answer, tried nowhere else and not retried.
     let strict = server.submit(&routed("strict", "hi")).await;

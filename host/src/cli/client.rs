@@ -11,10 +11,11 @@ use serde_json::{Value, json};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SubmitArgs {
-    /// The provider to run the task (a plugin name, e.g. `echo`).
+    /// The provider to run the task (a plugin name, e.g. `echo`); without
+    /// it, `--model` is a route's alias.
     #[arg(long)]
-    provider: String,
-    /// The provider's model.
+    provider: Option<String>,
+    /// The provider's model, or a route's alias.
     #[arg(long)]
     model: String,
     /// The user message.
@@ -115,7 +116,10 @@ fn task_body(args: &SubmitArgs) -> Value {
         messages.push(json!({"role": "system", "content": system}));
     }
     messages.push(json!({"role": "user", "content": args.prompt}));
-    let mut body = json!({ "provider": args.provider, "model": args.model, "messages": messages });
+    let mut body = json!({ "model": args.model, "messages": messages });
+    if let Some(provider) = &args.provider {
+        body["provider"] = json!(provider);
+    }
     if let Some(ms) = args.timeout_ms {
         body["timeout_ms"] = json!(ms);
     }
