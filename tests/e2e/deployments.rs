@@ -115,7 +115,7 @@ async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let limited = Upstream::start(Duration::ZERO, true).await;
     let fast = Upstream::start(Duration::ZERO, false).await;
-    let slow = Upstream::start(Duration::from_millis(1000), false).await;
+    let slow = Upstream::start(Duration::from_millis(2000), false).await;
     let down = refusing_origin().await;
     let mut config = String::new();
     for (name, origin) in [
