@@ -13,7 +13,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-
 use crate::routing::Health;
 use llmhost_store::task::TaskStatus;
 use llmhost_store::usage::{GroupBy, UsageGroup, UsageQuery};
