@@ -139,10 +139,16 @@ async fn the_submit_client_sends_every_flag_and_says_why_a_task_waits() {
     .await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("pending (attempt 1 of 2), retrying after rate_limited"),
-        "{stderr}"
-    );
+    let waiting = stderr
+        .lines()
+        .find(|l| l.contains("pending (attempt 1 of 2), retrying after rate_limited"))
+        .unwrap_or_else(|| panic!("says why it waits: {stderr}"));
+    // And when it goes on: a time the client can read.
+    let (_, at) = waiting
+        .split_once("; next attempt at ")
+        .unwrap_or_else(|| panic!("says when it goes on: {waiting}"));
+    let at = at.split(' ').next().unwrap();
+    chrono::DateTime::parse_from_rfc3339(at).unwrap_or_else(|e| panic!("{at}: {e}"));
 
     let out = submit(&[
         "--model",

@@ -10,7 +10,7 @@ use crate::task::{AttemptRecord, Task, TaskInput, TaskResult, TaskStatus};
 /// The columns every task query selects, in this order.
 pub(crate) const TASK_COLUMNS: &str = "seq, id, status, provider, model, input, metadata, result, \
      error_code, error_message, attempts, max_attempts, timeout_ms, created_at, updated_at, \
-     started_at, completed_at, key_id, route, attempt_log";
+     started_at, completed_at, key_id, route, attempt_log, run_at";
 
 /// The columns a claim returns.
 pub(crate) const CLAIM_COLUMNS: &str =
@@ -38,6 +38,7 @@ pub struct TaskRow {
     key_id: Option<String>,
     route: Option<String>,
     attempt_log: Option<String>,
+    run_at: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -99,6 +100,9 @@ impl TryFrom<TaskRow> for Task {
             started_at: row.started_at.map(time),
             completed_at: row.completed_at.map(time),
             key_id: row.key_id,
+            // Only a pending task has a next attempt; the column keeps its
+            // last value after a claim.
+            next_attempt_at: (status == TaskStatus::Pending).then(|| time(row.run_at)),
             task_id: row.id,
         })
     }

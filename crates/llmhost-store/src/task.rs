@@ -339,4 +339,8 @@ pub struct Task {
     /// admin's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// While the task is pending, the earliest time its next attempt may
+    /// start (after a retryable failure, when its backoff or the provider's
+    /// `retry_after` ends); null in every other status.
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }

@@ -206,7 +206,8 @@ impl Watch {
 
 fn status_event(task: &Task) -> Event {
     let data = json!({"task_id": task.task_id, "status": task.status, "attempts": task.attempts,
-                      "error_code": task.error_code, "updated_at": task.updated_at});
+                      "error_code": task.error_code, "updated_at": task.updated_at,
+                      "next_attempt_at": task.next_attempt_at});
     Event::default().event("status").data(data.to_string())
 }
 

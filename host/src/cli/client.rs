@@ -130,7 +130,7 @@ fn task_body(args: &SubmitArgs) -> Value {
 }
 
 /// One line of progress: the status and attempt, and, for a task waiting
-/// for a retry, why (the last attempt's error).
+/// for a retry, why (the last attempt's error) and when it goes on.
 fn progress(task: &Value) -> String {
     let status = task["status"].as_str().unwrap_or("?");
     let mut shown = format!(
@@ -142,8 +142,32 @@ fn progress(task: &Value) -> String {
     {
         let message = task["error_message"].as_str().unwrap_or("");
         shown.push_str(&format!(", retrying after {code}: {message}"));
+        shown.push_str(&next_attempt(task));
     }
     shown
+}
+
+/// `; next attempt at <time> (in <s> s)` from a task's or a status
+/// event's `next_attempt_at`; empty without one. The wait is counted on
+/// this machine's clock.
+fn next_attempt(task: &Value) -> String {
+    let Some(at) = task["next_attempt_at"].as_str() else {
+        return String::new();
+    };
+    let Ok(when) = chrono::DateTime::parse_from_rfc3339(at) else {
+        return format!("; next attempt at {at}");
+    };
+    let when = when.with_timezone(&chrono::Utc);
+    let shown = when.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let wait = (when - chrono::Utc::now()).num_milliseconds();
+    if wait > 0 {
+        format!(
+            "; next attempt at {shown} (in {:.1} s)",
+            wait as f64 / 1000.0
+        )
+    } else {
+        format!("; next attempt at {shown} (due now)")
+    }
 }
 
 /// Prints `delta` texts to stdout as they arrive, until the stream's final
@@ -174,6 +198,7 @@ async fn stream_text(http: &reqwest::Client, base: &str, id: &str) -> anyhow::Re
                     && let Some(code) = status["error_code"].as_str()
                 {
                     shown.push_str(&format!(", retrying after {code}"));
+                    shown.push_str(&next_attempt(&status));
                 }
                 eprintln!("  {shown}");
                 continue;

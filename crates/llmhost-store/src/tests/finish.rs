@@ -131,6 +131,12 @@ pub(super) async fn retry_returns_the_task_to_pending_until_it_is_due(store: Sto
         Some("rate_limited"),
         "the last error stays visible"
     );
+    // The retry wrote `updated_at` and the due time from one clock reading.
+    assert_eq!(
+        read.next_attempt_at,
+        Some(read.updated_at + delay),
+        "a waiting task says when it goes on"
+    );
     assert!(
         claim(&store, "w1", LEASE).await.unwrap().is_none(),
         "not claimable before it is due"
@@ -144,6 +150,8 @@ pub(super) async fn retry_returns_the_task_to_pending_until_it_is_due(store: Sto
     tokio::time::sleep(due + Duration::from_millis(20)).await;
     let again = claim(&store, "w1", LEASE).await.unwrap().expect("due now");
     assert_eq!(again.attempt, 2);
+    let running = store.get(&task.id).await.unwrap().unwrap();
+    assert_eq!(running.next_attempt_at, None, "only a pending task has one");
     // Attempts are used up (max 2): a retry is refused and the caller fails it.
     assert_eq!(
         store
