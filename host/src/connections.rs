@@ -1,10 +1,11 @@
 //! The API's connections: accepting them (backing off while accepting
 //! fails, instead of spinning), refusing one at once with a `503
 //! too_many_connections` above the connection limit, serving each with
-//! HTTP/1 under a header timeout, and closing them at shutdown. The header
-//! timeout bounds every wait for a request's headers: a client that sends
-//! them too slowly, and an idle keep-alive connection (waiting for the next
-//! request is reading its headers), are closed when it runs out.
+//! HTTP/1 under a header timeout with TCP keepalive, and closing them at
+//! shutdown. The header timeout bounds every wait for a request's headers:
+//! a client that sends them too slowly, and an idle keep-alive connection
+//! (waiting for the next request is reading its headers), are closed when
+//! it runs out; keepalive finds a peer that vanished mid-request.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +14,20 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use socket2::{SockRef, TcpKeepalive};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiError, ApiErrorCode, Format};
+
+/// Probes start after a minute of silence, every 10 s, and the connection
+/// is closed after 3 unanswered ones: a dead peer is gone within 90 s.
+const KEEPALIVE: TcpKeepalive = TcpKeepalive::new()
+    .with_time(Duration::from_secs(60))
+    .with_interval(Duration::from_secs(10))
+    .with_retries(3);
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ConnectionLimits {
@@ -81,6 +90,10 @@ async fn serve_one(
     _slot: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
+    // A client that vanished without closing (a dead NAT, a pulled cable)
+    // is found by the kernel's probes instead of holding a slot and an
+    // event stream until it would have written again.
+    let _ = SockRef::from(&stream).set_tcp_keepalive(&KEEPALIVE);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())

@@ -149,3 +149,57 @@ async fn a_connection_over_the_limit_is_refused_at_once_with_a_readable_503() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The server's end of the connection from `client` to `server` in
+/// /proc/net/tcp: its timer column (`tr:tm->when`).
+fn server_side_timer(server: std::net::SocketAddr, client: std::net::SocketAddr) -> Option<String> {
+    let hex = |a: std::net::SocketAddr| match a {
+        std::net::SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        std::net::SocketAddr::V6(_) => panic!("the test server listens on IPv4"),
+    };
+    let (local, remote) = (hex(server), hex(client));
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields[1] == local && fields[2] == remote).then(|| fields[5].to_owned())
+    })
+}
+
+#[tokio::test]
+async fn an_accepted_connection_has_tcp_keepalive_so_a_vanished_client_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--header-timeout-ms", "60000"]).await;
+    let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+    // A finished request: the connection is surely accepted.
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let (server_addr, client_addr) = (stream.peer_addr().unwrap(), stream.local_addr().unwrap());
+    // Timer 2 on an idle established socket is the keepalive timer (1 is
+    // retransmission, 4 a zero-window probe; none at all without
+    // keepalive); it fires 60 s after the last traffic, in clock ticks of
+    // 1/100 s. Read until the last ACK's delayed-ACK state has settled.
+    let started = Instant::now();
+    let timer = loop {
+        let timer = server_side_timer(server_addr, client_addr).expect("the server's socket");
+        if timer.starts_with("02:") || started.elapsed() > Duration::from_secs(5) {
+            break timer;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (active, when) = timer.split_once(':').unwrap();
+    assert_eq!(active, "02", "keepalive timer armed: {timer}");
+    let seconds = u64::from_str_radix(when, 16).unwrap() / 100;
+    assert!(
+        (30..=60).contains(&seconds),
+        "the first probe after a minute of silence, not the kernel's two hours: {seconds} s"
+    );
+}
