@@ -12,6 +12,7 @@ mod contract;
 mod control;
 mod dashboard;
 mod deployments;
+mod error_surfaces;
 mod error_table;
 mod events;
 mod freeze_proxy;

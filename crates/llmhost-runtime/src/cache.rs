@@ -29,6 +29,7 @@ impl ComponentCache {
     }
 
     pub fn load(&self, engine: &Engine, wasm: &[u8]) -> anyhow::Result<(Component, CacheOutcome)> {
+        super::binary::check_component(wasm)?;
         let Some(dir) = &self.dir else {
             return Ok((
                 Component::from_binary(engine, wasm)?,

@@ -30,6 +30,7 @@ impl Sandbox {
 
     /// Compiles a component (no cache: the kit looks at one file once).
     pub fn compile(&self, wasm: &[u8]) -> anyhow::Result<Component> {
+        super::binary::check_component(wasm)?;
         Ok(Component::from_binary(&self.engine, wasm)?)
     }
 

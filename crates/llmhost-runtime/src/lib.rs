@@ -5,6 +5,7 @@
 
 mod answer;
 mod assemble;
+mod binary;
 mod cache;
 pub mod contract;
 mod egress;
@@ -15,6 +16,7 @@ mod instances;
 pub mod kit;
 mod limits;
 mod manifest;
+mod panic;
 mod plugin;
 mod secret;
 mod state;

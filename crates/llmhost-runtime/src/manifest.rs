@@ -1,7 +1,8 @@
 //! A plugin's manifest, `<name>.toml` beside `<name>.wasm`, written by the
 //! operator: where the plugin may connect, which secrets the host adds to
 //! its requests, its limits, and non-secret settings. Absent means the
-//! defaults: no egress, no secrets, default limits, no settings.
+//! defaults: no egress, no secrets, default limits, no settings (and the
+//! provider is flagged: `Plugin::load`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -141,17 +142,24 @@ mod defaults {
 }
 
 impl Manifest {
-    /// Reads the manifest beside `wasm`, if there is one: a regular file of
-    /// at most 1 MiB (blocking).
+    /// Reads the manifest beside `wasm`, the default (no config, no
+    /// egress) if there is none: a regular file of at most 1 MiB (blocking).
     pub fn load_beside(wasm: &Path) -> anyhow::Result<Self> {
+        Ok(Self::find_beside(wasm)?.unwrap_or_default())
+    }
+
+    /// Reads the manifest beside `wasm`; `None` when there is none.
+    pub fn find_beside(wasm: &Path) -> anyhow::Result<Option<Self>> {
         let path = wasm.with_extension("toml");
         match files::read_regular(&path, files::MAX_MANIFEST_BYTES) {
             Ok(bytes) => {
                 let text = String::from_utf8(bytes)
                     .map_err(|_| anyhow::anyhow!("manifest {}: not UTF-8", path.display()))?;
-                Self::parse(&text).map_err(|e| anyhow::anyhow!("manifest {}: {e}", path.display()))
+                let manifest = Self::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("manifest {}: {e}", path.display()))?;
+                Ok(Some(manifest))
             }
-            Err(e) if e.is_not_found() => Ok(Self::default()),
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(anyhow::anyhow!("manifest {}: {e}", path.display())),
         }
     }

@@ -30,6 +30,7 @@ use super::contract::v0_2::{
     Request, StreamEvent,
 };
 use super::egress::{EgressPolicy, Incident};
+use super::escape::Escaped;
 use super::files;
 use super::manifest::{Limits, Manifest};
 use super::state::PluginState;
@@ -48,6 +49,9 @@ pub struct ProviderDescription {
     /// What the provider accepts, unless a model says otherwise.
     pub capabilities: CapabilityDescription,
     pub models: Vec<ModelDescription>,
+    /// What was found at load that does not stop it from serving but will
+    /// surprise whoever calls it (no manifest beside the component).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -84,7 +88,9 @@ pub enum CallError {
     DeadlineExceeded(Duration),
     #[error("the provider exceeded its memory limit of {limit} bytes")]
     MemoryLimit { limit: usize },
-    #[error("the provider trapped: {0}")]
+    /// The plugin's panic message when it wrote one (`panic`), else the
+    /// trap's own; never wasmtime's backtrace (logged at debug level).
+    #[error("{0}")]
     Trap(String),
     #[error("outbound request refused: {0}")]
     EgressDenied(String),
@@ -147,7 +153,7 @@ impl Plugin {
             let (engine, cache, wasm) = (engine.clone(), cache.clone(), wasm.to_owned());
             let what = wasm.display().to_string();
             files::off_runtime(&what, files::LOAD_TIMEOUT, move || {
-                let manifest = Manifest::load_beside(&wasm)?;
+                let manifest = Manifest::find_beside(&wasm)?;
                 let bytes = files::read_regular(&wasm, files::MAX_COMPONENT_BYTES)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", wasm.display()))?;
                 let (component, outcome) = cache
@@ -157,8 +163,13 @@ impl Plugin {
             })
             .await?
         };
+        let warnings = match &manifest {
+            Some(_) => Vec::new(),
+            None => vec![no_manifest(name)],
+        };
+        let manifest = manifest.unwrap_or_default();
         let egress = EgressPolicy::from_manifest(&manifest)?;
-        let (plugin, info) = Self::open(engine, linker, &component, name, manifest, egress)
+        let (mut plugin, info) = Self::open(engine, linker, &component, name, manifest, egress)
             .await
             .map_err(|e| e.context(wasm.display().to_string()))?;
         anyhow::ensure!(
@@ -167,6 +178,10 @@ impl Plugin {
             wasm.display(),
             info.name
         );
+        for warning in &warnings {
+            tracing::warn!(provider = name, "{warning}");
+        }
+        plugin.description.warnings = warnings;
         Ok((plugin, outcome))
     }
 
@@ -196,6 +211,7 @@ impl Plugin {
                 contract_version: contract.version_text(),
                 capabilities: CapabilityDescription::default(),
                 models: Vec::new(),
+                warnings: Vec::new(),
             },
             engine: engine.clone(),
             pre,
@@ -458,10 +474,32 @@ impl Plugin {
             }),
             Ok(Err(trap)) => match store.data().incidents.first() {
                 Some(incident) => Err(incident_error(incident)),
-                None => Err(CallError::Trap(format!("{trap:#}"))),
+                None => {
+                    // The wasm backtrace names the plugin's own functions
+                    // (its text): escaped, and for whoever debugs it. `{:#}`,
+                    // not `{:?}`: that would also symbolicate the host's own
+                    // Rust backtrace when one was captured, which keeps the
+                    // host's debug info in memory for good.
+                    let plugin = &*self.name;
+                    let trace = format!("{trap:#}");
+                    tracing::debug!(plugin, "trapped: {}", Escaped(&trace));
+                    Err(CallError::Trap(match store.data().stderr.panic_message() {
+                        Some(panic) => format!("the provider panicked: {panic}"),
+                        None => format!("the provider trapped: {}", trap.root_cause()),
+                    }))
+                }
             },
         }
     }
+}
+
+/// The warning for a component loaded without `<name>.toml`: it runs, but
+/// its first outbound request fails, which should not be how anyone learns.
+fn no_manifest(name: &str) -> String {
+    format!(
+        "no manifest: {name}.toml is not beside {name}.wasm, so this provider has no config \
+         and may reach no host (its outbound requests fail with egress_denied)"
+    )
 }
 
 fn incident_error(incident: Incident) -> CallError {

@@ -15,6 +15,7 @@ use super::egress::{EgressHooks, EgressPolicy, Incident, IncidentLog};
 use super::escape::Escaped;
 use super::limits::Limits;
 use super::manifest;
+use super::panic::Stderr;
 use super::ticker::Ticking;
 
 pub struct PluginState {
@@ -29,6 +30,8 @@ pub struct PluginState {
     /// Epochs advance (deadlines tick) while this call's store lives.
     _ticking: Ticking,
     log: LogBudget,
+    /// Where a panic message is found after a trap.
+    pub(super) stderr: Stderr,
 }
 
 /// What is left of a call's log lines and bytes.
@@ -47,8 +50,10 @@ impl PluginState {
         limits: &manifest::Limits,
     ) -> Self {
         // The builder's defaults grant no preopened directories, no
-        // environment, no arguments and no sockets; stdio goes nowhere.
-        let wasi = WasiCtx::builder().build();
+        // environment, no arguments and no sockets; stdin and stdout go
+        // nowhere, and stderr is kept only to read a panic out of it.
+        let stderr = Stderr::default();
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let incidents = IncidentLog::default();
         let hooks = EgressHooks::new(egress, incidents.clone(), plugin.clone());
         Self {
@@ -66,6 +71,7 @@ impl PluginState {
                 bytes: limits.max_log_bytes,
                 limits: (limits.max_log_lines, limits.max_log_bytes),
             },
+            stderr,
         }
     }
 }

@@ -54,6 +54,10 @@ pub(crate) struct Provider {
     /// What the provider accepts, unless a model says otherwise.
     capabilities: Capabilities,
     models: Vec<Model>,
+    /// What was found at load that does not stop the provider from serving
+    /// but will surprise a caller: a component without a manifest beside it
+    /// (it has no config and may reach no host). Empty when all is well.
+    warnings: Vec<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -101,6 +105,7 @@ impl From<ProviderDescription> for Provider {
                     capabilities: m.capabilities.map(Capabilities::from),
                 })
                 .collect(),
+            warnings: p.warnings,
         }
     }
 }

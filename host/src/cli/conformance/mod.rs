@@ -68,12 +68,9 @@ async fn run(args: &ConformanceArgs, progress: &mut report::Progress) -> anyhow:
     progress.start(&report, suite.cases.len() + 2);
 
     let sandbox = Sandbox::new()?;
-    let component = sandbox.compile(&bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not a WebAssembly component this host can compile: {e:#}",
-            args.plugin.display()
-        )
-    })?;
+    let component = sandbox
+        .compile(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} cannot be compiled: {e:#}", args.plugin.display()))?;
     let contract = sandbox.contract(&component);
     report.contract_version = contract.version_text();
     if let Err(why) = contract.check() {

@@ -51,7 +51,7 @@ impl Outcome {
             Self::HostFailure(e) => format!(
                 "a host failure, {}: {} ({})",
                 e.code,
-                without_backtrace(&e.message),
+                e.message,
                 host_failure_advice(e.code)
             ),
         }
@@ -64,23 +64,10 @@ fn retry(e: &TaskError) -> String {
         .unwrap_or_default()
 }
 
-/// A trap's message without wasmtime's backtrace of unnamed functions,
-/// which tells a plugin author nothing.
-fn without_backtrace(message: &str) -> String {
-    match (message.lines().next(), message.lines().last()) {
-        (Some(first), Some(last)) if message.lines().count() > 2 => {
-            let first = first.trim_end_matches("error while executing at wasm backtrace:");
-            let last = last.rsplit_once(">: ").map_or(last, |(_, cause)| cause);
-            format!("{}{}", first.trim_end(), format_args!(" {}", last.trim()))
-        }
-        _ => message.to_owned(),
-    }
-}
-
 fn host_failure_advice(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::PluginTrap => {
-            "the plugin panicked or trapped; a Rust panic shows as `unreachable`"
+            "the plugin panicked (with the message it wrote to stderr) or trapped"
         }
         ErrorCode::MemoryLimit => "the plugin ran out of memory",
         ErrorCode::DeadlineExceeded => "the plugin was still running at the call's deadline",

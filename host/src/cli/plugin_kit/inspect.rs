@@ -76,7 +76,7 @@ pub(crate) async fn inspect(file: &Path) -> anyhow::Result<Inspection> {
     let component = match sandbox.compile(&bytes) {
         Ok(component) => component,
         Err(err) => {
-            inspection.problem = Some(format!("not a WebAssembly component: {err:#}"));
+            inspection.problem = Some(format!("{err:#}"));
             return Ok(inspection);
         }
     };
