@@ -4,7 +4,7 @@
 //! `json_schema`, `json_mode`), never `None`.
 
 use crate::harness::Server;
-use crate::openai_compat::venv_python;
+use crate::openai_compat::{python_lines, venv_python};
 
 const SCRIPT: &str = r#"
 import sys
@@ -42,19 +42,9 @@ async fn langchain_binds_tools_and_gets_structured_output_three_ways() {
     };
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]).await;
-    let output = tokio::process::Command::new(&python)
-        .args(["-c", SCRIPT, &server.base])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let lines = python_lines(&python, SCRIPT, &[&server.base]).await;
     assert_eq!(
-        stdout.lines().collect::<Vec<_>>(),
+        lines,
         [
             "tool get_weather {'city': 'Paris'}",
             "function_calling Reply(city='Oslo', days=1)",

@@ -293,8 +293,15 @@ except openai.NotFoundError as e:
 
 /// Runs `SDK_SCRIPT` against `server` for `model`; its output lines.
 async fn sdk_lines(python: &PathBuf, server: &Server, model: &str) -> Vec<String> {
+    python_lines(python, SDK_SCRIPT, &[&server.base, model]).await
+}
+
+/// Runs a Python `script` with `args`; its output lines, once it has
+/// exited successfully (else the test fails with both of its outputs).
+pub(crate) async fn python_lines(python: &PathBuf, script: &str, args: &[&str]) -> Vec<String> {
     let output = tokio::process::Command::new(python)
-        .args(["-c", SDK_SCRIPT, &server.base, model])
+        .args(["-c", script])
+        .args(args)
         .output()
         .await
         .unwrap();

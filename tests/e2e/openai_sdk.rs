@@ -5,7 +5,7 @@
 //! `BadRequestError` whose `param` is `tools`.
 
 use crate::harness::Server;
-use crate::openai_compat::sdk_python;
+use crate::openai_compat::{python_lines, sdk_python};
 
 const SCRIPT: &str = r#"
 import sys, openai
@@ -54,18 +54,7 @@ async fn the_official_openai_sdk_uses_tools_structured_output_images_and_embeddi
     };
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]).await;
-    let output = tokio::process::Command::new(&python)
-        .args(["-c", SCRIPT, &server.base])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<&str> = stdout.lines().collect();
+    let lines = python_lines(&python, SCRIPT, &[&server.base]).await;
     assert_eq!(
         lines,
         [
