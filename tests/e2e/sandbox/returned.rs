@@ -152,6 +152,7 @@ async fn what_a_hostile_plugin_returns_or_logs_is_bounded_and_escaped() {
     assert_eq!(status, 200);
     let after = server.rss_kib();
     let budget = baseline + (HOSTILE_MEMORY >> 10) + (64 << 10);
+    eprintln!("RSS: baseline {baseline} KiB, after the attacks {after} KiB, budget {budget} KiB");
     assert!(
         after <= budget,
         "RSS went from {baseline} KiB to {after} KiB (budget {budget})"
