@@ -5,6 +5,7 @@
 //! review (issue 14) that grew its own tests has a file under `sandbox/`.
 
 mod loading;
+mod resources;
 mod retry_after;
 mod returned;
 

@@ -46,6 +46,11 @@ fn pooling() -> PoolingAllocationConfig {
     pool.total_memories(MAX_LIVE_INSTANCES * 2);
     pool.total_tables(MAX_LIVE_INSTANCES * 8);
     pool.total_stacks(MAX_LIVE_INSTANCES);
+    // A component that declares more memories or tables than one call may
+    // have (`limits`) cannot take more slots than that: it fails to
+    // instantiate, so it is refused at load.
+    pool.max_memories_per_component(super::limits::MAX_MEMORIES as u32);
+    pool.max_tables_per_component(super::limits::MAX_TABLES as u32);
     // Above every per-plugin memory limit (enforced by `limits::Limits`, so
     // that hitting it is reported as `memory_limit`).
     pool.max_memory_size(MAX_MEMORY_BYTES);

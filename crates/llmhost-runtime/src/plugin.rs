@@ -472,6 +472,11 @@ impl Plugin {
             Ok(Err(_)) if store.data().limits.memory_exhausted() => Err(CallError::MemoryLimit {
                 limit: store.data().limits.max_memory(),
             }),
+            Ok(Err(trap)) if table_full(&trap) => Err(CallError::ResourceLimit(format!(
+                "the provider held more than {} handles at once (headers, requests, bodies, \
+                 streams)",
+                super::state::MAX_RESOURCES
+            ))),
             Ok(Err(trap)) => match store.data().incidents.first() {
                 Some(incident) => Err(incident_error(incident)),
                 None => {
@@ -500,6 +505,16 @@ fn no_manifest(name: &str) -> String {
         "no manifest: {name}.toml is not beside {name}.wasm, so this provider has no config \
          and may reach no host (its outbound requests fail with egress_denied)"
     )
+}
+
+/// Whether a trap is the call's resource table refusing one more handle.
+fn table_full(trap: &wasmtime::Error) -> bool {
+    trap.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<wasmtime::component::ResourceTableError>(),
+            Some(wasmtime::component::ResourceTableError::Full)
+        )
+    })
 }
 
 fn incident_error(incident: Incident) -> CallError {

@@ -18,6 +18,14 @@ use super::manifest;
 use super::panic::Stderr;
 use super::ticker::Ticking;
 
+/// Handles (fields, requests, bodies, streams, pollables) one call may
+/// hold at once; a plugin needs tens.
+pub(crate) const MAX_RESOURCES: usize = 1_024;
+/// Bytes one `wasi:http` fields resource (a request's or response's
+/// headers) may hold in the host; so all of a call's fields hold at most
+/// `MAX_RESOURCES` times this.
+pub(crate) const MAX_FIELDS_BYTES: usize = 32 << 10;
+
 pub struct PluginState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
@@ -58,9 +66,17 @@ impl PluginState {
         let hooks = EgressHooks::new(egress, incidents.clone(), plugin.clone());
         Self {
             wasi,
-            http: WasiHttpCtx::new(),
+            http: {
+                let mut http = WasiHttpCtx::new();
+                http.set_field_size_limit(MAX_FIELDS_BYTES);
+                http
+            },
             hooks,
-            table: ResourceTable::new(),
+            table: {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(MAX_RESOURCES);
+                table
+            },
             limits: Limits::new(limits.memory_bytes),
             incidents,
             plugin,

@@ -18,7 +18,13 @@ pub(crate) struct EgressHooks {
     incidents: IncidentLog,
     forbidden: ForbiddenHeaderFilter,
     plugin: Arc<str>,
+    /// Requests this call has sent, refused ones included.
+    sent: usize,
 }
+
+/// Outgoing requests one call may make, each a connection it may hold: a
+/// provider makes one, or a few with redirects and tools.
+pub(crate) const MAX_REQUESTS: usize = 256;
 
 impl EgressHooks {
     pub(crate) fn new(policy: Arc<EgressPolicy>, incidents: IncidentLog, plugin: Arc<str>) -> Self {
@@ -36,6 +42,7 @@ impl EgressHooks {
             incidents,
             forbidden,
             plugin,
+            sent: 0,
         }
     }
 }
@@ -66,7 +73,18 @@ impl WasiHttpHooks for EgressHooks {
         let policy = self.policy.clone();
         let incidents = self.incidents.clone();
         let plugin = self.plugin.clone();
+        self.sent += 1;
+        let over = self.sent > MAX_REQUESTS;
         Box::new(async move {
+            if over {
+                let why = format!(
+                    "the provider made more than {MAX_REQUESTS} outgoing requests in one call"
+                );
+                if incidents.record(Incident::Limit(why.clone())) {
+                    tracing::warn!(plugin = &*plugin, "{why}; the rest are refused");
+                }
+                return Err(Error::HttpRequestDenied);
+            }
             if let Some(script) = &policy.script {
                 let allowed = policy.check_origin(request.uri()).map(|_| ());
                 if let Err(why) = &allowed {

@@ -11,7 +11,10 @@
 //! - `model:<bytes>`: completes with a model name that long;
 //! - `error:<bytes>`: fails with an error message that long;
 //! - `deny-swallow:<url>`: a refused request, then a completion anyway;
-//! - `deny-flood:<count>:<url>`: that many refused requests, then fails.
+//! - `deny-flood:<count>:<url>`: that many refused requests, then fails;
+//! - `fields:<count>:<bytes>`: that many `wasi:http` fields, each asked to
+//!   hold a header of that many bytes, all kept alive;
+//! - `requests:<count>:<url>`: that many requests to an allowed URL.
 
 use llmhost_plugin_sdk::Provider;
 use llmhost_plugin_sdk::answer::{info, text};

@@ -1,0 +1,71 @@
+//! Findings 2 and 9: what a call makes the host hold is bounded per call.
+//! A plugin that keeps thousands of `wasi:http` fields of 120 KiB each (on
+//! three calls at once) fails with `resource_limit` when its handles run
+//! out, its headers refused past 32 KiB each; one that sends a thousand
+//! requests fails with `resource_limit` after 256. Meanwhile echo keeps
+//! completing, `/healthz` answers and RSS stays within budget.
+
+use serde_json::json;
+
+use super::plugins_dir;
+use crate::harness::{Server, echo};
+use crate::test_plugin;
+use crate::upstream::Upstream;
+
+#[tokio::test]
+async fn handles_headers_and_requests_of_one_call_are_bounded() {
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!("[egress]\nallow = [\"{}\"]\n", upstream.origin());
+    let plugins = plugins_dir(
+        dir.path(),
+        &[("echo", None), (test_plugin::HOSTILE, Some(manifest))],
+    );
+    let args = ["--plugins-dir", plugins.to_str().unwrap(), "--workers", "8"];
+    let server = Server::start(dir.path(), &args).await;
+    let warm = server.submit(&echo("warm up")).await;
+    server.wait_until_finished(&warm).await;
+    let baseline = server.rss_kib();
+
+    let mut neighbours = Vec::new();
+    for i in 0..4 {
+        let body = json!({"provider": "echo", "model": "echo-slow:300", "prompt": format!("neighbour {i}")});
+        neighbours.push(server.submit(&body).await);
+    }
+    let order = |mode: &str| json!({"provider": "hostile", "model": "m", "prompt": mode, "max_attempts": 1});
+    let mut attacks = Vec::new();
+    for _ in 0..3 {
+        attacks.push(server.submit(&order("fields:100000:122880")).await);
+    }
+    let requests = server
+        .submit(&order(&format!("requests:1000:{}", upstream.url("/ok"))))
+        .await;
+
+    for id in &attacks {
+        let task = server.wait_until_finished(id).await;
+        assert_eq!(task["error_code"], "resource_limit", "{task}");
+        let message = task["error_message"].as_str().unwrap();
+        assert!(message.contains("more than 1024 handles"), "{message}");
+    }
+    let task = server.wait_until_finished(&requests).await;
+    assert_eq!(task["error_code"], "resource_limit", "{task}");
+    let message = task["error_message"].as_str().unwrap();
+    assert!(
+        message.contains("more than 256 outgoing requests"),
+        "{message}"
+    );
+
+    for (i, id) in neighbours.iter().enumerate() {
+        let task = server.wait_until_finished(id).await;
+        assert_eq!(task["result"]["text"], format!("neighbour {i}"), "{task}");
+    }
+    let (status, _) = server.get_json("/healthz").await;
+    assert_eq!(status, 200);
+    let after = server.rss_kib();
+    let budget = baseline + (64 << 10);
+    eprintln!("RSS: baseline {baseline} KiB, after the attacks {after} KiB, budget {budget} KiB");
+    assert!(
+        after <= budget,
+        "RSS went from {baseline} KiB to {after} KiB (budget {budget})"
+    );
+}
