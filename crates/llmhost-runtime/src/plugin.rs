@@ -472,11 +472,21 @@ impl Plugin {
             Ok(Err(_)) if store.data().limits.memory_exhausted() => Err(CallError::MemoryLimit {
                 limit: store.data().limits.max_memory(),
             }),
-            Ok(Err(trap)) if table_full(&trap) => Err(CallError::ResourceLimit(format!(
-                "the provider held more than {} handles at once (headers, requests, bodies, \
-                 streams)",
-                super::state::MAX_RESOURCES
-            ))),
+            // A refused request decides, whatever the plugin did next
+            // (retrying it until its handles ran out, say).
+            Ok(Err(_))
+                if store
+                    .data()
+                    .incidents
+                    .first()
+                    .is_some_and(|i| i.is_decisive()) =>
+            {
+                let decisive = store.data().incidents.first().expect("checked");
+                Err(incident_error(decisive))
+            }
+            Ok(Err(trap)) if host_limit(&trap).is_some() => Err(CallError::ResourceLimit(
+                host_limit(&trap).expect("checked"),
+            )),
             Ok(Err(trap)) => match store.data().incidents.first() {
                 Some(incident) => Err(incident_error(incident)),
                 None => {
@@ -507,13 +517,28 @@ fn no_manifest(name: &str) -> String {
     )
 }
 
-/// Whether a trap is the call's resource table refusing one more handle.
-fn table_full(trap: &wasmtime::Error) -> bool {
-    trap.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<wasmtime::component::ResourceTableError>(),
-            Some(wasmtime::component::ResourceTableError::Full)
-        )
+/// Which per-call host limit a trap is, if it is one: the call's resource
+/// table refusing one more handle, or a fields resource refusing more
+/// header bytes than the host holds for it.
+fn host_limit(trap: &wasmtime::Error) -> Option<String> {
+    use wasmtime::component::ResourceTableError;
+    use wasmtime_wasi_http::FieldMapError;
+    trap.chain().find_map(|cause| {
+        if let Some(ResourceTableError::Full) = cause.downcast_ref::<ResourceTableError>() {
+            return Some(format!(
+                "the provider held more than {} handles at once (headers, requests, bodies, \
+                 streams)",
+                super::state::MAX_RESOURCES
+            ));
+        }
+        match cause.downcast_ref::<FieldMapError>() {
+            Some(FieldMapError::TotalSizeTooBig | FieldMapError::TooManyFields) => Some(format!(
+                "the provider's headers grew past the {} bytes the host holds per fields \
+                 resource",
+                super::state::MAX_FIELDS_BYTES
+            )),
+            _ => None,
+        }
     })
 }
 

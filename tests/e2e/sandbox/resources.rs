@@ -1,8 +1,8 @@
 //! Findings 2 and 9: what a call makes the host hold is bounded per call.
 //! A plugin that keeps thousands of `wasi:http` fields of 120 KiB each (on
-//! three calls at once) fails with `resource_limit` when its handles run
-//! out, its headers refused past 32 KiB each; one that sends a thousand
-//! requests fails with `resource_limit` after 256. Meanwhile echo keeps
+//! three calls at once) fails with `resource_limit` at its first header
+//! past 32 KiB; one that keeps thousands of small ones, when its 1,024
+//! handles run out; one that sends a thousand requests, after 256. Meanwhile echo keeps
 //! completing, `/healthz` answers and RSS stays within budget.
 
 use serde_json::json;
@@ -37,6 +37,7 @@ async fn handles_headers_and_requests_of_one_call_are_bounded() {
     for _ in 0..3 {
         attacks.push(server.submit(&order("fields:100000:122880")).await);
     }
+    let small = server.submit(&order("fields:100000:16")).await;
     let requests = server
         .submit(&order(&format!("requests:1000:{}", upstream.url("/ok"))))
         .await;
@@ -45,8 +46,16 @@ async fn handles_headers_and_requests_of_one_call_are_bounded() {
         let task = server.wait_until_finished(id).await;
         assert_eq!(task["error_code"], "resource_limit", "{task}");
         let message = task["error_message"].as_str().unwrap();
-        assert!(message.contains("more than 1024 handles"), "{message}");
+        // The first header over 32 KiB stops the call: nothing of it is held.
+        assert!(
+            message.contains("headers grew past the 32768 bytes"),
+            "{message}"
+        );
     }
+    let task = server.wait_until_finished(&small).await;
+    assert_eq!(task["error_code"], "resource_limit", "{task}");
+    let message = task["error_message"].as_str().unwrap();
+    assert!(message.contains("more than 1024 handles"), "{message}");
     let task = server.wait_until_finished(&requests).await;
     assert_eq!(task["error_code"], "resource_limit", "{task}");
     let message = task["error_message"].as_str().unwrap();

@@ -84,6 +84,29 @@ impl Provider for Plugin {
                 }
                 Err(ProviderError::UpstreamError("all refused".into()))
             }
+            "fields" => {
+                let (count, bytes) = argument.split_once(':').unwrap_or(("0", "0"));
+                let value = vec![b'v'; bytes.parse().unwrap_or(0)];
+                let mut held = Vec::new();
+                for i in 0..count.parse::<usize>().unwrap_or(0) {
+                    let fields = wasip2::http::types::Fields::new();
+                    let refused = fields.append(&format!("x-{i}"), &value).is_err();
+                    held.push((fields, refused));
+                }
+                let refused = held.iter().filter(|(_, r)| *r).count();
+                Ok(text(
+                    format!("held {}, {refused} refused", held.len()),
+                    request.model,
+                ))
+            }
+            "requests" => {
+                let (count, url) = argument.split_once(':').unwrap_or(("0", ""));
+                let mut ok = 0;
+                for _ in 0..count.parse::<usize>().unwrap_or(0) {
+                    ok += usize::from(http::send(&http::Request::get(url)).is_ok());
+                }
+                Ok(text(format!("{ok} answered"), request.model))
+            }
             other => Err(ProviderError::InvalidRequest(format!(
                 "unknown mode {other:?}"
             ))),
