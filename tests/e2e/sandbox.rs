@@ -8,6 +8,7 @@ mod loading;
 mod resources;
 mod retry_after;
 mod returned;
+mod secrets;
 
 use std::path::{Path, PathBuf};
 

@@ -35,7 +35,9 @@ impl Upstream {
     }
 
     /// Serves `/ok`, `/big` (2 MiB), `/stall` (a body that stops after a
-    /// few bytes), `/redirect?to=URL` (302) and records authorizations.
+    /// few bytes), `/redirect?to=URL` (302), `/reflect` (the request's
+    /// Authorization as it came, URL-encoded and base64-encoded) and
+    /// records authorizations.
     pub(crate) async fn start() -> Self {
         let seen = Seen::default();
         let app = Router::new()
@@ -43,6 +45,7 @@ impl Upstream {
             .route("/big", get(|| async { "y".repeat(2 << 20) }))
             .route("/stall", get(stall))
             .route("/redirect", get(redirect))
+            .route("/reflect", get(reflect))
             .layer(axum::middleware::from_fn_with_state(seen.clone(), record))
             .with_state(seen.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -80,4 +83,35 @@ async fn redirect(
 ) -> impl IntoResponse {
     let to = q.get("to").cloned().unwrap_or_default();
     (StatusCode::FOUND, [(header::LOCATION, to)])
+}
+
+/// What a careless (or hostile) upstream does: echoes the credential.
+async fn reflect(headers: HeaderMap) -> String {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("?").to_owned())
+        .unwrap_or_default();
+    let encoded: String = url::form_urlencoded::byte_serialize(auth.as_bytes()).collect();
+    let base64 = base64(auth.as_bytes());
+    format!("you sent {auth}; url-encoded {encoded}; base64 {base64}")
+}
+
+/// Standard base64 with padding, as an upstream would write it.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize])
+            } else {
+                '='
+            });
+        }
+    }
+    out
 }

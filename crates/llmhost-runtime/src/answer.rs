@@ -11,6 +11,7 @@ use super::assemble;
 use super::contract::v0_2::{Completion, EmbeddingsResponse, ProviderError, ProviderInfo};
 use super::manifest::Limits;
 use super::plugin::CallError;
+use super::redact::Redactor;
 
 /// The most a provider's metadata may hold in all (every string of it, and
 /// its models): `GET /api/v1/providers` shows it for every provider.
@@ -85,6 +86,39 @@ pub(crate) fn check_info(info: &ProviderInfo, limits: &Limits) -> Result<(), Cal
         total += model.id.len() + model.description.len();
     }
     within("metadata", total, MAX_METADATA_BYTES)
+}
+
+/// Removes every form of the plugin's secrets from what it generated.
+pub(crate) fn redact_completion(completion: &mut Completion, redactor: &Redactor) {
+    if redactor.is_empty() {
+        return;
+    }
+    redactor.redact(&mut completion.text);
+    redactor.redact_option(&mut completion.reasoning);
+    redactor.redact_option(&mut completion.refusal);
+    redactor.redact(&mut completion.model);
+    redactor.redact_option(&mut completion.response_id);
+    for call in &mut completion.tool_calls {
+        redactor.redact(&mut call.id);
+        redactor.redact(&mut call.name);
+        redactor.redact(&mut call.arguments);
+    }
+}
+
+pub(crate) fn message_mut(error: &mut ProviderError) -> &mut String {
+    match error {
+        ProviderError::RateLimited(limit) => &mut limit.message,
+        ProviderError::InvalidRequest(m)
+        | ProviderError::Authentication(m)
+        | ProviderError::PermissionDenied(m)
+        | ProviderError::ModelNotFound(m)
+        | ProviderError::ContextLengthExceeded(m)
+        | ProviderError::ContentFiltered(m)
+        | ProviderError::Timeout(m)
+        | ProviderError::UpstreamUnavailable(m)
+        | ProviderError::UpstreamError(m)
+        | ProviderError::Unsupported(m) => m,
+    }
 }
 
 fn message(error: &ProviderError) -> &str {

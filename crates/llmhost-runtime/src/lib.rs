@@ -18,6 +18,7 @@ mod limits;
 mod manifest;
 mod panic;
 mod plugin;
+mod redact;
 mod secret;
 mod state;
 mod ticker;

@@ -33,6 +33,7 @@ use super::egress::{EgressPolicy, Incident};
 use super::escape::Escaped;
 use super::files;
 use super::manifest::{Limits, Manifest};
+use super::redact::Redactor;
 use super::state::PluginState;
 
 /// What the host tells clients about an installed provider.
@@ -134,6 +135,8 @@ pub struct Plugin {
     info: ProviderInfo,
     config: Arc<BTreeMap<String, String>>,
     egress: Arc<EgressPolicy>,
+    /// The forms of the plugin's secrets, removed from what it returns.
+    redactor: Arc<Redactor>,
     limits: Limits,
 }
 
@@ -227,6 +230,7 @@ impl Plugin {
                 },
             },
             config: Arc::new(manifest.config),
+            redactor: Arc::new(Redactor::new(egress.secret_values())),
             egress: Arc::new(egress),
             limits: manifest.limits,
         };
@@ -355,7 +359,10 @@ impl Plugin {
                     {
                         return Ok(Ok(assembly.finish(None, &request.model)));
                     }
-                    if let Some(piece) = piece {
+                    if let Some(mut piece) = piece {
+                        // Each piece on its own: a secret split across two
+                        // is caught only in the stored result (redact.rs).
+                        self.redactor.redact_event(&mut piece);
                         let _ = sink.send(piece).await;
                     }
                 }
@@ -417,14 +424,16 @@ impl Plugin {
             return Err(incident_error(decisive));
         }
         match answer {
-            Ok(completion) => {
+            Ok(mut completion) => {
                 answer::check_completion(&completion, &self.limits)?;
+                answer::redact_completion(&mut completion, &self.redactor);
                 Ok(Ok(completion))
             }
-            Err(error) => match incident {
+            Err(mut error) => match incident {
                 Some(incident) => Err(incident_error(incident)),
                 None => {
                     answer::check_error(&error, &self.limits)?;
+                    self.redactor.redact(answer::message_mut(&mut error));
                     Ok(Err(error))
                 }
             },
@@ -450,7 +459,13 @@ impl Plugin {
     }
 
     fn new_store_with(&self, egress: Arc<EgressPolicy>) -> Store<PluginState> {
-        let state = PluginState::new(self.name.clone(), self.config.clone(), egress, &self.limits);
+        let state = PluginState::new(
+            self.name.clone(),
+            self.config.clone(),
+            egress,
+            &self.limits,
+            self.redactor.clone(),
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         // Yield to the executor at every epoch tick, so that the deadline's

@@ -16,6 +16,7 @@ use super::escape::Escaped;
 use super::limits::Limits;
 use super::manifest;
 use super::panic::Stderr;
+use super::redact::Redactor;
 use super::ticker::Ticking;
 
 /// Handles (fields, requests, bodies, streams, pollables) one call may
@@ -40,6 +41,7 @@ pub struct PluginState {
     log: LogBudget,
     /// Where a panic message is found after a trap.
     pub(super) stderr: Stderr,
+    redactor: Arc<Redactor>,
 }
 
 /// What is left of a call's log lines and bytes.
@@ -56,6 +58,7 @@ impl PluginState {
         config: Arc<BTreeMap<String, String>>,
         egress: Arc<EgressPolicy>,
         limits: &manifest::Limits,
+        redactor: Arc<Redactor>,
     ) -> Self {
         // The builder's defaults grant no preopened directories, no
         // environment, no arguments and no sockets; stdin and stdout go
@@ -82,6 +85,7 @@ impl PluginState {
             plugin,
             config,
             _ticking: Ticking::start(),
+            redactor,
             log: LogBudget {
                 lines: limits.max_log_lines,
                 bytes: limits.max_log_bytes,
@@ -134,7 +138,9 @@ impl PluginState {
         }
         budget.lines -= 1;
         budget.bytes -= size;
-        let message = Escaped(message);
+        let mut message = message.to_owned();
+        self.redactor.redact(&mut message);
+        let message = Escaped(&message);
         match level {
             LogLevel::Trace => tracing::trace!(plugin, "{message}"),
             LogLevel::Debug => tracing::debug!(plugin, "{message}"),

@@ -242,6 +242,12 @@ impl EgressPolicy {
         self
     }
 
+    /// The value of every secret the host adds, to keep them out of what
+    /// the plugin returns.
+    pub(crate) fn secret_values(&self) -> impl Iterator<Item = &[u8]> {
+        self.secrets.iter().map(|s| s.value.as_bytes())
+    }
+
     /// Header names a plugin may not set: every secret header.
     pub fn secret_header_names(&self) -> Vec<HeaderName> {
         self.reserved.clone()

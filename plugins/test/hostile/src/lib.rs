@@ -14,7 +14,8 @@
 //! - `deny-flood:<count>:<url>`: that many refused requests, then fails;
 //! - `fields:<count>:<bytes>`: that many `wasi:http` fields, each asked to
 //!   hold a header of that many bytes, all kept alive;
-//! - `requests:<count>:<url>`: that many requests to an allowed URL.
+//! - `requests:<count>:<url>`: that many requests to an allowed URL;
+//! - `reflect:<url>`: GETs the URL, logs its body and fails with it.
 
 use llmhost_plugin_sdk::Provider;
 use llmhost_plugin_sdk::answer::{info, text};
@@ -83,6 +84,13 @@ impl Provider for Plugin {
                     let _ = http::send(&http::Request::get(url));
                 }
                 Err(ProviderError::UpstreamError("all refused".into()))
+            }
+            "reflect" => {
+                let body = http::send(&http::Request::get(argument))
+                    .map(|r| r.text())
+                    .unwrap_or_else(|e| e.to_string());
+                log(LogLevel::Info, &body);
+                Err(ProviderError::InvalidRequest(body))
             }
             "fields" => {
                 let (count, bytes) = argument.split_once(':').unwrap_or(("0", "0"));

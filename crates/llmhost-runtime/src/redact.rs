@@ -1,0 +1,137 @@
+//! Secret values kept out of what a plugin returns. The host adds secrets
+//! to requests; an upstream that reflects a request header (or a plugin
+//! that asks it to) could hand one back, and the plugin could return it as
+//! text, an error message, a model name or a log line. Every configured
+//! secret value (and its credential part after `Bearer `), as it is, URL-
+//! encoded and base64-encoded (standard and URL-safe alphabets), is
+//! replaced by `[redacted]` before the host stores, logs or answers it.
+//!
+//! What remains (docs/plugins.md says it too): a secret transformed any
+//! other way (split across streamed pieces, reversed, hashed, encoded at
+//! another alignment inside a longer base64 text) is not recognised.
+
+/// What a secret becomes wherever it is found.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// Shorter values are not searched for: redacting them would mangle text.
+const MIN_SECRET_BYTES: usize = 8;
+
+/// The forms of every secret of one plugin, longest first.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Redactor {
+    needles: Vec<String>,
+}
+
+impl Redactor {
+    pub(crate) fn new<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let mut needles = Vec::new();
+        for value in values {
+            let mut parts = vec![value];
+            // `Bearer sk-…`: the credential alone is the secret too.
+            if let Some(at) = value.iter().rposition(|b| *b == b' ') {
+                parts.push(&value[at + 1..]);
+            }
+            for part in parts.into_iter().filter(|p| p.len() >= MIN_SECRET_BYTES) {
+                if let Ok(text) = std::str::from_utf8(part) {
+                    needles.push(text.to_owned());
+                }
+                needles.push(url::form_urlencoded::byte_serialize(part).collect());
+                needles.push(base64(part, STANDARD));
+                needles.push(base64(part, URL_SAFE));
+            }
+        }
+        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        needles.dedup();
+        Self { needles }
+    }
+
+    /// Replaces every form of every secret in `text`.
+    pub(crate) fn redact(&self, text: &mut String) {
+        for needle in &self.needles {
+            if text.contains(needle.as_str()) {
+                *text = text.replace(needle.as_str(), REDACTED);
+            }
+        }
+    }
+
+    pub(crate) fn redact_option(&self, text: &mut Option<String>) {
+        if let Some(text) = text {
+            self.redact(text);
+        }
+    }
+
+    /// Replaces every form of every secret in one streamed piece.
+    pub(crate) fn redact_event(&self, event: &mut crate::StreamEvent) {
+        use crate::StreamEvent;
+        match event {
+            StreamEvent::Text(text) | StreamEvent::Reasoning(text) | StreamEvent::Refusal(text) => {
+                self.redact(text)
+            }
+            StreamEvent::ToolCall(delta) => {
+                self.redact_option(&mut delta.id);
+                self.redact_option(&mut delta.name);
+                self.redact(&mut delta.arguments);
+            }
+            StreamEvent::End(_) => {}
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.needles.is_empty()
+    }
+}
+
+const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Base64 without padding: a padded or unpadded copy both contain it.
+fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(alphabet[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard_encoding_without_padding() {
+        assert_eq!(base64(b"Man", STANDARD), "TWFu");
+        assert_eq!(base64(b"Ma", STANDARD), "TWE");
+        assert_eq!(base64(b"M", STANDARD), "TQ");
+        assert_eq!(base64(b"\xfb\xff", URL_SAFE), "-_8");
+    }
+
+    #[test]
+    fn every_form_of_a_secret_is_redacted_and_short_values_are_left_alone() {
+        let redactor = Redactor::new([b"Bearer sk-test-1234/5678".as_slice(), b"short".as_slice()]);
+        for leaked in [
+            "Bearer sk-test-1234/5678",
+            "sk-test-1234/5678",
+            "sk-test-1234%2F5678",
+            "Bearer+sk-test-1234%2F5678",
+            &base64(b"sk-test-1234/5678", STANDARD),
+            &format!("{}==", base64(b"Bearer sk-test-1234/5678", URL_SAFE)),
+        ] {
+            let mut text = format!("upstream said: {leaked}!");
+            redactor.redact(&mut text);
+            assert!(
+                text.starts_with("upstream said: [redacted]"),
+                "{leaked}: {text}"
+            );
+            assert!(!text.contains("1234"), "{leaked}: {text}");
+        }
+        let mut text = "short and sweet".to_owned();
+        redactor.redact(&mut text);
+        assert_eq!(text, "short and sweet");
+    }
+}

@@ -1,0 +1,122 @@
+//! Finding 4: a secret cannot come back. An upstream reflects the header the
+//! host added (as it is, URL-encoded and base64-encoded); a plugin returns
+//! what it got as completion text, as an error message and as a log line.
+//! The secret appears in no task, API answer, provider listing, log line
+//! or database file (the WAL included); `[redacted]` stands in its place.
+
+use serde_json::json;
+
+use super::plugins_dir;
+use crate::harness::Server;
+use crate::test_plugin;
+use crate::upstream::Upstream;
+
+#[tokio::test]
+async fn a_reflected_secret_is_redacted_from_everything_the_host_keeps_or_shows() {
+    let upstream = Upstream::start().await;
+    let secret = format!("sk-reflect-{}-Zq9", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!(
+        "[egress]\nallow = [\"{o}\"]\n\n[[secret]]\norigin = \"{o}\"\nheader = \"authorization\"\nvalue = \"Bearer ${{LLMHOST_TEST_SECRET}}\"\n",
+        o = upstream.origin()
+    );
+    let plugins = plugins_dir(
+        dir.path(),
+        &[
+            (test_plugin::EGRESS, Some(manifest.clone())),
+            (test_plugin::HOSTILE, Some(manifest)),
+        ],
+    );
+    let args = ["--plugins-dir", plugins.to_str().unwrap()];
+    let env = [("LLMHOST_TEST_SECRET", secret.as_str())];
+    let server = Server::start_with_env(dir.path(), &args, &env).await;
+    let reflect = upstream.url("/reflect");
+
+    let text = json!({"provider": "egress", "model": "m", "prompt": reflect, "max_attempts": 1});
+    let id = server.submit(&text).await;
+    let done = server.wait_until_finished(&id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let answer = done["result"]["text"].as_str().unwrap();
+    assert_eq!(answer.matches("[redacted]").count(), 3, "{answer}");
+
+    let error = json!({"provider": "hostile", "model": "m", "prompt": format!("reflect:{reflect}"), "max_attempts": 1});
+    let failed = server
+        .wait_until_finished(&server.submit(&error).await)
+        .await;
+    assert_eq!(failed["error_code"], "invalid_request", "{failed}");
+    assert!(
+        failed["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("[redacted]"),
+        "{failed}"
+    );
+
+    let chat = json!({"model": "egress/m", "messages": [{"role": "user", "content": reflect}]});
+    let url = server.url("/v1/chat/completions");
+    let sync = server
+        .http
+        .post(url)
+        .json(&chat)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(sync.contains("[redacted]"), "{sync}");
+    let streamed = json!({"model": "egress/m", "stream": true, "messages": [{"role": "user", "content": reflect}]});
+    let url = server.url("/v1/chat/completions");
+    let stream = server
+        .http
+        .post(url)
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let (_, listing) = server.get_json("/api/v1/providers").await;
+    let tasks = server.all_tasks().await;
+    let log = server.log();
+    assert_eq!(
+        upstream.seen.authorizations().len(),
+        4,
+        "every call reached the upstream"
+    );
+    server.terminate().await;
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    assert!(files.iter().any(|(p, _)| p.ends_with("llmhost.db")));
+    let forms = [
+        secret.clone(),
+        url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+    ];
+    for form in &forms {
+        for (what, text) in [
+            ("sync answer", sync.as_str()),
+            ("streamed answer", stream.as_str()),
+            ("provider listing", &listing.to_string()),
+            ("tasks", &serde_json::to_string(&tasks).unwrap()),
+            ("log", log.as_str()),
+        ] {
+            assert!(
+                !text.contains(form.as_str()),
+                "{what} holds the secret: {text}"
+            );
+        }
+        for (path, bytes) in &files {
+            assert!(
+                !String::from_utf8_lossy(bytes).contains(form.as_str()),
+                "{path} holds the secret"
+            );
+        }
+    }
+}
