@@ -53,7 +53,7 @@ struct LogBudget {
 }
 
 impl PluginState {
-    pub fn new(
+    pub(crate) fn new(
         plugin: Arc<str>,
         config: Arc<BTreeMap<String, String>>,
         egress: Arc<EgressPolicy>,
