@@ -64,10 +64,10 @@ pub(crate) fn check_embeddings(
     within("model name", answer.model.len(), limits.max_string_bytes)
 }
 
-pub(crate) fn check_error(error: &ProviderError, limits: &Limits) -> Result<(), CallError> {
+pub(crate) fn check_error(error: &mut ProviderError, limits: &Limits) -> Result<(), CallError> {
     within(
         "error message",
-        message(error).len(),
+        message_mut(error).len(),
         limits.max_string_bytes,
     )
 }
@@ -121,22 +121,6 @@ pub(crate) fn message_mut(error: &mut ProviderError) -> &mut String {
     }
 }
 
-fn message(error: &ProviderError) -> &str {
-    match error {
-        ProviderError::RateLimited(limit) => &limit.message,
-        ProviderError::InvalidRequest(m)
-        | ProviderError::Authentication(m)
-        | ProviderError::PermissionDenied(m)
-        | ProviderError::ModelNotFound(m)
-        | ProviderError::ContextLengthExceeded(m)
-        | ProviderError::ContentFiltered(m)
-        | ProviderError::Timeout(m)
-        | ProviderError::UpstreamUnavailable(m)
-        | ProviderError::UpstreamError(m)
-        | ProviderError::Unsupported(m) => m,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::contract::v0_2::{
@@ -174,11 +158,11 @@ mod tests {
         let err = check_completion(&completion(&"t".repeat(17), "m"), &limits()).unwrap_err();
         assert!(err.to_string().contains("output is 17 bytes"), "{err}");
 
-        let error = ProviderError::RateLimited(RateLimit {
+        let mut error = ProviderError::RateLimited(RateLimit {
             message: "x".repeat(9),
             retry_after_ms: None,
         });
-        let err = check_error(&error, &limits()).unwrap_err();
+        let err = check_error(&mut error, &limits()).unwrap_err();
         assert!(
             err.to_string().contains("error message is 9 bytes"),
             "{err}"

@@ -403,8 +403,8 @@ impl Plugin {
                 answer::check_embeddings(&answer, &self.limits)?;
                 Ok(Ok(answer))
             }
-            (Err(error), None) => {
-                answer::check_error(&error, &self.limits)?;
+            (Err(mut error), None) => {
+                answer::check_error(&mut error, &self.limits)?;
                 Ok(Err(error))
             }
         }
@@ -432,7 +432,7 @@ impl Plugin {
             Err(mut error) => match incident {
                 Some(incident) => Err(incident_error(incident)),
                 None => {
-                    answer::check_error(&error, &self.limits)?;
+                    answer::check_error(&mut error, &self.limits)?;
                     self.redactor.redact(answer::message_mut(&mut error));
                     Ok(Err(error))
                 }
