@@ -1,12 +1,16 @@
 //! Builds every crate under `plugins/test/` as a wasm32-wasip2 component
 //! into `<target>/test-plugins/<name>.wasm` (its manifest, if any, beside
-//! it), and generates `$OUT_DIR/gen.rs`: one `pub const` path per plugin and
+//! it), and the components no crate can be (`build/memories.rs`), and
+//! generates `$OUT_DIR/gen.rs`: one `pub const` path per plugin and
 //! `foreach_test_plugin!`, which calls a macro with each constant's name.
 //! The mechanism is the host's (`host/build/wasm_plugins.rs`); this crate
 //! exists so that the product's build never builds test plugins.
 
 #[path = "../../host/build/wasm_plugins.rs"]
 mod wasm_plugins;
+
+#[path = "build/memories.rs"]
+mod memories;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -43,14 +47,30 @@ fn main() {
     // component is a mistake, not something to skip.
     assert_eq!(names, packages, "every test crate builds a component");
 
+    // Components no crate can be: several memories (`build/memories.rs`),
+    // within the per-call cap of 4, and past it.
+    let contract = workspace.join("wit/versions/0.2.0");
+    let mut names = names;
+    for (name, memories) in [("many-memories", 4), ("too-many-memories", 9)] {
+        let wasm = memories::component(&contract, name, memories);
+        std::fs::write(dist_dir.join(format!("{name}.wasm")), wasm).expect("write a component");
+        names.push(name.to_owned());
+    }
+    println!("cargo:rerun-if-changed=build/memories.rs");
+
     let mut consts = String::new();
     let mut calls = String::new();
     for name in &names {
         let constant = name.replace('-', "_").to_uppercase();
         let path = dist_dir.join(format!("{name}.wasm"));
+        let source = if test_src.join(name).exists() {
+            format!("plugins/test/{name}")
+        } else {
+            "crates/test-plugins/build/memories.rs".to_owned()
+        };
         writeln!(
             consts,
-            "/// `plugins/test/{name}`, built: `{name}.wasm`.\n\
+            "/// `{source}`, built: `{name}.wasm`.\n\
              pub const {constant}: &str = {path:?};"
         )
         .unwrap();

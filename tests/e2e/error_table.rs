@@ -69,6 +69,10 @@ fn cause(code: ErrorCode) -> Cause {
             prompt: "http://example.com/",
         },
         LeaseExpired => Cause::DeadWorker,
+        // Needs calls held open at once against a provider's limit.
+        CapacityExhausted => Cause::Elsewhere(&[
+            "sandbox/capacity::a_provider_past_its_concurrent_calls_fails_retryably_while_others_complete",
+        ]),
         // The synchronous endpoint's deadline is fixed and nothing can
         // cancel it: tasks only.
         DeadlineExceeded => Cause::Elsewhere(&[

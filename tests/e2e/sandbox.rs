@@ -4,7 +4,9 @@
 //! cache; reloading plugins while tasks run. Each finding of the sandbox
 //! review (issue 14) that grew its own tests has a file under `sandbox/`.
 
+mod capacity;
 mod loading;
+mod memories;
 mod resources;
 mod retry_after;
 mod returned;

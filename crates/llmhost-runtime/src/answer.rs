@@ -5,7 +5,8 @@
 //! an error's message, each metadata string) within `max_string_bytes`, the
 //! metadata as a whole within `MAX_METADATA_BYTES`. Past a cap the call
 //! fails with `output_too_large` naming the field and the limit; nothing is
-//! cut silently.
+//! cut silently. Then every form of the plugin's secrets is redacted from
+//! all of it (`redact`).
 
 use super::assemble;
 use super::contract::v0_2::{Completion, EmbeddingsResponse, ProviderError, ProviderInfo};
@@ -98,10 +99,39 @@ pub(crate) fn redact_completion(completion: &mut Completion, redactor: &Redactor
     redactor.redact_option(&mut completion.refusal);
     redactor.redact(&mut completion.model);
     redactor.redact_option(&mut completion.response_id);
+    redactor.redact_option(&mut completion.provider_state);
     for call in &mut completion.tool_calls {
         redactor.redact(&mut call.id);
         redactor.redact(&mut call.name);
         redactor.redact(&mut call.arguments);
+    }
+}
+
+/// The one string of an embeddings answer.
+pub(crate) fn redact_embeddings(answer: &mut EmbeddingsResponse, redactor: &Redactor) {
+    redactor.redact(&mut answer.model);
+}
+
+/// Every string of the metadata `GET /api/v1/providers` publishes. It is
+/// produced with no network, so it cannot have learnt a secret; this keeps
+/// it so if that ever changes.
+pub(crate) fn redact_info(info: &mut ProviderInfo, redactor: &Redactor) {
+    if redactor.is_empty() {
+        return;
+    }
+    redactor.redact(&mut info.version);
+    redactor.redact(&mut info.description);
+    for media in &mut info.capabilities.input_media {
+        redactor.redact(media);
+    }
+    for model in &mut info.models {
+        redactor.redact(&mut model.id);
+        redactor.redact(&mut model.description);
+        if let Some(capabilities) = &mut model.capabilities {
+            for media in &mut capabilities.input_media {
+                redactor.redact(media);
+            }
+        }
     }
 }
 
@@ -124,9 +154,66 @@ pub(crate) fn message_mut(error: &mut ProviderError) -> &mut String {
 #[cfg(test)]
 mod tests {
     use super::super::contract::v0_2::{
-        Capabilities, Features, FinishReason, ModelInfo, RateLimit,
+        Capabilities, Features, FinishReason, ModelInfo, RateLimit, ToolCall,
     };
     use super::*;
+
+    #[test]
+    fn every_string_a_plugin_returns_is_redacted() {
+        const SECRET: &str = "sk-returned-9f8e7d";
+        let redactor = Redactor::new([SECRET.as_bytes()]);
+        let leak = |what: &str| format!("{what}={SECRET}");
+        let mut completion = Completion {
+            text: leak("text"),
+            reasoning: Some(leak("reasoning")),
+            refusal: Some(leak("refusal")),
+            tool_calls: vec![ToolCall {
+                id: leak("id"),
+                name: leak("name"),
+                arguments: format!("{{\"k\": \"{SECRET}\"}}"),
+            }],
+            finish_reason: FinishReason::ToolCalls,
+            usage: None,
+            model: leak("model"),
+            response_id: Some(leak("response")),
+            provider_state: Some(leak("state")),
+        };
+        redact_completion(&mut completion, &redactor);
+        let shown = format!("{completion:?}");
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert_eq!(shown.matches(crate::redact::REDACTED).count(), 9, "{shown}");
+
+        let mut embeddings = EmbeddingsResponse {
+            vectors: vec![vec![0.5]],
+            model: leak("model"),
+            input_tokens: None,
+        };
+        redact_embeddings(&mut embeddings, &redactor);
+        assert_eq!(embeddings.model, "model=[redacted]");
+
+        let mut info = ProviderInfo {
+            name: "p".into(),
+            version: leak("v"),
+            description: leak("d"),
+            models: vec![ModelInfo {
+                id: leak("m"),
+                description: leak("md"),
+                capabilities: Some(Capabilities {
+                    features: Features::empty(),
+                    input_media: vec![leak("image/")],
+                }),
+                context_window: None,
+            }],
+            capabilities: Capabilities {
+                features: Features::empty(),
+                input_media: vec![leak("image/")],
+            },
+        };
+        redact_info(&mut info, &redactor);
+        let shown = format!("{info:?}");
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert_eq!(shown.matches(crate::redact::REDACTED).count(), 6, "{shown}");
+    }
 
     fn limits() -> Limits {
         Limits {

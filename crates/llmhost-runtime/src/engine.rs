@@ -9,8 +9,9 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 /// running plugin delays its cancellation.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Instances that may be alive at once (running calls plus loads).
-const MAX_LIVE_INSTANCES: u32 = 1000;
+/// Instances that may be alive at once (running calls plus loads); one
+/// provider may hold at most half of them (`limits.max_concurrent_calls`).
+pub(crate) const MAX_LIVE_INSTANCES: u32 = 1024;
 
 /// The largest linear memory an instance may have: the pool's slot size,
 /// and the most a manifest's `limits.memory_bytes` may ask for.
@@ -40,17 +41,21 @@ pub(crate) fn new_engine() -> anyhow::Result<Engine> {
 
 fn pooling() -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
+    // Sized for every live instance at its per-call caps (`limits`), so
+    // the pool runs out of nothing before it runs out of instances: a
+    // component with many memories cannot starve the others of memory
+    // slots. A component that declares more memories, tables or core
+    // instances than one call may have fails to instantiate, so it is
+    // refused at load. A full pool is `capacity_exhausted`, retryable.
+    use super::limits::{MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
     pool.total_component_instances(MAX_LIVE_INSTANCES);
-    // A Rust component holds a handful of core modules (program, adapters).
-    pool.total_core_instances(MAX_LIVE_INSTANCES * 8);
-    pool.total_memories(MAX_LIVE_INSTANCES * 2);
-    pool.total_tables(MAX_LIVE_INSTANCES * 8);
+    pool.total_core_instances(MAX_LIVE_INSTANCES * MAX_INSTANCES as u32);
+    pool.total_memories(MAX_LIVE_INSTANCES * MAX_MEMORIES as u32);
+    pool.total_tables(MAX_LIVE_INSTANCES * MAX_TABLES as u32);
     pool.total_stacks(MAX_LIVE_INSTANCES);
-    // A component that declares more memories or tables than one call may
-    // have (`limits`) cannot take more slots than that: it fails to
-    // instantiate, so it is refused at load.
-    pool.max_memories_per_component(super::limits::MAX_MEMORIES as u32);
-    pool.max_tables_per_component(super::limits::MAX_TABLES as u32);
+    pool.max_core_instances_per_component(MAX_INSTANCES as u32);
+    pool.max_memories_per_component(MAX_MEMORIES as u32);
+    pool.max_tables_per_component(MAX_TABLES as u32);
     // Above every per-plugin memory limit (enforced by `limits::Limits`, so
     // that hitting it is reported as `memory_limit`).
     pool.max_memory_size(MAX_MEMORY_BYTES);

@@ -72,6 +72,10 @@ pub struct SecretHeader {
     /// The header's value; `${VAR}` is replaced by the host environment's
     /// variable `VAR` when the plugin loads.
     pub value: SecretTemplate,
+    /// Path prefixes of the origin whose requests get the header (`/v1/`);
+    /// empty: every path of the origin.
+    #[serde(default)]
+    pub paths: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -92,6 +96,10 @@ pub struct Limits {
     /// The most bytes of log one call may write.
     #[serde(default = "defaults::max_log_bytes")]
     pub max_log_bytes: u64,
+    /// The most calls of this provider running at once; one more fails
+    /// with `capacity_exhausted` (retryable).
+    #[serde(default = "defaults::max_concurrent_calls")]
+    pub max_concurrent_calls: usize,
 }
 
 impl Default for Limits {
@@ -102,6 +110,7 @@ impl Default for Limits {
             max_string_bytes: defaults::max_string_bytes(),
             max_log_lines: defaults::max_log_lines(),
             max_log_bytes: defaults::max_log_bytes(),
+            max_concurrent_calls: defaults::max_concurrent_calls(),
         }
     }
 }
@@ -139,6 +148,10 @@ mod defaults {
     pub(super) fn max_log_bytes() -> u64 {
         256 << 10
     }
+    /// A quarter of the runtime's instance pool.
+    pub(super) fn max_concurrent_calls() -> usize {
+        crate::engine::MAX_LIVE_INSTANCES as usize / 4
+    }
 }
 
 impl Manifest {
@@ -175,7 +188,7 @@ impl Manifest {
     pub(crate) fn check_ranges(&self) -> Result<(), ManifestError> {
         let e = &self.egress;
         let l = &self.limits;
-        let checks: [(&'static str, u64, u64, u64); 9] = [
+        let checks: [(&'static str, u64, u64, u64); 10] = [
             (
                 "egress.connect_timeout_ms",
                 e.connect_timeout_ms,
@@ -230,6 +243,12 @@ impl Manifest {
                 0,
                 ranges::MAX_LOG_BYTES,
             ),
+            (
+                "limits.max_concurrent_calls",
+                l.max_concurrent_calls as u64,
+                1,
+                ranges::MAX_CONCURRENT_CALLS,
+            ),
         ];
         for (key, value, min, max) in checks {
             if !(min..=max).contains(&value) {
@@ -271,6 +290,9 @@ pub(crate) mod ranges {
     pub(crate) const MAX_STRING_BYTES: u64 = 1 << 20;
     pub(crate) const MAX_LOG_LINES: u64 = 1_000_000;
     pub(crate) const MAX_LOG_BYTES: u64 = 64 << 20;
+    /// Half the runtime's instance pool: one provider can never take all
+    /// of it from the others.
+    pub(crate) const MAX_CONCURRENT_CALLS: u64 = crate::engine::MAX_LIVE_INSTANCES as u64 / 2;
 }
 
 #[cfg(test)]
@@ -297,6 +319,14 @@ mod tests {
             (
                 "[egress]\nmax_response_bytes = 0",
                 "egress.max_response_bytes",
+            ),
+            (
+                "[limits]\nmax_concurrent_calls = 513",
+                "limits.max_concurrent_calls",
+            ),
+            (
+                "[limits]\nmax_concurrent_calls = 0",
+                "limits.max_concurrent_calls",
             ),
         ] {
             let err = Manifest::parse(text).unwrap_err().to_string();

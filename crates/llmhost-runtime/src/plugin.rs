@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
@@ -109,6 +109,11 @@ pub enum CallError {
     /// or do (log lines and bytes, …).
     #[error("{0}")]
     ResourceLimit(String),
+    /// The host had no room to start the call: the provider already runs
+    /// as many calls as it may (`limits.max_concurrent_calls`), or the
+    /// runtime's instance pool is full. Not the plugin's fault; retryable.
+    #[error("{0}")]
+    Capacity(String),
 }
 
 /// Where a streamed call sends its pieces as they arrive: text, reasoning,
@@ -138,6 +143,10 @@ pub struct Plugin {
     /// The forms of the plugin's secrets, removed from what it returns.
     redactor: Arc<Redactor>,
     limits: Limits,
+    /// One permit per call running (its store alive), at most
+    /// `limits.max_concurrent_calls`: no provider takes every slot of the
+    /// runtime's instance pool from the others.
+    slots: Arc<Semaphore>,
 }
 
 impl Plugin {
@@ -232,11 +241,13 @@ impl Plugin {
             config: Arc::new(manifest.config),
             redactor: Arc::new(Redactor::new(egress.secret_values())),
             egress: Arc::new(egress),
+            slots: Arc::new(Semaphore::new(manifest.limits.max_concurrent_calls)),
             limits: manifest.limits,
         };
-        let info = plugin.metadata(Duration::from_secs(5)).await?;
+        let mut info = plugin.metadata(Duration::from_secs(5)).await?;
         answer::check_info(&info, &plugin.limits)
             .map_err(|e| anyhow::anyhow!("refused: its metadata: {e}"))?;
+        answer::redact_info(&mut info, &plugin.redactor);
         plugin.description.version = info.version.clone();
         plugin.description.description = info.description.clone();
         plugin.description.models = info
@@ -296,7 +307,7 @@ impl Plugin {
         request: &Request,
         deadline: Duration,
     ) -> Result<Result<Completion, ProviderError>, CallError> {
-        let mut store = self.new_store();
+        let mut store = self.new_store()?;
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             self.exports.complete(&mut store, &instance, request).await
@@ -325,7 +336,7 @@ impl Plugin {
             }
             return Ok(answer);
         }
-        let mut store = self.new_store();
+        let mut store = self.new_store()?;
         let limit = self.limits.max_output_bytes;
         let incidents = store.data().incidents.clone();
         let call = async {
@@ -380,7 +391,7 @@ impl Plugin {
         request: &EmbeddingsRequest,
         deadline: Duration,
     ) -> Result<Result<EmbeddingsResponse, ProviderError>, CallError> {
-        let mut store = self.new_store();
+        let mut store = self.new_store()?;
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             self.exports.embed(&mut store, &instance, request).await
@@ -399,12 +410,14 @@ impl Plugin {
         }
         match (answer, store.data().incidents.first()) {
             (Err(_), Some(incident)) => Err(incident_error(incident)),
-            (Ok(answer), _) => {
+            (Ok(mut answer), _) => {
                 answer::check_embeddings(&answer, &self.limits)?;
+                answer::redact_embeddings(&mut answer, &self.redactor);
                 Ok(Ok(answer))
             }
             (Err(mut error), None) => {
                 answer::check_error(&mut error, &self.limits)?;
+                self.redactor.redact(answer::message_mut(&mut error));
                 Ok(Err(error))
             }
         }
@@ -445,7 +458,7 @@ impl Plugin {
     /// that reflects a secret header, say).
     async fn metadata(&self, deadline: Duration) -> anyhow::Result<ProviderInfo> {
         let offline = EgressPolicy::from_manifest(&Manifest::default())?;
-        let mut store = self.new_store_with(Arc::new(offline));
+        let mut store = self.new_store_with(Arc::new(offline))?;
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             self.exports.metadata(&mut store, &instance).await
@@ -454,17 +467,28 @@ impl Plugin {
         Ok(self.classify(outcome, &store, deadline)?)
     }
 
-    fn new_store(&self) -> Store<PluginState> {
+    fn new_store(&self) -> Result<Store<PluginState>, CallError> {
         self.new_store_with(self.egress.clone())
     }
 
-    fn new_store_with(&self, egress: Arc<EgressPolicy>) -> Store<PluginState> {
+    /// A store for one call, holding one of the provider's slots for as
+    /// long as it lives; none free is a capacity failure, at once (a call
+    /// that waited would wait on the calls hogging them).
+    fn new_store_with(&self, egress: Arc<EgressPolicy>) -> Result<Store<PluginState>, CallError> {
+        let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+            CallError::Capacity(format!(
+                "the provider {} already runs {} calls, the most it may at once \
+                 (limits.max_concurrent_calls)",
+                self.name, self.limits.max_concurrent_calls
+            ))
+        })?;
         let state = PluginState::new(
             self.name.clone(),
             self.config.clone(),
             egress,
             &self.limits,
             self.redactor.clone(),
+            slot,
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -472,7 +496,7 @@ impl Plugin {
         // timer can drop a plugin that never returns.
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
-        store
+        Ok(store)
     }
 
     fn classify<T>(
@@ -502,6 +526,12 @@ impl Plugin {
             Ok(Err(trap)) if host_limit(&trap).is_some() => Err(CallError::ResourceLimit(
                 host_limit(&trap).expect("checked"),
             )),
+            // The pool had no slot for the instance: the host is full, the
+            // plugin did nothing wrong.
+            Ok(Err(trap)) if pool_full(&trap).is_some() => Err(CallError::Capacity(format!(
+                "the runtime has no room for another instance: {}",
+                pool_full(&trap).expect("checked")
+            ))),
             Ok(Err(trap)) => match store.data().incidents.first() {
                 Some(incident) => Err(incident_error(incident)),
                 None => {
@@ -509,14 +539,16 @@ impl Plugin {
                     // (its text): escaped, and for whoever debugs it. `{:#}`,
                     // not `{:?}`: that would also symbolicate the host's own
                     // Rust backtrace when one was captured, which keeps the
-                    // host's debug info in memory for good.
+                    // host's debug info in memory for good. Both it and the
+                    // panic message are the plugin's words, so redacted.
                     let plugin = &*self.name;
-                    let trace = format!("{trap:#}");
+                    let trace = self.redactor.redacted(format!("{trap:#}"));
                     tracing::debug!(plugin, "trapped: {}", Escaped(&trace));
-                    Err(CallError::Trap(match store.data().stderr.panic_message() {
+                    let message = match store.data().stderr.panic_message() {
                         Some(panic) => format!("the provider panicked: {panic}"),
                         None => format!("the provider trapped: {}", trap.root_cause()),
-                    }))
+                    };
+                    Err(CallError::Trap(self.redactor.redacted(message)))
                 }
             },
         }
@@ -555,6 +587,13 @@ fn host_limit(trap: &wasmtime::Error) -> Option<String> {
             _ => None,
         }
     })
+}
+
+/// The pooling allocator's refusal, if the trap is one.
+fn pool_full(trap: &wasmtime::Error) -> Option<String> {
+    trap.chain()
+        .find_map(|c| c.downcast_ref::<wasmtime::PoolConcurrencyLimitError>())
+        .map(ToString::to_string)
 }
 
 fn incident_error(incident: Incident) -> CallError {

@@ -1,10 +1,13 @@
 //! Secret values kept out of what a plugin returns. The host adds secrets
 //! to requests; an upstream that reflects a request header (or a plugin
 //! that asks it to) could hand one back, and the plugin could return it as
-//! text, an error message, a model name or a log line. Every configured
+//! text, an error message, a model name, a log line, or put it in the host
+//! name of a request the host refuses (and reports). Every configured
 //! secret value (and its credential part after `Bearer `), as it is, URL-
-//! encoded and base64-encoded (standard and URL-safe alphabets), is
-//! replaced by `[redacted]` before the host stores, logs or answers it.
+//! encoded (`+` or `%20` for a space) and base64-encoded (standard and
+//! URL-safe alphabets), is replaced by `[redacted]` before the host stores,
+//! logs or answers it. Matching ignores ASCII case, so a host name's
+//! lower-casing or lower-case percent escapes do not hide a secret.
 //!
 //! What remains (docs/plugins.md says it too): a secret transformed any
 //! other way (split across streamed pieces, reversed, hashed, encoded at
@@ -35,23 +38,64 @@ impl Redactor {
                 if let Ok(text) = std::str::from_utf8(part) {
                     needles.push(text.to_owned());
                 }
-                needles.push(url::form_urlencoded::byte_serialize(part).collect());
+                let encoded: String = url::form_urlencoded::byte_serialize(part).collect();
+                needles.push(encoded.replace('+', "%20"));
+                needles.push(encoded);
                 needles.push(base64(part, STANDARD));
                 needles.push(base64(part, URL_SAFE));
             }
+        }
+        for needle in &mut needles {
+            needle.make_ascii_lowercase();
         }
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         needles.dedup();
         Self { needles }
     }
 
-    /// Replaces every form of every secret in `text`.
+    /// Replaces every form of every secret in `text`, whatever its ASCII
+    /// case.
     pub(crate) fn redact(&self, text: &mut String) {
+        if self.needles.is_empty() {
+            return;
+        }
+        // Lower-casing ASCII keeps every byte offset, so a match in the
+        // folded copy is the same range of `text` (on char boundaries: a
+        // needle is valid UTF-8).
+        let folded = text.to_ascii_lowercase();
+        let mut hits: Vec<(usize, usize)> = Vec::new();
         for needle in &self.needles {
-            if text.contains(needle.as_str()) {
-                *text = text.replace(needle.as_str(), REDACTED);
+            let mut from = 0;
+            while let Some(at) = folded[from..].find(needle.as_str()) {
+                hits.push((from + at, from + at + needle.len()));
+                from += at + needle.len();
             }
         }
+        if hits.is_empty() {
+            return;
+        }
+        hits.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        for (start, end) in hits {
+            if end <= copied {
+                continue;
+            }
+            if start >= copied {
+                out.push_str(&text[copied..start]);
+                out.push_str(REDACTED);
+            }
+            // An overlapping match only widens the redacted range.
+            copied = end;
+        }
+        out.push_str(&text[copied..]);
+        *text = out;
+    }
+
+    /// `text` with every form of every secret replaced.
+    pub(crate) fn redacted(&self, mut text: String) -> String {
+        self.redact(&mut text);
+        text
     }
 
     pub(crate) fn redact_option(&self, text: &mut Option<String>) {
@@ -133,5 +177,48 @@ mod tests {
         let mut text = "short and sweet".to_owned();
         redactor.redact(&mut text);
         assert_eq!(text, "short and sweet");
+    }
+
+    #[test]
+    fn case_spaces_and_overlaps_do_not_hide_a_secret() {
+        let redactor = Redactor::new([b"Key Ab/Cd-12345".as_slice()]);
+        for (leaked, expected) in [
+            // A host name is lower-cased; escapes come in either case.
+            ("http://key ab/cd-12345.evil/", "http://[redacted].evil/"),
+            ("Key%20Ab%2fCd-12345", "[redacted]"),
+            ("Key+Ab%2FCd-12345", "[redacted]"),
+            // Two forms overlapping, and one after another.
+            (
+                "Key Ab/Cd-12345Key Ab/Cd-12345",
+                "[redacted][redacted]",
+            ),
+            ("é Ab/Cd-12345 é", "é [redacted] é"),
+        ] {
+            let mut text = leaked.to_owned();
+            redactor.redact(&mut text);
+            assert_eq!(text, expected, "{leaked}");
+        }
+    }
+
+    #[test]
+    fn every_string_of_a_streamed_piece_is_redacted() {
+        use crate::{StreamEvent, ToolCallDelta};
+        let redactor = Redactor::new([b"sk-stream-secret".as_slice()]);
+        let mut pieces = [
+            StreamEvent::Text("t sk-stream-secret".into()),
+            StreamEvent::Reasoning("r sk-stream-secret".into()),
+            StreamEvent::Refusal("no sk-stream-secret".into()),
+            StreamEvent::ToolCall(ToolCallDelta {
+                index: 0,
+                id: Some("sk-stream-secret".into()),
+                name: Some("sk-stream-secret".into()),
+                arguments: "{\"k\": \"sk-stream-secret\"}".into(),
+            }),
+        ];
+        for piece in &mut pieces {
+            redactor.redact_event(piece);
+            assert!(!format!("{piece:?}").contains("sk-stream"), "{piece:?}");
+            assert!(format!("{piece:?}").contains(REDACTED), "{piece:?}");
+        }
     }
 }

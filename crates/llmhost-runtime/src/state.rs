@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -42,6 +43,8 @@ pub struct PluginState {
     /// Where a panic message is found after a trap.
     pub(super) stderr: Stderr,
     redactor: Arc<Redactor>,
+    /// The provider's slot this call holds (`Plugin::new_store_with`).
+    _slot: OwnedSemaphorePermit,
 }
 
 /// What is left of a call's log lines and bytes.
@@ -59,13 +62,14 @@ impl PluginState {
         egress: Arc<EgressPolicy>,
         limits: &manifest::Limits,
         redactor: Arc<Redactor>,
+        slot: OwnedSemaphorePermit,
     ) -> Self {
         // The builder's defaults grant no preopened directories, no
         // environment, no arguments and no sockets; stdin and stdout go
         // nowhere, and stderr is kept only to read a panic out of it.
         let stderr = Stderr::default();
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
-        let incidents = IncidentLog::default();
+        let incidents = IncidentLog::new(redactor.clone());
         let hooks = EgressHooks::new(egress, incidents.clone(), plugin.clone());
         Self {
             wasi,
@@ -86,6 +90,7 @@ impl PluginState {
             config,
             _ticking: Ticking::start(),
             redactor,
+            _slot: slot,
             log: LogBudget {
                 lines: limits.max_log_lines,
                 bytes: limits.max_log_bytes,

@@ -30,6 +30,10 @@ pub enum ErrorCode {
     /// A per-call limit on what a plugin makes the host hold or do (log
     /// lines and bytes, host resources).
     ResourceLimit,
+    /// The host had no room for the call (the provider's concurrent calls,
+    /// or the runtime's instance pool, were all taken): nothing the plugin
+    /// did wrong, and the next attempt may find room.
+    CapacityExhausted,
     EgressDenied,
     Cancelled,
     LeaseExpired,
@@ -57,7 +61,7 @@ const fn spec(name: &'static str, http_status: u16, retryable: bool) -> ErrorSpe
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::InvalidRequest,
         Self::Authentication,
         Self::PermissionDenied,
@@ -75,6 +79,7 @@ impl ErrorCode {
         Self::PluginTrap,
         Self::OutputTooLarge,
         Self::ResourceLimit,
+        Self::CapacityExhausted,
         Self::EgressDenied,
         Self::Cancelled,
         Self::LeaseExpired,
@@ -104,6 +109,7 @@ impl ErrorCode {
             Self::PluginTrap => spec("plugin_trap", 500, false),
             Self::OutputTooLarge => spec("output_too_large", 502, false),
             Self::ResourceLimit => spec("resource_limit", 502, false),
+            Self::CapacityExhausted => spec("capacity_exhausted", 503, true),
             Self::EgressDenied => spec("egress_denied", 502, false),
             Self::Cancelled => spec("cancelled", 409, false),
             Self::LeaseExpired => spec("lease_expired", 500, false),
@@ -149,7 +155,7 @@ mod tests {
     }
 
     #[test]
-    fn only_transient_upstream_trouble_is_retried() {
+    fn only_transient_upstream_trouble_and_a_full_host_are_retried() {
         let retryable: Vec<_> = ErrorCode::ALL
             .into_iter()
             .filter(|c| c.retryable())
@@ -160,7 +166,8 @@ mod tests {
                 ErrorCode::RateLimited,
                 ErrorCode::Timeout,
                 ErrorCode::UpstreamUnavailable,
-                ErrorCode::UpstreamError
+                ErrorCode::UpstreamError,
+                ErrorCode::CapacityExhausted,
             ]
         );
         assert!(!ErrorCode::ProviderNotFound.retryable());

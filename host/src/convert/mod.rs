@@ -60,6 +60,7 @@ pub(crate) fn call_error(error: CallError) -> TaskError {
         CallError::UpstreamTimeout(_) => ErrorCode::Timeout,
         CallError::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
         CallError::ResourceLimit(_) => ErrorCode::ResourceLimit,
+        CallError::Capacity(_) => ErrorCode::CapacityExhausted,
     };
     TaskError::new(code, error.to_string())
 }

@@ -4,7 +4,7 @@
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingBody, IncomingResponse, Method,
-    OutgoingBody, OutgoingRequest, RequestOptions, Scheme, http_error_code,
+    OutgoingBody, OutgoingRequest, Scheme, http_error_code,
 };
 use wasip2::io::streams::{InputStream, StreamError};
 
@@ -183,8 +183,10 @@ pub fn open(request: &Request) -> Result<StreamingResponse, HttpError> {
     let body = outgoing
         .body()
         .map_err(|()| HttpError::InvalidRequest("body taken".into()))?;
-    let future =
-        outgoing_handler::handle(outgoing, Some(RequestOptions::new())).map_err(classify)?;
+    // No options: the host's timeouts apply anyway (a plugin may only
+    // shorten them), and wasmtime-wasi-http 48 never frees an options
+    // handle passed here, so each would hold one of the call's handles.
+    let future = outgoing_handler::handle(outgoing, None).map_err(classify)?;
     write_body(body, &request.body)?;
     future.subscribe().block();
     let response = match future.get() {

@@ -43,7 +43,7 @@ fn junk_file(path: &Path, bytes: usize) {
 }
 
 /// `refused` of `GET /api/v1/providers`, by name.
-async fn refused(server: &Server) -> Vec<(String, String)> {
+pub(super) async fn refused(server: &Server) -> Vec<(String, String)> {
     let (status, body) = server.get_json("/api/v1/providers").await;
     assert_eq!(status, 200, "{body}");
     body["refused"]
@@ -108,6 +108,10 @@ async fn files_that_are_not_components_are_refused_with_their_reason_and_cost_no
     std::fs::create_dir(plugins.join("folder.wasm")).unwrap();
     large_file(&plugins.join("big.wasm"), 200 << 20);
     junk_file(&plugins.join("junk.wasm"), 32 << 20);
+    // A manifest bound out of its range (finding 10) refuses its plugin.
+    std::fs::copy(plugins.join("echo.wasm"), plugins.join("ranged.wasm")).unwrap();
+    let huge = "[limits]\nmemory_bytes = 9223372036854775807\n";
+    std::fs::write(plugins.join("ranged.toml"), huge).unwrap();
 
     // It starts (it used to block reading the FIFO and never listen).
     let args = [
@@ -123,17 +127,23 @@ async fn files_that_are_not_components_are_refused_with_their_reason_and_cost_no
         ("folder", "a directory, not a regular file"),
         ("big", "209715200 bytes; the limit is 67108864"),
         ("junk", "junk.wasm"),
+        (
+            "ranged",
+            "limits.memory_bytes = 9223372036854775807 is out of range",
+        ),
     ];
     await_refused(&server, &at_start).await;
     still_serving(&server, "with hostile files present").await;
 
     // Added while running: the watcher refuses them too.
     mkfifo(&plugins.join("fifo2.wasm"));
+    std::fs::create_dir(plugins.join("folder2.wasm")).unwrap();
     // Made whole, then renamed in: the watcher sees it once.
     large_file(&plugins.join("big2.part"), 200 << 20);
     std::fs::rename(plugins.join("big2.part"), plugins.join("big2.wasm")).unwrap();
     let added = [
         ("fifo2", "a FIFO (named pipe), not a regular file"),
+        ("folder2", "a directory, not a regular file"),
         ("big2", "209715200 bytes; the limit is 67108864"),
     ];
     await_refused(&server, &added).await;
@@ -151,7 +161,7 @@ async fn files_that_are_not_components_are_refused_with_their_reason_and_cost_no
         "{spent} ms of CPU in {window:?} of idle reload ticks"
     );
     let tries = server.log().matches("could not load provider").count();
-    assert_eq!(tries, 6, "each file was tried once:\n{}", server.log());
+    assert_eq!(tries, 8, "each file was tried once:\n{}", server.log());
 
     // A changed file is tried again.
     std::fs::copy(plugins.join("echo.wasm"), plugins.join("junk.part")).unwrap();

@@ -2,8 +2,11 @@
 //! A plugin that keeps thousands of `wasi:http` fields of 120 KiB each (on
 //! three calls at once) fails with `resource_limit` at its first header
 //! past 32 KiB; one that keeps thousands of small ones, when its 1,024
-//! handles run out; one that sends a thousand requests, after 256. Meanwhile echo keeps
-//! completing, `/healthz` answers and RSS stays within budget.
+//! handles run out; one that sends a thousand requests, after 256; one that
+//! keeps 40 responses open, at the 17th; one that writes 1 MiB into each of
+//! hundreds of request bodies it never sends, when its handles run out,
+//! the host having taken 64 KiB of each. Meanwhile echo keeps completing,
+//! `/healthz` answers and RSS stays within budget.
 
 use serde_json::json;
 
@@ -41,6 +44,10 @@ async fn handles_headers_and_requests_of_one_call_are_bounded() {
     let requests = server
         .submit(&order(&format!("requests:1000:{}", upstream.url("/ok"))))
         .await;
+    let in_flight = server
+        .submit(&order(&format!("in-flight:40:{}", upstream.url("/ok"))))
+        .await;
+    let bodies = server.submit(&order("bodies:1000:1048576")).await;
 
     for id in &attacks {
         let task = server.wait_until_finished(id).await;
@@ -63,6 +70,17 @@ async fn handles_headers_and_requests_of_one_call_are_bounded() {
         message.contains("more than 256 outgoing requests"),
         "{message}"
     );
+    let task = server.wait_until_finished(&in_flight).await;
+    assert_eq!(task["error_code"], "resource_limit", "{task}");
+    let message = task["error_message"].as_str().unwrap();
+    assert!(
+        message.contains("more than 16 outgoing requests in flight"),
+        "{message}"
+    );
+    let task = server.wait_until_finished(&bodies).await;
+    assert_eq!(task["error_code"], "resource_limit", "{task}");
+    let message = task["error_message"].as_str().unwrap();
+    assert!(message.contains("more than 1024 handles"), "{message}");
 
     for (i, id) in neighbours.iter().enumerate() {
         let task = server.wait_until_finished(id).await;

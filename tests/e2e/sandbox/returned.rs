@@ -6,7 +6,8 @@
 //! log flood stops at the call's limit with `resource_limit`; forged lines
 //! (newline, CR, NUL, escape) stay on their own line in both log formats; a
 //! refused request fails the call whatever the plugin returns, and is
-//! logged once per call however often it is retried. Meanwhile echo keeps
+//! logged once per call however often it is retried; clocks are readable,
+//! as documented. Meanwhile echo keeps
 //! completing, `/healthz` answers and RSS stays within budget.
 
 use std::path::{Path, PathBuf};
@@ -134,6 +135,17 @@ async fn what_a_hostile_plugin_returns_or_logs_is_bounded_and_escaped() {
     assert_failed(&task, "egress_denied", "not an allowed origin");
     let task = attack(&server, "deny-flood:5000:http://example.com/").await;
     assert_failed(&task, "egress_denied", "not an allowed origin");
+    // Clocks are readable, as the docs say (and decide nothing).
+    let id = server.submit(&order("clocks")).await;
+    let clocks = server.wait_until_finished(&id).await;
+    let text = clocks["result"]["text"].as_str().unwrap_or_default();
+    let wall: u64 = text
+        .strip_prefix("wall=")
+        .and_then(|t| t.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{clocks}"));
+    assert!(wall > 1_700_000_000, "{clocks}");
+    assert!(!text.ends_with("monotonic=0"), "{clocks}");
     let forged = attack(&server, "log-forge").await;
     assert_eq!(forged["error_code"], "invalid_request", "{forged}");
     assert!(
@@ -188,6 +200,17 @@ async fn forged_log_lines_stay_inside_their_json_line() {
         "json",
     ];
     let server = Server::start(dir.path(), &args).await;
+    // Clocks are readable, as the docs say (and decide nothing).
+    let id = server.submit(&order("clocks")).await;
+    let clocks = server.wait_until_finished(&id).await;
+    let text = clocks["result"]["text"].as_str().unwrap_or_default();
+    let wall: u64 = text
+        .strip_prefix("wall=")
+        .and_then(|t| t.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{clocks}"));
+    assert!(wall > 1_700_000_000, "{clocks}");
+    assert!(!text.ends_with("monotonic=0"), "{clocks}");
     let forged = attack(&server, "log-forge").await;
     assert_eq!(forged["error_code"], "invalid_request", "{forged}");
     let flood = attack(&server, "log-flood:100000").await;

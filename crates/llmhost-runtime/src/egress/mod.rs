@@ -8,6 +8,7 @@
 mod address;
 mod hooks;
 mod origin;
+mod paths;
 mod pool;
 mod scripted;
 mod send;
@@ -23,6 +24,7 @@ use origin::Origin;
 pub use scripted::{Exchange, Reply, ScriptedUpstream, SeenRequest};
 
 use super::manifest::Manifest;
+use super::redact::Redactor;
 
 /// What the host noticed while a call used the network. A plugin sees only
 /// a wasi:http error; the host reports the precise cause on the task.
@@ -47,16 +49,39 @@ impl Incident {
     }
 }
 
+impl Incident {
+    fn text_mut(&mut self) -> &mut String {
+        match self {
+            Self::Denied(why) | Self::ResponseTooLarge(why) | Self::Timeout(why) | Self::Limit(why) => {
+                why
+            }
+        }
+    }
+}
+
 /// The first incident of one call.
 #[derive(Clone, Default)]
-pub(crate) struct IncidentLog(Arc<Mutex<Option<Incident>>>);
+pub(crate) struct IncidentLog {
+    first: Arc<Mutex<Option<Incident>>>,
+    /// An incident names hosts the plugin chose (`https://<anything>.x/`),
+    /// so it could carry a secret the plugin got back from an upstream.
+    redactor: Arc<Redactor>,
+}
 
 impl IncidentLog {
-    /// Keeps the incident if it is the call's first; says whether it was,
-    /// so that only the first of a flood is logged.
-    pub(crate) fn record(&self, incident: Incident) -> bool {
-        let mut slot = self.0.lock().expect("incident lock");
+    pub(crate) fn new(redactor: Arc<Redactor>) -> Self {
+        Self {
+            first: Arc::default(),
+            redactor,
+        }
+    }
+
+    /// Keeps the incident (redacted) if it is the call's first; says
+    /// whether it was, so that only the first of a flood is logged.
+    pub(crate) fn record(&self, mut incident: Incident) -> bool {
+        let mut slot = self.first.lock().expect("incident lock");
         if slot.is_none() {
+            self.redactor.redact(incident.text_mut());
             *slot = Some(incident);
             return true;
         }
@@ -64,13 +89,20 @@ impl IncidentLog {
     }
 
     pub(crate) fn first(&self) -> Option<Incident> {
-        self.0.lock().expect("incident lock").clone()
+        self.first.lock().expect("incident lock").clone()
+    }
+
+    /// `text` without the call's secrets, to log it.
+    pub(crate) fn redacted(&self, text: String) -> String {
+        self.redactor.redacted(text)
     }
 }
 
 /// A header the host adds to requests for one origin.
 struct SecretHeader {
     origin: Origin,
+    /// Where on the origin it goes.
+    paths: paths::Prefixes,
     name: HeaderName,
     value: HeaderValue,
 }
@@ -141,6 +173,8 @@ impl EgressPolicy {
                 "secret for {}: the origin is not in egress.allow",
                 secret.origin
             );
+            let paths = paths::Prefixes::parse(&secret.paths)
+                .map_err(|why| anyhow::anyhow!("secret for {}: {why}", secret.origin))?;
             let name = HeaderName::try_from(secret.header.as_str()).map_err(|_| {
                 anyhow::anyhow!(
                     "secret for {}: invalid header name {:?}",
@@ -171,6 +205,7 @@ impl EgressPolicy {
             value.set_sensitive(true);
             secrets.push(SecretHeader {
                 origin,
+                paths,
                 name,
                 value,
             });
@@ -253,13 +288,15 @@ impl EgressPolicy {
         self.reserved.clone()
     }
 
-    /// Adds the secret headers for this request's origin, replacing any
-    /// value of the same name.
+    /// Adds the secret headers for this request's origin (and path, when
+    /// a secret is pinned to some), replacing any value of the same name.
     pub fn inject_secrets(&self, request: &mut http::Request<impl Sized>) {
         let Ok(origin) = Origin::from_uri(request.uri()) else {
             return;
         };
-        for secret in self.secrets.iter().filter(|s| s.origin.matches(&origin)) {
+        let path = request.uri().path().to_owned();
+        let admitted = |s: &&SecretHeader| s.origin.matches(&origin) && s.paths.admit(&path);
+        for secret in self.secrets.iter().filter(admitted) {
             request
                 .headers_mut()
                 .insert(secret.name.clone(), secret.value.clone());

@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
 use super::pool::{Key, Lease, LeasedBody};
@@ -35,6 +36,7 @@ pub(super) async fn send(
     policy: &EgressPolicy,
     options: Option<RequestOptions>,
     incidents: IncidentLog,
+    in_flight: OwnedSemaphorePermit,
 ) -> Result<(http::Response<WasiBody>, IoFuture), Error> {
     // The plugin may ask for shorter timeouts, never longer ones.
     let shorter = |host: Duration, asked: Option<Duration>| asked.map_or(host, |a| a.min(host));
@@ -71,6 +73,7 @@ pub(super) async fn send(
             between_bytes,
             idle: None,
             incidents,
+            _in_flight: in_flight,
         }
         .boxed_unsync()
     });
@@ -204,6 +207,8 @@ struct BoundedBody {
     between_bytes: Duration,
     idle: Option<Pin<Box<tokio::time::Sleep>>>,
     incidents: IncidentLog,
+    /// The request counts as in flight until its body is dropped.
+    _in_flight: OwnedSemaphorePermit,
 }
 
 impl Body for BoundedBody {

@@ -149,6 +149,36 @@ value = "Bearer k""#,
 }
 
 #[test]
+fn a_secret_pinned_to_paths_goes_only_to_them() {
+    let p = policy(
+        r#"[egress]
+allow = ["https://api.example.com"]
+[[secret]]
+origin = "https://api.example.com"
+header = "authorization"
+value = "Bearer k"
+paths = ["/v1/"]"#,
+    );
+    let with = |url: &str| {
+        let mut request = http::Request::get(url).body(()).unwrap();
+        p.inject_secrets(&mut request);
+        request.headers().get("authorization").cloned()
+    };
+    assert_eq!(with("https://api.example.com/v1/chat?x=1").unwrap(), "Bearer k");
+    assert!(with("https://api.example.com/reflect").is_none());
+    assert!(with("https://api.example.com/v1/../reflect").is_none());
+    assert!(with("https://api.example.com/v1/%2e%2e/reflect").is_none());
+
+    let manifest = Manifest::parse(
+        "[egress]\nallow = [\"https://a.example\"]\n[[secret]]\norigin = \"https://a.example\"\n\
+         header = \"x-key\"\nvalue = \"k\"\npaths = [\"v1\"]",
+    )
+    .unwrap();
+    let err = EgressPolicy::from_manifest(&manifest).err().unwrap().to_string();
+    assert!(err.contains("secret for https://a.example: paths"), "{err}");
+}
+
+#[test]
 fn a_secret_whose_variable_is_unset_is_left_out_but_stays_reserved() {
     let p = policy(
         r#"[egress]

@@ -72,7 +72,10 @@ fn host_failure_advice(code: ErrorCode) -> &'static str {
         ErrorCode::MemoryLimit => "the plugin ran out of memory",
         ErrorCode::DeadlineExceeded => "the plugin was still running at the call's deadline",
         ErrorCode::OutputTooLarge => "a string the plugin returned is over its limit",
-        ErrorCode::ResourceLimit => "the plugin crossed a per-call limit (log lines or bytes, …)",
+        ErrorCode::ResourceLimit => {
+            "the plugin crossed a per-call limit (log lines or bytes, handles, requests, …)"
+        }
+        ErrorCode::CapacityExhausted => "the host had no room for the call; it may find some later",
         ErrorCode::EgressDenied => "the plugin's request was refused by its manifest",
         _ => "the host stopped the call",
     }

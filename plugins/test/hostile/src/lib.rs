@@ -15,7 +15,13 @@
 //! - `fields:<count>:<bytes>`: that many `wasi:http` fields, each asked to
 //!   hold a header of that many bytes, all kept alive;
 //! - `requests:<count>:<url>`: that many requests to an allowed URL;
-//! - `reflect:<url>`: GETs the URL, logs its body and fails with it.
+//! - `in-flight:<count>:<url>`: that many requests to an allowed URL, each
+//!   response kept unread;
+//! - `bodies:<count>:<bytes>`: that many requests never sent, each with as
+//!   much of a body of that many bytes written as the host takes;
+//! - `reflect:<url>`: GETs the URL, logs its body and fails with it;
+//! - `clocks`: completes with the wall clock's seconds and the monotonic
+//!   clock's nanoseconds (both readable, as docs/plugins.md says).
 
 use llmhost_plugin_sdk::Provider;
 use llmhost_plugin_sdk::answer::{info, text};
@@ -114,6 +120,47 @@ impl Provider for Plugin {
                     ok += usize::from(http::send(&http::Request::get(url)).is_ok());
                 }
                 Ok(text(format!("{ok} answered"), request.model))
+            }
+            "clocks" => {
+                let wall = wasip2::clocks::wall_clock::now().seconds;
+                let monotonic = wasip2::clocks::monotonic_clock::now();
+                Ok(text(
+                    format!("wall={wall} monotonic={monotonic}"),
+                    request.model,
+                ))
+            }
+            "in-flight" => {
+                let (count, url) = argument.split_once(':').unwrap_or(("0", ""));
+                let mut open = Vec::new();
+                for _ in 0..count.parse::<usize>().unwrap_or(0) {
+                    open.push(http::open(&http::Request::get(url)));
+                }
+                let ok = open.iter().filter(|r| r.is_ok()).count();
+                Ok(text(format!("{ok} open at once"), request.model))
+            }
+            "bodies" => {
+                let (count, bytes) = argument.split_once(':').unwrap_or(("0", "0"));
+                let chunk = vec![b'b'; bytes.parse().unwrap_or(0)];
+                let mut held = Vec::new();
+                let mut taken = 0u64;
+                for _ in 0..count.parse::<usize>().unwrap_or(0) {
+                    use wasip2::http::types::{Fields, OutgoingRequest};
+                    let request = OutgoingRequest::new(Fields::new());
+                    let Ok(body) = request.body() else { break };
+                    let Ok(stream) = body.write() else { break };
+                    // As much as the host will take now, without waiting.
+                    let room = stream.check_write().unwrap_or(0) as usize;
+                    let part = &chunk[..room.min(chunk.len())];
+                    if stream.write(part).is_ok() {
+                        taken += part.len() as u64;
+                    }
+                    // Dropped in this order: a stream before its body.
+                    held.push((stream, body, request));
+                }
+                Ok(text(
+                    format!("{} bodies hold {taken} bytes", held.len()),
+                    request.model,
+                ))
             }
             other => Err(ProviderError::InvalidRequest(format!(
                 "unknown mode {other:?}"
