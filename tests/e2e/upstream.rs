@@ -93,7 +93,12 @@ async fn reflect(headers: HeaderMap) -> String {
         .unwrap_or_default();
     let encoded: String = url::form_urlencoded::byte_serialize(auth.as_bytes()).collect();
     let base64 = base64(auth.as_bytes());
-    format!("you sent {auth}; url-encoded {encoded}; base64 {base64}")
+    let shouted = auth.to_uppercase();
+    let spaced = encoded.replace('+', "%20").to_lowercase();
+    format!(
+        "you sent {auth}; url-encoded {encoded}; base64 {base64}; shouted {shouted}; \
+         percent-encoded {spaced}"
+    )
 }
 
 /// Standard base64 with padding, as an upstream would write it.

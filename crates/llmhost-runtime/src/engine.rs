@@ -56,6 +56,10 @@ fn pooling() -> PoolingAllocationConfig {
     pool.max_core_instances_per_component(MAX_INSTANCES as u32);
     pool.max_memories_per_component(MAX_MEMORIES as u32);
     pool.max_tables_per_component(MAX_TABLES as u32);
+    // The per-component caps are the ones that matter; a core module may
+    // hold all of them (the pool's default is one of each per module).
+    pool.max_memories_per_module(MAX_MEMORIES as u32);
+    pool.max_tables_per_module(MAX_TABLES as u32);
     // Above every per-plugin memory limit (enforced by `limits::Limits`, so
     // that hitting it is reported as `memory_limit`).
     pool.max_memory_size(MAX_MEMORY_BYTES);

@@ -188,10 +188,7 @@ mod tests {
             ("Key%20Ab%2fCd-12345", "[redacted]"),
             ("Key+Ab%2FCd-12345", "[redacted]"),
             // Two forms overlapping, and one after another.
-            (
-                "Key Ab/Cd-12345Key Ab/Cd-12345",
-                "[redacted][redacted]",
-            ),
+            ("Key Ab/Cd-12345Key Ab/Cd-12345", "[redacted][redacted]"),
             ("é Ab/Cd-12345 é", "é [redacted] é"),
         ] {
             let mut text = leaked.to_owned();

@@ -113,7 +113,11 @@ fn grow_every_memory(memories: u32) -> Function {
     i.loop_(BlockType::Empty);
     for memory in 1..memories {
         i.i32_const(16).memory_grow(memory).local_tee(1);
-        i.i32_const(-1).i32_eq().if_(BlockType::Empty).unreachable().end();
+        i.i32_const(-1)
+            .i32_eq()
+            .if_(BlockType::Empty)
+            .unreachable()
+            .end();
         i.i32_const(0).local_set(2);
         i.loop_(BlockType::Empty);
         // memory[old << 16 + counter * 4096] = 1, for 256 pages of 4 KiB.
@@ -139,11 +143,19 @@ fn bump_realloc() -> Function {
     let mut f = Function::new([(1, ValType::I32)]);
     let mut i = f.instructions();
     // start = (heap + align - 1) & -align; heap = start + size
-    i.global_get(0).local_get(2).i32_add().i32_const(1).i32_sub();
+    i.global_get(0)
+        .local_get(2)
+        .i32_add()
+        .i32_const(1)
+        .i32_sub();
     i.i32_const(0).local_get(2).i32_sub().i32_and().local_tee(4);
     i.local_get(3).i32_add().global_set(0);
     i.loop_(BlockType::Empty);
-    i.global_get(0).memory_size(0).i32_const(16).i32_shl().i32_gt_u();
+    i.global_get(0)
+        .memory_size(0)
+        .i32_const(16)
+        .i32_shl()
+        .i32_gt_u();
     i.if_(BlockType::Empty);
     i.i32_const(1).memory_grow(0).i32_const(-1).i32_eq();
     i.if_(BlockType::Empty).unreachable().end();
@@ -161,8 +173,8 @@ fn provider_info(name: &str) -> Vec<u8> {
         "0.0.0",
         "several memories, grown together until the call's one budget stops them",
     ];
-    let mut record = Vec::new();
-    let mut text = Vec::new();
+    let mut record: Vec<u8> = Vec::new();
+    let mut text: Vec<u8> = Vec::new();
     let text_at = INFO + 44;
     for s in strings {
         let at = text_at + text.len() as u32;

@@ -67,7 +67,8 @@ async fn a_provider_past_its_concurrent_calls_fails_retryably_while_others_compl
 
     // The synchronous endpoint says so too: 503, and the client may retry.
     let url = server.url("/v1/chat/completions");
-    let chat = json!({"model": "echo/echo-slow:1500", "messages": [{"role": "user", "content": "x"}]});
+    let chat =
+        json!({"model": "echo/echo-slow:1500", "messages": [{"role": "user", "content": "x"}]});
     let calls = (0..3).map(|_| server.http.post(&url).json(&chat).send());
     let mut refused = 0;
     for response in join_all(calls).await {

@@ -37,7 +37,10 @@ async fn a_component_with_many_memories_gets_one_budget_and_one_with_too_many_is
         .iter()
         .find(|(name, _)| name == "too-many-memories")
         .unwrap_or_else(|| panic!("too-many-memories is refused: {listed:?}"));
-    assert!(why.contains("memor"), "{why}");
+    assert!(
+        why.contains("defined memories count of 9 exceeds the per-instance limit of 4"),
+        "{why}"
+    );
 
     let warm = server.submit(&echo("warm up")).await;
     server.wait_until_finished(&warm).await;
@@ -48,7 +51,8 @@ async fn a_component_with_many_memories_gets_one_budget_and_one_with_too_many_is
         let body = json!({"provider": "echo", "model": "echo-slow:300", "prompt": format!("neighbour {i}")});
         neighbours.push(server.submit(&body).await);
     }
-    let attack = json!({"provider": "many-memories", "model": "m", "prompt": "x", "max_attempts": 1});
+    let attack =
+        json!({"provider": "many-memories", "model": "m", "prompt": "x", "max_attempts": 1});
     let mut attacks = Vec::new();
     for _ in 0..3 {
         attacks.push(server.submit(&attack).await);

@@ -1,5 +1,6 @@
 //! Finding 4: a secret cannot come back. An upstream reflects the header the
-//! host added (as it is, URL-encoded and base64-encoded); a plugin returns
+//! host added (as it is, URL-encoded, base64-encoded, upper-cased,
+//! percent-encoded in lower case); a plugin returns
 //! what it got as completion text, as an error message and as a log line.
 //! The secret appears in no task, API answer, provider listing, log line
 //! or database file (the WAL included); `[redacted]` stands in its place.
@@ -37,7 +38,7 @@ async fn a_reflected_secret_is_redacted_from_everything_the_host_keeps_or_shows(
     let done = server.wait_until_finished(&id).await;
     assert_eq!(done["status"], "completed", "{done}");
     let answer = done["result"]["text"].as_str().unwrap();
-    assert_eq!(answer.matches("[redacted]").count(), 3, "{answer}");
+    assert_eq!(answer.matches("[redacted]").count(), 5, "{answer}");
 
     let error = json!({"provider": "hostile", "model": "m", "prompt": format!("reflect:{reflect}"), "max_attempts": 1});
     let failed = server
@@ -97,6 +98,7 @@ async fn a_reflected_secret_is_redacted_from_everything_the_host_keeps_or_shows(
     assert!(files.iter().any(|(p, _)| p.ends_with("llmhost.db")));
     let forms = [
         secret.clone(),
+        secret.to_uppercase(),
         url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
     ];
     for form in &forms {
@@ -119,4 +121,38 @@ async fn a_reflected_secret_is_redacted_from_everything_the_host_keeps_or_shows(
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_secret_pinned_to_a_path_prefix_reaches_no_other_path_of_its_origin() {
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!(
+        "[egress]\nallow = [\"{o}\"]\n\n[[secret]]\norigin = \"{o}\"\nheader = \"authorization\"\nvalue = \"Bearer sk-pinned-secret\"\npaths = [\"/ok\"]\n",
+        o = upstream.origin()
+    );
+    let plugins = plugins_dir(dir.path(), &[(test_plugin::EGRESS, Some(manifest))]);
+    let args = ["--plugins-dir", plugins.to_str().unwrap()];
+    let server = Server::start(dir.path(), &args).await;
+    let paths = [
+        "/ok",
+        "/reflect",
+        "/ok/../reflect",
+        "/ok/%2e%2e/reflect",
+        "/okay",
+    ];
+    for path in paths {
+        let body = json!({"provider": "egress", "model": "m", "prompt": upstream.url(path), "max_attempts": 1});
+        let task = server
+            .wait_until_finished(&server.submit(&body).await)
+            .await;
+        let text = task["result"]["text"].as_str().unwrap_or_default();
+        assert!(!text.contains("sk-pinned"), "{path}: {task}");
+    }
+    let bearer = Some("Bearer sk-pinned-secret".to_owned());
+    assert_eq!(
+        upstream.seen.authorizations(),
+        [bearer, None, None, None, None],
+        "only {paths:?}[0] got the secret"
+    );
 }

@@ -52,9 +52,10 @@ impl Incident {
 impl Incident {
     fn text_mut(&mut self) -> &mut String {
         match self {
-            Self::Denied(why) | Self::ResponseTooLarge(why) | Self::Timeout(why) | Self::Limit(why) => {
-                why
-            }
+            Self::Denied(why)
+            | Self::ResponseTooLarge(why)
+            | Self::Timeout(why)
+            | Self::Limit(why) => why,
         }
     }
 }

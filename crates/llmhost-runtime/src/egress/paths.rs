@@ -45,7 +45,9 @@ fn plain(path: &str) -> bool {
     let escapes = ["%2e", "%2f", "%5c", "%25"];
     !path.contains('\\')
         && !escapes.iter().any(|e| lower.contains(e))
-        && !path.split('/').any(|segment| segment == "." || segment == "..")
+        && !path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
 }
 
 #[cfg(test)]

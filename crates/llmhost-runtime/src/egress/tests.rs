@@ -164,7 +164,10 @@ paths = ["/v1/"]"#,
         p.inject_secrets(&mut request);
         request.headers().get("authorization").cloned()
     };
-    assert_eq!(with("https://api.example.com/v1/chat?x=1").unwrap(), "Bearer k");
+    assert_eq!(
+        with("https://api.example.com/v1/chat?x=1").unwrap(),
+        "Bearer k"
+    );
     assert!(with("https://api.example.com/reflect").is_none());
     assert!(with("https://api.example.com/v1/../reflect").is_none());
     assert!(with("https://api.example.com/v1/%2e%2e/reflect").is_none());
@@ -174,7 +177,10 @@ paths = ["/v1/"]"#,
          header = \"x-key\"\nvalue = \"k\"\npaths = [\"v1\"]",
     )
     .unwrap();
-    let err = EgressPolicy::from_manifest(&manifest).err().unwrap().to_string();
+    let err = EgressPolicy::from_manifest(&manifest)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("secret for https://a.example: paths"), "{err}");
 }
 
