@@ -2,6 +2,8 @@
 //! panic message (what Rust's panic hook writes before `unreachable`) is
 //! what its author needs, not wasmtime's backtrace of unnamed functions.
 //! Bounded: only the last `KEPT` bytes are kept, and writing never fails.
+//! The message is the plugin's text: secrets are redacted from it before it
+//! is cut, so a secret across the cut cannot leave half of itself behind.
 
 use std::collections::VecDeque;
 use std::io;
@@ -13,6 +15,8 @@ use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+use super::redact::Redactor;
 
 /// The tail of stderr that is kept: a panic message is the last thing a
 /// panicking Rust plugin writes.
@@ -42,18 +46,19 @@ impl Stderr {
     }
 
     /// The last panic message written, with where it was raised:
-    /// `deliberate panic (at src/lib.rs:19:9)`.
-    pub(crate) fn panic_message(&self) -> Option<String> {
+    /// `deliberate panic (at src/lib.rs:19:9)`, with `redactor`'s secrets
+    /// taken out.
+    pub(crate) fn panic_message(&self, redactor: &Redactor) -> Option<String> {
         let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
         let (front, back) = tail.as_slices();
-        panic_message(&String::from_utf8_lossy(&[front, back].concat()))
+        panic_message(&String::from_utf8_lossy(&[front, back].concat()), redactor)
     }
 }
 
 /// Reads the last panic out of what Rust's default panic hook wrote:
 /// `thread '…' panicked at <file>:<line>:<col>:\n<message>\nnote: …`
 /// (newer toolchains write the thread's id too: `thread '…' (1) panicked`).
-fn panic_message(stderr: &str) -> Option<String> {
+fn panic_message(stderr: &str, redactor: &Redactor) -> Option<String> {
     let (before, after) = stderr.rsplit_once(" panicked at ")?;
     // Output the plugin left without a newline may precede it on its line.
     let line = before.rsplit('\n').next().unwrap_or(before);
@@ -61,7 +66,14 @@ fn panic_message(stderr: &str) -> Option<String> {
         return None;
     }
     let (location, rest) = after.split_once(":\n")?;
-    let message = rest.split(HOOK_NOTE).next().unwrap_or(rest).trim_end();
+    let message = redactor.redacted(
+        rest.split(HOOK_NOTE)
+            .next()
+            .unwrap_or(rest)
+            .trim_end()
+            .to_owned(),
+    );
+    let location = redactor.redacted(location.to_owned());
     let message = if message.len() > MAX_MESSAGE {
         let mut end = MAX_MESSAGE;
         while !message.is_char_boundary(end) {
@@ -69,7 +81,7 @@ fn panic_message(stderr: &str) -> Option<String> {
         }
         format!("{}… (cut at {MAX_MESSAGE} bytes)", &message[..end])
     } else {
-        message.to_owned()
+        message
     };
     Some(format!("{message} (at {location})"))
 }
@@ -134,13 +146,17 @@ impl AsyncWrite for Stderr {
 mod tests {
     use super::*;
 
+    fn none() -> Redactor {
+        Redactor::default()
+    }
+
     #[test]
     fn a_rust_panic_is_read_with_its_location() {
         let stderr = "some log\nthread '<unnamed>' (1) panicked at src/lib.rs:19:9:\n\
                       deliberate panic for model m\n\
                       note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
         assert_eq!(
-            panic_message(stderr).as_deref(),
+            panic_message(stderr, &none()).as_deref(),
             Some("deliberate panic for model m (at src/lib.rs:19:9)")
         );
     }
@@ -150,23 +166,29 @@ mod tests {
         let stderr = "thread 'main' panicked at a.rs:1:1:\nfirst\n\
                       thread 'main' panicked at b.rs:2:2:\nline one\nline two\n";
         assert_eq!(
-            panic_message(stderr).as_deref(),
+            panic_message(stderr, &none()).as_deref(),
             Some("line one\nline two (at b.rs:2:2)")
         );
     }
 
     #[test]
     fn stderr_without_a_panic_has_no_message() {
-        assert_eq!(panic_message("just a log line\n"), None);
-        assert_eq!(panic_message("it panicked at a.rs:1:1:\nno thread\n"), None);
-        assert_eq!(panic_message(""), None);
+        assert_eq!(panic_message("just a log line\n", &none()), None);
+        assert_eq!(
+            panic_message("it panicked at a.rs:1:1:\nno thread\n", &none()),
+            None
+        );
+        assert_eq!(panic_message("", &none()), None);
     }
 
     #[test]
     fn a_long_message_is_cut_on_a_character_boundary() {
         let long = "é".repeat(MAX_MESSAGE);
-        let message =
-            panic_message(&format!("thread 'x' panicked at a.rs:1:1:\n{long}\n")).unwrap();
+        let message = panic_message(
+            &format!("thread 'x' panicked at a.rs:1:1:\n{long}\n"),
+            &none(),
+        )
+        .unwrap();
         assert!(
             message.ends_with("… (cut at 1024 bytes) (at a.rs:1:1)"),
             "{message}"
@@ -188,8 +210,21 @@ mod tests {
             .unwrap();
         assert_eq!(stderr.tail.lock().unwrap().len(), KEPT);
         assert_eq!(
-            stderr.panic_message().as_deref(),
+            stderr.panic_message(&none()).as_deref(),
             Some("boom (at a.rs:1:1)")
         );
+    }
+
+    #[test]
+    fn a_secret_across_the_cut_is_redacted_whole_before_cutting() {
+        let secret = "sk-live-0123456789abcdef";
+        let redactor = Redactor::new([secret.as_bytes()]);
+        // The secret starts 10 bytes before the cut: cutting first would
+        // keep `sk-live-01`, which no longer matches the secret.
+        let message = format!("{}{secret} and more", "x".repeat(MAX_MESSAGE - 10));
+        let stderr = format!("thread 'x' panicked at {secret}.rs:1:1:\n{message}\n");
+        let read = panic_message(&stderr, &redactor).unwrap();
+        assert!(!read.contains("sk-live"), "{read}");
+        assert!(read.contains("[redacted]"), "{read}");
     }
 }

@@ -544,7 +544,7 @@ impl Plugin {
                     let plugin = &*self.name;
                     let trace = self.redactor.redacted(format!("{trap:#}"));
                     tracing::debug!(plugin, "trapped: {}", Escaped(&trace));
-                    let message = match store.data().stderr.panic_message() {
+                    let message = match store.data().stderr.panic_message(&self.redactor) {
                         Some(panic) => format!("the provider panicked: {panic}"),
                         None => format!("the provider trapped: {}", trap.root_cause()),
                     };

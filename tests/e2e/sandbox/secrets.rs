@@ -1,7 +1,8 @@
 //! Finding 4: a secret cannot come back. An upstream reflects the header the
 //! host added (as it is, URL-encoded, base64-encoded, upper-cased,
 //! percent-encoded in lower case); a plugin returns
-//! what it got as completion text, as an error message and as a log line.
+//! what it got as completion text, as an error message, as a log line and
+//! as a panic message (which the host reads from the plugin's stderr).
 //! The secret appears in no task, API answer, provider listing, log line
 //! or database file (the WAL included); `[redacted]` stands in its place.
 
@@ -53,6 +54,20 @@ async fn a_reflected_secret_is_redacted_from_everything_the_host_keeps_or_shows(
         "{failed}"
     );
 
+    // A panic's message is the plugin's text too: it becomes the trap's
+    // error message, with the secret taken out.
+    let panic = json!({"provider": "hostile", "model": "m", "prompt": format!("reflect-panic:{reflect}"), "max_attempts": 1});
+    let trapped = server
+        .wait_until_finished(&server.submit(&panic).await)
+        .await;
+    assert_eq!(trapped["error_code"], "plugin_trap", "{trapped}");
+    let message = trapped["error_message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the provider panicked: upstream said: you sent [redacted]"),
+        "{trapped}"
+    );
+    assert_eq!(message.matches("[redacted]").count(), 5, "{trapped}");
+
     let chat = json!({"model": "egress/m", "messages": [{"role": "user", "content": reflect}]});
     let url = server.url("/v1/chat/completions");
     let sync = server
@@ -84,7 +99,7 @@ async fn a_reflected_secret_is_redacted_from_everything_the_host_keeps_or_shows(
     let log = server.log();
     assert_eq!(
         upstream.seen.authorizations().len(),
-        4,
+        5,
         "every call reached the upstream"
     );
     server.terminate().await;

@@ -20,6 +20,8 @@
 //! - `bodies:<count>:<bytes>`: that many requests never sent, each with as
 //!   much of a body of that many bytes written as the host takes;
 //! - `reflect:<url>`: GETs the URL, logs its body and fails with it;
+//! - `reflect-panic:<url>`: GETs the URL and panics with its body (the
+//!   host reads the panic message from the plugin's stderr);
 //! - `clocks`: completes with the wall clock's seconds and the monotonic
 //!   clock's nanoseconds (both readable, as docs/plugins.md says).
 
@@ -97,6 +99,12 @@ impl Provider for Plugin {
                     .unwrap_or_else(|e| e.to_string());
                 log(LogLevel::Info, &body);
                 Err(ProviderError::InvalidRequest(body))
+            }
+            "reflect-panic" => {
+                let body = http::send(&http::Request::get(argument))
+                    .map(|r| r.text())
+                    .unwrap_or_else(|e| e.to_string());
+                panic!("upstream said: {body}");
             }
             "fields" => {
                 let (count, bytes) = argument.split_once(':').unwrap_or(("0", "0"));
