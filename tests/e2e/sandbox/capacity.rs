@@ -15,6 +15,14 @@ fn slow(prompt: &str, ms: u64, attempts: u32) -> Value {
     json!({"provider": "echo", "model": format!("echo-slow:{ms}"), "prompt": prompt, "max_attempts": attempts})
 }
 
+/// A task's RFC 3339 time, as a comparable instant.
+fn timestamp(task: &Value, field: &str) -> chrono::DateTime<chrono::Utc> {
+    let text = task[field].as_str().unwrap_or_else(|| panic!("{field}: {task}"));
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{field} {text}: {e}"))
+        .into()
+}
+
 #[tokio::test]
 async fn a_provider_past_its_concurrent_calls_fails_retryably_while_others_complete() {
     let dir = tempfile::tempdir().unwrap();
@@ -26,17 +34,23 @@ async fn a_provider_past_its_concurrent_calls_fails_retryably_while_others_compl
     let args = ["--plugins-dir", plugins.to_str().unwrap(), "--workers", "8"];
     let server = Server::start(dir.path(), &args).await;
 
-    // Three at once, one attempt each: two run, the third finds no room.
+    // Three at once, one attempt each: two run (2.5 s, long enough for the
+    // other provider to finish meanwhile even under load), the third finds
+    // no room.
     let mut once = Vec::new();
     for i in 0..3 {
-        once.push(server.submit(&slow(&format!("once {i}"), 1500, 1)).await);
+        once.push(server.submit(&slow(&format!("once {i}"), 2500, 1)).await);
     }
     let neighbour = json!({"provider": "stateful", "model": "m", "prompt": "x", "max_attempts": 1});
     let neighbour = server.submit(&neighbour).await;
     let mut codes = Vec::new();
+    let mut ran_until = Vec::new();
     for id in &once {
         let task = server.wait_until_finished(id).await;
         codes.push(task["error_code"].as_str().unwrap_or("none").to_owned());
+        if task["status"] == "completed" {
+            ran_until.push(timestamp(&task, "completed_at"));
+        }
         if task["status"] == "failed" {
             let message = task["error_message"].as_str().unwrap();
             assert!(
@@ -46,10 +60,17 @@ async fn a_provider_past_its_concurrent_calls_fails_retryably_while_others_compl
             );
         }
     }
+    // Not `plugin_trap`: the provider did nothing wrong, the host is full.
     codes.sort();
     assert_eq!(codes, ["capacity_exhausted", "none", "none"]);
+    // The other provider completed while the two calls held every slot.
     let task = server.wait_until_finished(&neighbour).await;
     assert_eq!(task["status"], "completed", "another provider: {task}");
+    let neighbour_done = timestamp(&task, "completed_at");
+    assert!(
+        ran_until.iter().all(|until| neighbour_done < *until),
+        "the neighbour finished at {neighbour_done}, the slow calls at {ran_until:?}"
+    );
 
     // With attempts to spare, the one that found no room is retried later
     // and completes.

@@ -112,6 +112,11 @@ async fn files_that_are_not_components_are_refused_with_their_reason_and_cost_no
     std::fs::copy(plugins.join("echo.wasm"), plugins.join("ranged.wasm")).unwrap();
     let huge = "[limits]\nmemory_bytes = 9223372036854775807\n";
     std::fs::write(plugins.join("ranged.toml"), huge).unwrap();
+    // So does a wildcard over address digits (finding 10): `*.0.0.1` once
+    // matched the address 127.0.0.1.
+    std::fs::copy(plugins.join("echo.wasm"), plugins.join("wildcard.wasm")).unwrap();
+    let wildcard = "[egress]\nallow = [\"http://*.0.0.1\"]\n";
+    std::fs::write(plugins.join("wildcard.toml"), wildcard).unwrap();
 
     // It starts (it used to block reading the FIFO and never listen).
     let args = [
@@ -130,6 +135,10 @@ async fn files_that_are_not_components_are_refused_with_their_reason_and_cost_no
         (
             "ranged",
             "limits.memory_bytes = 9223372036854775807 is out of range",
+        ),
+        (
+            "wildcard",
+            "a wildcard covers host names, not IP addresses",
         ),
     ];
     await_refused(&server, &at_start).await;
@@ -161,7 +170,7 @@ async fn files_that_are_not_components_are_refused_with_their_reason_and_cost_no
         "{spent} ms of CPU in {window:?} of idle reload ticks"
     );
     let tries = server.log().matches("could not load provider").count();
-    assert_eq!(tries, 8, "each file was tried once:\n{}", server.log());
+    assert_eq!(tries, 9, "each file was tried once:\n{}", server.log());
 
     // A changed file is tried again.
     std::fs::copy(plugins.join("echo.wasm"), plugins.join("junk.part")).unwrap();
