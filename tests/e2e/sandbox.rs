@@ -42,6 +42,25 @@ pub(crate) fn plugins_dir(root: &Path, plugins: &[(&str, Option<String>)]) -> Pa
     dir
 }
 
+/// Starts the server's peak RSS (`VmHWM`) over from its current RSS, so
+/// that `peak_rss_kib` reports the peak of what follows (an attack), not of
+/// compiling plugins at start. Linux: `clear_refs` with 5.
+pub(crate) fn reset_peak_rss(server: &Server) {
+    std::fs::write(format!("/proc/{}/clear_refs", server.pid()), "5").expect("clear_refs");
+}
+
+/// The server's peak RSS since `reset_peak_rss`, in KiB: exact, where
+/// sampling `VmRSS` could miss a short spike.
+pub(crate) fn peak_rss_kib(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM in kB")
+}
+
 fn task(provider: &str, prompt: &str) -> Value {
     json!({"provider": provider, "model": "m", "prompt": prompt, "max_attempts": 1})
 }

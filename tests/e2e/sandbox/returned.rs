@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::plugins_dir;
+use super::{peak_rss_kib, plugins_dir, reset_peak_rss};
 use crate::harness::{Server, echo};
 use crate::test_plugin;
 
@@ -69,6 +69,7 @@ async fn what_a_hostile_plugin_returns_or_logs_is_bounded_and_escaped() {
     let warm = server.submit(&echo("warm up")).await;
     server.wait_until_finished(&warm).await;
     let baseline = server.rss_kib();
+    reset_peak_rss(&server);
 
     // Metadata: refused at load, with the reason, and the listing is small.
     let response = server
@@ -163,8 +164,13 @@ async fn what_a_hostile_plugin_returns_or_logs_is_bounded_and_escaped() {
     let (status, _) = server.get_json("/healthz").await;
     assert_eq!(status, 200);
     let after = server.rss_kib();
+    let peak = peak_rss_kib(&server);
     let budget = baseline + (HOSTILE_MEMORY >> 10) + (64 << 10);
-    eprintln!("RSS: baseline {baseline} KiB, after the attacks {after} KiB, budget {budget} KiB");
+    eprintln!(
+        "RSS: baseline {baseline} KiB, peak during the attacks {peak} KiB, after {after} KiB, \
+         budget {budget} KiB"
+    );
+    assert!(peak <= budget, "peak {peak} KiB over {budget} KiB");
     assert!(
         after <= budget,
         "RSS went from {baseline} KiB to {after} KiB (budget {budget})"

@@ -26,9 +26,17 @@ async fn a_reflected_secret_is_redacted_from_everything_the_host_keeps_or_shows(
         dir.path(),
         &[
             (test_plugin::EGRESS, Some(manifest.clone())),
-            (test_plugin::HOSTILE, Some(manifest)),
+            (test_plugin::HOSTILE, Some(manifest.clone())),
         ],
     );
+    // A copy whose metadata() asks the reflecting upstream for its
+    // description: metadata runs with no network, so it learns nothing.
+    std::fs::copy(plugins.join("hostile.wasm"), plugins.join("hostile-meta.wasm")).unwrap();
+    let config = format!(
+        "\n[config]\nname = \"hostile-meta\"\nmetadata = \"reflect:{}\"\n",
+        upstream.url("/reflect")
+    );
+    std::fs::write(plugins.join("hostile-meta.toml"), manifest.clone() + &config).unwrap();
     let args = ["--plugins-dir", plugins.to_str().unwrap()];
     let env = [("LLMHOST_TEST_SECRET", secret.as_str())];
     let server = Server::start_with_env(dir.path(), &args, &env).await;
@@ -95,12 +103,23 @@ async fn a_reflected_secret_is_redacted_from_everything_the_host_keeps_or_shows(
         .unwrap();
 
     let (_, listing) = server.get_json("/api/v1/providers").await;
+    let meta = listing["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(listing["refused"].as_array().unwrap())
+        .find(|p| p["name"] == "hostile-meta")
+        .unwrap_or_else(|| panic!("hostile-meta is listed: {listing}"));
+    assert!(
+        !meta.to_string().contains("upstream said"),
+        "metadata() reached the upstream: {meta}"
+    );
     let tasks = server.all_tasks().await;
     let log = server.log();
     assert_eq!(
         upstream.seen.authorizations().len(),
         5,
-        "every call reached the upstream"
+        "every call reached the upstream, metadata() none"
     );
     server.terminate().await;
     let mut files = Vec::new();

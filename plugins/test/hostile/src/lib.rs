@@ -2,7 +2,9 @@
 //! does is the last message, `<mode>` or `<mode>:<argument>`, so that one
 //! component drives every attack. Its metadata comes from `[config]`:
 //! `name` (default `hostile`, so that a copy can load under another file
-//! name) and `metadata` (`huge`: 30 MB strings; `loop`: never returns).
+//! name) and `metadata` (`huge`: 30 MB strings; `loop`: never returns;
+//! `reflect:<url>`: GETs the URL and describes itself with the answer, or
+//! with why there was none).
 //!
 //! Modes:
 //! - `log-flood:<lines>`: that many log lines, each with a forged newline;
@@ -47,6 +49,13 @@ impl Provider for Plugin {
             Some("loop") => loop {
                 std::hint::black_box(&name);
             },
+            Some(order) if order.starts_with("reflect:") => {
+                let url = &order["reflect:".len()..];
+                let answer = http::send(&http::Request::get(url))
+                    .map(|r| format!("upstream said: {}", r.text()))
+                    .unwrap_or_else(|e| format!("no answer: {e}"));
+                info(&name, "0.0.0", &answer)
+            }
             _ => info(&name, "0.0.0", "attacks the host, one way per request"),
         }
     }
