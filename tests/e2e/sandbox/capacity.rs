@@ -72,6 +72,9 @@ async fn a_provider_past_its_concurrent_calls_fails_retryably_while_others_compl
         "the neighbour finished at {neighbour_done}, the slow calls at {ran_until:?}"
     );
 
+    let (status, _) = server.get_json("/healthz").await;
+    assert_eq!(status, 200);
+
     // With attempts to spare, the one that found no room is retried later
     // and completes.
     let mut retried = Vec::new();

@@ -3,14 +3,15 @@
 //! `*.wasm`, present at start and added while running, are refused with
 //! their reason in `GET /api/v1/providers`, while the server starts, serves
 //! and answers `/healthz`; a file that failed is not read again until it
-//! changes, so the server stays idle between reload ticks.
+//! changes, so the server stays idle between reload ticks; its peak RSS
+//! while they are added stays within 64 MiB of what it was.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::plugins_dir;
+use super::{peak_rss_kib, plugins_dir, reset_peak_rss};
 use crate::harness::{PATIENCE, Server, echo};
 
 fn mkfifo(path: &Path) {
@@ -144,7 +145,10 @@ async fn files_that_are_not_components_are_refused_with_their_reason_and_cost_no
     await_refused(&server, &at_start).await;
     still_serving(&server, "with hostile files present").await;
 
-    // Added while running: the watcher refuses them too.
+    // Added while running: the watcher refuses them too, without reading
+    // them (the 200 MB one would show in the peak RSS).
+    let baseline = server.rss_kib();
+    reset_peak_rss(&server);
     mkfifo(&plugins.join("fifo2.wasm"));
     std::fs::create_dir(plugins.join("folder2.wasm")).unwrap();
     // Made whole, then renamed in: the watcher sees it once.
@@ -157,6 +161,12 @@ async fn files_that_are_not_components_are_refused_with_their_reason_and_cost_no
     ];
     await_refused(&server, &added).await;
     still_serving(&server, "with more of them").await;
+    let peak = peak_rss_kib(&server);
+    eprintln!("RSS: {baseline} KiB before files were added, peak {peak} KiB after");
+    assert!(
+        peak <= baseline + (64 << 10),
+        "peak {peak} KiB, from {baseline} KiB"
+    );
 
     // Idle: at 10 reloads a second, the refused files are not read again
     // (32 MiB of junk read and hashed at every tick would cost a core).
