@@ -17,7 +17,9 @@ fn slow(prompt: &str, ms: u64, attempts: u32) -> Value {
 
 /// A task's RFC 3339 time, as a comparable instant.
 fn timestamp(task: &Value, field: &str) -> chrono::DateTime<chrono::Utc> {
-    let text = task[field].as_str().unwrap_or_else(|| panic!("{field}: {task}"));
+    let text = task[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field}: {task}"));
     chrono::DateTime::parse_from_rfc3339(text)
         .unwrap_or_else(|e| panic!("{field} {text}: {e}"))
         .into()

@@ -137,10 +137,7 @@ async fn files_that_are_not_components_are_refused_with_their_reason_and_cost_no
             "ranged",
             "limits.memory_bytes = 9223372036854775807 is out of range",
         ),
-        (
-            "wildcard",
-            "a wildcard covers host names, not IP addresses",
-        ),
+        ("wildcard", "a wildcard covers host names, not IP addresses"),
     ];
     await_refused(&server, &at_start).await;
     still_serving(&server, "with hostile files present").await;

@@ -31,12 +31,20 @@ async fn a_reflected_secret_is_redacted_from_everything_the_host_keeps_or_shows(
     );
     // A copy whose metadata() asks the reflecting upstream for its
     // description: metadata runs with no network, so it learns nothing.
-    std::fs::copy(plugins.join("hostile.wasm"), plugins.join("hostile-meta.wasm")).unwrap();
+    std::fs::copy(
+        plugins.join("hostile.wasm"),
+        plugins.join("hostile-meta.wasm"),
+    )
+    .unwrap();
     let config = format!(
         "\n[config]\nname = \"hostile-meta\"\nmetadata = \"reflect:{}\"\n",
         upstream.url("/reflect")
     );
-    std::fs::write(plugins.join("hostile-meta.toml"), manifest.clone() + &config).unwrap();
+    std::fs::write(
+        plugins.join("hostile-meta.toml"),
+        manifest.clone() + &config,
+    )
+    .unwrap();
     let args = ["--plugins-dir", plugins.to_str().unwrap()];
     let env = [("LLMHOST_TEST_SECRET", secret.as_str())];
     let server = Server::start_with_env(dir.path(), &args, &env).await;
