@@ -7,8 +7,8 @@
 //! hundreds of request bodies it never sends, when its handles run out,
 //! the host having taken 64 KiB of each. Meanwhile echo keeps completing,
 //! `/healthz` answers, and the server's peak RSS while the seven attacks
-//! run stays within 64 MiB per attack of its baseline (each call's memory
-//! limit: what the host holds for it is far less).
+//! run at once stays within 64 MiB plus one call's memory limit (64 MiB)
+//! of its baseline (measured: about 30 MiB over it).
 
 use serde_json::json;
 
@@ -94,11 +94,10 @@ async fn handles_headers_and_requests_of_one_call_are_bounded() {
     let after = server.rss_kib();
     let peak = peak_rss_kib(&server);
     // The finding: 42 MiB to 987 MiB for one such call, 2.87 GB for three.
-    let attacks = 7;
-    let budget = baseline + attacks * (64 << 10);
+    let budget = baseline + (64 << 10) + (64 << 10);
     eprintln!(
-        "RSS: baseline {baseline} KiB, peak during {attacks} attacks {peak} KiB (budget \
-         {budget} KiB), after {after} KiB"
+        "RSS: baseline {baseline} KiB, peak during 7 attacks {peak} KiB (budget {budget} KiB), \
+         after {after} KiB"
     );
     assert!(peak <= budget, "peak {peak} KiB over {budget} KiB");
     assert!(
