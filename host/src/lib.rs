@@ -36,6 +36,7 @@ mod metrics;
 mod open_files;
 mod pricing;
 mod reload;
+mod retention;
 mod routing;
 mod secret;
 mod server;

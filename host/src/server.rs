@@ -21,6 +21,7 @@ use crate::open_files;
 use crate::pricing::Prices;
 
 use crate::reload;
+use crate::retention;
 use crate::routing::{Health, LiveRoutes, RouteSpec, Routes};
 use crate::worker::{self, Shutdown, WorkerConfig};
 
@@ -45,6 +46,8 @@ pub(crate) struct ServeConfig {
     pub(crate) max_connections: Option<usize>,
     pub(crate) api: ApiConfig,
     pub(crate) worker: WorkerConfig,
+    /// Days of usage ledger rows kept call by call (`retention`); 0 all.
+    pub(crate) usage_retention_days: u32,
 }
 
 impl From<Settings> for ServeConfig {
@@ -68,11 +71,13 @@ impl From<Settings> for ServeConfig {
             shutdown_grace: Duration::from_millis(settings.shutdown_grace_ms),
             header_timeout: Duration::from_millis(settings.header_timeout_ms),
             max_connections: settings.max_connections,
+            usage_retention_days: settings.usage_retention_days,
             api: ApiConfig {
                 max_body_bytes: settings.max_body_bytes,
                 default_max_attempts: settings.max_attempts,
                 auth_tokens: settings.auth_tokens,
                 prices: prices.clone(),
+                reserve_output_tokens: settings.reserve_output_tokens,
                 ..ApiConfig::default()
             },
             worker: WorkerConfig {
@@ -112,6 +117,7 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             closing.cancel();
         }
     });
+    let retention = retention::spawn(store.clone(), config.usage_retention_days);
     let metrics = Arc::new(Metrics::default());
     let health = Health::default();
     let pool = if config.role != Role::Api {
@@ -201,6 +207,9 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tokio::join!(connections, workers);
     if let Some(watcher) = watcher {
         watcher.abort();
+    }
+    if let Some(retention) = retention {
+        retention.abort();
     }
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();

@@ -5,6 +5,16 @@
 //! call in flight) and checks rpm, tpm, max_parallel and the budget,
 //! rolling everything back when one is over. A revoked key is refused here
 //! too, even after it passed authentication.
+//!
+//! tpm counts reservations: an admitted request adds the tokens it may use
+//! (`reserve`, estimated by the caller) to its key's minute at once, so
+//! that requests in flight count before they finish. What each attempt
+//! really used is added to the same minute when it is recorded, and the
+//! reservation given back when the request ends (for a task, by the
+//! triggers of migration 0008, whichever process or path ends it; for a
+//! `/v1` call, by `usage::record_call` and `end_call`). A request is
+//! admitted while its minute's tokens are under the limit, so a minute
+//! goes over it by at most the last request admitted.
 
 use std::time::Duration;
 
@@ -24,7 +34,8 @@ pub struct Window {
     pub tpm: Option<u64>,
     /// Requests admitted this minute, this one included.
     pub requests: i64,
-    /// Tokens used this minute.
+    /// Tokens used and reserved this minute, this request's reservation
+    /// included.
     pub tokens: i64,
     /// When this minute ends (Unix ms).
     pub resets_at_ms: i64,
@@ -94,26 +105,48 @@ macro_rules! lock_key {
     }};
 }
 
+/// `give_back!(tx, key_id, window_start, tokens)`: takes `tokens` out of
+/// the key's minute (a minute that is over may be gone: nothing then).
+macro_rules! give_back {
+    ($tx:ident, $key_id:expr, $window_start:expr, $tokens:expr) => {
+        sqlx::query(
+            "UPDATE key_windows SET tokens = tokens - $3 WHERE key_id = $1 AND window_start = $2",
+        )
+        .bind($key_id)
+        .bind($window_start)
+        .bind($tokens)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+pub(crate) use give_back;
+
 /// The counting half of an admission, inside its transaction (`tx`, a
 /// `Transaction` of either backend): counts the request in the key's
 /// minute, reads what is in flight and spent, decides, and commits or rolls
 /// back. Evaluates to `(Option<Admission<()>>, Stored)`.
 macro_rules! admit_checks {
-    ($tx:ident, $key:ident, $key_id:ident, $now:ident, $stored:expr) => {{
+    ($tx:ident, $key:ident, $key_id:ident, $now:ident, $reserve:expr, $stored:expr) => {{
         let stored = $stored;
         let created = $key.created_at_ms();
         let key = crate::keys::ApiKey::try_from($key)?;
         let limits = key.limits;
         let window_start = $now - $now.rem_euclid(WINDOW_MS);
+        let reserve: i64 = $reserve;
         let (requests, tokens): (i64, i64) = sqlx::query_as(
-            "INSERT INTO key_windows (key_id, window_start, requests) VALUES ($1, $2, 1) \
-             ON CONFLICT (key_id, window_start) DO UPDATE SET requests = key_windows.requests + 1 \
+            "INSERT INTO key_windows (key_id, window_start, requests, tokens) \
+             VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (key_id, window_start) DO UPDATE SET \
+                 requests = key_windows.requests + 1, tokens = key_windows.tokens + $3 \
              RETURNING requests, tokens",
         )
         .bind($key_id)
         .bind(window_start)
+        .bind(reserve)
         .fetch_one(&mut *$tx)
         .await?;
+        // The minute's tokens before this request's reservation decide.
+        let tokens_before = tokens - reserve;
         if requests == 1 {
             // The minute's first request clears the key's older minutes.
             sqlx::query("DELETE FROM key_windows WHERE key_id = $1 AND window_start < $2")
@@ -154,7 +187,7 @@ macro_rules! admit_checks {
         };
         let counts = Counts {
             requests,
-            tokens,
+            tokens: tokens_before,
             in_flight,
             spent_nanousd,
         };
@@ -180,17 +213,25 @@ macro_rules! admit_checks {
 
 impl Store {
     /// Stores a tenant's task as `pending`, owned by `key_id`, if its key's
-    /// limits admit it. An `Idempotency-Key` is the key's own: another key
+    /// limits admit it, with `reserve` tokens reserved in its key's minute
+    /// until it ends. An `Idempotency-Key` is the key's own: another key
     /// using the same one neither finds nor conflicts with this task.
-    pub async fn admit_task(&self, key_id: &str, task: &NewTask) -> Result<Admission<Inserted>> {
+    pub async fn admit_task(
+        &self,
+        key_id: &str,
+        task: &NewTask,
+        reserve: u64,
+    ) -> Result<Admission<Inserted>> {
+        let reserve = i64::try_from(reserve).unwrap_or(i64::MAX);
         let idempotency = task
             .idempotency
             .as_ref()
             .map(|i| (format!("{key_id}/{}", i.key), i.request_hash.clone()));
         let insert = format!(
             "INSERT INTO tasks (id, status, provider, model, input, metadata, max_attempts, \
-                 timeout_ms, run_at, created_at, updated_at, idempotency_key, request_hash, key_id) \
-             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11) \
+                 timeout_ms, run_at, created_at, updated_at, idempotency_key, request_hash, key_id, \
+                 reserved_tokens, reserved_window) \
+             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (idempotency_key) DO NOTHING \
              RETURNING {TASK_COLUMNS}"
         );
@@ -215,6 +256,8 @@ impl Store {
                         .bind(idempotency.as_ref().map(|i| i.0.as_str()))
                         .bind(idempotency.as_ref().map(|i| i.1.as_str()))
                         .bind(key_id)
+                        .bind(reserve)
+                        .bind(now - now.rem_euclid(WINDOW_MS))
                         .fetch_optional(&mut *tx)
                         .await?;
                     match row {
@@ -225,7 +268,14 @@ impl Store {
                             (None, Stored::EarlierSubmission)
                         }
                         Some(row) => {
-                            admit_checks!(tx, key, key_id, now, Stored::Task(Box::new(row)))
+                            admit_checks!(
+                                tx,
+                                key,
+                                key_id,
+                                now,
+                                reserve,
+                                Stored::Task(Box::new(row))
+                            )
                         }
                     }
                 }
@@ -235,13 +285,17 @@ impl Store {
     }
 
     /// Admits one synchronous `/v1` call of `key_id`, counted in flight
-    /// until `end_call` (or, if this process dies first, until `deadline`).
+    /// until `end_call` (or, if this process dies first, until `deadline`),
+    /// with `reserve` tokens reserved in its key's minute until its usage
+    /// is recorded or it ends.
     pub async fn admit_call(
         &self,
         key_id: &str,
         call_id: &str,
         deadline: Duration,
+        reserve: u64,
     ) -> Result<Admission<()>> {
+        let reserve = i64::try_from(reserve).unwrap_or(i64::MAX);
         let now = now_ms();
         let expires = now.saturating_add(i64::try_from(deadline.as_millis()).unwrap_or(i64::MAX));
         let (admission, _) = on_writer!(self.backend(), |conn| {
@@ -250,14 +304,17 @@ impl Store {
                 None => (Some(revoked()), Stored::Call),
                 Some(key) => {
                     sqlx::query(
-                        "INSERT INTO key_calls (id, key_id, expires_at) VALUES ($1, $2, $3)",
+                        "INSERT INTO key_calls (id, key_id, expires_at, reserved_tokens, \
+                             window_start) VALUES ($1, $2, $3, $4, $5)",
                     )
                     .bind(call_id)
                     .bind(key_id)
                     .bind(expires)
+                    .bind(reserve)
+                    .bind(now - now.rem_euclid(WINDOW_MS))
                     .execute(&mut *tx)
                     .await?;
-                    admit_checks!(tx, key, key_id, now, Stored::Call)
+                    admit_checks!(tx, key, key_id, now, reserve, Stored::Call)
                 }
             }
         });
@@ -268,15 +325,26 @@ impl Store {
         })
     }
 
-    /// A `/v1` call ended: it no longer counts in flight.
+    /// A `/v1` call ended: it no longer counts in flight, and what is
+    /// left of its reservation is given back (so are those of calls whose
+    /// process died, once their deadline passed).
     pub async fn end_call(&self, call_id: &str) -> Result<()> {
         on_writer!(self.backend(), |conn| {
-            sqlx::query("DELETE FROM key_calls WHERE id = $1 OR expires_at < $2")
-                .bind(call_id)
-                .bind(now_ms())
-                .execute(conn)
-                .await
-                .map(|_| ())?
+            let mut tx = sqlx::Connection::begin(conn).await?;
+            let ended: Vec<(String, i64, i64)> = sqlx::query_as(
+                "DELETE FROM key_calls WHERE id = $1 OR expires_at < $2 \
+                 RETURNING key_id, window_start, reserved_tokens",
+            )
+            .bind(call_id)
+            .bind(now_ms())
+            .fetch_all(&mut *tx)
+            .await?;
+            for (key_id, window_start, reserved) in ended {
+                if reserved != 0 {
+                    give_back!(tx, &key_id, window_start, reserved);
+                }
+            }
+            tx.commit().await?
         });
         Ok(())
     }

@@ -239,4 +239,32 @@ impl Store {
         });
         row.map(ApiKey::try_from).transpose()
     }
+
+    /// Gives an unrevoked key a new secret (its SHA-256 `hash` and
+    /// `prefix`): same id, scope, limits and usage. The old secret is
+    /// refused from the commit on, on every process (each request reads
+    /// the key by its hash). What `update_key` says for a revoked or
+    /// missing key.
+    pub async fn rotate_key(&self, id: &str, hash: &str, prefix: &str) -> Result<KeyUpdate> {
+        let sql = format!(
+            "UPDATE api_keys SET key_hash = $2, key_prefix = $3, updated_at = $4 \
+             WHERE id = $1 AND revoked_at IS NULL RETURNING {KEY_COLUMNS}"
+        );
+        let row: Option<KeyRow> = on_writer!(self.backend(), |pool| {
+            sqlx::query_as(&sql)
+                .bind(id)
+                .bind(hash)
+                .bind(prefix)
+                .bind(now_ms())
+                .fetch_optional(pool)
+                .await?
+        });
+        match row {
+            Some(row) => Ok(KeyUpdate::Updated(row.try_into()?)),
+            None => Ok(match self.key(id).await? {
+                Some(key) => KeyUpdate::Revoked(key),
+                None => KeyUpdate::NotFound,
+            }),
+        }
+    }
 }

@@ -1,10 +1,13 @@
-//! The usage ledger: one row per provider call that reported its outcome,
-//! and the reports over it. A task's completed attempt is recorded by the
-//! database itself, in the statement that completes it (the trigger of
-//! migration 0005); a synchronous `/v1` call by `record_call`, with its
-//! tokens added to its key's minute (tpm) in the same transaction. Reports
-//! sum integers (tokens, nano-dollars): a total is exactly the sum of its
-//! rows.
+//! The usage ledger: one row per provider call that ended (an attempt of a
+//! task, or a call made for `/v1`, each target of a route its own), and the
+//! reports over it. A task's attempt is recorded by the database itself, in
+//! the statement that ends it (the trigger of migration 0008), whatever
+//! ends it; a synchronous `/v1` call by `record_call`, with its tokens
+//! added to its key's minute (tpm) in the same transaction. Reports sum
+//! integers (tokens, nano-dollars): a total is exactly the sum of its rows.
+//! Rows older than the retention window are rolled up (`roll_up_usage`):
+//! one row per key, provider, model, route, outcome and day, with the
+//! same sums, so reports over whole days do not change.
 
 use crate::backend::{on_reader, on_writer};
 use crate::{Result, Store, now_ms};
@@ -13,6 +16,12 @@ use crate::{Result, Store, now_ms};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CallUsage {
     pub key_id: Option<String>,
+    /// The admitted call (`Store::admit_call`) it belongs to: its tokens
+    /// count in the minute the call was admitted in, and a successful
+    /// answer gives the call's reservation back.
+    pub call_id: Option<String>,
+    /// `ok`, or the error code the call failed with.
+    pub outcome: String,
     /// The instance called.
     pub provider: String,
     pub model: String,
@@ -68,17 +77,38 @@ pub struct UsageGroup {
 const DAY_MS: i64 = 86_400_000;
 
 impl Store {
-    /// Records a `/v1` call, and its tokens in its key's minute.
+    /// Records a `/v1` call, and its tokens in its key's minute: the
+    /// minute its call was admitted in, whose reservation an `ok` answer
+    /// gives back; without an admitted call, the current minute.
     pub async fn record_call(&self, usage: &CallUsage) -> Result<()> {
         let now = now_ms();
-        let window_start = now - now.rem_euclid(crate::admission::WINDOW_MS);
+        let current = now - now.rem_euclid(crate::admission::WINDOW_MS);
+        let tokens = usage.input_tokens + usage.output_tokens;
+        let ok = usage.outcome == "ok";
         on_writer!(self.backend(), |conn| {
             let mut tx = sqlx::Connection::begin(conn).await?;
+            let call: Option<(i64, i64)> = match &usage.call_id {
+                None => None,
+                Some(id) => {
+                    sqlx::query_as(
+                        "SELECT window_start, reserved_tokens FROM key_calls WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+            };
+            if ok && call.is_some_and(|(_, reserved)| reserved != 0) {
+                sqlx::query("UPDATE key_calls SET reserved_tokens = 0 WHERE id = $1")
+                    .bind(usage.call_id.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(
                 "INSERT INTO usage_records (key_id, provider, model, route, outcome, \
                      input_tokens, output_tokens, cached_tokens, reasoning_tokens, latency_ms, \
                      cost_nanousd, recorded_at) \
-                 VALUES ($1, $2, $3, $4, 'ok', $5, $6, $7, $8, $9, $10, $11)",
+                 VALUES ($1, $2, $3, $4, $12, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(usage.key_id.as_deref())
             .bind(&usage.provider)
@@ -91,19 +121,29 @@ impl Store {
             .bind(usage.latency_ms)
             .bind(usage.cost_nanousd)
             .bind(now)
+            .bind(&usage.outcome)
             .execute(&mut *tx)
             .await?;
-            if let Some(key_id) = &usage.key_id {
-                sqlx::query(
-                    "INSERT INTO key_windows (key_id, window_start, requests, tokens) \
-                     VALUES ($1, $2, 0, $3) ON CONFLICT (key_id, window_start) \
-                     DO UPDATE SET tokens = key_windows.tokens + excluded.tokens",
-                )
-                .bind(key_id)
-                .bind(window_start)
-                .bind(usage.input_tokens + usage.output_tokens)
-                .execute(&mut *tx)
-                .await?;
+            match (&usage.key_id, call) {
+                (None, _) => {}
+                (Some(key_id), Some((window_start, reserved))) => {
+                    let given_back = if ok { reserved } else { 0 };
+                    if tokens != given_back {
+                        crate::admission::give_back!(tx, key_id, window_start, given_back - tokens);
+                    }
+                }
+                (Some(key_id), None) => {
+                    sqlx::query(
+                        "INSERT INTO key_windows (key_id, window_start, requests, tokens) \
+                         VALUES ($1, $2, 0, $3) ON CONFLICT (key_id, window_start) \
+                         DO UPDATE SET tokens = key_windows.tokens + excluded.tokens",
+                    )
+                    .bind(key_id)
+                    .bind(current)
+                    .bind(tokens)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
             tx.commit().await?
         });
@@ -155,13 +195,14 @@ impl Store {
         };
         let sum = |c: &str| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}");
         let sql = format!(
-            "SELECT {}, {}, {}, {}, COUNT(*) AS requests, {}, {}, {}, {}, {}, {} \
+            "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} \
              FROM usage_records WHERE recorded_at >= $1 AND recorded_at < $2 {key_filter} \
              {group_clause}",
             select(GroupBy::Key, "key_id", "TEXT"),
             select(GroupBy::Provider, "provider", "TEXT"),
             select(GroupBy::Model, "model", "TEXT"),
             select(GroupBy::Day, &day, "BIGINT"),
+            sum("requests"),
             sum("input_tokens"),
             sum("output_tokens"),
             sum("cached_tokens"),
@@ -181,5 +222,66 @@ impl Store {
             .into_iter()
             .filter(|g| g.requests > 0 || groups.is_empty())
             .collect())
+    }
+
+    /// Rolls up the ledger's rows recorded before `before_ms` (which the
+    /// caller puts on a day's start): one row per key, provider, model,
+    /// route, outcome and day, stamped with the day's start, holding the
+    /// same sums and how many calls it stands for. One transaction, so a
+    /// report never sees a day both ways. Returns how many rows went.
+    pub async fn roll_up_usage(&self, before_ms: i64) -> Result<u64> {
+        let day = format!("(recorded_at - recorded_at % {DAY_MS})");
+        let insert = format!(
+            "INSERT INTO usage_records (key_id, provider, model, route, outcome, requests, \
+                 input_tokens, output_tokens, cached_tokens, reasoning_tokens, latency_ms, \
+                 cost_nanousd, recorded_at) \
+             SELECT key_id, provider, model, route, outcome, SUM(requests), SUM(input_tokens), \
+                 SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), \
+                 SUM(latency_ms), SUM(cost_nanousd), {day} \
+             FROM usage_records WHERE recorded_at < $1 \
+             GROUP BY key_id, provider, model, route, outcome, {day}"
+        );
+        // Two processes rolling up at once on PostgreSQL would each sum the
+        // same rows: the second waits for the first, then finds them gone.
+        let serialize = matches!(self.backend(), crate::backend::Backend::Postgres(_));
+        let removed = on_writer!(self.backend(), |conn| {
+            let mut tx = sqlx::Connection::begin(conn).await?;
+            if serialize {
+                sqlx::query("SELECT pg_advisory_xact_lock(7151826001)")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // Only a day with more rows than groups has anything to roll up.
+            let (rows, groups): (i64, i64) = sqlx::query_as(&format!(
+                "SELECT CAST(COUNT(*) AS BIGINT), CAST(COUNT(DISTINCT \
+                     COALESCE(key_id, '') || '|' || provider || '|' || model || '|' \
+                     || COALESCE(route, '') || '|' || outcome || '|' || {day}) AS BIGINT) \
+                 FROM usage_records WHERE recorded_at < $1"
+            ))
+            .bind(before_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+            if rows == groups {
+                tx.rollback().await?;
+                0
+            } else {
+                let last: i64 =
+                    sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM usage_records")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                sqlx::query(&insert).bind(before_ms).execute(&mut *tx).await?;
+                let removed = sqlx::query(
+                    "DELETE FROM usage_records WHERE recorded_at < $1 AND seq <= $2",
+                )
+                .bind(before_ms)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                removed
+            }
+        });
+        Ok(removed)
     }
 }

@@ -1,8 +1,9 @@
 //! `/api/v1/keys`: tenants' API keys, managed with an admin token. Create
 //! answers the key once (only its hash is stored), list and get show every
 //! key without it, PATCH changes scope and limits (`null` removes a limit),
-//! DELETE revokes for good, at once on every process (authentication reads
-//! the store on every request).
+//! rotate gives a key a new secret (same id, scope, limits and usage; the
+//! old secret refused at once), DELETE revokes for good, at once on every
+//! process (authentication reads the store on every request).
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(keys_create, keys_list))
         .routes(routes!(keys_get, keys_update, keys_revoke))
+        .routes(routes!(keys_rotate))
 }
 
 /// The body of `POST /api/v1/keys`.
@@ -298,6 +300,37 @@ pub(crate) async fn keys_revoke(
     match state.store.revoke_key(&id).await? {
         Some(key) => Ok(Json(key.into())),
         None => Err(key_not_found(&id)),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/keys/{id}/rotate",
+    tag = "keys",
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key with its new secret, shown once; the old one is refused from now on, on every process", body = CreatedKey),
+        (status = 404, description = "No key with this id", body = ErrorBody),
+        (status = 409, description = "The key is revoked", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub(crate) async fn keys_rotate(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<CreatedKey>, ApiError> {
+    let key = generate_key();
+    let prefix = &key[..KEY_PREFIX.len() + 6];
+    match state.store.rotate_key(&id, &key_hash(&key), prefix).await? {
+        KeyUpdate::Updated(stored) => Ok(Json(CreatedKey {
+            key,
+            view: stored.into(),
+        })),
+        KeyUpdate::Revoked(_) => Err(ApiError::new(
+            ApiErrorCode::KeyRevoked,
+            format!("key {id} is revoked and cannot be rotated; create a new one"),
+        )),
+        KeyUpdate::NotFound => Err(key_not_found(&id)),
     }
 }
 

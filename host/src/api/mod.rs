@@ -12,6 +12,7 @@ mod observe;
 pub(crate) mod openai;
 mod openapi;
 mod overview;
+mod reservation;
 mod providers;
 mod route_list;
 mod tasks;
@@ -52,6 +53,9 @@ pub(crate) struct ApiConfig {
     pub(crate) call_deadline: Duration,
     /// What a `/v1` call cost (`[prices]`), for the usage ledger.
     pub(crate) prices: Arc<Prices>,
+    /// What a tenant's request without `max_tokens` reserves for its
+    /// answer against its key's tpm (`reservation`).
+    pub(crate) reserve_output_tokens: u32,
 }
 
 impl ApiConfig {
@@ -70,6 +74,7 @@ impl Default for ApiConfig {
             // timeout of its own.
             call_deadline: WorkerConfig::default().default_timeout,
             prices: Arc::default(),
+            reserve_output_tokens: 1024,
         }
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiErrorCode, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::reservation;
 use super::tenant::{self, Caller};
 use super::{ApiConfig, AppState};
 use sha2::{Digest, Sha256};
@@ -285,7 +286,15 @@ pub(crate) async fn tasks_create(
     let mut headers = HeaderMap::new();
     let inserted = match caller.key_id() {
         None => state.store.insert(&new_task).await?,
-        Some(key_id) => match state.store.admit_task(key_id, &new_task).await? {
+        Some(key_id) => match state
+            .store
+            .admit_task(
+                key_id,
+                &new_task,
+                reservation::chat(&new_task.input, state.config.reserve_output_tokens),
+            )
+            .await?
+        {
             Admission::Admitted(inserted, window) => {
                 headers.extend(tenant::ratelimit_headers(&window, llmhost_store::now_ms()));
                 inserted

@@ -212,15 +212,19 @@ pub(crate) fn usd(nanousd: i64) -> String {
 
 /// An admitted `/v1` call: what its response carries.
 pub(crate) struct AdmittedCall {
+    /// The call as the store counts it: its usage names it.
+    pub(crate) id: String,
     guard: CallGuard,
     headers: HeaderMap,
 }
 
 /// Admits a tenant's `/v1` call against its key's limits (nothing for an
-/// admin); the call counts in flight until its response is sent.
+/// admin), reserving `reserve` tokens (`reservation`); the call counts in
+/// flight until its response is sent.
 pub(crate) async fn admit_call(
     state: &AppState,
     caller: &Caller,
+    reserve: u64,
 ) -> Result<Option<AdmittedCall>, ApiError> {
     let Some(key_id) = caller.key_id() else {
         return Ok(None);
@@ -228,9 +232,10 @@ pub(crate) async fn admit_call(
     let id = format!("call-{:032x}", rand::random::<u128>());
     // A call outlives its deadline only by the time to send the answer.
     let deadline = state.config.call_deadline + Duration::from_secs(60);
-    match state.store.admit_call(key_id, &id, deadline).await? {
+    match state.store.admit_call(key_id, &id, deadline, reserve).await? {
         Admission::Admitted((), window) => Ok(Some(AdmittedCall {
-            guard: CallGuard::new(state.store.clone(), id),
+            guard: CallGuard::new(state.store.clone(), id.clone()),
+            id,
             headers: ratelimit_headers(&window, llmhost_store::now_ms()),
         })),
         Admission::Refused(limit, window) => Err(refusal(limit, &window)),
@@ -240,7 +245,7 @@ pub(crate) async fn admit_call(
 /// The response of an admitted call, with its rate-limit headers; a stream
 /// keeps the call in flight until it ends (or its client goes away).
 pub(crate) fn answer(response: Response, admitted: Option<AdmittedCall>) -> Response {
-    let Some(AdmittedCall { guard, headers }) = admitted else {
+    let Some(AdmittedCall { guard, headers, .. }) = admitted else {
         return response;
     };
     let (mut parts, body) = response.into_parts();

@@ -1,6 +1,7 @@
-//! Usage: what a `/v1` call records in the ledger (`Meter`, priced by the
-//! price table, written before the answer ends so that the next request
-//! of its key is admitted against it), and `GET /api/v1/usage`, the
+//! Usage: what a `/v1` call records in the ledger (`Meter`: each target
+//! called, answered or failed, priced by the price table, written before
+//! the answer ends so that the next request of its key is admitted
+//! against it), and `GET /api/v1/usage`, the
 //! ledger summed by key, provider, model and day, as JSON or CSV. A tenant
 //! key reads its own usage only.
 
@@ -21,10 +22,10 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ApiErrorCode, ErrorBody};
 use super::extract::ApiQuery;
-use super::tenant::{Caller, usd};
+use super::tenant::{AdmittedCall, Caller, usd};
 use crate::pricing::Prices;
 use llmhost_store::Store;
-use llmhost_store::task::Usage;
+use llmhost_store::task::{TaskError, Usage};
 use llmhost_store::usage::{CallUsage, GroupBy, UsageGroup, UsageQuery};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -37,25 +38,44 @@ pub(crate) struct Meter {
     store: Store,
     prices: Arc<Prices>,
     key_id: Option<String>,
+    /// The admitted call, for a tenant.
+    call_id: Option<String>,
     route: Option<String>,
     started: Instant,
 }
 
 impl Meter {
-    pub(crate) fn new(state: &AppState, caller: &Caller, route: Option<String>) -> Self {
+    pub(crate) fn new(
+        state: &AppState,
+        caller: &Caller,
+        admitted: Option<&AdmittedCall>,
+        route: Option<String>,
+    ) -> Self {
         Self {
             store: state.store.clone(),
             prices: state.config.prices.clone(),
             key_id: caller.key_id().map(str::to_owned),
+            call_id: admitted.map(|a| a.id.clone()),
             route,
             started: Instant::now(),
         }
     }
 
-    /// Records what `label`'s (`<instance>/<model>`) answer used. A failed
-    /// call reports no usage and records nothing; neither does a store
-    /// that cannot write now (logged: the answer is not withheld for it).
+    /// Records that calling `label` (`<instance>/<model>`) failed: a row
+    /// with the error's code, no tokens (the contract reports none for a
+    /// failure) and no cost.
+    pub(crate) async fn record_failure(&self, label: &str, error: &TaskError) {
+        self.write(label, None, error.code.as_str()).await;
+    }
+
+    /// Records what `label`'s (`<instance>/<model>`) answer used. A store
+    /// that cannot write now records nothing (logged: the answer is not
+    /// withheld for it).
     pub(crate) async fn record(&self, label: &str, usage: Option<&Usage>) {
+        self.write(label, usage, "ok").await;
+    }
+
+    async fn write(&self, label: &str, usage: Option<&Usage>, outcome: &str) {
         let (provider, model) = label.split_once('/').unwrap_or((label, ""));
         let tokens = |n: Option<u32>| i64::from(n.unwrap_or(0));
         let input = tokens(usage.map(|u| u.input_tokens));
@@ -63,6 +83,8 @@ impl Meter {
         let output = tokens(usage.map(|u| u.output_tokens));
         let call = CallUsage {
             key_id: self.key_id.clone(),
+            call_id: self.call_id.clone(),
+            outcome: outcome.to_owned(),
             provider: provider.to_owned(),
             model: model.to_owned(),
             route: self.route.clone(),
@@ -132,9 +154,10 @@ pub(crate) struct UsageReport {
 const CSV_HEADER: &str = "key_id,key_name,provider,model,day,requests,input_tokens,\
 output_tokens,cached_tokens,reasoning_tokens,cost_usd,latency_ms";
 
-/// The usage ledger summed per group. A call or attempt is in it once its
-/// outcome was recorded: a completed task attempt, or an answered `/v1`
-/// call.
+/// The usage ledger summed per group. Every provider call is in it once
+/// it ended: each attempt of a task (completed, failed, cancelled or
+/// interrupted) and each target a `/v1` call called; `requests` counts
+/// them.
 #[utoipa::path(
     get,
     path = "/api/v1/usage",

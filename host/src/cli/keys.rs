@@ -1,6 +1,7 @@
-//! `llmhost keys create|list|update|revoke`: the admin API's `/api/v1/keys`
-//! over HTTP, with an admin token. Prints the server's JSON; `create`
-//! prints the key itself, which the server shows only this once.
+//! `llmhost keys create|list|get|update|rotate|revoke`: the admin API's
+//! `/api/v1/keys` over HTTP, with an admin token. Prints the server's JSON;
+//! `create` and `rotate` print the key itself, which the server shows only
+//! this once.
 
 use anyhow::Context;
 use serde_json::{Map, Value, json};
@@ -30,6 +31,17 @@ enum KeysCommand {
     Create(KeyFields),
     /// Lists every key (never the keys themselves).
     List,
+    /// Shows one key: its scope, limits and last use.
+    Get {
+        /// The key's id (`key_…`).
+        id: String,
+    },
+    /// Gives a key a new secret and prints it (shown this once): same id,
+    /// scope, limits and usage; the old secret is refused at once.
+    Rotate {
+        /// The key's id (`key_…`).
+        id: String,
+    },
     /// Changes a key's name, scope or limits; `none` removes a limit.
     Update {
         /// The key's id (`key_…`).
@@ -128,23 +140,16 @@ pub(crate) async fn main(args: KeysArgs) -> anyhow::Result<()> {
             if fields.name.is_none() {
                 anyhow::bail!("keys create: --name is required");
             }
-            let mut created =
-                read_json(http.post(&base).json(&fields.body()).send().await?).await?;
-            let key = created["key"]
-                .as_str()
-                .context("the answer has no key")?
-                .to_owned();
-            // The key alone on stdout (`key=$(llmhost keys create …)`),
-            // the rest on stderr.
-            if let Some(object) = created.as_object_mut() {
-                object.remove("key");
-            }
-            eprintln!("{}", serde_json::to_string_pretty(&created)?);
-            eprintln!("the key is shown this once; store it now");
-            println!("{key}");
-            Ok(())
+            print_key(read_json(http.post(&base).json(&fields.body()).send().await?).await?)
         }
         KeysCommand::List => print(read_json(http.get(&base).send().await?).await?),
+        KeysCommand::Get { id } => {
+            print(read_json(http.get(format!("{base}/{id}")).send().await?).await?)
+        }
+        KeysCommand::Rotate { id } => {
+            let url = format!("{base}/{id}/rotate");
+            print_key(read_json(http.post(url).send().await?).await?)
+        }
         KeysCommand::Update { id, fields } => {
             let url = format!("{base}/{id}");
             print(read_json(http.patch(url).json(&fields.body()).send().await?).await?)
@@ -153,6 +158,22 @@ pub(crate) async fn main(args: KeysArgs) -> anyhow::Result<()> {
             print(read_json(http.delete(format!("{base}/{id}")).send().await?).await?)
         }
     }
+}
+
+/// The key alone on stdout (`key=$(llmhost keys create …)`), the rest on
+/// stderr.
+fn print_key(mut answer: Value) -> anyhow::Result<()> {
+    let key = answer["key"]
+        .as_str()
+        .context("the answer has no key")?
+        .to_owned();
+    if let Some(object) = answer.as_object_mut() {
+        object.remove("key");
+    }
+    eprintln!("{}", serde_json::to_string_pretty(&answer)?);
+    eprintln!("the key is shown this once; store it now");
+    println!("{key}");
+    Ok(())
 }
 
 fn print(answer: Value) -> anyhow::Result<()> {

@@ -137,6 +137,15 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     auth_tokens: Vec<Secret>,
+    /// Tokens a tenant key's request without `max_tokens` reserves for its
+    /// answer against the key's tpm until it ends [default: 1024].
+    #[arg(long, env = "LLMHOST_RESERVE_OUTPUT_TOKENS")]
+    reserve_output_tokens: Option<u32>,
+    /// Usage ledger rows older than this many days are rolled up, one row
+    /// per key, provider, model, route, outcome and day; 0 keeps every row
+    /// [default: 90].
+    #[arg(long, env = "LLMHOST_USAGE_RETENTION_DAYS")]
+    usage_retention_days: Option<u32>,
 }
 
 impl ServeArgs {
@@ -167,7 +176,9 @@ impl ServeArgs {
             shutdown_grace_ms,
             header_timeout_ms,
             max_body_bytes,
-            plugin_reload_ms
+            plugin_reload_ms,
+            reserve_output_tokens,
+            usage_retention_days
         );
         if let Some(dir) = self.cache_dir {
             s.cache_dir = Some(dir);

@@ -93,6 +93,13 @@ pub(crate) struct Settings {
     /// (`[prices."openai/*"]`): what the usage ledger and budgets count.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) prices: BTreeMap<String, Price>,
+    /// What a tenant's request that sets no `max_tokens` reserves for its
+    /// answer against its key's tpm until it ends.
+    pub(crate) reserve_output_tokens: u32,
+    /// Usage ledger rows older than this many days are rolled up into one
+    /// row per key, provider, model, route, outcome and day; 0 keeps
+    /// every row.
+    pub(crate) usage_retention_days: u32,
     /// The file these settings were read from, if any: `serve` reads its
     /// providers and routes again on reload.
     #[serde(skip)]
@@ -127,10 +134,15 @@ impl Default for Settings {
             providers: BTreeMap::new(),
             routes: BTreeMap::new(),
             prices: BTreeMap::new(),
+            reserve_output_tokens: api.reserve_output_tokens,
+            usage_retention_days: 90,
             config_file: None,
         }
     }
 }
+
+/// The most `usage_retention_days` may be: ten years.
+const MAX_RETENTION_DAYS: u32 = 3_660;
 
 /// The most `retry_delay_max_ms` may be: a week.
 const MAX_RETRY_DELAY_MS: u64 = 7 * 24 * 3_600_000;
@@ -224,6 +236,15 @@ impl Settings {
             })?;
         }
         Prices::check(&self.prices).map_err(|problem| invalid("prices", problem))?;
+        if self.reserve_output_tokens < 1 {
+            return Err(invalid("reserve_output_tokens", "must be at least 1"));
+        }
+        if self.usage_retention_days > MAX_RETENTION_DAYS {
+            return Err(invalid(
+                "usage_retention_days",
+                format!("must be at most {MAX_RETENTION_DAYS} (0 keeps every row)"),
+            ));
+        }
         let serves_http = self.role != Role::Worker;
         if serves_http && !self.listen.ip().is_loopback() && self.auth_tokens.is_empty() {
             return Err(invalid(

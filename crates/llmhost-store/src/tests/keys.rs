@@ -50,7 +50,7 @@ pub(super) async fn a_key_is_found_by_its_hash_until_it_is_revoked(store: Store)
     assert_eq!(store.revoke_key("no-such-key").await.unwrap(), None);
     let task = new_task("echo");
     assert!(matches!(
-        store.admit_task(&new.id, &task).await.unwrap(),
+        store.admit_task(&new.id, &task, 0).await.unwrap(),
         Admission::Refused(Limit::Revoked, _)
     ));
     assert_eq!(store.get(&task.id).await.unwrap(), None);
@@ -81,13 +81,13 @@ pub(super) async fn concurrent_admissions_hold_rpm_and_parallel_exactly(store: S
             async move {
                 if i % 2 == 0 {
                     store
-                        .admit_task(&key_id, &new_task("echo"))
+                        .admit_task(&key_id, &new_task("echo"), 0)
                         .await
                         .map(|a| matches!(a, Admission::Admitted(..)))
                 } else {
                     let call = format!("call-{key_id}-{i}");
                     store
-                        .admit_call(&key_id, &call, Duration::from_secs(60))
+                        .admit_call(&key_id, &call, Duration::from_secs(60), 0)
                         .await
                         .map(|a| matches!(a, Admission::Admitted(..)))
                 }
@@ -97,7 +97,7 @@ pub(super) async fn concurrent_admissions_hold_rpm_and_parallel_exactly(store: S
         let before = minute();
         let results = futures::future::join_all(attempts).await;
         let admitted = results.into_iter().filter(|r| *r.as_ref().unwrap()).count();
-        let refused = store.admit_task(&key.id, &new_task("echo")).await.unwrap();
+        let refused = store.admit_task(&key.id, &new_task("echo"), 0).await.unwrap();
         if limit == (Limit::Requests { limit: 5 }) && minute() != before {
             // A new minute began meanwhile: its requests count anew.
             assert!(admitted <= 10, "{admitted} admitted over two minutes");
@@ -127,7 +127,7 @@ pub(super) async fn concurrent_admissions_hold_rpm_and_parallel_exactly(store: S
     }
     assert!(matches!(
         store
-            .admit_task(&parallel.id, &new_task("echo"))
+            .admit_task(&parallel.id, &new_task("echo"), 0)
             .await
             .unwrap(),
         Admission::Admitted(..)
@@ -149,19 +149,19 @@ pub(super) async fn an_idempotency_key_belongs_to_its_api_key(store: Store) {
         request_hash: "h".into(),
     });
     let Admission::Admitted(Inserted::Created(stored), _) =
-        store.admit_task(&first.id, &task).await.unwrap()
+        store.admit_task(&first.id, &task, 0).await.unwrap()
     else {
         panic!("created")
     };
     assert_eq!(stored.key_id.as_deref(), Some(first.id.as_str()));
-    let again = store.admit_task(&first.id, &task).await.unwrap();
+    let again = store.admit_task(&first.id, &task, 0).await.unwrap();
     assert!(
         matches!(&again, Admission::Admitted(Inserted::Existing(t), _) if t.task_id == task.id),
         "{again:?}"
     );
     let mut other = task.clone();
     other.id = uuid::Uuid::now_v7().to_string();
-    let theirs = store.admit_task(&second.id, &other).await.unwrap();
+    let theirs = store.admit_task(&second.id, &other, 0).await.unwrap();
     assert!(
         matches!(&theirs, Admission::Admitted(Inserted::Created(t), _) if t.task_id == other.id),
         "{theirs:?}"
@@ -175,4 +175,33 @@ pub(super) async fn an_idempotency_key_belongs_to_its_api_key(store: Store) {
         .await
         .unwrap();
     assert_eq!(mine.tasks.len(), 1);
+}
+
+pub(super) async fn a_rotated_key_keeps_its_id_and_refuses_its_old_secret(store: Store) {
+    let new = new_key(KeyLimits {
+        rpm: Some(7),
+        ..KeyLimits::default()
+    });
+    store.create_key(&new).await.unwrap();
+    let fresh = format!("{:064x}", 42);
+    let KeyUpdate::Updated(rotated) = store.rotate_key(&new.id, &fresh, "lhk_new").await.unwrap()
+    else {
+        panic!("a live key is rotated")
+    };
+    assert_eq!((rotated.id.as_str(), rotated.limits.rpm), (new.id.as_str(), Some(7)));
+    assert_eq!(rotated.prefix, "lhk_new");
+    assert_eq!(store.key_by_hash(&new.hash).await.unwrap(), None);
+    assert_eq!(
+        store.key_by_hash(&fresh).await.unwrap().map(|k| k.id),
+        Some(new.id.clone())
+    );
+    store.revoke_key(&new.id).await.unwrap();
+    assert!(matches!(
+        store.rotate_key(&new.id, "other", "x").await.unwrap(),
+        KeyUpdate::Revoked(_)
+    ));
+    assert_eq!(
+        store.rotate_key("no-such-key", "other", "x").await.unwrap(),
+        KeyUpdate::NotFound
+    );
 }

@@ -190,10 +190,14 @@ macro_rules! all_store_tests {
                 a_key_is_found_by_its_hash_until_it_is_revoked,
                 concurrent_admissions_hold_rpm_and_parallel_exactly,
                 an_idempotency_key_belongs_to_its_api_key,
+                a_rotated_key_keeps_its_id_and_refuses_its_old_secret,
             ],
             usage: [
                 a_completed_attempt_is_recorded_once_and_a_lost_one_never,
                 a_spent_budget_closes_the_key_until_its_period_ends,
+                tpm_counts_reservations_until_each_request_ends,
+                every_attempt_is_a_ledger_row_with_its_outcome,
+                a_roll_up_keeps_every_sum,
             ],
             transitions: [
                 every_store_operation_moves_a_task_only_along_the_table,

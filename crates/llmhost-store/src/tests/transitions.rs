@@ -221,7 +221,7 @@ async fn run(store: &Store, op: Op, subject: &Subject, attempt: u32) -> Option<b
                 .await
                 .unwrap();
             Some(matches!(
-                store.admit_task(&key.id, &subject.task).await,
+                store.admit_task(&key.id, &subject.task, 0).await,
                 Ok(Admission::Admitted(Inserted::Created(_), _))
             ))
         }

@@ -1,7 +1,8 @@
-//! The usage ledger: a completed attempt recorded once, in the statement
-//! that completes it, with its cost; an attempt lost to a dead process
-//! not at all; `/v1` calls with their key's tokens; budgets and tpm
-//! counted from it.
+//! The usage ledger: every attempt recorded once, in the statement that
+//! ends it, a completed one with its tokens and cost, a failed, cancelled
+//! or interrupted one with none; `/v1` calls with their key's tokens;
+//! budgets and tpm counted from it, tpm with the reservations of requests
+//! in flight; the retention roll-up keeping every sum.
 
 use super::*;
 use crate::admission::{Admission, Limit};
@@ -38,7 +39,7 @@ pub(super) async fn a_completed_attempt_is_recorded_once_and_a_lost_one_never(st
         .await
         .unwrap();
     let task = new_task("echo");
-    let Admission::Admitted(..) = store.admit_task(&key.id, &task).await.unwrap() else {
+    let Admission::Admitted(..) = store.admit_task(&key.id, &task, 0).await.unwrap() else {
         panic!("admitted")
     };
     // The first attempt's process dies: its lease expires, it is rescued.
@@ -80,7 +81,8 @@ pub(super) async fn a_completed_attempt_is_recorded_once_and_a_lost_one_never(st
             row.output_tokens,
             row.cached_tokens
         ),
-        (1, 100, 20, 3)
+        (2, 100, 20, 3),
+        "the interrupted attempt is a row without tokens"
     );
     assert_eq!(row.cost_nanousd, 123_456);
     // Counted in the key's minute for tpm.
@@ -98,10 +100,11 @@ pub(super) async fn a_completed_attempt_is_recorded_once_and_a_lost_one_never(st
         input_tokens: 100,
         output_tokens: 20,
         cost_nanousd: 5,
+        outcome: "ok".into(),
         ..CallUsage::default()
     };
     store.record_call(&call).await.unwrap();
-    let refused = store.admit_task(&tpm.id, &new_task("echo")).await.unwrap();
+    let refused = store.admit_task(&tpm.id, &new_task("echo"), 0).await.unwrap();
     assert!(
         matches!(refused, Admission::Refused(Limit::Tokens { limit: 120 }, _)),
         "{refused:?}"
@@ -115,7 +118,7 @@ pub(super) async fn a_completed_attempt_is_recorded_once_and_a_lost_one_never(st
         .await
         .unwrap();
     assert_eq!(total.len(), 1);
-    assert_eq!(total[0].requests, 3);
+    assert_eq!(total[0].requests, 4);
     assert_eq!(total[0].cost_nanousd, 123_456 + 5 + 5);
     assert_eq!(
         by_key.iter().map(|g| g.cost_nanousd).sum::<i64>(),
@@ -148,11 +151,12 @@ pub(super) async fn a_spent_budget_closes_the_key_until_its_period_ends(store: S
         provider: "echo".into(),
         model: "echo".into(),
         cost_nanousd: 6_000_000,
+        outcome: "ok".into(),
         ..CallUsage::default()
     };
     let admit = || async {
         let call = format!("c-{}", uuid::Uuid::now_v7());
-        store.admit_call(&key.id, &call, LEASE).await
+        store.admit_call(&key.id, &call, LEASE, 0).await
     };
     assert!(matches!(admit().await.unwrap(), Admission::Admitted(..)));
     store.record_call(&call).await.unwrap();
@@ -190,4 +194,242 @@ pub(super) async fn a_spent_budget_closes_the_key_until_its_period_ends(store: S
         }
     }
     assert!(now_ms() >= resets_at_ms);
+}
+
+/// The key's current minute as admission reads it: (requests, tokens).
+async fn minute(store: &Store, key_id: &str) -> (i64, i64) {
+    let now = now_ms();
+    let start = now - now.rem_euclid(crate::admission::WINDOW_MS);
+    let row: Option<(i64, i64)> = on_reader!(store.backend(), |pool| {
+        sqlx::query_as(
+            "SELECT requests, tokens FROM key_windows WHERE key_id = $1 AND window_start = $2",
+        )
+        .bind(key_id)
+        .bind(start)
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+    });
+    row.unwrap_or((0, 0))
+}
+
+pub(super) async fn tpm_counts_reservations_until_each_request_ends(store: Store) {
+    let key = store
+        .create_key(&new_key(KeyLimits {
+            tpm: Some(100),
+            ..KeyLimits::default()
+        }))
+        .await
+        .unwrap();
+    let admit = |reserve| {
+        let store = store.clone();
+        let key_id = key.id.clone();
+        async move {
+            let task = new_task("echo");
+            let admitted = store.admit_task(&key_id, &task, reserve).await.unwrap();
+            (task, admitted)
+        }
+    };
+    let start = now_ms() / crate::admission::WINDOW_MS;
+    let (first, a) = admit(60).await;
+    let (second, b) = admit(30).await;
+    let (_, c) = admit(20).await;
+    let (_, d) = admit(5).await;
+    if now_ms() / crate::admission::WINDOW_MS != start {
+        // A new minute began: its tokens count anew; nothing to check.
+        return;
+    }
+    // 0 and 60 were under 100 when admitted; 90 too, and this one went
+    // over by itself alone; 110 is not.
+    let Admission::Admitted(_, window) = a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(window.tokens, 60, "the reservation counts at once");
+    assert!(matches!(b, Admission::Admitted(..)), "{b:?}");
+    assert!(matches!(c, Admission::Admitted(..)), "{c:?}");
+    assert!(
+        matches!(d, Admission::Refused(Limit::Tokens { limit: 100 }, _)),
+        "{d:?}"
+    );
+    assert_eq!(minute(&store, &key.id).await.1, 110);
+    // The first ends having used 7: its 60 are given back, its 7 count.
+    let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.id, first.id);
+    store
+        .complete(&first.id, claimed.attempt, &priced(5, 2, 1))
+        .await
+        .unwrap();
+    // The second fails after a retry: no tokens, its 30 given back once.
+    let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.id, second.id);
+    store
+        .retry(&second.id, claimed.attempt, &error(ErrorCode::RateLimited), Duration::ZERO)
+        .await
+        .unwrap();
+    let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
+    store
+        .fail(&second.id, claimed.attempt, &error(ErrorCode::UpstreamError))
+        .await
+        .unwrap();
+    // The third is cancelled while pending.
+    let page = store
+        .list(&ListQuery {
+            key_id: Some(key.id.clone()),
+            status: Some(TaskStatus::Pending),
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    for task in &page.tasks {
+        let _ = store.cancel(&task.task_id).await.unwrap();
+    }
+    if now_ms() / crate::admission::WINDOW_MS != start {
+        return;
+    }
+    assert_eq!(minute(&store, &key.id).await, (3, 7), "a refused request is not counted");
+
+    // A `/v1` call: reserved at admission, its answer's tokens replace the
+    // reservation; a call that ends without an answer gives it all back.
+    let call = |id: &str| CallUsage {
+        key_id: Some(key.id.clone()),
+        call_id: Some(id.to_owned()),
+        provider: "echo".into(),
+        model: "echo".into(),
+        input_tokens: 3,
+        output_tokens: 3,
+        outcome: "ok".into(),
+        ..CallUsage::default()
+    };
+    let (one, two) = (format!("c1-{}", key.id), format!("c2-{}", key.id));
+    assert!(matches!(
+        store.admit_call(&key.id, &one, LEASE, 50).await.unwrap(),
+        Admission::Admitted(..)
+    ));
+    assert!(matches!(
+        store.admit_call(&key.id, &two, LEASE, 40).await.unwrap(),
+        Admission::Admitted(..)
+    ));
+    let failed = CallUsage {
+        outcome: "upstream".into(),
+        input_tokens: 0,
+        output_tokens: 0,
+        ..call(&two)
+    };
+    store.record_call(&failed).await.unwrap();
+    store.record_call(&call(&one)).await.unwrap();
+    if now_ms() / crate::admission::WINDOW_MS != start {
+        return;
+    }
+    assert_eq!(minute(&store, &key.id).await.1, 7 + 6 + 40);
+    store.end_call(&one).await.unwrap();
+    store.end_call(&two).await.unwrap();
+    if now_ms() / crate::admission::WINDOW_MS != start {
+        return;
+    }
+    assert_eq!(minute(&store, &key.id).await.1, 7 + 6);
+}
+
+pub(super) async fn every_attempt_is_a_ledger_row_with_its_outcome(store: Store) {
+    let key = store
+        .create_key(&new_key(KeyLimits::default()))
+        .await
+        .unwrap();
+    let mut task = new_task("echo");
+    task.max_attempts = 5;
+    store.admit_task(&key.id, &task, 10).await.unwrap();
+    // Failed and retried; interrupted (its lease expired); handed back at
+    // shutdown; completed.
+    let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
+    store
+        .retry(&task.id, claimed.attempt, &error(ErrorCode::RateLimited), Duration::ZERO)
+        .await
+        .unwrap();
+    claim_and_expire(&store).await;
+    store.rescue_expired(now_ms()).await.unwrap();
+    let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
+    store.release(&task.id, claimed.attempt).await.unwrap();
+    let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
+    store
+        .complete(&task.id, claimed.attempt, &priced(4, 2, 9))
+        .await
+        .unwrap();
+    let outcomes: Vec<(i64, String, i64, i64)> = on_reader!(store.backend(), |pool| {
+        sqlx::query_as(
+            "SELECT attempt, outcome, input_tokens + output_tokens, cost_nanousd \
+             FROM usage_records WHERE task_id = $1 ORDER BY attempt",
+        )
+        .bind(&task.id)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    });
+    let expect = |a: i64, o: &str, t: i64, c: i64| (a, o.to_owned(), t, c);
+    assert_eq!(
+        outcomes,
+        [
+            expect(1, "rate_limited", 0, 0),
+            expect(2, "interrupted", 0, 0),
+            expect(3, "interrupted", 0, 0),
+            expect(4, "ok", 6, 9),
+        ]
+    );
+    // A cancelled attempt, and one failed by the rescuer.
+    for (cancel, outcome) in [(true, "cancelled"), (false, "lease_expired")] {
+        let mut task = new_task("echo");
+        task.max_attempts = 1;
+        store.admit_task(&key.id, &task, 10).await.unwrap();
+        if cancel {
+            let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
+            store.cancel(&task.id).await.unwrap();
+            store.record_cancelled(&task.id, claimed.attempt).await.unwrap();
+        } else {
+            claim_and_expire(&store).await;
+            store.rescue_expired(now_ms()).await.unwrap();
+        }
+        let recorded: Vec<String> = on_reader!(store.backend(), |pool| {
+            sqlx::query_scalar("SELECT outcome FROM usage_records WHERE task_id = $1")
+                .bind(&task.id)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+        });
+        assert_eq!(recorded, [outcome]);
+    }
+}
+
+pub(super) async fn a_roll_up_keeps_every_sum(store: Store) {
+    let call = |key: Option<&str>, model: &str, tokens: i64| CallUsage {
+        key_id: key.map(str::to_owned),
+        provider: "echo".into(),
+        model: model.into(),
+        input_tokens: tokens,
+        output_tokens: 1,
+        latency_ms: 10,
+        cost_nanousd: tokens * 3,
+        outcome: "ok".into(),
+        ..CallUsage::default()
+    };
+    for (key, model, tokens) in [
+        (Some("k1"), "a", 1),
+        (Some("k1"), "a", 2),
+        (Some("k1"), "b", 3),
+        (None, "a", 4),
+        (None, "a", 5),
+    ] {
+        store.record_call(&call(key, model, tokens)).await.unwrap();
+    }
+    let groups = vec![GroupBy::Key, GroupBy::Model, GroupBy::Day];
+    let before = store.usage(&everything(groups.clone())).await.unwrap();
+    let tomorrow = (now_ms() / 86_400_000 + 1) * 86_400_000;
+    assert_eq!(store.roll_up_usage(tomorrow).await.unwrap(), 5);
+    assert_eq!(store.usage(&everything(groups)).await.unwrap(), before);
+    assert_eq!(
+        store.roll_up_usage(tomorrow).await.unwrap(),
+        0,
+        "nothing left to roll up"
+    );
+    // Rows after the cut are left as they are.
+    store.record_call(&call(Some("k1"), "a", 1)).await.unwrap();
+    assert_eq!(store.roll_up_usage(now_ms() / 86_400_000 * 86_400_000).await.unwrap(), 0);
 }

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use crate::api::AppState;
 use crate::api::error::{ApiError, Format};
 use crate::api::extract::OpenAiJson;
+use crate::api::reservation;
 use crate::api::tenant::{self, Caller};
 use crate::api::usage::Meter;
 use crate::capability::{self, Refusal};
@@ -82,10 +83,11 @@ pub(crate) async fn embeddings_create(
     OpenAiJson(body): OpenAiJson<EmbeddingsBody>,
 ) -> Result<Response, OpenAiError> {
     caller.check_scope(&body.model, "model")?;
-    let admitted = tenant::admit_call(&state, &caller).await?;
-    let meter = Meter::new(&state, &caller, None);
+    let reserve = reservation::embeddings(&body.input);
+    let admitted = tenant::admit_call(&state, &caller, reserve).await?;
+    let meter = Meter::new(&state, &caller, admitted.as_ref(), None);
     let model = body.model.clone();
-    let Json(answer) = embed(state, body).await?;
+    let Json(answer) = embed(state, body, &meter).await?;
     let tokens = answer["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
     let usage = Usage {
         input_tokens: u32::try_from(tokens).unwrap_or(u32::MAX),
@@ -99,7 +101,11 @@ pub(crate) async fn embeddings_create(
 }
 
 /// Embeddings for a caller allowed to ask for them.
-async fn embed(state: AppState, body: EmbeddingsBody) -> Result<Json<Value>, OpenAiError> {
+async fn embed(
+    state: AppState,
+    body: EmbeddingsBody,
+    meter: &Meter,
+) -> Result<Json<Value>, OpenAiError> {
     let refused = |refusal| OpenAiError(ApiError::refused(refusal, Format::OpenAi));
     if let Some(field) = body.other.keys().next() {
         return Err(refused(Refusal::unsupported(
@@ -141,10 +147,17 @@ async fn embed(state: AppState, body: EmbeddingsBody) -> Result<Json<Value>, Ope
         user: body.user.clone(),
         provider_options: None,
     };
-    let answer = match plugin.embed(&request, state.config.call_deadline).await {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(error)) => return Err(convert::provider_error(error).into()),
-        Err(error) => return Err(convert::call_error(error).into()),
+    let outcome = match plugin.embed(&request, state.config.call_deadline).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(error)) => Err(convert::provider_error(error)),
+        Err(error) => Err(convert::call_error(error)),
+    };
+    let answer = match outcome {
+        Ok(answer) => answer,
+        Err(error) => {
+            meter.record_failure(&body.model, &error).await;
+            return Err(error.into());
+        }
     };
     let tokens = answer.input_tokens.unwrap_or(0);
     let data = answer

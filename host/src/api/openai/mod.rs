@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::{ApiError, Format};
 use super::extract::OpenAiJson;
+use super::reservation;
 use super::tenant::{self, Caller};
 use super::usage::Meter;
 use crate::{capability, convert};
@@ -70,11 +71,17 @@ pub(crate) async fn chat_completions(
     OpenAiJson(request): OpenAiJson<ChatRequest>,
 ) -> Result<Response, OpenAiError> {
     caller.check_scope(&request.model, "model")?;
-    let admitted = tenant::admit_call(&state, &caller).await?;
+    let default_output = state.config.reserve_output_tokens;
+    // A request that does not convert is refused before any call; what it
+    // reserved is given back when it is.
+    let reserve = request.to_input().map_or(u64::from(default_output), |input| {
+        reservation::chat(&input, default_output)
+    });
+    let admitted = tenant::admit_call(&state, &caller, reserve).await?;
     let route = (!request.model.contains('/')
         && state.routes.current().get(&request.model).is_some())
     .then(|| request.model.clone());
-    let meter = Meter::new(&state, &caller, route);
+    let meter = Meter::new(&state, &caller, admitted.as_ref(), route);
     let response = chat(state, request, meter).await?;
     Ok(tenant::answer(response, admitted))
 }
@@ -146,7 +153,13 @@ async fn chat(
         .complete(&contract_request, state.config.call_deadline)
         .await;
     let provider_time = call_started.elapsed();
-    let result = convert::outcome(outcome)?;
+    let result = match convert::outcome(outcome) {
+        Ok(result) => result,
+        Err(error) => {
+            meter.record_failure(&request.model, &error).await;
+            return Err(error.into());
+        }
+    };
     meter.record(&request.model, result.usage.as_ref()).await;
     let mut response = Json(whole(id, created, request.model.clone(), result)).into_response();
     set_overhead(

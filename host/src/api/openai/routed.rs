@@ -66,13 +66,20 @@ pub(super) async fn complete(
         set_target(&mut response, &target.label());
         return Ok(response);
     }
+    let meter = header.meter.clone();
     let (answer, attempts) = run(route, &state.health, |target| {
         let admitted = admit(target);
+        let (meter, label) = (meter.clone(), target.label());
         async move {
             let (plugin, request) = admitted?;
             let called = Instant::now();
-            let result = convert::outcome(plugin.complete(&request, deadline).await)?;
-            Ok((result, called.elapsed()))
+            let result = convert::outcome(plugin.complete(&request, deadline).await);
+            // Each target called is a row of the ledger; the answer's is
+            // written below, once it is the answer.
+            if let (Err(error), Some(meter)) = (&result, &meter) {
+                meter.record_failure(&label, error).await;
+            }
+            Ok((result?, called.elapsed()))
         }
     })
     .await;

@@ -81,7 +81,10 @@ pub(crate) async fn start(
                 header.meter(&result).await;
                 State::Closing(header.closing(Ok(result)).into_iter())
             }
-            Err(error) => return Err(error),
+            Err(error) => {
+                header.meter_failure(&error).await;
+                return Err(error);
+            }
         },
     };
     let rest = futures::stream::unfold(state, State::advance);
@@ -125,8 +128,9 @@ impl State {
                     }
                 }
                 let outcome = call.outcome.join().await;
-                if let Ok(result) = &outcome {
-                    header.meter(result).await;
+                match &outcome {
+                    Ok(result) => header.meter(result).await,
+                    Err(error) => header.meter_failure(error).await,
                 }
                 let closing = header.closing(outcome);
                 State::Closing(closing.into_iter()).advance_closing()
@@ -150,6 +154,13 @@ impl ChunkHeader {
     async fn meter(&self, result: &TaskResult) {
         if let Some(meter) = &self.meter {
             meter.record(&self.model, result.usage.as_ref()).await;
+        }
+    }
+
+    /// Records that the call failed, before its error goes out.
+    async fn meter_failure(&self, error: &TaskError) {
+        if let Some(meter) = &self.meter {
+            meter.record_failure(&self.model, error).await;
         }
     }
 
