@@ -1,8 +1,11 @@
 //! Tenants' API keys over real HTTP: created with an admin token (by the
 //! CLI and the API), each served within its scope and refused outside it
 //! (403 naming the model, OpenAI's shape on /v1), seeing and cancelling
-//! only its own tasks, refused at once on every process once revoked, and
-//! held to its limits across two API processes on one PostgreSQL.
+//! only its own tasks, refused at once on every process once revoked (and
+//! its old secret once rotated), held to its limits (rpm, tpm with the
+//! reservations of requests in flight, in-flight) across two API processes
+//! on one PostgreSQL, and every attempt and every target called in its
+//! usage.
 
 use std::time::Duration;
 
@@ -405,19 +408,26 @@ async fn keys_are_listed_updated_and_revoked_and_their_fields_checked() {
 
 /// Two API processes and a worker on one PostgreSQL.
 async fn cluster(dir: &std::path::Path, db: &TestDatabase) -> (Server, Server, Server) {
+    cluster_with(dir, db, &[]).await
+}
+
+/// `cluster`, the API processes started with `extra` flags too.
+async fn cluster_with(
+    dir: &std::path::Path,
+    db: &TestDatabase,
+    extra: &[&str],
+) -> (Server, Server, Server) {
     let api = |dir, url| async move {
-        Server::start(
-            dir,
-            &[
-                "--role",
-                "api",
-                "--database-url",
-                url,
-                "--auth-token",
-                ADMIN,
-            ],
-        )
-        .await
+        let mut args = vec![
+            "--role",
+            "api",
+            "--database-url",
+            url,
+            "--auth-token",
+            ADMIN,
+        ];
+        args.extend_from_slice(extra);
+        Server::start(dir, &args).await
     };
     let first = api(dir, &db.url).await;
     let second = api(dir, &db.url).await;
@@ -436,14 +446,59 @@ async fn cluster(dir: &std::path::Path, db: &TestDatabase) -> (Server, Server, S
     (first, second, worker)
 }
 
+/// `llmhost keys ARGS` against `server`; its stdout.
+async fn keys_cli(server: &Server, args: &[&str]) -> String {
+    let mut all = vec!["keys"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--server", &server.base, "--token", ADMIN]);
+    let out = run_llmhost(&all, &[]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[tokio::test]
-async fn a_revoked_key_is_refused_at_once_on_every_process() {
+async fn a_rotated_or_revoked_key_is_refused_at_once_on_every_process() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let (first, second, _worker) = cluster(dir.path(), &db).await;
-    let (id, key) = create_key(&first, json!({"name": "leaky"})).await;
+    let (id, old) = create_key(&first, json!({"name": "leaky", "rpm": 100})).await;
+    let (status, _, body) = call(
+        &second,
+        reqwest::Method::POST,
+        "/v1/chat/completions",
+        &old,
+        Some(chat("echo/echo")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Rotation: a new secret, the same key; the old secret is refused on
+    // the very next request, on the other process too.
+    let key = keys_cli(&first, &["rotate", &id]).await.trim().to_owned();
+    assert!(key.starts_with("lhk_") && key != old, "{key}");
+    for server in [&second, &first] {
+        let (status, _, body) = call(
+            server,
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            &old,
+            Some(chat("echo/echo")),
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let shown: Value = serde_json::from_str(&keys_cli(&second, &["get", &id]).await).unwrap();
+    assert_eq!((&shown["id"], &shown["rpm"]), (&json!(id), &json!(100)));
+    assert!(
+        key.starts_with(shown["prefix"].as_str().unwrap()),
+        "{shown}"
+    );
     for server in [&first, &second] {
         let (status, _, body) = call(
             server,
@@ -464,6 +519,16 @@ async fn a_revoked_key_is_refused_at_once_on_every_process() {
     )
     .await;
     assert_eq!(status, 200);
+    // Its usage is the same key's, before and after the rotation.
+    let (_, _, usage) = call(
+        &first,
+        reqwest::Method::GET,
+        &format!("/api/v1/usage?group_by=key&key_id={id}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(usage["totals"]["requests"], 3, "{usage}");
     // The very next request, on the other process too.
     for server in [&second, &first] {
         let (status, _, body) = call(
@@ -594,6 +659,76 @@ async fn rpm_and_in_flight_limits_hold_across_two_processes_under_50_clients() {
         assert_eq!(status, 429);
         assert!(start.elapsed() < PATIENCE, "the key never opened again");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn tpm_holds_across_two_processes_under_50_clients_with_requests_in_flight() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A request without max_tokens reserves 4 for its answer: each of the
+    // burst's reserves 9 (1 for its 2 to 4 bytes of text, 4 for its one
+    // message, 4 for its answer) and uses 2 (one word in, one out).
+    let (first, second, _worker) =
+        cluster_with(dir.path(), &db, &["--reserve-output-tokens", "4"]).await;
+    let (_, key) = create_key(&first, json!({"name": "tpm", "tpm": 60})).await;
+    let minute = || llmhost_store::now_ms() / 60_000;
+    let before = minute();
+    // Slow answers: none finishes during the burst, so only the
+    // reservations can hold the limit (without them all 50 get in).
+    let answers = burst([&first, &second], &key, "echo-slow:3000", 50).await;
+    let same_minute = minute() == before;
+    let admitted = answers
+        .iter()
+        .filter(|(s, _)| (200..300).contains(s))
+        .count();
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    if same_minute {
+        // Admitted while the minute's 0, 9, …, 54 tokens were under 60:
+        // seven, the last one over the limit by itself alone.
+        assert_eq!(admitted, 7, "{statuses:?}");
+    } else {
+        assert!(admitted <= 14, "{admitted} over two minutes: {statuses:?}");
+    }
+    for (status, headers) in &answers {
+        if *status == 429 {
+            let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&wait), "{wait}");
+            assert_eq!(headers["x-ratelimit-limit-tokens"], "60");
+            assert_eq!(headers["x-ratelimit-remaining-tokens"], "0");
+        } else {
+            assert!((200..300).contains(status), "{status}");
+            assert!(headers.contains_key("x-ratelimit-remaining-tokens"));
+        }
+    }
+    // Once they finished, their reservations are given back and only
+    // what they used counts: 2 each, in the minute they were admitted in.
+    let start = std::time::Instant::now();
+    loop {
+        let (status, headers, body) = call(
+            &second,
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            &key,
+            Some(chat("echo/echo")),
+        )
+        .await;
+        if status == 200 {
+            if minute() == before {
+                let remaining: i64 = headers["x-ratelimit-remaining-tokens"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert_eq!(remaining, 60 - 2 * admitted as i64 - 9, "{body}");
+            }
+            break;
+        }
+        assert_eq!(status, 429, "{body}");
+        assert!(start.elapsed() < PATIENCE, "the key never opened again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -760,10 +895,11 @@ async fn usage_totals_equal_the_attempts_recorded_after_a_worker_is_killed_mid_r
         .await;
         others.push(task["task_id"].as_str().unwrap().to_owned());
     }
-    let (mut input, mut output, mut cost_nanousd) = (0, 0, 0i64);
+    let (mut input, mut output, mut cost_nanousd, mut attempts) = (0, 0, 0i64, 0);
     for id in victims.iter().chain(&others) {
         let task = api.wait_until_finished(id).await;
         assert_eq!(task["status"], "completed", "{task}");
+        attempts += task["attempts"].as_i64().unwrap();
         let usage = &task["result"]["usage"];
         input += usage["input_tokens"].as_i64().unwrap();
         output += usage["output_tokens"].as_i64().unwrap();
@@ -779,9 +915,10 @@ async fn usage_totals_equal_the_attempts_recorded_after_a_worker_is_killed_mid_r
     .await;
     assert_eq!(status, 200, "{usage}");
     let totals = &usage["totals"];
-    // One record per task: the killed attempts recorded nothing, their
-    // re-runs once each.
-    assert_eq!(totals["requests"], 10, "{usage}");
+    // One record per attempt: the killed ones as interrupted, without
+    // tokens or cost, their re-runs with theirs, once each.
+    assert!(attempts >= 14, "each victim ran twice: {attempts}");
+    assert_eq!(totals["requests"], attempts, "{usage}");
     assert_eq!(
         (
             totals["input_tokens"].as_i64(),
@@ -805,8 +942,27 @@ async fn usage_totals_equal_the_attempts_recorded_after_a_worker_is_killed_mid_r
         .unwrap();
     let line = csv.lines().nth(1).expect("one group");
     assert!(
-        line.starts_with(&format!("{key_id},metered,,,,10,{input},{output},")),
+        line.starts_with(&format!("{key_id},metered,,,,{attempts},{input},{output},")),
         "{csv}"
+    );
+    let (_, _, by_outcome) = call(
+        &api,
+        reqwest::Method::GET,
+        &format!("/api/v1/usage?group_by=outcome&key_id={key_id}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    let groups = by_outcome["groups"].as_array().unwrap();
+    let interrupted = groups
+        .iter()
+        .find(|g| g["outcome"] == "interrupted")
+        .expect("the killed attempts");
+    assert_eq!(interrupted["requests"], attempts - 10, "{by_outcome}");
+    assert_eq!(
+        (&interrupted["input_tokens"], &interrupted["cost_usd"]),
+        (&json!(0), &json!(0.0)),
+        "{by_outcome}"
     );
     let metrics = api
         .http
@@ -824,7 +980,7 @@ async fn usage_totals_equal_the_attempts_recorded_after_a_worker_is_killed_mid_r
         .filter(|l| l.starts_with(&series))
         .map(|l| l.rsplit(' ').next().unwrap().parse::<i64>().unwrap())
         .sum();
-    assert_eq!(requests, 10, "{metrics}");
+    assert_eq!(requests, attempts, "{metrics}");
 }
 
 #[tokio::test]
@@ -835,9 +991,11 @@ async fn tpm_counts_the_tokens_each_answer_used_in_the_keys_minute() {
     let server = Server::start(dir.path(), &[]).await;
     let (_, key) = create_key(&server, json!({"name": "wordy", "tpm": 30})).await;
     let post = reqwest::Method::POST;
-    // 3 words in and 3 out: 6 tokens a request, on /v1 and as a task.
-    let ask =
-        json!({"model": "echo/echo", "messages": [{"role": "user", "content": "one two three"}]});
+    // 3 words in and 3 out: 6 tokens a request, on /v1 and as a task. A
+    // request reserves 11 while it runs: 4 for its 13 bytes of text, 4 for
+    // its message, and its max_tokens.
+    let ask = json!({"model": "echo/echo", "max_tokens": 3,
+        "messages": [{"role": "user", "content": "one two three"}]});
     let minute = || llmhost_store::now_ms() / 60_000;
     let before = minute();
     let (status, _, task) = call(
@@ -882,8 +1040,9 @@ async fn tpm_counts_the_tokens_each_answer_used_in_the_keys_minute() {
         // A new minute began: its tokens count anew.
         return;
     }
-    // Admitted with what the minute had used before it: 6, 12, 18, 24.
-    assert_eq!(remaining, ["24", "18", "12", "6"]);
+    // Admitted while the minute's tokens were under 30 (6, 12, 18, 24
+    // used), each leaving 30 less those and its own reservation.
+    assert_eq!(remaining, ["13", "7", "1", "0"]);
     assert_eq!(status, 429, "30 tokens used: {refused}");
     assert_eq!(refused["error"]["code"], "rate_limit_exceeded");
     assert_eq!(
@@ -893,4 +1052,107 @@ async fn tpm_counts_the_tokens_each_answer_used_in_the_keys_minute() {
     assert_eq!(headers["x-ratelimit-limit-tokens"], "30");
     assert_eq!(headers["x-ratelimit-remaining-tokens"], "0");
     assert!(headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn every_attempt_and_every_target_called_is_in_the_usage_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("llmhost.toml");
+    std::fs::write(
+        &file,
+        "[prices.\"echo/*\"]\ninput_per_mtok = 1000.0\noutput_per_mtok = 1000.0\n\n\
+         [routes.flaky]\nstrategy = \"fallback\"\n\
+         targets = [{ model = \"echo/echo-error:upstream_unavailable\" }, { model = \"echo/echo\" }]\n",
+    )
+    .unwrap();
+    let config = file.display().to_string();
+    // Authentication off: the harness reads as an admin; the key is still
+    // a tenant's.
+    let server = Server::start(dir.path(), &["--config", &config, "--max-attempts", "2"]).await;
+    let (key_id, key) = create_key(&server, json!({"name": "unlucky"})).await;
+    let post = reqwest::Method::POST;
+    // A task that fails twice (retried once): two attempts.
+    let (status, _, task) = call(
+        &server,
+        post.clone(),
+        "/api/v1/tasks",
+        &key,
+        Some(task("echo-error:rate_limited", "one two")),
+    )
+    .await;
+    assert_eq!(status, 201, "{task}");
+    let done = server
+        .wait_until_finished(task["task_id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        (&done["status"], &done["attempts"]),
+        (&json!("failed"), &json!(2)),
+        "{done}"
+    );
+    // A failed /v1 call, and a routed one whose first target failed.
+    let (status, _, body) = call(
+        &server,
+        post.clone(),
+        "/v1/chat/completions",
+        &key,
+        Some(chat("echo/echo-error:upstream_unavailable")),
+    )
+    .await;
+    assert!(status >= 500, "{status} {body}");
+    let (status, _, body) = call(
+        &server,
+        post.clone(),
+        "/v1/chat/completions",
+        &key,
+        Some(chat("flaky")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (_, _, usage) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/api/v1/usage?group_by=model,outcome&key_id={key_id}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    let row = |model: &str, outcome: &str| {
+        usage["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["model"] == model && g["outcome"] == outcome)
+            .unwrap_or_else(|| panic!("no {model} {outcome}: {usage}"))
+            .clone()
+    };
+    let failed = row("echo-error:rate_limited", "rate_limited");
+    assert_eq!(
+        (
+            &failed["requests"],
+            &failed["input_tokens"],
+            &failed["cost_usd"]
+        ),
+        (&json!(2), &json!(0), &json!(0.0)),
+        "{usage}"
+    );
+    assert!(failed["latency_ms"].as_i64().unwrap() >= 0);
+    let unavailable = row("echo-error:upstream_unavailable", "upstream_unavailable");
+    assert_eq!(
+        unavailable["requests"], 2,
+        "the direct call and the route's first target"
+    );
+    assert_eq!(unavailable["output_tokens"], 0);
+    let answered = row("echo", "ok");
+    assert_eq!(
+        (
+            &answered["requests"],
+            &answered["input_tokens"],
+            &answered["output_tokens"]
+        ),
+        (&json!(1), &json!(1), &json!(1)),
+        "{usage}"
+    );
+    assert_eq!(answered["cost_usd"], 0.000002);
+    assert_eq!(usage["totals"]["requests"], 5, "{usage}");
 }

@@ -43,6 +43,9 @@ pub enum GroupBy {
     Model,
     /// The UTC day of the record.
     Day,
+    /// `ok`, or the error code the call ended with (`interrupted` for an
+    /// attempt whose process stopped first).
+    Outcome,
 }
 
 /// Which records a report sums.
@@ -65,6 +68,7 @@ pub struct UsageGroup {
     pub model: Option<String>,
     /// Days since 1970-01-01 (UTC).
     pub day: Option<i64>,
+    pub outcome: Option<String>,
     pub requests: i64,
     pub input_tokens: i64,
     pub output_tokens: i64,
@@ -157,6 +161,7 @@ impl Store {
             GroupBy::Provider => "provider",
             GroupBy::Model => "model",
             GroupBy::Day => "day",
+            GroupBy::Outcome => "outcome",
         };
         let grouped = |by: GroupBy| query.group_by.contains(&by);
         let select = |by: GroupBy, expr: &str, null: &str| {
@@ -172,6 +177,7 @@ impl Store {
             GroupBy::Provider,
             GroupBy::Model,
             GroupBy::Day,
+            GroupBy::Outcome,
         ]
         .into_iter()
         .filter(|by| grouped(*by))
@@ -195,13 +201,14 @@ impl Store {
         };
         let sum = |c: &str| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}");
         let sql = format!(
-            "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} \
+            "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} \
              FROM usage_records WHERE recorded_at >= $1 AND recorded_at < $2 {key_filter} \
              {group_clause}",
             select(GroupBy::Key, "key_id", "TEXT"),
             select(GroupBy::Provider, "provider", "TEXT"),
             select(GroupBy::Model, "model", "TEXT"),
             select(GroupBy::Day, &day, "BIGINT"),
+            select(GroupBy::Outcome, "outcome", "TEXT"),
             sum("requests"),
             sum("input_tokens"),
             sum("output_tokens"),
@@ -265,19 +272,22 @@ impl Store {
                 tx.rollback().await?;
                 0
             } else {
-                let last: i64 =
-                    sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM usage_records")
-                        .fetch_one(&mut *tx)
-                        .await?;
-                sqlx::query(&insert).bind(before_ms).execute(&mut *tx).await?;
-                let removed = sqlx::query(
-                    "DELETE FROM usage_records WHERE recorded_at < $1 AND seq <= $2",
+                let last: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM usage_records",
                 )
-                .bind(before_ms)
-                .bind(last)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(&insert)
+                    .bind(before_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                let removed =
+                    sqlx::query("DELETE FROM usage_records WHERE recorded_at < $1 AND seq <= $2")
+                        .bind(before_ms)
+                        .bind(last)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                 tx.commit().await?;
                 removed
             }

@@ -92,7 +92,9 @@ mod tests {
         input.params.max_tokens = Some(3);
         assert_eq!(chat(&input, 1024), 8 + 3);
         input.messages.push(message(Content::Parts(vec![
-            Part::Text { text: "abcd".into() },
+            Part::Text {
+                text: "abcd".into(),
+            },
             Part::ImageUrl {
                 image_url: ImageUrl {
                     url: format!("data:image/png;base64,{}", "A".repeat(100_000)),

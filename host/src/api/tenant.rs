@@ -232,7 +232,11 @@ pub(crate) async fn admit_call(
     let id = format!("call-{:032x}", rand::random::<u128>());
     // A call outlives its deadline only by the time to send the answer.
     let deadline = state.config.call_deadline + Duration::from_secs(60);
-    match state.store.admit_call(key_id, &id, deadline, reserve).await? {
+    match state
+        .store
+        .admit_call(key_id, &id, deadline, reserve)
+        .await?
+    {
         Admission::Admitted((), window) => Ok(Some(AdmittedCall {
             guard: CallGuard::new(state.store.clone(), id.clone()),
             id,

@@ -113,7 +113,8 @@ impl Meter {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UsageParams {
-    /// Comma-separated: key, provider, model, day (default: all four).
+    /// Comma-separated: key, provider, model, day, outcome (default: key,
+    /// provider, model, day).
     group_by: Option<String>,
     /// First day (UTC), `YYYY-MM-DD`, inclusive (default: the beginning).
     from: Option<String>,
@@ -134,6 +135,11 @@ pub(crate) struct UsageRow {
     model: Option<String>,
     /// `YYYY-MM-DD` (UTC).
     day: Option<String>,
+    /// `ok`, or the error code the call ended with (`interrupted`: its
+    /// process stopped first); only when grouped by outcome.
+    outcome: Option<String>,
+    /// Provider calls: each attempt of a task, each target of a `/v1`
+    /// call.
     requests: i64,
     input_tokens: i64,
     output_tokens: i64,
@@ -152,7 +158,7 @@ pub(crate) struct UsageReport {
 }
 
 const CSV_HEADER: &str = "key_id,key_name,provider,model,day,requests,input_tokens,\
-output_tokens,cached_tokens,reasoning_tokens,cost_usd,latency_ms";
+output_tokens,cached_tokens,reasoning_tokens,cost_usd,latency_ms,outcome";
 
 /// The usage ledger summed per group. Every provider call is in it once
 /// it ended: each attempt of a task (completed, failed, cancelled or
@@ -191,8 +197,9 @@ pub(crate) async fn usage_get(
                 "provider" => Ok(GroupBy::Provider),
                 "model" => Ok(GroupBy::Model),
                 "day" => Ok(GroupBy::Day),
+                "outcome" => Ok(GroupBy::Outcome),
                 other => Err(bad(format!(
-                    "group_by: unknown {other:?}; expected key, provider, model or day"
+                    "group_by: unknown {other:?}; expected key, provider, model, day or outcome"
                 ))),
             })
             .collect::<Result<_, _>>()?,
@@ -281,6 +288,7 @@ fn row(g: UsageGroup, names: &HashMap<String, String>) -> UsageRow {
                 .single()
                 .map(|t| t.format("%Y-%m-%d").to_string())
         }),
+        outcome: g.outcome,
         requests: g.requests,
         input_tokens: g.input_tokens,
         output_tokens: g.output_tokens,
@@ -304,7 +312,7 @@ fn csv_line(out: &mut String, r: &UsageRow) {
     };
     let _ = writeln!(
         out,
-        "{},{},{},{},{},{},{},{},{},{},{},{}",
+        "{},{},{},{},{},{},{},{},{},{},{},{},{}",
         text(&r.key_id),
         text(&r.key_name),
         text(&r.provider),
@@ -316,7 +324,8 @@ fn csv_line(out: &mut String, r: &UsageRow) {
         r.cached_tokens,
         r.reasoning_tokens,
         r.cost_usd,
-        r.latency_ms
+        r.latency_ms,
+        text(&r.outcome)
     );
 }
 
@@ -333,6 +342,7 @@ mod tests {
             provider: None,
             model: Some("m".into()),
             day: Some("2026-01-02".into()),
+            outcome: None,
             requests: 2,
             input_tokens: 3,
             output_tokens: 4,
@@ -344,7 +354,7 @@ mod tests {
         csv_line(&mut out, &r);
         assert_eq!(
             out,
-            "key_1,\"team \"\"a\"\", east\",,m,2026-01-02,2,3,4,0,0,0.01,7\n"
+            "key_1,\"team \"\"a\"\", east\",,m,2026-01-02,2,3,4,0,0,0.01,7,\n"
         );
     }
 }

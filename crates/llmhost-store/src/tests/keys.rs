@@ -97,7 +97,10 @@ pub(super) async fn concurrent_admissions_hold_rpm_and_parallel_exactly(store: S
         let before = minute();
         let results = futures::future::join_all(attempts).await;
         let admitted = results.into_iter().filter(|r| *r.as_ref().unwrap()).count();
-        let refused = store.admit_task(&key.id, &new_task("echo"), 0).await.unwrap();
+        let refused = store
+            .admit_task(&key.id, &new_task("echo"), 0)
+            .await
+            .unwrap();
         if limit == (Limit::Requests { limit: 5 }) && minute() != before {
             // A new minute began meanwhile: its requests count anew.
             assert!(admitted <= 10, "{admitted} admitted over two minutes");
@@ -188,7 +191,10 @@ pub(super) async fn a_rotated_key_keeps_its_id_and_refuses_its_old_secret(store:
     else {
         panic!("a live key is rotated")
     };
-    assert_eq!((rotated.id.as_str(), rotated.limits.rpm), (new.id.as_str(), Some(7)));
+    assert_eq!(
+        (rotated.id.as_str(), rotated.limits.rpm),
+        (new.id.as_str(), Some(7))
+    );
     assert_eq!(rotated.prefix, "lhk_new");
     assert_eq!(store.key_by_hash(&new.hash).await.unwrap(), None);
     assert_eq!(

@@ -104,7 +104,10 @@ pub(super) async fn a_completed_attempt_is_recorded_once_and_a_lost_one_never(st
         ..CallUsage::default()
     };
     store.record_call(&call).await.unwrap();
-    let refused = store.admit_task(&tpm.id, &new_task("echo"), 0).await.unwrap();
+    let refused = store
+        .admit_task(&tpm.id, &new_task("echo"), 0)
+        .await
+        .unwrap();
     assert!(
         matches!(refused, Admission::Refused(Limit::Tokens { limit: 120 }, _)),
         "{refused:?}"
@@ -263,12 +266,21 @@ pub(super) async fn tpm_counts_reservations_until_each_request_ends(store: Store
     let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
     assert_eq!(claimed.id, second.id);
     store
-        .retry(&second.id, claimed.attempt, &error(ErrorCode::RateLimited), Duration::ZERO)
+        .retry(
+            &second.id,
+            claimed.attempt,
+            &error(ErrorCode::RateLimited),
+            Duration::ZERO,
+        )
         .await
         .unwrap();
     let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
     store
-        .fail(&second.id, claimed.attempt, &error(ErrorCode::UpstreamError))
+        .fail(
+            &second.id,
+            claimed.attempt,
+            &error(ErrorCode::UpstreamError),
+        )
         .await
         .unwrap();
     // The third is cancelled while pending.
@@ -287,7 +299,11 @@ pub(super) async fn tpm_counts_reservations_until_each_request_ends(store: Store
     if now_ms() / crate::admission::WINDOW_MS != start {
         return;
     }
-    assert_eq!(minute(&store, &key.id).await, (3, 7), "a refused request is not counted");
+    assert_eq!(
+        minute(&store, &key.id).await,
+        (3, 7),
+        "a refused request is not counted"
+    );
 
     // A `/v1` call: reserved at admission, its answer's tokens replace the
     // reservation; a call that ends without an answer gives it all back.
@@ -342,7 +358,12 @@ pub(super) async fn every_attempt_is_a_ledger_row_with_its_outcome(store: Store)
     // shutdown; completed.
     let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
     store
-        .retry(&task.id, claimed.attempt, &error(ErrorCode::RateLimited), Duration::ZERO)
+        .retry(
+            &task.id,
+            claimed.attempt,
+            &error(ErrorCode::RateLimited),
+            Duration::ZERO,
+        )
         .await
         .unwrap();
     claim_and_expire(&store).await;
@@ -382,7 +403,10 @@ pub(super) async fn every_attempt_is_a_ledger_row_with_its_outcome(store: Store)
         if cancel {
             let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
             store.cancel(&task.id).await.unwrap();
-            store.record_cancelled(&task.id, claimed.attempt).await.unwrap();
+            store
+                .record_cancelled(&task.id, claimed.attempt)
+                .await
+                .unwrap();
         } else {
             claim_and_expire(&store).await;
             store.rescue_expired(now_ms()).await.unwrap();
@@ -431,5 +455,11 @@ pub(super) async fn a_roll_up_keeps_every_sum(store: Store) {
     );
     // Rows after the cut are left as they are.
     store.record_call(&call(Some("k1"), "a", 1)).await.unwrap();
-    assert_eq!(store.roll_up_usage(now_ms() / 86_400_000 * 86_400_000).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .roll_up_usage(now_ms() / 86_400_000 * 86_400_000)
+            .await
+            .unwrap(),
+        0
+    );
 }
