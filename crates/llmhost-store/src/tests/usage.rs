@@ -201,19 +201,37 @@ pub(super) async fn a_spent_budget_closes_the_key_until_its_period_ends(store: S
 
 /// The key's current minute as admission reads it: (requests, tokens).
 async fn minute(store: &Store, key_id: &str) -> (i64, i64) {
-    let now = now_ms();
-    let start = now - now.rem_euclid(crate::admission::WINDOW_MS);
-    let row: Option<(i64, i64)> = on_reader!(store.backend(), |pool| {
-        sqlx::query_as(
-            "SELECT requests, tokens FROM key_windows WHERE key_id = $1 AND window_start = $2",
-        )
-        .bind(key_id)
-        .bind(start)
-        .fetch_optional(pool)
-        .await
-        .unwrap()
-    });
-    row.unwrap_or((0, 0))
+    async fn read(store: &Store, key_id: &str) -> Result<Option<(i64, i64)>> {
+        let now = now_ms();
+        let start = now - now.rem_euclid(admission::WINDOW_MS);
+        Ok(on_reader!(store.backend(), |pool| {
+            sqlx::query_as(
+                "SELECT requests, tokens FROM key_windows \
+                 WHERE key_id = $1 AND window_start = $2",
+            )
+            .bind(key_id)
+            .bind(start)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+    read(store, key_id).await.unwrap().unwrap_or((0, 0))
+}
+
+/// The ledger's rows of one task: (attempt, outcome, tokens, cost).
+async fn attempts_of(store: &Store, task_id: &str) -> Vec<(i64, String, i64, i64)> {
+    async fn read(store: &Store, task_id: &str) -> Result<Vec<(i64, String, i64, i64)>> {
+        Ok(on_reader!(store.backend(), |pool| {
+            sqlx::query_as(
+                "SELECT attempt, outcome, input_tokens + output_tokens, cost_nanousd \
+                 FROM usage_records WHERE task_id = $1 ORDER BY attempt",
+            )
+            .bind(task_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+    read(store, task_id).await.unwrap()
 }
 
 pub(super) async fn tpm_counts_reservations_until_each_request_ends(store: Store) {
@@ -233,12 +251,12 @@ pub(super) async fn tpm_counts_reservations_until_each_request_ends(store: Store
             (task, admitted)
         }
     };
-    let start = now_ms() / crate::admission::WINDOW_MS;
+    let start = now_ms() / admission::WINDOW_MS;
     let (first, a) = admit(60).await;
     let (second, b) = admit(30).await;
     let (_, c) = admit(20).await;
     let (_, d) = admit(5).await;
-    if now_ms() / crate::admission::WINDOW_MS != start {
+    if now_ms() / admission::WINDOW_MS != start {
         // A new minute began: its tokens count anew; nothing to check.
         return;
     }
@@ -258,31 +276,40 @@ pub(super) async fn tpm_counts_reservations_until_each_request_ends(store: Store
     // The first ends having used 7: its 60 are given back, its 7 count.
     let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
     assert_eq!(claimed.id, first.id);
-    store
-        .complete(&first.id, claimed.attempt, &priced(5, 2, 1))
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .complete(&first.id, claimed.attempt, &priced(5, 2, 1))
+            .await
+            .unwrap(),
+        Fenced::Applied
+    );
     // The second fails after a retry: no tokens, its 30 given back once.
     let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
     assert_eq!(claimed.id, second.id);
-    store
-        .retry(
-            &second.id,
-            claimed.attempt,
-            &error(ErrorCode::RateLimited),
-            Duration::ZERO,
-        )
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .retry(
+                &second.id,
+                claimed.attempt,
+                &error(ErrorCode::RateLimited),
+                Duration::ZERO,
+            )
+            .await
+            .unwrap(),
+        Retry::Scheduled
+    );
     let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
-    store
-        .fail(
-            &second.id,
-            claimed.attempt,
-            &error(ErrorCode::UpstreamError),
-        )
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .fail(
+                &second.id,
+                claimed.attempt,
+                &error(ErrorCode::UpstreamError),
+            )
+            .await
+            .unwrap(),
+        Fenced::Applied
+    );
     // The third is cancelled while pending.
     let page = store
         .list(&ListQuery {
@@ -296,7 +323,7 @@ pub(super) async fn tpm_counts_reservations_until_each_request_ends(store: Store
     for task in &page.tasks {
         let _ = store.cancel(&task.task_id).await.unwrap();
     }
-    if now_ms() / crate::admission::WINDOW_MS != start {
+    if now_ms() / admission::WINDOW_MS != start {
         return;
     }
     assert_eq!(
@@ -334,13 +361,13 @@ pub(super) async fn tpm_counts_reservations_until_each_request_ends(store: Store
     };
     store.record_call(&failed).await.unwrap();
     store.record_call(&call(&one)).await.unwrap();
-    if now_ms() / crate::admission::WINDOW_MS != start {
+    if now_ms() / admission::WINDOW_MS != start {
         return;
     }
     assert_eq!(minute(&store, &key.id).await.1, 7 + 6 + 40);
     store.end_call(&one).await.unwrap();
     store.end_call(&two).await.unwrap();
-    if now_ms() / crate::admission::WINDOW_MS != start {
+    if now_ms() / admission::WINDOW_MS != start {
         return;
     }
     assert_eq!(minute(&store, &key.id).await.1, 7 + 6);
@@ -357,34 +384,34 @@ pub(super) async fn every_attempt_is_a_ledger_row_with_its_outcome(store: Store)
     // Failed and retried; interrupted (its lease expired); handed back at
     // shutdown; completed.
     let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
-    store
-        .retry(
-            &task.id,
-            claimed.attempt,
-            &error(ErrorCode::RateLimited),
-            Duration::ZERO,
-        )
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .retry(
+                &task.id,
+                claimed.attempt,
+                &error(ErrorCode::RateLimited),
+                Duration::ZERO,
+            )
+            .await
+            .unwrap(),
+        Retry::Scheduled
+    );
     claim_and_expire(&store).await;
     store.rescue_expired(now_ms()).await.unwrap();
     let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
-    store.release(&task.id, claimed.attempt).await.unwrap();
+    assert_eq!(
+        store.release(&task.id, claimed.attempt).await.unwrap(),
+        Fenced::Applied
+    );
     let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
-    store
-        .complete(&task.id, claimed.attempt, &priced(4, 2, 9))
-        .await
-        .unwrap();
-    let outcomes: Vec<(i64, String, i64, i64)> = on_reader!(store.backend(), |pool| {
-        sqlx::query_as(
-            "SELECT attempt, outcome, input_tokens + output_tokens, cost_nanousd \
-             FROM usage_records WHERE task_id = $1 ORDER BY attempt",
-        )
-        .bind(&task.id)
-        .fetch_all(pool)
-        .await
-        .unwrap()
-    });
+    assert_eq!(
+        store
+            .complete(&task.id, claimed.attempt, &priced(4, 2, 9))
+            .await
+            .unwrap(),
+        Fenced::Applied
+    );
+    let outcomes = attempts_of(&store, &task.id).await;
     let expect = |a: i64, o: &str, t: i64, c: i64| (a, o.to_owned(), t, c);
     assert_eq!(
         outcomes,
@@ -403,21 +430,22 @@ pub(super) async fn every_attempt_is_a_ledger_row_with_its_outcome(store: Store)
         if cancel {
             let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
             store.cancel(&task.id).await.unwrap();
-            store
-                .record_cancelled(&task.id, claimed.attempt)
-                .await
-                .unwrap();
+            assert_eq!(
+                store
+                    .record_cancelled(&task.id, claimed.attempt)
+                    .await
+                    .unwrap(),
+                Fenced::Applied
+            );
         } else {
             claim_and_expire(&store).await;
             store.rescue_expired(now_ms()).await.unwrap();
         }
-        let recorded: Vec<String> = on_reader!(store.backend(), |pool| {
-            sqlx::query_scalar("SELECT outcome FROM usage_records WHERE task_id = $1")
-                .bind(&task.id)
-                .fetch_all(pool)
-                .await
-                .unwrap()
-        });
+        let recorded: Vec<String> = attempts_of(&store, &task.id)
+            .await
+            .into_iter()
+            .map(|row| row.1)
+            .collect();
         assert_eq!(recorded, [outcome]);
     }
 }

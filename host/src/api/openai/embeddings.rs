@@ -83,7 +83,10 @@ pub(crate) async fn embeddings_create(
     OpenAiJson(body): OpenAiJson<EmbeddingsBody>,
 ) -> Result<Response, OpenAiError> {
     caller.check_scope(&body.model, "model")?;
-    let reserve = reservation::embeddings(&body.input);
+    let reserve = match caller.key_id() {
+        None => 0,
+        Some(_) => reservation::embeddings(&body.input),
+    };
     let admitted = tenant::admit_call(&state, &caller, reserve).await?;
     let meter = Meter::new(&state, &caller, admitted.as_ref(), None);
     let model = body.model.clone();

@@ -74,11 +74,14 @@ pub(crate) async fn chat_completions(
     let default_output = state.config.reserve_output_tokens;
     // A request that does not convert is refused before any call; what it
     // reserved is given back when it is.
-    let reserve = request
-        .to_input()
-        .map_or(u64::from(default_output), |input| {
-            reservation::chat(&input, default_output)
-        });
+    let reserve = match caller.key_id() {
+        None => 0,
+        Some(_) => request
+            .to_input()
+            .map_or(u64::from(default_output), |input| {
+                reservation::chat(&input, default_output)
+            }),
+    };
     let admitted = tenant::admit_call(&state, &caller, reserve).await?;
     let route = (!request.model.contains('/')
         && state.routes.current().get(&request.model).is_some())
