@@ -298,30 +298,22 @@ pub(super) async fn tpm_counts_reservations_until_each_request_ends(store: Store
             .unwrap(),
         Retry::Scheduled
     );
-    let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
-    assert_eq!(
-        store
-            .fail(
-                &second.id,
-                claimed.attempt,
-                &error(ErrorCode::UpstreamError),
-            )
-            .await
-            .unwrap(),
-        Fenced::Applied
-    );
-    // The third is cancelled while pending.
-    let page = store
-        .list(&ListQuery {
-            key_id: Some(key.id.clone()),
-            status: Some(TaskStatus::Pending),
-            limit: 10,
-            ..ListQuery::default()
-        })
-        .await
-        .unwrap();
-    for task in &page.tasks {
-        let _ = store.cancel(&task.task_id).await.unwrap();
+    // The second fails on its next attempt; the third is cancelled while
+    // it runs.
+    let claimed = store.claim_batch("w", LEASE, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    for task in &claimed {
+        if task.id == second.id {
+            let failed = store
+                .fail(&task.id, task.attempt, &error(ErrorCode::UpstreamError))
+                .await
+                .unwrap();
+            assert_eq!(failed, Fenced::Applied);
+        } else {
+            store.cancel(&task.id).await.unwrap();
+            let cancelled = store.record_cancelled(&task.id, task.attempt).await;
+            assert_eq!(cancelled.unwrap(), Fenced::Applied);
+        }
     }
     if now_ms() / admission::WINDOW_MS != start {
         return;
