@@ -1142,6 +1142,22 @@ async fn every_attempt_and_every_target_called_is_in_the_usage_ledger() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    // A task over the route: it keeps its route, moves on past the failing
+    // target, and its attempt is the answering target's.
+    let (status, _, routed) = call(
+        &server,
+        post.clone(),
+        "/api/v1/tasks",
+        &key,
+        Some(json!({"model": "flaky", "prompt": "hi"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{routed}");
+    let routed = server
+        .wait_until_finished(routed["task_id"].as_str().unwrap())
+        .await;
+    assert_eq!(routed["status"], "completed", "{routed}");
+    assert_eq!(routed["route"], "flaky", "{routed}");
 
     let (_, _, usage) = call(
         &server,
@@ -1174,7 +1190,7 @@ async fn every_attempt_and_every_target_called_is_in_the_usage_ledger() {
     let unavailable = row("echo-error:upstream_unavailable", "upstream_unavailable");
     assert_eq!(
         unavailable["requests"], 2,
-        "the direct call and the route's first target"
+        "the direct call and the /v1 route's first target"
     );
     assert_eq!(unavailable["output_tokens"], 0);
     let answered = row("echo", "ok");
@@ -1184,9 +1200,17 @@ async fn every_attempt_and_every_target_called_is_in_the_usage_ledger() {
             &answered["input_tokens"],
             &answered["output_tokens"]
         ),
-        (&json!(1), &json!(1), &json!(1)),
+        (&json!(2), &json!(2), &json!(2)),
         "{usage}"
     );
-    assert_eq!(answered["cost_usd"], 0.002, "2 tokens at $1000 a million");
-    assert_eq!(usage["totals"]["requests"], 5, "{usage}");
+    assert_eq!(answered["cost_usd"], 0.004, "4 tokens at $1000 a million");
+    assert!(
+        usage["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["model"] != "flaky"),
+        "{usage}"
+    );
+    assert_eq!(usage["totals"]["requests"], 6, "{usage}");
 }

@@ -230,8 +230,9 @@ impl Store {
         let insert = format!(
             "INSERT INTO tasks (id, status, provider, model, input, metadata, max_attempts, \
                  timeout_ms, run_at, created_at, updated_at, idempotency_key, request_hash, key_id, \
-                 reserved_tokens, reserved_window) \
-             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12, $13) \
+                 reserved_tokens, reserved_window, route) \
+             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12, $13, \
+                 $14) \
              ON CONFLICT (idempotency_key) DO NOTHING \
              RETURNING {TASK_COLUMNS}"
         );
@@ -258,6 +259,7 @@ impl Store {
                         .bind(key_id)
                         .bind(reserve)
                         .bind(now - now.rem_euclid(WINDOW_MS))
+                        .bind(task.route.as_deref())
                         .fetch_optional(&mut *tx)
                         .await?;
                     match row {

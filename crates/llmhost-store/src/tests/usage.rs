@@ -414,6 +414,53 @@ pub(super) async fn every_attempt_is_a_ledger_row_with_its_outcome(store: Store)
             expect(4, "ok", 6, 9),
         ]
     );
+    // A route's task: its attempt is attributed to the target it ended on.
+    let mut routed = new_task("smart");
+    routed.model = "smart".into();
+    routed.route = Some("smart".into());
+    store.admit_task(&key.id, &routed, 10).await.unwrap();
+    let stored = store.get(&routed.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.route.as_deref(),
+        Some("smart"),
+        "a tenant's task keeps its route"
+    );
+    let claimed = claim(&store, "w", LEASE).await.unwrap().unwrap();
+    let log: Vec<AttemptRecord> = ["echo/echo-error:timeout", "echo/echo"]
+        .into_iter()
+        .map(|target| AttemptRecord {
+            attempt: claimed.attempt,
+            target: target.into(),
+            outcome: AttemptOutcome::Completed,
+            error_code: None,
+            duration_ms: 1,
+            started_at: chrono::Utc::now(),
+        })
+        .collect();
+    let done = store
+        .complete_logged(&routed.id, claimed.attempt, &priced(1, 1, 1), &log)
+        .await
+        .unwrap();
+    assert_eq!(done, Fenced::Applied);
+    let rows = store
+        .usage(&UsageQuery {
+            key_id: Some(key.id.clone()),
+            ..everything(vec![GroupBy::Provider, GroupBy::Model, GroupBy::Outcome])
+        })
+        .await
+        .unwrap();
+    assert!(
+        rows.iter().any(|g| g.provider.as_deref() == Some("echo")
+            && g.model.as_deref() == Some("echo")
+            && g.outcome.as_deref() == Some("ok")
+            && (g.requests, g.input_tokens) == (2, 4 + 1)),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().all(|g| g.provider.as_deref() != Some("smart")),
+        "{rows:?}"
+    );
+
     // A cancelled attempt, and one failed by the rescuer.
     for (cancel, outcome) in [(true, "cancelled"), (false, "lease_expired")] {
         let mut task = new_task("echo");
