@@ -94,16 +94,17 @@ function isActiveText(status) {
 }
 
 /**
- * Every attempt the task records. The task row keeps its latest attempt
- * (number, start, end, outcome); when the API lists each attempt
- * (`task.attempt_log`), each is shown.
+ * Every attempt the task records (`attempt_log`: each target each claim
+ * tried, with its outcome, duration and error code). A task without a log
+ * yet (running its first attempt, or from before the log existed) shows
+ * its latest attempt from the task's own fields.
  */
 function attemptsView(task) {
-  const rows = task.attempt_log ?? (task.attempts ? [{
+  const rows = task.attempt_log?.length ? task.attempt_log : (task.attempts ? [{
     attempt: task.attempts,
     target: task.provider,
     started_at: task.started_at,
-    finished_at: task.completed_at,
+    duration_ms: duration(task.started_at, task.completed_at),
     outcome: task.status,
     error_code: task.error_code,
     error_message: task.error_message,
@@ -113,9 +114,9 @@ function attemptsView(task) {
     h("thead", h("tr", ["#", "Target", "Started", "Duration", "Outcome", "Error"].map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", rows.map((a) => h("tr",
       h("td.num", a.attempt), h("td", a.target), h("td", time(a.started_at)),
-      h("td.num", ms(duration(a.started_at, a.finished_at))),
+      h("td.num", ms(a.duration_ms)),
       h("td", badge(a.outcome)),
-      h("td", a.error_code ? [h("span.mono", a.error_code), ": ", a.error_message ?? ""] : "")))),
+      h("td", a.error_code ? [h("span.mono", a.error_code), a.error_message ? `: ${a.error_message}` : ""] : "")))),
     task.attempts > rows.length ? h("caption", `Attempt ${task.attempts} of ${task.max_attempts}; earlier attempts were retried.`) : null));
 }
 
