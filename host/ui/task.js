@@ -95,7 +95,7 @@ function isActiveText(status) {
 
 /**
  * Every attempt the task records (`attempt_log`: each target each claim
- * tried, with its outcome, duration and error code). A task without a log
+ * tried, with its outcome, duration, time to first token and error code). A task without a log
  * yet (running its first attempt, or from before the log existed) shows
  * its latest attempt from the task's own fields.
  */
@@ -111,10 +111,10 @@ function attemptsView(task) {
   }] : []);
   if (!rows.length) return h("p.muted", "Not attempted yet.");
   return h("div.table-wrap", h("table", { id: "attempts-table" },
-    h("thead", h("tr", ["#", "Target", "Started", "Duration", "Outcome", "Error"].map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", rows.map((a) => h("tr",
-      h("td.num", a.attempt), h("td", a.target), h("td", time(a.started_at)),
-      h("td.num", ms(a.duration_ms)),
+    h("thead", h("tr", ["#", "Target", "Started", "Duration", "First token", "Outcome", "Error"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", rows.map((a) => h("tr", { "data-target": a.target },
+      h("td.num", a.attempt), h("td.mono", a.target), h("td", time(a.started_at)),
+      h("td.num", ms(a.duration_ms)), h("td.num", ms(a.first_token_ms)),
       h("td", badge(a.outcome)),
       h("td", a.error_code ? [h("span.mono", a.error_code), a.error_message ? `: ${a.error_message}` : ""] : "")))),
     task.attempts > rows.length ? h("caption", `Attempt ${task.attempts} of ${task.max_attempts}; earlier attempts were retried.`) : null));

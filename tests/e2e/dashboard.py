@@ -9,6 +9,7 @@ page there (the ones in docs/dashboard.md).
 
 import json
 import os
+import re
 import sys
 import urllib.request
 
@@ -117,6 +118,25 @@ with sync_playwright() as p:
     expect(page.locator("#attempts-table tbody tr")).to_contain_text("completed")
     expect(page.locator(".msg").first).to_contain_text(words)
     shot(page, "task")
+
+    # A task over a route whose first target fails: each target it tried is
+    # a row of the server's attempt log, with its outcome, duration and error.
+    routed = submit({"model": "flaky", "prompt": "routed", "max_attempts": 1})
+    page.goto(f"{BASE}/ui#/tasks/{routed['task_id']}")
+    expect(page.locator("#task-status [data-status=completed]")).to_be_visible()
+    rows = page.locator("#attempts-table tbody tr")
+    expect(rows).to_have_count(2)
+    first, second = rows.nth(0), rows.nth(1)
+    expect(first).to_have_attribute("data-target", "echo/echo-error:rate_limited")
+    expect(first.locator("[data-status]")).to_have_text("failed")
+    expect(first).to_contain_text("rate_limited")
+    expect(second).to_have_attribute("data-target", "echo/echo")
+    expect(second.locator("[data-status]")).to_have_text("completed")
+    for row in (first, second):
+        # Attempt number 1, a duration and a time to first token in ms.
+        expect(row.locator("td").nth(0)).to_have_text("1")
+        expect(row.locator("td").nth(3)).to_have_text(re.compile(r"^\d+(\.\d+)? m?s$"))
+    expect(second.locator("td").nth(4)).to_have_text(re.compile(r"^\d+(\.\d+)? m?s$"))
     ok("task detail attempts")
 
     # 5. Cancel a running task from its page; the status changes without reloading.
@@ -151,7 +171,7 @@ with sync_playwright() as p:
 
     # The overview has counted what happened, live.
     page.get_by_role("link", name="Overview").click()
-    expect(page.locator("[data-count=completed] .n")).to_have_text("1")
+    expect(page.locator("[data-count=completed] .n")).to_have_text("2")
     expect(page.locator("[data-count=failed] .n")).to_have_text("1")
     expect(page.locator("[data-count=cancelled] .n")).to_have_text("1")
     expect(page.locator(".chart svg").first).to_be_visible()

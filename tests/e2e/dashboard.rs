@@ -61,6 +61,9 @@ plugin = "openai"
 config = { base_url = "http://127.0.0.1:9/v1" }
 egress.allow = ["http://127.0.0.1:9"]
 secrets = [{ origin = "http://127.0.0.1:9", header = "authorization", value = "Bearer ${DASHBOARD_KEY}" }]
+
+[routes.flaky]
+targets = [{ model = "echo/echo-error:rate_limited" }, { model = "echo/echo" }]
 "#;
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_owned()
