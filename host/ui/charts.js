@@ -92,14 +92,19 @@ export function failureChart(buckets) {
   return root;
 }
 
-/** Horizontal bars per provider: p50 and p95 of the final attempt's run time. */
-export function latencyChart(providers) {
-  const rows = providers.filter((p) => p.p50_ms !== null && p.p50_ms !== undefined);
+/**
+ * Horizontal bars per provider: p50 and p95 of a latency, read from the
+ * fields `${field}p50_ms` and `${field}p95_ms` ("" for the final attempt's
+ * run time, "first_token_" for the time to first token).
+ */
+export function latencyChart(providers, field = "", what = "Latency") {
+  const p50 = (p) => p[`${field}p50_ms`], p95 = (p) => p[`${field}p95_ms`];
+  const rows = providers.filter((p) => p50(p) !== null && p50(p) !== undefined);
   const W = 600, rowH = 34, L = 120, H = Math.max(40, rows.length * rowH + 10);
-  const max = Math.max(1, ...rows.map((p) => p.p95_ms ?? p.p50_ms));
+  const max = Math.max(1, ...rows.map((p) => p95(p) ?? p50(p)));
   const summary = rows.length
-    ? "Latency per provider: " + rows.map((p) => `${p.provider} p50 ${p.p50_ms} ms, p95 ${p.p95_ms} ms`).join("; ")
-    : "No completed tasks in the window";
+    ? `${what} per provider: ` + rows.map((p) => `${p.provider} p50 ${p50(p)} ms, p95 ${p95(p)} ms`).join("; ")
+    : `${what}: no completed tasks in the window`;
   const root = frame(summary, W, H);
   if (!rows.length) {
     root.append(label(W / 2, 24, "no completed tasks in the window", "middle"));
@@ -109,9 +114,9 @@ export function latencyChart(providers) {
     const y = 6 + i * rowH;
     const scale = (v) => ((W - L - 110) * v) / max;
     root.append(label(L - 6, y + 17, p.provider.length > 16 ? p.provider.slice(0, 15) + "…" : p.provider, "end"));
-    root.append(svg("rect", { class: "c-p95", x: L, y, width: Math.max(1, scale(p.p95_ms)), height: 24 }, title(`${p.provider} p95: ${p.p95_ms} ms`)));
-    root.append(svg("rect", { class: "c-p50", x: L, y: y + 6, width: Math.max(1, scale(p.p50_ms)), height: 12 }, title(`${p.provider} p50: ${p.p50_ms} ms`)));
-    root.append(label(L + scale(p.p95_ms) + 6, y + 17, `${p.p50_ms} / ${p.p95_ms} ms`));
+    root.append(svg("rect", { class: "c-p95", x: L, y, width: Math.max(1, scale(p95(p))), height: 24 }, title(`${p.provider} p95: ${p95(p)} ms`)));
+    root.append(svg("rect", { class: "c-p50", x: L, y: y + 6, width: Math.max(1, scale(p50(p))), height: 12 }, title(`${p.provider} p50: ${p50(p)} ms`)));
+    root.append(label(L + scale(p95(p)) + 6, y + 17, `${p50(p)} / ${p95(p)} ms`));
   });
   return root;
 }

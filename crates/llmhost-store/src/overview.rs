@@ -1,22 +1,24 @@
 //! The overview of recent work: how many tasks are in each status, how many
 //! finished (completed, failed, cancelled) in each slice of a recent window,
-//! and per provider how many finished and how long their final attempts ran
-//! (p50/p95). Read-only; answered from indexes (`tasks_by_status`,
-//! `tasks_by_completion`, `tasks_by_provider_completion`) without reading
-//! task rows or sorting them, so that it stays fast on a large store.
+//! and per provider how many finished, how long their final attempts ran and
+//! how long they took to their first token (p50/p95). Read-only, from the
+//! rollups the database keeps as tasks finish (migration 0007:
+//! `task_minutes`, `task_totals`, `task_latencies`), so that it costs the
+//! same on a store of any size: slices are whole clock minutes.
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::backend::{Backend, on_reader};
+use super::backend::on_reader;
 use super::{Result, Store};
-use crate::liveness::on_postgres;
 use crate::task::TaskStatus;
 
-/// At most this many of the window's latest finished tasks give the
+/// At most this many of the window's latest completed tasks give the
 /// latency percentiles: enough for a steady p95, bounded on a busy store.
 const LATENCY_SAMPLE: i64 = 5_000;
+const MINUTE_MS: i64 = 60_000;
 
-/// The window of an overview, in Unix ms, cut into `buckets` equal slices.
+/// The window of an overview, in Unix ms, cut into `buckets` equal slices
+/// of whole minutes (see `ending_at`).
 #[derive(Clone, Copy, Debug)]
 pub struct OverviewQuery {
     pub since: i64,
@@ -25,6 +27,21 @@ pub struct OverviewQuery {
 }
 
 impl OverviewQuery {
+    /// The window of at least `window_s` seconds that ends with the minute
+    /// `now_ms` is in, cut into at most `max_buckets` slices of whole
+    /// minutes (as many as the window needs at that width).
+    pub fn ending_at(now_ms: i64, window_s: u32, max_buckets: u32) -> Self {
+        let minutes = i64::from(window_s).div_ceil(60).max(1);
+        let width = minutes.div_ceil(i64::from(max_buckets.max(1)));
+        let buckets = minutes.div_ceil(width);
+        let until = now_ms - now_ms.rem_euclid(MINUTE_MS) + MINUTE_MS;
+        Self {
+            since: until - buckets * width * MINUTE_MS,
+            until,
+            buckets: u32::try_from(buckets).unwrap_or(u32::MAX),
+        }
+    }
+
     /// The width of one slice, at least 1 ms.
     pub fn bucket_ms(&self) -> i64 {
         ((self.until - self.since) / i64::from(self.buckets.max(1))).max(1)
@@ -48,11 +65,13 @@ pub struct ProviderStats {
     pub completed: i64,
     pub failed: i64,
     pub cancelled: i64,
-    /// Run time of the final attempt (claim to completion) of completed
-    /// tasks among the latest `LATENCY_SAMPLE` finished in the window, in
-    /// ms; `None` without any.
+    /// Run time of the final attempt (claim to completion) of the latest
+    /// `LATENCY_SAMPLE` completed in the window, in ms; `None` without any.
     pub p50_ms: Option<i64>,
     pub p95_ms: Option<i64>,
+    /// Time to first token of the same (those that recorded one).
+    pub first_token_p50_ms: Option<i64>,
+    pub first_token_p95_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -65,151 +84,103 @@ pub struct Overview {
     pub providers: Vec<ProviderStats>,
 }
 
+/// Finished tasks of one slice, instance and outcome.
+type SliceCount = (i64, String, String, i64);
+/// One completed task's instance, run time and time to first token.
+type Latency = (String, i64, Option<i64>);
+
 impl Store {
     pub async fn overview(&self, query: OverviewQuery) -> Result<Overview> {
-        let counts = self.count_by_status().await?;
-        let slices = self.finished_per_slice(&query).await?;
-        let totals = self.finished_per_provider(&query).await?;
+        let counts = self.status_totals().await?;
+        let finished = self.finished_per_slice(&query).await?;
         let samples = self.latency_samples(&query).await?;
         Ok(Overview {
             counts,
-            buckets: buckets(&query, &slices),
-            providers: providers(&totals, samples),
+            buckets: buckets(&query, &finished),
+            providers: providers(&finished, samples),
         })
     }
 
-    /// Per slice, the tasks completed, failed and cancelled in it. On
-    /// SQLite, range counts of `tasks_by_completion`, with no sort (a
-    /// `GROUP BY` of the slice would sort every finished task of the
-    /// window).
-    async fn finished_per_slice(&self, query: &OverviewQuery) -> Result<Vec<(i64, i64, i64, i64)>> {
-        // The last slice ends at the window's end (it takes the remainder
-        // when the window does not divide evenly).
-        let count = |status: &str| {
-            format!(
-                "(SELECT COUNT(*) FROM tasks WHERE status = '{status}' \
-                   AND completed_at >= $1 + k * $2 \
-                   AND completed_at < CASE WHEN k + 1 = $3 THEN $4 ELSE $1 + (k + 1) * $2 END)"
+    /// Every task by status: the finished from their totals, the pending
+    /// and running (the few a store holds at once) counted.
+    async fn status_totals(&self) -> Result<HashMap<TaskStatus, i64>> {
+        let rows: Vec<(String, i64)> = on_reader!(self.backend(), |pool| {
+            sqlx::query_as(
+                "SELECT status, tasks FROM task_totals \
+                 UNION ALL \
+                 SELECT status, COUNT(*) FROM tasks \
+                 WHERE status IN ('pending', 'running') GROUP BY status",
             )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(status, n)| TaskStatus::parse(&status).map(|s| (s, n)))
+            .collect())
+    }
+
+    /// Per slice, instance and outcome, the tasks that finished: a range of
+    /// `task_minutes`, a few rows per minute.
+    async fn finished_per_slice(&self, query: &OverviewQuery) -> Result<Vec<SliceCount>> {
+        Ok(on_reader!(self.backend(), |pool| {
+            sqlx::query_as(
+                "SELECT CAST((minute - $1) / $2 AS BIGINT), provider, status, \
+                     CAST(SUM(tasks) AS BIGINT) \
+                 FROM task_minutes WHERE minute >= $1 AND minute < $3 \
+                 GROUP BY 1, provider, status",
+            )
+            .bind(query.since)
+            .bind(query.bucket_ms())
+            .bind(query.until)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// The run time and time to first token of the window's latest
+    /// completed tasks, with their instance.
+    async fn latency_samples(&self, query: &OverviewQuery) -> Result<Vec<Latency>> {
+        Ok(on_reader!(self.backend(), |pool| {
+            sqlx::query_as(
+                "SELECT provider, run_ms, first_token_ms FROM task_latencies \
+                 WHERE completed_at >= $1 AND completed_at < $2 \
+                 ORDER BY completed_at DESC LIMIT $3",
+            )
+            .bind(query.since)
+            .bind(query.until)
+            .bind(LATENCY_SAMPLE)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+}
+
+fn buckets(query: &OverviewQuery, finished: &[SliceCount]) -> Vec<Bucket> {
+    let width = query.bucket_ms();
+    let mut slices: Vec<Bucket> = (0..i64::from(query.buckets))
+        .map(|k| Bucket {
+            start: query.since + k * width,
+            ..Bucket::default()
+        })
+        .collect();
+    for (k, _, status, n) in finished {
+        let Some(slice) = usize::try_from(*k).ok().and_then(|k| slices.get_mut(k)) else {
+            continue;
         };
-        let sql = format!(
-            "WITH RECURSIVE s(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM s WHERE k + 1 < $3) \
-             SELECT CAST(k AS BIGINT), {}, {}, {} FROM s ORDER BY k",
-            count("completed"),
-            count("failed"),
-            count("cancelled"),
-        );
-        let slices = i64::from(query.buckets.max(1));
-        match self.backend() {
-            Backend::Sqlite(b) => Ok(sqlx::query_as(&sql)
-                .bind(query.since)
-                .bind(query.bucket_ms())
-                .bind(slices)
-                .bind(query.until)
-                .fetch_all(&b.readers)
-                .await?),
-            // PostgreSQL aggregates the window's range in one pass by hash,
-            // where sixty small scans each fetch their rows again.
-            Backend::Postgres(b) => {
-                let grouped: Vec<(i64, String, i64)> = on_postgres!(&b.pool, |conn| {
-                    sqlx::query_as(
-                        "SELECT LEAST((completed_at - $1) / $2, $3 - 1), status, COUNT(*) \
-                         FROM tasks WHERE completed_at >= $1 AND completed_at < $4 \
-                         GROUP BY 1, 2",
-                    )
-                    .bind(query.since)
-                    .bind(query.bucket_ms())
-                    .bind(slices)
-                    .bind(query.until)
-                    .fetch_all(conn)
-                    .await?
-                })?;
-                let mut rows: Vec<(i64, i64, i64, i64)> =
-                    (0..slices).map(|k| (k, 0, 0, 0)).collect();
-                for (k, status, n) in grouped {
-                    let Some(row) = usize::try_from(k).ok().and_then(|k| rows.get_mut(k)) else {
-                        continue;
-                    };
-                    match TaskStatus::parse(&status) {
-                        Some(TaskStatus::Completed) => row.1 += n,
-                        Some(TaskStatus::Failed) => row.2 += n,
-                        Some(TaskStatus::Cancelled) => row.3 += n,
-                        _ => {}
-                    }
-                }
-                Ok(rows)
-            }
+        match TaskStatus::parse(status) {
+            Some(TaskStatus::Completed) => slice.completed += n,
+            Some(TaskStatus::Failed) => slice.failed += n,
+            Some(TaskStatus::Cancelled) => slice.cancelled += n,
+            _ => {}
         }
     }
-
-    /// Per provider and outcome, the tasks finished in the window.
-    async fn finished_per_provider(
-        &self,
-        query: &OverviewQuery,
-    ) -> Result<Vec<(String, String, i64)>> {
-        // SQLite, without statistics, would read the window's range of
-        // `tasks_by_completion` and sort it; this index has the groups in
-        // order.
-        let hint = match self.backend() {
-            Backend::Sqlite(_) => "INDEXED BY tasks_by_provider_completion",
-            Backend::Postgres(_) => "",
-        };
-        let sql = format!(
-            "SELECT provider, status, COUNT(*) FROM tasks {hint} \
-             WHERE completed_at >= $1 AND completed_at < $2 GROUP BY provider, status"
-        );
-        Ok(on_reader!(self.backend(), |pool| {
-            sqlx::query_as(&sql)
-                .bind(query.since)
-                .bind(query.until)
-                .fetch_all(pool)
-                .await?
-        }))
-    }
-
-    /// The run time of the final attempt of the window's latest completed
-    /// tasks, with their provider.
-    async fn latency_samples(&self, query: &OverviewQuery) -> Result<Vec<(String, i64)>> {
-        // SQLite, without statistics, would rather find the completed
-        // tasks through `tasks_by_status` and sort them all (a second on a
-        // large store); the completion index hands out the latest first.
-        let hint = match self.backend() {
-            Backend::Sqlite(_) => "INDEXED BY tasks_by_completion",
-            Backend::Postgres(_) => "",
-        };
-        let sql = format!(
-            "SELECT provider, completed_at - started_at FROM tasks {hint} \
-             WHERE status = 'completed' AND completed_at >= $1 AND completed_at < $2 \
-               AND started_at IS NOT NULL \
-             ORDER BY completed_at DESC LIMIT $3"
-        );
-        Ok(on_reader!(self.backend(), |pool| {
-            sqlx::query_as(&sql)
-                .bind(query.since)
-                .bind(query.until)
-                .bind(LATENCY_SAMPLE)
-                .fetch_all(pool)
-                .await?
-        }))
-    }
-}
-
-fn buckets(query: &OverviewQuery, slices: &[(i64, i64, i64, i64)]) -> Vec<Bucket> {
-    let width = query.bucket_ms();
     slices
-        .iter()
-        .map(|&(k, completed, failed, cancelled)| Bucket {
-            start: query.since + k * width,
-            completed,
-            failed,
-            cancelled,
-        })
-        .collect()
 }
 
-fn providers(totals: &[(String, String, i64)], samples: Vec<(String, i64)>) -> Vec<ProviderStats> {
+fn providers(finished: &[SliceCount], samples: Vec<Latency>) -> Vec<ProviderStats> {
     let mut stats: BTreeMap<String, ProviderStats> = BTreeMap::new();
-    for (provider, status, n) in totals {
+    for (_, provider, status, n) in finished {
         let entry = stats
             .entry(provider.clone())
             .or_insert_with(|| ProviderStats {
@@ -223,15 +194,20 @@ fn providers(totals: &[(String, String, i64)], samples: Vec<(String, i64)>) -> V
             _ => {}
         }
     }
-    let mut durations: HashMap<String, Vec<i64>> = HashMap::new();
-    for (provider, ms) in samples {
-        durations.entry(provider).or_default().push(ms.max(0));
+    let mut runs: HashMap<String, (Vec<i64>, Vec<i64>)> = HashMap::new();
+    for (provider, run_ms, first_token_ms) in samples {
+        let (run, first) = runs.entry(provider).or_default();
+        run.push(run_ms.max(0));
+        first.extend(first_token_ms.map(|ms| ms.max(0)));
     }
-    for (provider, mut ms) in durations {
-        ms.sort_unstable();
+    for (provider, (mut run, mut first)) in runs {
+        run.sort_unstable();
+        first.sort_unstable();
         if let Some(entry) = stats.get_mut(&provider) {
-            entry.p50_ms = percentile(&ms, 50);
-            entry.p95_ms = percentile(&ms, 95);
+            entry.p50_ms = percentile(&run, 50);
+            entry.p95_ms = percentile(&run, 95);
+            entry.first_token_p50_ms = percentile(&first, 50);
+            entry.first_token_p95_ms = percentile(&first, 95);
         }
     }
     stats.into_values().collect()
@@ -248,7 +224,7 @@ fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::percentile;
+    use super::{OverviewQuery, percentile};
 
     #[test]
     fn percentiles_are_nearest_rank() {
@@ -257,5 +233,23 @@ mod tests {
         assert_eq!(percentile(&ms, 95), Some(95));
         assert_eq!(percentile(&[7], 95), Some(7));
         assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn a_window_is_whole_minutes_ending_with_the_current_one() {
+        let now = 1_700_000_000_000 + 12_345; // 12.345 s into a minute
+        let end = 1_700_000_040_000; // that minute's end
+        let hour = OverviewQuery::ending_at(now, 3600, 60);
+        assert_eq!((hour.until, hour.buckets, hour.bucket_ms()), (end, 60, 60_000));
+        assert_eq!(hour.since, end - 3_600_000);
+        // 15 minutes cannot be cut into 60 slices of whole minutes: 15.
+        let quarter = OverviewQuery::ending_at(now, 900, 60);
+        assert_eq!((quarter.buckets, quarter.bucket_ms()), (15, 60_000));
+        // A day in at most 60 slices: 24-minute slices.
+        let day = OverviewQuery::ending_at(now, 86_400, 60);
+        assert_eq!((day.buckets, day.bucket_ms()), (60, 24 * 60_000));
+        // 90 s is two minutes; a window is never shorter than asked.
+        let short = OverviewQuery::ending_at(now, 90, 1);
+        assert_eq!((short.buckets, short.bucket_ms()), (1, 120_000));
     }
 }

@@ -298,6 +298,12 @@ pub struct AttemptRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
     pub duration_ms: u64,
+    /// Time to first token: from the call's start to the first piece it
+    /// streamed, or to its whole answer when it streamed none; null when it
+    /// failed before sending anything (and in logs written before it was
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token_ms: Option<u64>,
     pub started_at: DateTime<Utc>,
 }
 

@@ -1,7 +1,8 @@
 //! `GET /api/v1/overview`: what the dashboard's first page shows — tasks by
 //! status, finished tasks per slice of a recent window (throughput and
-//! failures), and per provider the finished tasks and the p50/p95 run time
-//! of their final attempt. `GET /api/v1/overview/events`: the same, as
+//! failures), and per provider the finished tasks, the p50/p95 run time of
+//! their final attempt and their time to first token. Slices are whole
+//! clock minutes, the last one the minute in progress. `GET /api/v1/overview/events`: the same, as
 //! Server-Sent Events, sent again when tasks move (at most once a second),
 //! so that a page follows the store without polling it. Only reads.
 
@@ -44,9 +45,11 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OverviewParams {
-    /// The window that ends now, in seconds: 60 to 604800 (default 3600).
+    /// The window that ends with the current minute, in seconds: 60 to
+    /// 604800 (default 3600), rounded up to whole minutes.
     window: Option<u32>,
-    /// How many equal slices the window is cut into: 1 to 120 (default 60).
+    /// The most equal slices of whole minutes the window is cut into: 1 to
+    /// 120 (default 60). A window of fewer minutes has one slice a minute.
     buckets: Option<u32>,
 }
 
@@ -71,11 +74,13 @@ impl OverviewParams {
 /// Tasks by status, and what finished in the window.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct OverviewBody {
-    /// The window's start (inclusive).
+    /// The window's start (inclusive), a minute's start.
     since: DateTime<Utc>,
-    /// The window's end (exclusive): when this was read.
+    /// The window's end (exclusive): the end of the current minute.
     until: DateTime<Utc>,
-    /// The width of one slice, in seconds (may be fractional).
+    /// When this was read.
+    read_at: DateTime<Utc>,
+    /// The width of one slice, in seconds (a multiple of 60).
     bucket_seconds: f64,
     /// Every task in the store by status, the window notwithstanding.
     counts: Counts,
@@ -111,26 +116,28 @@ pub(crate) struct ProviderBody {
     /// `failed / (completed + failed)`; null without either.
     failure_rate: Option<f64>,
     /// Median run time of the final attempt (claim to result) of completed
-    /// tasks, from the window's latest 5,000 finished tasks, in ms.
+    /// tasks, from the window's latest 5,000 completed tasks, in ms.
     p50_ms: Option<i64>,
     /// The 95th percentile of the same.
     p95_ms: Option<i64>,
+    /// Median time to first token of the same tasks (from the call's start
+    /// to the first piece it streamed, or to its answer when it streamed
+    /// none), in ms; null when none recorded one.
+    first_token_p50_ms: Option<i64>,
+    /// The 95th percentile of the same.
+    first_token_p95_ms: Option<i64>,
 }
 
 async fn read(store: &Store, window: u32, buckets: u32) -> Result<OverviewBody, ApiError> {
-    let until = now_ms();
-    let since = until - i64::from(window) * 1000;
-    let query = OverviewQuery {
-        since,
-        until,
-        buckets,
-    };
+    let now = now_ms();
+    let query = OverviewQuery::ending_at(now, window, buckets);
     let overview = store.overview(query).await?;
     let count = |s: TaskStatus| overview.counts.get(&s).copied().unwrap_or(0);
     let time = |ms: i64| Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
     Ok(OverviewBody {
-        since: time(since),
-        until: time(until),
+        since: time(query.since),
+        until: time(query.until),
+        read_at: time(now),
         bucket_seconds: query.bucket_ms() as f64 / 1000.0,
         counts: Counts {
             pending: count(TaskStatus::Pending),
@@ -162,6 +169,8 @@ async fn read(store: &Store, window: u32, buckets: u32) -> Result<OverviewBody, 
                     cancelled: p.cancelled,
                     p50_ms: p.p50_ms,
                     p95_ms: p.p95_ms,
+                    first_token_p50_ms: p.first_token_p50_ms,
+                    first_token_p95_ms: p.first_token_p95_ms,
                 }
             })
             .collect(),

@@ -111,8 +111,9 @@ impl Worker {
         let (sink, streamed) = llmhost_runtime::delta_channel();
         let call = async move { plugin.stream(&request, deadline, &sink).await };
         let persist = deltas::persist(&self.store, &task.id, task.attempt, streamed, stored);
-        let (answer, ()) = tokio::join!(call, persist);
+        let (answer, first_piece) = tokio::join!(call, persist);
         let took = started.elapsed();
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         self.metrics.observe_provider_call(&target.instance, took);
         let outcome = convert::outcome(answer);
         tried.push(AttemptRecord {
@@ -123,7 +124,12 @@ impl Worker {
                 Err(_) => AttemptOutcome::Failed,
             },
             error_code: outcome.as_ref().err().map(|e| e.code.as_str().to_owned()),
-            duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            duration_ms: millis(took),
+            // An answer that did not stream came whole: its first token
+            // arrived with it.
+            first_token_ms: first_piece
+                .map(|at| millis(at.duration_since(started)))
+                .or_else(|| outcome.is_ok().then(|| millis(took))),
             started_at,
         });
         outcome

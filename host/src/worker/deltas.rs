@@ -7,7 +7,7 @@
 //! so does one whose write failed (what is stored stays a prefix).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -19,23 +19,31 @@ const FLUSH: Duration = Duration::from_millis(100);
 
 /// Stores what arrives on `deltas` until the channel closes. Sets `stored`
 /// once anything was stored (it must be cleared when the outcome is).
+/// Returns when the first piece of any kind arrived (the attempt's time to
+/// first token), if one did.
 pub(crate) async fn persist(
     store: &Store,
     task_id: &str,
     attempt: u32,
     mut deltas: mpsc::Receiver<StreamEvent>,
     stored: &AtomicBool,
-) {
+) -> Option<Instant> {
     let mut pending = String::new();
     let mut seq = 0;
+    let mut first = None;
     let mut flush_at = tokio::time::Instant::now() + FLUSH;
     loop {
         tokio::select! {
-            delta = deltas.recv() => match delta {
-                Some(StreamEvent::Text(delta)) => pending.push_str(&delta),
-                Some(_) => {}
-                // The call is over: its outcome carries the rest.
-                None => return,
+            delta = deltas.recv() => {
+                if delta.is_some() && first.is_none() {
+                    first = Some(Instant::now());
+                }
+                match delta {
+                    Some(StreamEvent::Text(delta)) => pending.push_str(&delta),
+                    Some(_) => {}
+                    // The call is over: its outcome carries the rest.
+                    None => return first,
+                }
             },
             _ = tokio::time::sleep_until(flush_at), if !pending.is_empty() => {
                 seq += 1;
@@ -53,7 +61,7 @@ pub(crate) async fn persist(
                             stored.store(true, Ordering::Relaxed);
                         }
                         while deltas.recv().await.is_some() {}
-                        return;
+                        return first;
                     }
                 }
                 pending.clear();

@@ -258,6 +258,7 @@ fn tried(attempt: u32, target: &str, error: Option<ErrorCode>) -> AttemptRecord 
         },
         error_code: error.map(|c| c.as_str().to_owned()),
         duration_ms: 7,
+        first_token_ms: error.is_none().then_some(3),
         started_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
     }
 }

@@ -182,6 +182,7 @@ macro_rules! all_store_tests {
                 list_filters_by_status_and_provider_and_pages_newest_first,
                 list_filters_by_model_error_code_time_and_id_or_key,
                 the_overview_counts_finished_tasks_by_slice_and_provider,
+                the_overview_totals_drop_deleted_tasks,
             ],
             probe: [
                 a_probe_commits_its_one_row_each_time,

@@ -126,11 +126,21 @@ pub(super) async fn list_filters_by_model_error_code_time_and_id_or_key(store: S
 }
 
 pub(super) async fn the_overview_counts_finished_tasks_by_slice_and_provider(store: Store) {
-    let since = now_ms();
     let done = running_tasks(&store, 3).await;
-    for task in &done[..2] {
+    let log = |first_token_ms| {
+        vec![AttemptRecord {
+            attempt: 1,
+            target: "echo/echo".into(),
+            outcome: AttemptOutcome::Completed,
+            error_code: None,
+            duration_ms: 30,
+            first_token_ms,
+            started_at: chrono::Utc::now(),
+        }]
+    };
+    for (task, first) in done[..2].iter().zip([Some(7), None]) {
         let stored = store
-            .complete(&task.id, task.attempt, &answer("ok"))
+            .complete_logged(&task.id, task.attempt, &answer("ok"), &log(first))
             .await
             .unwrap();
         assert_eq!(stored, Fenced::Applied);
@@ -142,11 +152,7 @@ pub(super) async fn the_overview_counts_finished_tasks_by_slice_and_provider(sto
     assert_eq!(failed, Fenced::Applied);
     insert(&store, &new_task("other")).await;
     let overview = store
-        .overview(OverviewQuery {
-            since,
-            until: now_ms() + 1,
-            buckets: 4,
-        })
+        .overview(OverviewQuery::ending_at(now_ms(), 240, 4))
         .await
         .unwrap();
     assert_eq!(overview.counts.get(&TaskStatus::Completed), Some(&2));
@@ -166,14 +172,40 @@ pub(super) async fn the_overview_counts_finished_tasks_by_slice_and_provider(sto
         echo.p50_ms.is_some() && echo.p95_ms >= echo.p50_ms,
         "{echo:?}"
     );
+    // One of the two recorded its time to first token.
+    assert_eq!(
+        (echo.first_token_p50_ms, echo.first_token_p95_ms),
+        (Some(7), Some(7))
+    );
     let later = store
-        .overview(OverviewQuery {
-            since: now_ms() + 60_000,
-            until: now_ms() + 120_000,
-            buckets: 2,
-        })
+        .overview(OverviewQuery::ending_at(now_ms() + 120_000, 60, 1))
         .await
         .unwrap();
     assert!(later.providers.is_empty());
     assert_eq!(later.buckets.iter().map(|b| b.completed).sum::<i64>(), 0);
+    // The totals are the store's, whatever the window.
+    assert_eq!(later.counts.get(&TaskStatus::Completed), Some(&2));
+}
+
+/// The totals follow tasks that leave the store; the minutes keep history.
+pub(super) async fn the_overview_totals_drop_deleted_tasks(store: Store) {
+    let done = running_tasks(&store, 2).await;
+    for task in &done {
+        store
+            .complete(&task.id, task.attempt, &answer("ok"))
+            .await
+            .unwrap();
+    }
+    on_writer!(store.backend(), |pool| {
+        sqlx::query("DELETE FROM tasks WHERE id = $1")
+            .bind(&done[0].id)
+            .execute(pool)
+            .await?
+    });
+    let overview = store
+        .overview(OverviewQuery::ending_at(now_ms(), 240, 1))
+        .await
+        .unwrap();
+    assert_eq!(overview.counts.get(&TaskStatus::Completed), Some(&1));
+    assert_eq!(overview.buckets[0].completed, 2);
 }
