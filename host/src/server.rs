@@ -76,6 +76,7 @@ impl From<Settings> for ServeConfig {
                 max_body_bytes: settings.max_body_bytes,
                 default_max_attempts: settings.max_attempts,
                 auth_tokens: settings.auth_tokens,
+                ui: settings.ui,
                 prices: prices.clone(),
                 reserve_output_tokens: settings.reserve_output_tokens,
                 ..ApiConfig::default()

@@ -1,5 +1,5 @@
 // The dashboard's shell: the hash router (#/overview, #/tasks?…,
-// #/tasks/<id>, #/providers, #/routes, #/playground), the login page, and the
+// #/tasks/<id>, #/providers, #/routes, #/keys, #/playground), the login page, and the
 // lifetime of each page (a page returns a cleanup that stops its streams).
 
 import { api, clearToken, setToken, token, ApiError } from "./api.js";
@@ -9,6 +9,7 @@ import { tasksPage } from "./tasks.js";
 import { taskPage } from "./task.js";
 import { providersPage } from "./providers.js";
 import { routesPage } from "./routes.js";
+import { keysPage } from "./keys.js";
 import { playgroundPage } from "./playground.js";
 
 const main = document.getElementById("main");
@@ -23,6 +24,7 @@ const PAGES = [
   [/^\/tasks\/([^/]+)$/, "tasks", "Task", taskPage],
   [/^\/providers$/, "providers", "Providers", providersPage],
   [/^\/routes$/, "routes", "Routes", routesPage],
+  [/^\/keys$/, "keys", "Keys", keysPage],
   [/^\/playground$/, "playground", "Playground", playgroundPage],
 ];
 

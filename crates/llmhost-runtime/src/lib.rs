@@ -172,6 +172,33 @@ impl Runtime {
         }
     }
 
+    /// The instance called `name` opened again, as it is (its component,
+    /// config, egress and limits), but answered by `script` instead of the
+    /// network and with no secret's value read: the conformance suite's
+    /// subject. `None` when no instance has that name.
+    pub async fn open_scripted(
+        &self,
+        name: &str,
+        script: Arc<ScriptedUpstream>,
+    ) -> Option<anyhow::Result<(Plugin, ProviderInfo)>> {
+        let serving = self.get(name)?;
+        let manifest = serving.manifest().clone();
+        let opened = async {
+            let egress =
+                egress::EgressPolicy::from_manifest_without_secret_values(&manifest)?.with_script(script);
+            Plugin::open(
+                &self.engine,
+                &self.linker,
+                serving.component(),
+                name,
+                manifest,
+                egress,
+            )
+            .await
+        };
+        Some(opened.await)
+    }
+
     /// Names of the provider instances, sorted.
     pub fn names(&self) -> Vec<String> {
         self.serving().into_keys().collect()

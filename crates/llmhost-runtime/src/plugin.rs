@@ -147,6 +147,9 @@ pub struct Plugin {
     /// `limits.max_concurrent_calls`: no provider takes every slot of the
     /// runtime's instance pool from the others.
     slots: Arc<Semaphore>,
+    /// What it was opened under (secrets as templates, never their
+    /// values): shown to operators, and to open it again for conformance.
+    manifest: Arc<Manifest>,
 }
 
 impl Plugin {
@@ -238,11 +241,12 @@ impl Plugin {
                     input_media: Vec::new(),
                 },
             },
-            config: Arc::new(manifest.config),
+            config: Arc::new(manifest.config.clone()),
             redactor: Arc::new(Redactor::new(egress.secret_values())),
             egress: Arc::new(egress),
             slots: Arc::new(Semaphore::new(manifest.limits.max_concurrent_calls)),
-            limits: manifest.limits,
+            limits: manifest.limits.clone(),
+            manifest: Arc::new(manifest),
         };
         let mut info = plugin.metadata(Duration::from_secs(5)).await?;
         answer::check_info(&info, &plugin.limits)
@@ -266,6 +270,13 @@ impl Plugin {
 
     pub fn description(&self) -> &ProviderDescription {
         &self.description
+    }
+
+    /// The manifest it runs under: its limits, egress and secret headers
+    /// (templates such as `Bearer ${KEY}`, never a value read from the
+    /// environment).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
     }
 
     /// The compiled component, to open another instance of it.

@@ -3,6 +3,7 @@
 //! status of a running task.
 
 mod auth;
+mod conformance;
 mod error;
 mod events;
 mod extract;
@@ -56,6 +57,9 @@ pub(crate) struct ApiConfig {
     /// What a tenant's request without `max_tokens` reserves for its
     /// answer against its key's tpm (`reservation`).
     pub(crate) reserve_output_tokens: u32,
+    /// Whether the dashboard (`/ui`, and `/` sending a browser there) is
+    /// served.
+    pub(crate) ui: bool,
 }
 
 impl ApiConfig {
@@ -75,6 +79,7 @@ impl Default for ApiConfig {
             call_deadline: WorkerConfig::default().default_timeout,
             prices: Arc::default(),
             reserve_output_tokens: 1024,
+            ui: true,
         }
     }
 }
@@ -127,6 +132,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(events::routes())
         .merge(overview::routes())
         .merge(providers::routes())
+        .merge(conformance::routes())
         .merge(route_list::routes())
         .merge(openai::routes())
         .merge(operations())
@@ -147,8 +153,12 @@ pub(crate) fn app(state: AppState) -> Router {
         store: state.store.clone(),
     };
     let (router, _) = routes().split_for_parts();
+    let router = if state.config.ui {
+        router.merge(ui::routes())
+    } else {
+        router
+    };
     router
-        .merge(ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -1,7 +1,9 @@
 //! `GET /api/v1/providers`: the installed providers, in the API's own shape
 //! (the runtime's descriptions, copied, so that the runtime stays free of
-//! HTTP concerns); `POST /api/v1/providers/reload`: load what changed in the
-//! plugins directory now.
+//! HTTP concerns), with the limits and egress each instance runs under
+//! (secret headers by origin and name only, never a value or template);
+//! `POST /api/v1/providers/reload`: load what changed in the plugins
+//! directory now.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,7 +11,7 @@ use serde::Serialize;
 
 use super::error::{ApiErrorCode, ErrorBody};
 use super::{ApiError, AppState, Reconfigured};
-use llmhost_runtime::{CapabilityDescription, ProviderDescription};
+use llmhost_runtime::{CapabilityDescription, Manifest, ProviderDescription};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -58,6 +60,60 @@ pub(crate) struct Provider {
     /// but will surprise a caller: a component without a manifest beside it
     /// (it has no config and may reach no host). Empty when all is well.
     warnings: Vec<String>,
+    /// The limits it runs under (`[limits]` of its manifest or instance,
+    /// defaults filled in): memory, output and string sizes, log lines and
+    /// bytes, and any other the runtime enforces, by their manifest names.
+    #[schema(value_type = Object)]
+    limits: serde_json::Value,
+    egress: Egress,
+}
+
+/// Where an instance may connect, as its manifest or instance says.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Egress {
+    /// Origins it may reach (`scheme://host[:port]`, `*.` for subdomains);
+    /// empty: none.
+    allow: Vec<String>,
+    /// Addresses normally refused (loopback, private, …) that the allowed
+    /// hosts may resolve to.
+    allow_addresses: Vec<String>,
+    connect_timeout_ms: u64,
+    first_byte_timeout_ms: u64,
+    between_bytes_timeout_ms: u64,
+    max_response_bytes: u64,
+    /// Headers the host adds for an origin: the origin and the header's
+    /// name only.
+    secret_headers: Vec<SecretHeader>,
+}
+
+/// A header the host adds to an origin's requests; its value is never
+/// shown.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SecretHeader {
+    origin: String,
+    header: String,
+}
+
+impl From<&Manifest> for Egress {
+    fn from(m: &Manifest) -> Self {
+        let e = &m.egress;
+        Self {
+            allow: e.allow.clone(),
+            allow_addresses: e.allow_addresses.clone(),
+            connect_timeout_ms: e.connect_timeout_ms,
+            first_byte_timeout_ms: e.first_byte_timeout_ms,
+            between_bytes_timeout_ms: e.between_bytes_timeout_ms,
+            max_response_bytes: e.max_response_bytes,
+            secret_headers: m
+                .secrets
+                .iter()
+                .map(|s| SecretHeader {
+                    origin: s.origin.clone(),
+                    header: s.header.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -87,8 +143,8 @@ impl From<CapabilityDescription> for Capabilities {
     }
 }
 
-impl From<ProviderDescription> for Provider {
-    fn from(p: ProviderDescription) -> Self {
+impl Provider {
+    fn new(p: ProviderDescription, manifest: &Manifest) -> Self {
         Self {
             name: p.name,
             component: p.component,
@@ -106,6 +162,9 @@ impl From<ProviderDescription> for Provider {
                 })
                 .collect(),
             warnings: p.warnings,
+            // Limits hold numbers only: nothing secret.
+            limits: serde_json::to_value(&manifest.limits).unwrap_or_default(),
+            egress: manifest.into(),
         }
     }
 }
@@ -122,11 +181,14 @@ impl From<ProviderDescription> for Provider {
 )]
 pub(crate) async fn providers_list(State(state): State<AppState>) -> Json<ProviderList> {
     Json(ProviderList {
+        // Each instance's description and manifest from the one plugin
+        // serving it (a reload in between cannot mix two versions).
         providers: state
             .runtime
-            .providers()
+            .names()
             .into_iter()
-            .map(Provider::from)
+            .filter_map(|name| state.runtime.get(&name))
+            .map(|plugin| Provider::new(plugin.description().clone(), plugin.manifest()))
             .collect(),
         refused: state
             .runtime

@@ -28,6 +28,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("task.js", JS, include_str!("../../ui/task.js")),
     ("providers.js", JS, include_str!("../../ui/providers.js")),
     ("routes.js", JS, include_str!("../../ui/routes.js")),
+    ("keys.js", JS, include_str!("../../ui/keys.js")),
     ("playground.js", JS, include_str!("../../ui/playground.js")),
     ("icon.svg", SVG, include_str!("../../ui/icon.svg")),
 ];

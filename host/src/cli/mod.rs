@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 mod client;
-mod conformance;
+pub(crate) mod conformance;
 mod keys;
 mod plugin_kit;
 
@@ -127,6 +127,9 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes [default: 1048576].
     #[arg(long, env = "LLMHOST_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
+    /// Serve the web dashboard at /ui: true or false [default: true].
+    #[arg(long, env = "LLMHOST_UI", value_name = "BOOL")]
+    ui: Option<bool>,
     /// A bearer token the API accepts (repeat for several; the variable is
     /// comma-separated). With any token set, every endpoint but /healthz and /readyz
     /// requires `Authorization: Bearer <token>`.
@@ -178,7 +181,8 @@ impl ServeArgs {
             max_body_bytes,
             plugin_reload_ms,
             reserve_output_tokens,
-            usage_retention_days
+            usage_retention_days,
+            ui
         );
         if let Some(dir) = self.cache_dir {
             s.cache_dir = Some(dir);

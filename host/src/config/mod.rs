@@ -77,6 +77,9 @@ pub(crate) struct Settings {
     pub(crate) max_connections: Option<usize>,
     pub(crate) max_body_bytes: usize,
     pub(crate) log_format: LogFormat,
+    /// Whether the web dashboard is served at `/ui` (and `/` sends a
+    /// browser there); off, both answer 404 and the API is unchanged.
+    pub(crate) ui: bool,
     /// Bearer tokens the API accepts; empty means no authentication.
     pub(crate) auth_tokens: Vec<Secret>,
     /// Provider instances (`[providers.<name>]`): a component under another
@@ -130,6 +133,7 @@ impl Default for Settings {
             max_connections: None,
             max_body_bytes: api.max_body_bytes,
             log_format: LogFormat::Human,
+            ui: api.ui,
             auth_tokens: Vec::new(),
             providers: BTreeMap::new(),
             routes: BTreeMap::new(),

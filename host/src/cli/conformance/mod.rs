@@ -89,17 +89,60 @@ async fn run(args: &ConformanceArgs, progress: &mut report::Progress) -> anyhow:
         script,
         has_egress,
     };
+    run_suite(&subject, &suite, &name, report, progress).await
+}
 
-    progress.record(&mut report, check::metadata(&subject.info, &name));
+/// Runs the built-in suite against the server's instance `instance` as it
+/// is loaded (its component, config, egress and limits), hermetically: a
+/// scripted upstream answers, and no secret's value is read. `component`
+/// is the name its plugin must declare. `None` when no such instance
+/// serves.
+pub(crate) async fn run_instance(
+    runtime: &llmhost_runtime::Runtime,
+    instance: &str,
+    component: &str,
+) -> Option<anyhow::Result<Report>> {
+    let script = Arc::new(ScriptedUpstream::default());
+    let opened = runtime.open_scripted(instance, script.clone()).await?;
+    Some(
+        async {
+            let (plugin, info) =
+                opened.map_err(|e| anyhow::anyhow!("the plugin could not be opened: {e:#}"))?;
+            let suite = Suite::load(None)?;
+            let mut report = Report::loaded(instance, component, &plugin);
+            let mut progress = report::Progress::silent();
+            progress.start(&report, suite.cases.len() + 2);
+            let subject = Subject {
+                streams: plugin.streams(),
+                has_egress: !plugin.manifest().egress.allow.is_empty(),
+                plugin,
+                info,
+                script,
+            };
+            run_suite(&subject, &suite, component, report, &mut progress).await
+        }
+        .await,
+    )
+}
+
+/// Every case of `suite` against `subject`, which must declare `name`.
+async fn run_suite(
+    subject: &Subject,
+    suite: &Suite,
+    name: &str,
+    mut report: Report,
+    progress: &mut report::Progress,
+) -> anyhow::Result<Report> {
+    progress.record(&mut report, check::metadata(&subject.info, name));
     let mut seen_everywhere = Vec::new();
     for case in &suite.cases {
-        let (result, seen) = run_case(&subject, case, &suite).await;
+        let (result, seen) = run_case(subject, case, suite).await;
         seen_everywhere.extend(seen);
         progress.record(&mut report, result);
     }
     progress.record(
         &mut report,
-        check::egress_summary(&seen_everywhere, has_egress),
+        check::egress_summary(&seen_everywhere, subject.has_egress),
     );
     Ok(report)
 }

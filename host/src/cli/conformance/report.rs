@@ -89,8 +89,12 @@ pub(crate) struct Report {
     /// The name the provider must declare.
     pub(crate) name: String,
     pub(crate) contract_version: String,
-    pub(crate) size_bytes: usize,
-    pub(crate) sha256: String,
+    /// The component file's size and SHA-256, when a file was checked
+    /// (not for a server's loaded instance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) size_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) sha256: Option<String>,
     pub(crate) passed: usize,
     pub(crate) failed: usize,
     pub(crate) not_applicable: usize,
@@ -103,8 +107,8 @@ impl Report {
             plugin: plugin.display().to_string(),
             name: name.to_owned(),
             contract_version: "unknown".into(),
-            size_bytes,
-            sha256: sha256.to_owned(),
+            size_bytes: Some(size_bytes),
+            sha256: Some(sha256.to_owned()),
             passed: 0,
             failed: 0,
             not_applicable: 0,
@@ -113,19 +117,52 @@ impl Report {
     }
 }
 
-/// Prints as cases finish.
+impl Report {
+    /// The report of a server's loaded instance (`plugin` names it).
+    pub(crate) fn loaded(instance: &str, component: &str, plugin: &llmhost_runtime::Plugin) -> Self {
+        let mut report = Self::new(
+            Path::new(&format!("instance {instance} ({component}.wasm, loaded)")),
+            component,
+            0,
+            "",
+        );
+        report.size_bytes = None;
+        report.sha256 = None;
+        report.contract_version = plugin.description().contract_version.clone();
+        report
+    }
+}
+
+/// Prints as cases finish (or, for a report the API returns, does not).
 pub(crate) struct Progress {
     json: bool,
+    quiet: bool,
     total: usize,
 }
 
 impl Progress {
     pub(crate) fn new(json: bool) -> Self {
-        Self { json, total: 0 }
+        Self {
+            json,
+            quiet: false,
+            total: 0,
+        }
+    }
+
+    /// Counts and collects, printing nothing.
+    pub(crate) fn silent() -> Self {
+        Self {
+            json: false,
+            quiet: true,
+            total: 0,
+        }
     }
 
     /// Progress lines go where the report does not: stderr under `--json`.
     fn line(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
         if self.json {
             eprintln!("{text}");
         } else {
@@ -136,9 +173,13 @@ impl Progress {
 
     pub(crate) fn start(&mut self, report: &Report, total: usize) {
         self.total = total;
+        let size = report
+            .size_bytes
+            .map(|n| format!(" ({n} bytes)"))
+            .unwrap_or_default();
         self.line(&format!(
-            "conformance of {} as provider {:?} ({} bytes), {total} checks",
-            report.plugin, report.name, report.size_bytes
+            "conformance of {} as provider {:?}{size}, {total} checks",
+            report.plugin, report.name
         ));
     }
 
