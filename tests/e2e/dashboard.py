@@ -21,15 +21,20 @@ PATIENCE_MS = 60_000
 expect.set_options(timeout=PATIENCE_MS)
 
 
-def submit(body):
-    """POSTs a task with the token, as any client would; its JSON."""
+def call(path, body=None, token=TOKEN):
+    """Calls the API as any client would (POST with a body); its JSON."""
     request = urllib.request.Request(
-        BASE + "/api/v1/tasks",
-        data=json.dumps(body).encode(),
-        headers={"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"},
+        BASE + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request) as response:
         return json.load(response)
+
+
+def submit(body, token=TOKEN):
+    """POSTs a task; its JSON."""
+    return call("/api/v1/tasks", body, token)
 
 
 def shot(page, name):
@@ -166,22 +171,68 @@ with sync_playwright() as p:
     reason = refused.inner_text().split(":", 1)[1].strip()
     assert reason, "a reason"
     expect(page.locator("[data-provider=vendor]")).to_be_visible()
-    shot(page, "providers")
     ok("providers broken plugin")
+
+    # Each instance's limits and egress; its secret header by origin and name only;
+    # a component loaded without a manifest says so.
+    egress = page.locator("[data-egress=vendor]")
+    expect(egress).to_contain_text("http://127.0.0.1:9")
+    expect(egress).to_contain_text("authorization for http://127.0.0.1:9 (value hidden)")
+    expect(page.locator("[data-limits=vendor] [data-limit=memory_bytes]")).to_have_text("64 MiB")
+    expect(page.locator("[data-limits=echo] [data-limit=max_output_bytes]")).to_have_text("1 MiB")
+    expect(page.locator("[data-warning=echo]")).to_contain_text("manifest")
+    ok("providers limits egress warnings")
+
+    # The conformance button runs the suite against the loaded instance and shows the report.
+    page.get_by_role("button", name="Run conformance on echo").click()
+    report = page.locator("[data-conformance=echo]")
+    expect(report.locator("[data-summary]")).to_contain_text(re.compile(r"^\d+ passed, 0 failed, \d+ not applicable"))
+    rows = report.locator("tbody tr")
+    assert rows.count() > 5, f"only {rows.count()} cases"
+    expect(report.locator("tr[data-result=pass]").first).to_contain_text("pass")
+    shot(page, "providers")
+    ok("conformance button")
+
+    # Keys and usage: a tenant's key with its limits, and what it used.
+    key = call("/api/v1/keys", {"name": "team-a", "models": ["echo/*"], "rpm": 600, "tpm": 200000,
+                                "max_parallel": 8, "budget_usd": 50, "budget_period": "30d"})
+    keyed = submit({"provider": "echo", "model": "echo", "prompt": "from team a"}, token=key["key"])
+    for _ in range(600):
+        if call(f"/api/v1/tasks/{keyed['task_id']}", token=key["key"])["status"] == "completed":
+            break
+        page.wait_for_timeout(100)
+    page.get_by_role("link", name="Keys").click()
+    row = page.locator("#keys-table tr[data-key=team-a]")
+    expect(row.locator("[data-limit=rpm]")).to_have_text("600")
+    expect(row.locator("[data-limit=tpm]")).to_have_text("200000")
+    expect(row.locator("[data-limit=max_parallel]")).to_have_text("8")
+    expect(row.locator("[data-limit=budget]")).to_contain_text("$50.00 per 30d")
+    expect(row.locator("[data-used=requests]")).to_have_text("1")
+    expect(row).to_contain_text(key["prefix"])
+    page.get_by_label("key", exact=True).check()
+    page.get_by_role("button", name="Show usage").click()
+    expect(page.locator("#usage-table tbody tr", has_text="team-a")).to_have_count(1)
+    expect(page.locator("#usage-table [data-usage-total]")).to_be_visible()
+    shot(page, "keys")
+    ok("keys and usage")
 
     # The overview has counted what happened, live.
     page.get_by_role("link", name="Overview").click()
-    expect(page.locator("[data-count=completed] .n")).to_have_text("2")
+    expect(page.locator("[data-count=completed] .n")).to_have_text("3")
     expect(page.locator("[data-count=failed] .n")).to_have_text("1")
     expect(page.locator("[data-count=cancelled] .n")).to_have_text("1")
     expect(page.locator(".chart svg").first).to_be_visible()
+    # Time to first token per provider, drawn and in the table.
+    expect(page.locator("#first-token-chart svg rect").first).to_be_visible()
+    expect(page.locator("[data-first-token-p50=echo]")).to_have_text(re.compile(r"^\d+(\.\d+)? m?s$"))
     shot(page, "overview")
     ok("overview counts")
 
     # Phone width, dark: every page still shows its heading.
     page.set_viewport_size({"width": 390, "height": 844})
     page.emulate_media(color_scheme="dark")
-    for route, heading in [("overview", "Overview"), ("tasks", "Tasks"), ("providers", "Providers"), ("playground", "Playground")]:
+    for route, heading in [("overview", "Overview"), ("tasks", "Tasks"), ("providers", "Providers"),
+                           ("keys", "Keys and usage"), ("playground", "Playground")]:
         page.goto(f"{BASE}/ui#/{route}")
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         if route == "overview":
@@ -201,16 +252,18 @@ with sync_playwright() as p:
 
     # 3 (of the issue). No secret value in any page or asset, and the token in no URL.
     for name in ["index.html", "style.css", "app.js", "api.js", "dom.js", "actions.js", "charts.js",
-                 "overview.js", "tasks.js", "task.js", "providers.js", "routes.js", "playground.js", "icon.svg"]:
+                 "overview.js", "tasks.js", "task.js", "providers.js", "routes.js", "keys.js", "playground.js",
+                 "icon.svg"]:
         bodies.append((name, page.request.get(f"{BASE}/ui/{name}").text()))
     loaded = {"overview": ".chart svg", "tasks": "#tasks-table", "providers": "[data-provider=vendor]",
-              "playground": "#pg-model", f"tasks/{task_id}": "#attempts-table"}
+              "keys": "#keys-table", "playground": "#pg-model", f"tasks/{task_id}": "#attempts-table"}
     for route, shown in loaded.items():
         page.goto(f"{BASE}/ui#/{route}")
         expect(page.locator(shown).first).to_be_visible()
         bodies.append((route, page.content()))
-    leaks = [url for url, text in bodies if SECRET in text]
-    assert not leaks, f"the secret is in {leaks}"
+    # The provider's secret, and the tenant's key, which only its creation showed.
+    leaks = [url for url, text in bodies if SECRET in text or key["key"] in text]
+    assert not leaks, f"a secret is in {leaks}"
     assert not [u for u in urls if TOKEN in u], "the token was in a URL"
     assert len(bodies) > 20, f"only {len(bodies)} bodies were checked"
     ok("no secret")

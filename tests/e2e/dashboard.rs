@@ -2,9 +2,13 @@
 //! token and with their security headers, and, in headless Chromium
 //! (Playwright for Python driving Debian's `chromium`; `dashboard.py`),
 //! every scenario of issue 16: log in, a playground task streams, found by
-//! filter, its detail and attempts, a running task cancelled live, a failed
-//! task's error, a broken plugin on the providers page, and no secret value
-//! in any page or asset.
+//! filter, its detail and every target its attempt tried, a running task
+//! cancelled live, a failed task's error, a broken plugin on the providers
+//! page, each instance's limits, egress and warnings, the conformance
+//! button's report, a tenant key's limits and usage, time to first token on
+//! the overview, and no secret value (nor a tenant's key) in any page or
+//! asset. Without a browser: the switch that turns the dashboard off, and
+//! the conformance endpoint against a configured instance with a secret.
 
 use std::path::{Path, PathBuf};
 
@@ -101,6 +105,91 @@ async fn the_dashboard_assets_load_without_a_token_under_a_strict_content_policy
 }
 
 #[tokio::test]
+async fn with_the_dashboard_off_neither_ui_nor_the_root_answers_and_the_api_still_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--ui", "false"]).await;
+    for path in ["/", "/ui", "/ui/app.js", "/ui/index.html"] {
+        let response = server.http.get(server.url(path)).send().await.unwrap();
+        // Not sent on to /ui: the root is not a redirect either.
+        assert_eq!(response.url().path(), path);
+        assert_eq!(response.status(), 404, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+    }
+    let (status, _) = server.get_json("/api/v1/overview").await;
+    assert_eq!(status, 200);
+    // On by default, and `--ui true` is the same.
+    let dir = tempfile::tempdir().unwrap();
+    let on = Server::start(dir.path(), &["--ui", "true"]).await;
+    let page = on.http.get(on.url("/ui")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+}
+
+/// The conformance endpoint runs the suite against what is loaded: a
+/// configured instance (its manifest from the configuration file, with a
+/// secret) is checked hermetically, its report names every case, and
+/// neither the report nor the log holds the secret's value.
+#[tokio::test]
+async fn conformance_runs_against_a_loaded_instance_without_its_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(dir.path());
+    let config = config(dir.path());
+    let server = Server::start_with_env(
+        dir.path(),
+        &["--plugins-dir", &plugins, "--config", &config],
+        &[("DASHBOARD_KEY", SECRET)],
+    )
+    .await;
+    let post = |path: String| server.http.post(server.url(&path)).send();
+    let response = post("/api/v1/providers/vendor/conformance".into())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(SECRET), "the secret is in the report");
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["name"], "openai", "{report}");
+    let cases = report["cases"].as_array().unwrap();
+    let counted = ["passed", "failed", "not_applicable"]
+        .iter()
+        .map(|k| report[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(counted as usize, cases.len(), "{report}");
+    assert!(cases.len() > 5, "{report}");
+    assert_eq!(report["failed"], 0, "{report:#}");
+    assert!(report.get("sha256").is_none(), "{report}");
+    let unknown = post("/api/v1/providers/nope/conformance".into())
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let body: serde_json::Value = unknown.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "provider_not_found", "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("vendor"),
+        "{body}"
+    );
+    // The listing shows the instance's limits and egress, secret headers by
+    // name only.
+    let (status, listing) = server.get_json("/api/v1/providers").await;
+    assert_eq!(status, 200);
+    let vendor = listing["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "vendor")
+        .unwrap();
+    assert_eq!(vendor["egress"]["allow"][0], "http://127.0.0.1:9");
+    assert_eq!(
+        vendor["egress"]["secret_headers"][0],
+        serde_json::json!({"origin": "http://127.0.0.1:9", "header": "authorization"})
+    );
+    assert_eq!(vendor["limits"]["memory_bytes"], 64 << 20);
+    assert!(!listing.to_string().contains(SECRET));
+    assert!(!listing.to_string().contains("DASHBOARD_KEY"), "no template either");
+    assert!(!server.log().contains(SECRET), "no secret in the log");
+}
+
+#[tokio::test]
 async fn in_a_browser_an_operator_logs_in_follows_tasks_cancels_and_sees_failures_and_no_secret() {
     let Some(python) = tokio::task::spawn_blocking(|| {
         chromium()?;
@@ -154,6 +243,9 @@ async fn in_a_browser_an_operator_logs_in_follows_tasks_cancels_and_sees_failure
             "ok cancel running",
             "ok failed task error",
             "ok providers broken plugin",
+            "ok providers limits egress warnings",
+            "ok conformance button",
+            "ok keys and usage",
             "ok overview counts",
             "ok phone dark",
             "ok keyboard",

@@ -15,6 +15,7 @@ use super::error::{ApiErrorCode, ErrorBody};
 use super::extract::ApiPath;
 use super::{ApiError, AppState};
 use crate::cli::conformance;
+use llmhost_store::task::TaskError;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(providers_conformance))
@@ -33,7 +34,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         (status = 200, description = "The conformance report (a failed case is a result, not an error)", body = Object),
         (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
         (status = 403, description = "A tenant's API key: admin tokens only", body = ErrorBody),
-        (status = 404, description = "No provider instance has that name", body = ErrorBody),
+        (status = 404, description = "No provider instance has that name (`provider_not_found`)", body = ErrorBody),
         (status = 422, description = "The instance could not be opened for the suite", body = ErrorBody),
     ),
     security((), ("bearer" = []))
@@ -42,15 +43,7 @@ pub(crate) async fn providers_conformance(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let not_found = || {
-        ApiError::new(
-            ApiErrorCode::NotFound,
-            format!(
-                "no provider instance is called {name:?}; instances: {}",
-                state.runtime.names().join(", ")
-            ),
-        )
-    };
+    let not_found = || ApiError::from(TaskError::provider_not_found(&name, &state.runtime.names()));
     let component = state
         .runtime
         .get(&name)

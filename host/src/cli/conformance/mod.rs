@@ -109,7 +109,7 @@ pub(crate) async fn run_instance(
             let (plugin, info) =
                 opened.map_err(|e| anyhow::anyhow!("the plugin could not be opened: {e:#}"))?;
             let suite = Suite::load(None)?;
-            let mut report = Report::loaded(instance, component, &plugin);
+            let report = Report::loaded(instance, component, &plugin);
             let mut progress = report::Progress::silent();
             progress.start(&report, suite.cases.len() + 2);
             let subject = Subject {
