@@ -31,14 +31,14 @@ impl OverviewQuery {
     /// `now_ms` is in, cut into at most `max_buckets` slices of whole
     /// minutes (as many as the window needs at that width).
     pub fn ending_at(now_ms: i64, window_s: u32, max_buckets: u32) -> Self {
-        let minutes = i64::from(window_s).div_ceil(60).max(1);
-        let width = minutes.div_ceil(i64::from(max_buckets.max(1)));
+        let minutes = window_s.div_ceil(60).max(1);
+        let width = minutes.div_ceil(max_buckets.max(1));
         let buckets = minutes.div_ceil(width);
         let until = now_ms - now_ms.rem_euclid(MINUTE_MS) + MINUTE_MS;
         Self {
-            since: until - buckets * width * MINUTE_MS,
+            since: until - i64::from(buckets) * i64::from(width) * MINUTE_MS,
             until,
-            buckets: u32::try_from(buckets).unwrap_or(u32::MAX),
+            buckets,
         }
     }
 

@@ -191,21 +191,29 @@ pub(super) async fn the_overview_counts_finished_tasks_by_slice_and_provider(sto
 pub(super) async fn the_overview_totals_drop_deleted_tasks(store: Store) {
     let done = running_tasks(&store, 2).await;
     for task in &done {
-        store
+        let stored = store
             .complete(&task.id, task.attempt, &answer("ok"))
             .await
             .unwrap();
+        assert_eq!(stored, Fenced::Applied);
     }
-    on_writer!(store.backend(), |pool| {
-        sqlx::query("DELETE FROM tasks WHERE id = $1")
-            .bind(&done[0].id)
-            .execute(pool)
-            .await?
-    });
+    delete_task(&store, &done[0].id).await.unwrap();
     let overview = store
         .overview(OverviewQuery::ending_at(now_ms(), 240, 1))
         .await
         .unwrap();
     assert_eq!(overview.counts.get(&TaskStatus::Completed), Some(&1));
     assert_eq!(overview.buckets[0].completed, 2);
+}
+
+/// Deletes a task, as retention would.
+async fn delete_task(store: &Store, id: &str) -> Result<()> {
+    on_writer!(store.backend(), |pool| {
+        sqlx::query("DELETE FROM tasks WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|_| ())?
+    });
+    Ok(())
 }
