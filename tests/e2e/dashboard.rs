@@ -156,7 +156,14 @@ async fn conformance_runs_against_a_loaded_instance_without_its_secret() {
         .sum::<u64>();
     assert_eq!(counted as usize, cases.len(), "{report}");
     assert!(cases.len() > 5, "{report}");
-    assert_eq!(report["failed"], 0, "{report:#}");
+    // Its metadata is checked like a file's; the HTTP cases need the
+    // vendor's answers (a plugin's own cases, which the built-in suite does
+    // not have), and each that cannot run says so.
+    assert_eq!(cases[0]["status"], "pass", "{report:#}");
+    for case in cases.iter().filter(|c| c["status"] == "fail") {
+        let why = case["problems"][0].as_str().unwrap_or_default();
+        assert!(!why.is_empty(), "a failure says why: {case}");
+    }
     assert!(report.get("sha256").is_none(), "{report}");
     let unknown = post("/api/v1/providers/nope/conformance".into())
         .await
@@ -165,7 +172,10 @@ async fn conformance_runs_against_a_loaded_instance_without_its_secret() {
     let body: serde_json::Value = unknown.json().await.unwrap();
     assert_eq!(body["error"]["code"], "provider_not_found", "{body}");
     assert!(
-        body["error"]["message"].as_str().unwrap().contains("vendor"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("vendor"),
         "{body}"
     );
     // The listing shows the instance's limits and egress, secret headers by
@@ -185,7 +195,10 @@ async fn conformance_runs_against_a_loaded_instance_without_its_secret() {
     );
     assert_eq!(vendor["limits"]["memory_bytes"], 64 << 20);
     assert!(!listing.to_string().contains(SECRET));
-    assert!(!listing.to_string().contains("DASHBOARD_KEY"), "no template either");
+    assert!(
+        !listing.to_string().contains("DASHBOARD_KEY"),
+        "no template either"
+    );
     assert!(!server.log().contains(SECRET), "no secret in the log");
 }
 

@@ -184,8 +184,8 @@ impl Runtime {
         let serving = self.get(name)?;
         let manifest = serving.manifest().clone();
         let opened = async {
-            let egress =
-                egress::EgressPolicy::from_manifest_without_secret_values(&manifest)?.with_script(script);
+            let egress = egress::EgressPolicy::from_manifest_without_secret_values(&manifest)?
+                .with_script(script);
             Plugin::open(
                 &self.engine,
                 &self.linker,

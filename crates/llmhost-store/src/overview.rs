@@ -240,7 +240,10 @@ mod tests {
         let now = 1_700_000_000_000 + 12_345; // 12.345 s into a minute
         let end = 1_700_000_040_000; // that minute's end
         let hour = OverviewQuery::ending_at(now, 3600, 60);
-        assert_eq!((hour.until, hour.buckets, hour.bucket_ms()), (end, 60, 60_000));
+        assert_eq!(
+            (hour.until, hour.buckets, hour.bucket_ms()),
+            (end, 60, 60_000)
+        );
         assert_eq!(hour.since, end - 3_600_000);
         // 15 minutes cannot be cut into 60 slices of whole minutes: 15.
         let quarter = OverviewQuery::ending_at(now, 900, 60);

@@ -434,6 +434,7 @@ pub(super) async fn every_attempt_is_a_ledger_row_with_its_outcome(store: Store)
             outcome: AttemptOutcome::Completed,
             error_code: None,
             duration_ms: 1,
+            first_token_ms: None,
             started_at: chrono::Utc::now(),
         })
         .collect();

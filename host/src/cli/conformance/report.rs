@@ -119,7 +119,11 @@ impl Report {
 
 impl Report {
     /// The report of a server's loaded instance (`plugin` names it).
-    pub(crate) fn loaded(instance: &str, component: &str, plugin: &llmhost_runtime::Plugin) -> Self {
+    pub(crate) fn loaded(
+        instance: &str,
+        component: &str,
+        plugin: &llmhost_runtime::Plugin,
+    ) -> Self {
         let mut report = Self::new(
             Path::new(&format!("instance {instance} ({component}.wasm, loaded)")),
             component,
