@@ -42,6 +42,7 @@ fn result_json() -> String {
         reasoning: None,
         refusal: None,
         response_id: None,
+        provider_state: None,
     })
     .unwrap()
 }

@@ -248,6 +248,12 @@ fn message(
     if m.name.is_some() {
         need(Features::NAMES, &at("name"), "message names")?;
     }
+    if m.provider_state.is_some() && m.role != Role::Assistant {
+        return Err(Refusal::invalid(
+            at("provider_state"),
+            "only an assistant message carries the provider state of its answer",
+        ));
+    }
     for (j, part) in m.content.iter().enumerate() {
         let ContentPart::Media(media) = part else {
             continue;

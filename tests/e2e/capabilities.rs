@@ -418,3 +418,72 @@ async fn every_chat_completions_field_is_honoured_or_refused_naming_it() {
         }
     }
 }
+
+/// The provider state of an answer (a vendor's signed reasoning) reaches
+/// the client, and the client's assistant message carries it back to the
+/// provider: `/v1` whole and streamed (an extension field on the message,
+/// kept by the SDKs), and tasks (`result.provider_state`, then
+/// `messages[].provider_state`). `echo-think` names the state it got back.
+#[tokio::test]
+async fn provider_state_goes_to_the_client_and_back_to_the_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+
+    let first = json!({"model": "echo/echo-think",
+                       "messages": [{"role": "user", "content": "why"}]});
+    let (status, body) = chat(&server, &first).await;
+    assert_eq!(status, 200, "{body}");
+    let message = body["choices"][0]["message"].clone();
+    assert_eq!(message["provider_state"], "echo-think:why", "{body}");
+
+    let chunks = chat_stream(
+        &server,
+        &json!({"model": "echo/echo-think", "stream": true,
+        "messages": [{"role": "user", "content": "why"}]}),
+    )
+    .await;
+    let streamed: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"].get(0)?["delta"].get("provider_state"))
+        .collect();
+    assert_eq!(streamed, [&json!("echo-think:why")], "{chunks:?}");
+
+    // The message goes back as the answer had it.
+    let next = json!({"model": "echo/echo-think", "messages": [
+        {"role": "user", "content": "why"}, message,
+        {"role": "user", "content": "and then?"}]});
+    let (status, body) = chat(&server, &next).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["choices"][0]["message"]["content"], "and then? (state given back: echo-think:why)",
+        "{body}"
+    );
+    // Only an assistant message carries state.
+    let (status, body) = chat(
+        &server,
+        &json!({"model": "echo/echo-think", "messages": [
+        {"role": "user", "content": "why", "provider_state": "x"}]}),
+    )
+    .await;
+    refused(status, &body, "messages[0].provider_state");
+
+    let id = server
+        .submit(&json!({"provider": "echo", "model": "echo-think", "prompt": "why"}))
+        .await;
+    let task = server.wait_until_finished(&id).await;
+    assert_eq!(task["result"]["provider_state"], "echo-think:why", "{task}");
+    let id = server
+        .submit(
+            &json!({"provider": "echo", "model": "echo-think", "messages": [
+            {"role": "user", "content": "why"},
+            {"role": "assistant", "content": task["result"]["text"],
+             "provider_state": task["result"]["provider_state"]},
+            {"role": "user", "content": "and then?"}]}),
+        )
+        .await;
+    let task = server.wait_until_finished(&id).await;
+    assert_eq!(
+        task["result"]["text"], "and then? (state given back: echo-think:why)",
+        "{task}"
+    );
+}

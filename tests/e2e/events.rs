@@ -135,3 +135,54 @@ async fn a_streaming_task_sends_token_deltas_that_add_up_to_its_result() {
         .unwrap();
     assert!(first_delta < completed, "{seen:?}");
 }
+
+/// A task whose answer calls tools: each call is one `tool_call` event,
+/// whole and in order, after the text and before the `result` that holds
+/// them too (live and replayed alike).
+#[tokio::test]
+async fn a_task_that_calls_tools_sends_each_call_before_its_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let tool = json!({"name": "get_weather", "parameters": {"type": "object",
+                      "properties": {"city": {"type": "string"}}}});
+    let id = server
+        .submit(
+            &json!({"provider": "echo", "model": "echo-tools", "prompt": "Oslo",
+                        "tools": [tool]}),
+        )
+        .await;
+    for seen in [events(&server, &id).await, events(&server, &id).await] {
+        let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+        let calls: Vec<&Value> = seen
+            .iter()
+            .filter(|(n, _)| n == "tool_call")
+            .map(|(_, d)| d)
+            .collect();
+        assert_eq!(calls.len(), 1, "{seen:?}");
+        assert_eq!(
+            (
+                &calls[0]["index"],
+                &calls[0]["id"],
+                &calls[0]["name"],
+                &calls[0]["arguments"]
+            ),
+            (
+                &json!(0),
+                &json!("call_echo_0"),
+                &json!("get_weather"),
+                &json!("{\"city\":\"Oslo\"}")
+            ),
+            "{seen:?}"
+        );
+        assert_eq!(
+            &names[names.len() - 2..],
+            ["tool_call", "result"],
+            "{seen:?}"
+        );
+        assert_eq!(
+            seen.last().unwrap().1["tool_calls"][0]["id"],
+            "call_echo_0",
+            "{seen:?}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! The official `openai` Python SDK against `echo`'s feature models: a tool
 //! round trip whole and streamed (the assistant message sent back as the
-//! SDK returned it), `parse` with a Pydantic model, an image part
+//! SDK returned it, its provider state with it), `parse` with a Pydantic
+//! model, an image part
 //! described back, embeddings, and `tools` to a model without them raising
 //! `BadRequestError` whose `param` is `tools`.
 
@@ -21,13 +22,25 @@ messages.append(first.choices[0].message)
 messages.append({"role": "tool", "tool_call_id": call.id, "content": "sunny"})
 second = client.chat.completions.create(model="echo/echo-tools", messages=messages, tools=tools)
 print("answer", second.choices[0].message.content)
-name, arguments = None, ""
+call_id, name, arguments = None, None, ""
 for chunk in client.chat.completions.create(
         model="echo/echo-tools", messages=messages[:1], tools=tools, stream=True):
     for piece in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+        call_id = piece.id or call_id
         name = piece.function.name or name
         arguments += piece.function.arguments or ""
 print("streamed", name, arguments)
+streamed = messages[:1] + [
+    {"role": "assistant", "tool_calls": [{"id": call_id, "type": "function",
+                                          "function": {"name": name, "arguments": arguments}}]},
+    {"role": "tool", "tool_call_id": call_id, "content": "rain"}]
+text = "".join(chunk.choices[0].delta.content or "" for chunk in client.chat.completions.create(
+    model="echo/echo-tools", messages=streamed, tools=tools, stream=True) if chunk.choices)
+print("streamed answer", text)
+think = [{"role": "user", "content": "why"}]
+think += [client.chat.completions.create(model="echo/echo-think", messages=think).choices[0].message,
+          {"role": "user", "content": "and then?"}]
+print("state", client.chat.completions.create(model="echo/echo-think", messages=think).choices[0].message.content)
 class Reply(BaseModel):
     city: str
     days: int
@@ -61,6 +74,8 @@ async fn the_official_openai_sdk_uses_tools_structured_output_images_and_embeddi
             r#"call tool_calls get_weather {"city":"Paris"}"#,
             "answer get_weather answered: sunny",
             r#"streamed get_weather {"city":"Paris"}"#,
+            "streamed answer get_weather answered: rain",
+            "state and then? (state given back: echo-think:why)",
             "parsed Reply(city='Oslo', days=1)",
             "image 1 image(s): image/png, 3 bytes. Text: what?",
             "embeddings 2 8",

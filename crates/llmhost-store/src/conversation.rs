@@ -34,6 +34,11 @@ pub struct Message {
     /// A name for the participant (needs a model that declares `names`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// On an assistant message: the `provider_state` of the answer it
+    /// repeats, handed back unchanged (signed reasoning some vendors need
+    /// with tool results). Opaque to the host and the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_state: Option<String>,
 }
 
 impl Message {
@@ -45,6 +50,7 @@ impl Message {
             tool_calls: Vec::new(),
             tool_call_id: None,
             name: None,
+            provider_state: None,
         }
     }
 }

@@ -250,6 +250,11 @@ pub struct TaskResult {
     /// The upstream's id for this response, when it gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_id: Option<String>,
+    /// Opaque text the provider needs back with this answer: a client that
+    /// sends the answer as an assistant message in the next turn copies
+    /// it there unchanged (e.g. Anthropic's signed thinking with tool calls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_state: Option<String>,
 }
 
 /// Why an attempt failed, typed; the message is for people.

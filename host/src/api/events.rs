@@ -1,13 +1,18 @@
 //! `GET /api/v1/tasks/{task_id}/events`: a task's life as Server-Sent
 //! Events, read from the store: a `status` event at every change (with the
-//! attempt), `delta` events with the text the running attempt streams, and
-//! a final `result` or `error` event, after which the stream ends.
+//! attempt), `delta` events with the text the running attempt streams,
+//! `tool_call` events with the calls of a finished answer, and a final
+//! `result` or `error` event, after which the stream ends.
 //!
 //! Promise: the `delta` texts of the final attempt, concatenated, equal the
 //! result's text. Deltas are stored in batches, so the last piece of a
 //! stream (or, for a fast task or the replay of a finished one, all of it)
 //! is sent from the result just before the `result` event. A retry starts
-//! its deltas over (each carries its `attempt`). The stream only reads; a
+//! its deltas over (each carries its `attempt`). Tool calls come whole, one
+//! `tool_call` event each, in order, after the last `delta` and before the
+//! `result` (which holds them too): only text is stored while an attempt
+//! runs, and a client can run a tool only once its arguments are whole.
+//! The stream only reads; a
 //! client that disconnects changes nothing. When the server shuts down, the
 //! stream ends with a `closing` event (the task goes on; reconnect to
 //! another process to follow it).
@@ -41,14 +46,15 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Server-Sent Events: `status` at every change, `delta` while running,
-/// then a final `result` or `error` event.
+/// `tool_call` for each call of the answer, then a final `result` or
+/// `error` event.
 #[utoipa::path(
     get,
     path = "/api/v1/tasks/{task_id}/events",
     tag = "tasks",
     params(("task_id" = String, Path, description = "The task's id")),
     responses(
-        (status = 200, description = "An event stream (`status`, `delta`, then `result` or `error`; `closing` when the server shuts down first)", content_type = "text/event-stream", body = Object),
+        (status = 200, description = "An event stream (`status`, `delta`, `tool_call`, then `result` or `error`; `closing` when the server shuts down first)", content_type = "text/event-stream", body = Object),
         (status = 400, description = "The path is not valid", body = ErrorBody),
         (status = 401, description = "Authentication is on and no valid token was sent", body = ErrorBody),
         (status = 404, description = "No task with this id", body = ErrorBody),
@@ -180,6 +186,12 @@ impl Watch {
                 };
                 if !rest.is_empty() {
                     self.queue.push_back(delta_event(task.attempts, rest));
+                }
+                for (index, call) in result.tool_calls.iter().enumerate() {
+                    let data = json!({"attempt": task.attempts, "index": index, "id": call.id,
+                                      "name": call.name, "arguments": call.arguments});
+                    self.queue
+                        .push_back(Event::default().event("tool_call").data(data.to_string()));
                 }
             }
             self.queue.push_back(final_event(&task));

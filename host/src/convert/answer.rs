@@ -36,5 +36,6 @@ pub(crate) fn completion(c: runtime::Completion) -> TaskResult {
         reasoning: c.reasoning,
         refusal: c.refusal,
         response_id: c.response_id,
+        provider_state: c.provider_state,
     }
 }

@@ -77,7 +77,7 @@ fn message(index: usize, m: &Message) -> Result<runtime::Message, Refusal> {
             .collect(),
         tool_call_id: m.tool_call_id.clone(),
         name: m.name.clone(),
-        provider_state: None,
+        provider_state: m.provider_state.clone(),
     })
 }
 

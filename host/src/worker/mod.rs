@@ -221,7 +221,7 @@ impl Worker {
             let stored_deltas = AtomicBool::new(false);
             let tried = Tried::default();
             let outcome = tokio::select! {
-                outcome = self.execute(&task, &stored_deltas, &tried) => Outcome::Finished(outcome),
+                outcome = self.execute(&task, &stored_deltas, &tried) => Outcome::Finished(Box::new(outcome)),
                 end = self.keep_lease(&task) => end,
                 _ = self.shutdown.abort_running.cancelled() => Outcome::ShuttingDown,
             };
@@ -273,16 +273,18 @@ impl Worker {
         log: &[AttemptRecord],
     ) -> llmhost_store::Result<()> {
         let written = match outcome {
-            Outcome::Finished(Ok(mut result)) => {
-                // Priced by the target that answered (a route's, when the
-                // task names one).
-                let (provider, model) = answered_by(task, log);
-                self.config.prices.price(provider, model, &mut result);
-                self.store
-                    .complete_logged(&task.id, task.attempt, &result, log)
-                    .await?
-            }
-            Outcome::Finished(Err(error)) => self.record_failure(task, &error, log).await?,
+            Outcome::Finished(finished) => match *finished {
+                Ok(mut result) => {
+                    // Priced by the target that answered (a route's, when
+                    // the task names one).
+                    let (provider, model) = answered_by(task, log);
+                    self.config.prices.price(provider, model, &mut result);
+                    self.store
+                        .complete_logged(&task.id, task.attempt, &result, log)
+                        .await?
+                }
+                Err(error) => self.record_failure(task, &error, log).await?,
+            },
             Outcome::CancelRequested => {
                 self.store
                     .record_cancelled_logged(&task.id, task.attempt, log)
@@ -311,7 +313,8 @@ fn answered_by<'t>(task: &'t ClaimedTask, log: &'t [AttemptRecord]) -> (&'t str,
 
 /// How an attempt ended, from the worker's point of view.
 enum Outcome {
-    Finished(Result<TaskResult, TaskError>),
+    /// Boxed: a result is much larger than the other outcomes.
+    Finished(Box<Result<TaskResult, TaskError>>),
     CancelRequested,
     ShuttingDown,
     Lost,

@@ -24,6 +24,7 @@ pub(crate) fn answer(request: Request) -> Completion {
             completion.reasoning = Some(format!(
                 "The user said {prompt:?}; echoing it (effort: {effort})."
             ));
+            think_state(&request.messages, &prompt, &mut completion);
         }
         _ => {}
     }
@@ -138,6 +139,20 @@ fn describe_media(messages: &[Message]) -> String {
         images.join("; "),
         text_of(last)
     )
+}
+
+/// Like a vendor's signed reasoning: the answer carries state naming its
+/// prompt, and the state an earlier answer handed back is acknowledged in
+/// the text, so a test sees it make the round trip.
+fn think_state(messages: &[Message], prompt: &str, completion: &mut Completion) {
+    completion.provider_state = Some(format!("echo-think:{prompt}"));
+    let back: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m.provider_state.as_deref())
+        .collect();
+    if !back.is_empty() {
+        completion.text = format!("{prompt} (state given back: {})", back.join(", "));
+    }
 }
 
 fn effort_name(effort: ReasoningEffort) -> &'static str {

@@ -66,7 +66,7 @@ impl streaming::Guest for Echo {
             usage: completion.usage,
             model: completion.model,
             response_id: completion.response_id,
-            provider_state: None,
+            provider_state: completion.provider_state,
         }));
         Ok(CompletionStream::new(EchoStream {
             events: RefCell::new(events),

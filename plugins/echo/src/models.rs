@@ -55,7 +55,9 @@ pub(crate) fn metadata() -> ProviderInfo {
             ),
             model(
                 "echo-think",
-                "answers with the prompt, and with reasoning that names the reasoning effort",
+                "answers with the prompt, and with reasoning that names the reasoning effort; its \
+                 provider state `echo-think:<prompt>`, handed back on an assistant message, is \
+                 named in the answer: `<prompt> (state given back: …)`",
                 Some(caps(Features::SEED | Features::REASONING, &[])),
             ),
             model(

@@ -56,6 +56,7 @@ fn answer(text: &str) -> TaskResult {
         reasoning: None,
         refusal: None,
         response_id: None,
+        provider_state: None,
     }
 }
 

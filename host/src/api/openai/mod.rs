@@ -243,6 +243,7 @@ fn whole(id: String, created: i64, model: String, result: TaskResult) -> ChatCom
                 refusal: result.refusal,
                 tool_calls: (!result.tool_calls.is_empty())
                     .then(|| result.tool_calls.into_iter().map(Into::into).collect()),
+                provider_state: result.provider_state,
             },
             finish_reason: result.finish_reason,
         }],

@@ -101,6 +101,10 @@ pub(crate) struct ChatMessage {
     tool_call_id: Option<String>,
     #[serde(default)]
     name: Option<String>,
+    /// llmhost's extension: an assistant message's `provider_state`, as
+    /// the answer carried it (the SDKs send it back with the message).
+    #[serde(default)]
+    provider_state: Option<String>,
     /// An assistant message sent back as the SDK returned it carries these
     /// as null or empty; anything else is refused.
     #[serde(flatten)]
@@ -323,6 +327,7 @@ impl ChatMessage {
             tool_calls,
             tool_call_id: self.tool_call_id.clone(),
             name: self.name.clone(),
+            provider_state: self.provider_state.clone(),
         })
     }
 }

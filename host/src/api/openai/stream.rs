@@ -221,7 +221,11 @@ impl ChunkHeader {
                 return vec![Event::default().data(body.to_string())];
             }
         };
-        let mut events = vec![self.chunk(Delta::default(), Some(&result.finish_reason))];
+        let last = Delta {
+            provider_state: result.provider_state.as_deref(),
+            ..Delta::default()
+        };
+        let mut events = vec![self.chunk(last, Some(&result.finish_reason))];
         if self.include_usage {
             let chunk = ChatChunk {
                 id: &self.id,

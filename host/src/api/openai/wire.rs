@@ -31,6 +31,11 @@ pub(crate) struct AssistantMessage {
     pub(crate) refusal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tool_calls: Option<Vec<FunctionCallOut>>,
+    /// llmhost's extension: what the provider needs back with this message
+    /// in the next turn. The SDKs keep unknown fields, so a client that
+    /// appends the message to its conversation sends it back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) provider_state: Option<String>,
 }
 
 /// A tool call in OpenAI's shape.
@@ -116,6 +121,10 @@ pub(crate) struct Delta<'a> {
     pub(crate) refusal: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tool_calls: Option<Vec<ToolCallPiece>>,
+    /// llmhost's extension, on the last chunk: the answer's
+    /// `provider_state` (see `AssistantMessage`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) provider_state: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]

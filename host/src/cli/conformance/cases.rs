@@ -1,18 +1,21 @@
 //! Conformance cases as data: the built-in ones embedded in the binary, and
 //! a plugin's own from its cases directory (`*.toml`, each with `[[case]]`
 //! entries and `[answer.<name>]` upstream answers that cases refer to).
-//! Parsing errors name the file and the key.
+//! Parsing errors name the file and the key. A case's request has the task
+//! API's shape (messages, tools, params), so it reads as a client writes it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use llmhost_store::task::{Message, Params, Tool};
 use serde::Deserialize;
 
 /// The built-in cases, in the order they run.
-const BUILT_IN: [(&str, &str); 3] = [
+const BUILT_IN: [(&str, &str); 4] = [
     ("basics.toml", include_str!("cases/basics.toml")),
     ("http.toml", include_str!("cases/http.toml")),
     ("robustness.toml", include_str!("cases/robustness.toml")),
+    ("features.toml", include_str!("cases/features.toml")),
 ];
 
 /// The most a case's prompt may expand to: far above any request a client
@@ -78,8 +81,13 @@ pub(crate) enum Kind {
     Complete,
     /// The same call twice; both answers must be equal.
     Repeat,
-    /// `complete`, then `streaming.start` on the same request; same text.
+    /// `complete` (checked against `expect`), then `streaming.start` on the
+    /// same request, whose events, assembled, must match the completion
+    /// word for word: text, reasoning, refusal, tool calls (id, name,
+    /// arguments) and finish reason, or the same error.
     Stream,
+    /// One `embeddings.embed` call with `request.inputs`.
+    Embed,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -91,10 +99,22 @@ pub(crate) struct CaseRequest {
     pub(crate) prompt: Option<String>,
     /// A long user message: `text` repeated `times` times.
     pub(crate) prompt_repeat: Option<Repeat>,
+    /// As the task API takes them: `content` a string or parts
+    /// (`image_url` with an `https:` or `data:` URL), `tool_calls`,
+    /// `tool_call_id`.
     #[serde(default)]
-    pub(crate) messages: Vec<CaseMessage>,
+    pub(crate) messages: Vec<Message>,
+    /// As the task API takes them; the case runs on the first model that
+    /// declares what the request uses.
     #[serde(default)]
-    pub(crate) params: CaseParams,
+    pub(crate) tools: Vec<Tool>,
+    #[serde(default)]
+    pub(crate) params: Params,
+    /// For `kind = "embed"`: the texts to embed.
+    #[serde(default)]
+    pub(crate) inputs: Vec<String>,
+    /// For `kind = "embed"`.
+    pub(crate) dimensions: Option<u32>,
     /// The call's deadline (default 10 s).
     pub(crate) timeout_ms: Option<u64>,
 }
@@ -104,23 +124,6 @@ pub(crate) struct CaseRequest {
 pub(crate) struct Repeat {
     pub(crate) text: String,
     pub(crate) times: usize,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CaseMessage {
-    pub(crate) role: String,
-    pub(crate) content: String,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CaseParams {
-    pub(crate) max_tokens: Option<u32>,
-    pub(crate) temperature: Option<f64>,
-    pub(crate) top_p: Option<f64>,
-    #[serde(default)]
-    pub(crate) stop: Vec<String>,
 }
 
 /// One scripted upstream answer: written out, or a named `[answer.<name>]`.
@@ -162,6 +165,20 @@ pub(crate) struct Answer {
     pub(crate) body: String,
     /// The completion text this answer must produce.
     pub(crate) text: Option<String>,
+    /// The tool calls this answer must produce.
+    pub(crate) tool_calls: Option<Vec<ExpectedCall>>,
+}
+
+/// A tool call that must come back.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExpectedCall {
+    /// Not checked when absent (some vendors give calls no ids).
+    pub(crate) id: Option<String>,
+    pub(crate) name: String,
+    /// Compared as JSON (key order and spacing do not matter); not checked
+    /// when absent.
+    pub(crate) arguments: Option<serde_json::Value>,
 }
 
 fn ok() -> u16 {
@@ -192,6 +209,27 @@ pub(crate) struct Expect {
     pub(crate) within_ms: Option<u64>,
     /// What the plugin's first request must look like.
     pub(crate) request: Option<ExpectRequest>,
+    /// Exactly these tool calls, in order.
+    pub(crate) tool_calls: Option<Vec<ExpectedCall>>,
+    /// At least one tool call, each naming one of the request's tools with
+    /// arguments that are a JSON object (what any model's call looks like).
+    #[serde(default)]
+    pub(crate) calls_a_tool: bool,
+    /// The text is a JSON object with (at least) these keys.
+    #[serde(default)]
+    pub(crate) json_keys: Vec<String>,
+    /// The host refuses the request before any call, naming this field
+    /// (OpenAI's `param`): the case runs on the first model that does not
+    /// declare what the request uses, and is not applicable when every
+    /// model declares it.
+    pub(crate) refused: Option<String>,
+    /// `kind = "embed"`: this many vectors, all of one length.
+    pub(crate) vectors: Option<usize>,
+    /// `kind = "embed"`: each vector's length.
+    pub(crate) dimensions: Option<usize>,
+    /// `kind = "stream"`: at least this many tool-call pieces came (the
+    /// arguments arrived in fragments and were reassembled).
+    pub(crate) tool_call_pieces_at_least: Option<usize>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -1,6 +1,6 @@
-//! What a case asks of a plugin and whether its answer meets it, in words a
-//! plugin author reads: the request built from a case, the checks of
-//! metadata, of each expectation and of streaming against `complete`.
+//! Whether a plugin's answer meets a case, in words a plugin author reads:
+//! the checks of metadata, of each expectation and of streaming against
+//! `complete` (`features.rs` has those of tool calls, JSON and embeddings).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -9,55 +9,30 @@ use super::cases::Case;
 use super::outcome::Outcome;
 use super::report::CaseResult;
 use super::upstream::bounded;
-use llmhost_runtime::{self as runtime, ProviderInfo, SeenRequest};
-
-/// The contract request a case describes.
-pub(crate) fn request(case: &Case, info: &ProviderInfo) -> runtime::Request {
-    let r = &case.request;
-    let mut messages: Vec<runtime::Message> = r
-        .messages
-        .iter()
-        .map(|m| runtime::Message::text(role(&m.role), m.content.clone()))
-        .collect();
-    let prompt = r
-        .prompt
-        .clone()
-        .or_else(|| r.prompt_repeat.as_ref().map(|p| p.text.repeat(p.times)));
-    if let Some(prompt) = prompt {
-        messages.push(runtime::Message::text(runtime::Role::User, prompt));
-    }
-    runtime::Request {
-        model: r
-            .model
-            .clone()
-            .or_else(|| info.models.first().map(|m| m.id.clone()))
-            .unwrap_or_else(|| "default".into()),
-        messages,
-        tools: Vec::new(),
-        params: runtime::Params {
-            max_tokens: r.params.max_tokens,
-            temperature: r.params.temperature,
-            top_p: r.params.top_p,
-            stop: r.params.stop.clone(),
-            ..Default::default()
-        },
-        provider_options: None,
-    }
-}
-
-fn role(name: &str) -> runtime::Role {
-    match name {
-        "system" => runtime::Role::System,
-        "assistant" => runtime::Role::Assistant,
-        "tool" => runtime::Role::Tool,
-        _ => runtime::Role::User,
-    }
-}
+use llmhost_runtime::{ProviderInfo, SeenRequest};
 
 /// The expectation in words, for the report.
 pub(crate) fn describe_expected(case: &Case, text: Option<&str>) -> String {
     let e = &case.expect;
     let mut parts = Vec::new();
+    if let Some(field) = &e.refused {
+        parts.push(format!(
+            "the host's refusal naming {field}, before any call of the plugin"
+        ));
+    }
+    if let Some(calls) = &e.tool_calls {
+        let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+        parts.push(format!("the tool call(s) {}", names.join(", ")));
+    }
+    if e.calls_a_tool {
+        parts.push("a call of an offered tool with JSON object arguments".into());
+    }
+    if !e.json_keys.is_empty() {
+        parts.push(format!("a JSON object with {}", e.json_keys.join(", ")));
+    }
+    if let Some(vectors) = e.vectors {
+        parts.push(format!("{vectors} vector(s) of one length"));
+    }
     if let Some(code) = &e.error {
         let retry = e
             .retry_after_ms
@@ -252,12 +227,23 @@ pub(crate) fn egress_summary(seen: &[SeenRequest], has_egress: bool) -> CaseResu
     result
 }
 
+/// What a stream sent, as it came.
+#[derive(Debug, Default)]
+pub(crate) struct Streamed {
+    /// The text events, in order.
+    pub(crate) texts: Vec<String>,
+    /// How many tool-call events came.
+    pub(crate) tool_call_pieces: usize,
+}
+
 /// How a streamed answer differs from the whole one (`complete`).
 pub(crate) fn stream_matches(
+    case: &Case,
     complete: &Outcome,
     streamed: &Outcome,
-    deltas: &[String],
+    events: &Streamed,
 ) -> Vec<String> {
+    let deltas = &events.texts;
     let mut problems = Vec::new();
     match (complete, streamed) {
         (Outcome::Completed(whole), Outcome::Completed(stream)) => {
@@ -279,6 +265,17 @@ pub(crate) fn stream_matches(
                 problems.push(format!(
                     "the text events, joined, are {}, not the streamed answer's text",
                     bounded(&joined)
+                ));
+            }
+            problems.extend(super::features::stream_matches(whole, stream));
+            if let Some(least) = case.expect.tool_call_pieces_at_least
+                && events.tool_call_pieces < least
+            {
+                problems.push(format!(
+                    "expected the tool calls in at least {least} pieces (the upstream \
+                     streams the arguments in fragments: pass each on as it comes), \
+                     got {}",
+                    events.tool_call_pieces
                 ));
             }
         }

@@ -5,8 +5,10 @@
 
 mod cases;
 mod check;
+mod features;
 mod outcome;
 mod report;
+mod request;
 mod upstream;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use cases::{Case, Kind, Needs, Suite};
 use llmhost_runtime::kit::Sandbox;
 use llmhost_runtime::{Manifest, Plugin, ProviderInfo, ScriptedUpstream};
 use outcome::Outcome;
+use request::Prepared;
 
 /// What to check, from the command line.
 #[derive(Debug, clap::Args)]
@@ -167,6 +170,19 @@ fn manifest_and_name(args: &ConformanceArgs) -> anyhow::Result<(Manifest, String
     }
 }
 
+/// The upstream's answers for the (whole) call of a case; none for a plugin
+/// that makes no requests.
+fn exchanges(
+    subject: &Subject,
+    case: &Case,
+    suite: &Suite,
+) -> Result<Vec<llmhost_runtime::Exchange>, String> {
+    if !subject.has_egress {
+        return Ok(Vec::new());
+    }
+    upstream::script(case, &suite.answers, false)
+}
+
 /// The upstream's answers for the streamed call of a case.
 fn stream_script(
     subject: &Subject,
@@ -179,21 +195,23 @@ fn stream_script(
     upstream::script(case, &suite.answers, true)
 }
 
-/// Streams `request`; the outcome and the text deltas as they came.
+/// Streams `request`; the outcome and the events as they came.
 async fn stream(
     plugin: &Plugin,
     request: &llmhost_runtime::Request,
     deadline: Duration,
-) -> (Outcome, Vec<String>) {
+) -> (Outcome, check::Streamed) {
     let (sink, mut deltas) = llmhost_runtime::delta_channel();
     let collect = tokio::spawn(async move {
-        let mut all = Vec::new();
+        let mut seen = check::Streamed::default();
         while let Some(delta) = deltas.recv().await {
-            if let llmhost_runtime::StreamEvent::Text(text) = delta {
-                all.push(text);
+            match delta {
+                llmhost_runtime::StreamEvent::Text(text) => seen.texts.push(text),
+                llmhost_runtime::StreamEvent::ToolCall(_) => seen.tool_call_pieces += 1,
+                _ => {}
             }
         }
-        all
+        seen
     });
     let outcome = Outcome::of(plugin.stream(request, deadline, &sink).await);
     drop(sink);
@@ -218,18 +236,57 @@ async fn run_case(
         }
         _ => {}
     }
-    let exchanges = if subject.has_egress {
-        match upstream::script(case, &suite.answers, false) {
-            Ok(exchanges) => exchanges,
-            Err(why) => {
-                result.fail_setup(why);
-                return (result, Vec::new());
-            }
+    if case.kind == Kind::Embed {
+        return run_embed(subject, case, suite, result).await;
+    }
+    let request = match request::prepare(case, &subject.plugin, &subject.info) {
+        Prepared::Call(request) if case.expect.refused.is_none() => *request,
+        Prepared::Call(request) => {
+            let want = case.expect.refused.as_deref().unwrap_or_default();
+            result.conclude(
+                check::describe_expected(case, None),
+                format!("the host lets the request through to {}", request.model),
+                vec![format!(
+                    "expected the host to refuse the request naming {want}"
+                )],
+            );
+            return (result, Vec::new());
         }
-    } else {
-        Vec::new()
+        Prepared::Refused { model, refusal } => {
+            let problems = match &case.expect.refused {
+                Some(want) if *want == refusal.param => Vec::new(),
+                _ => vec![format!(
+                    "the host refuses this request for {model} before calling the plugin; \
+                     declare what it uses in the model's capabilities if the plugin \
+                     supports it"
+                )],
+            };
+            result.conclude(
+                check::describe_expected(case, None),
+                format!(
+                    "refused for {model}: {}: {}",
+                    refusal.param, refusal.message
+                ),
+                problems,
+            );
+            return (result, Vec::new());
+        }
+        Prepared::NotApplicable(why) => {
+            result.skip(&why);
+            return (result, Vec::new());
+        }
+        Prepared::Invalid(why) => {
+            result.fail_setup(why);
+            return (result, Vec::new());
+        }
     };
-    let request = check::request(case, &subject.info);
+    let exchanges = match exchanges(subject, case, suite) {
+        Ok(exchanges) => exchanges,
+        Err(why) => {
+            result.fail_setup(why);
+            return (result, Vec::new());
+        }
+    };
     let deadline = Duration::from_millis(case.request.timeout_ms.unwrap_or(10_000));
     let first_byte = case.first_byte_timeout_ms.map(Duration::from_millis);
     let call = async || {
@@ -247,6 +304,19 @@ async fn run_case(
         None
     };
     let mut problems = check::expectations(case, &outcome, elapsed, expected_text.as_deref());
+    if let Outcome::Completed(completion) = &outcome {
+        let answer_calls = if subject.has_egress {
+            upstream::expected_calls(case, &suite.answers)
+        } else {
+            None
+        };
+        problems.extend(features::completion(
+            case,
+            &request,
+            completion,
+            answer_calls.as_deref(),
+        ));
+    }
     if let Some(expect) = &case.expect.request
         && subject.has_egress
     {
@@ -265,12 +335,13 @@ async fn run_case(
                 ));
             }
         }
+        Kind::Embed => unreachable!("embeddings cases run in run_embed"),
         Kind::Stream => match stream_script(subject, case, suite) {
             Ok(streamed_exchanges) => {
                 subject.script.reset(streamed_exchanges, first_byte);
-                let (streamed, deltas) = stream(&subject.plugin, &request, deadline).await;
+                let (streamed, events) = stream(&subject.plugin, &request, deadline).await;
                 seen.extend(subject.script.seen());
-                problems.extend(check::stream_matches(&outcome, &streamed, &deltas));
+                problems.extend(check::stream_matches(case, &outcome, &streamed, &events));
             }
             Err(why) => problems.push(why),
         },
@@ -280,6 +351,58 @@ async fn run_case(
     problems.extend(upstream::outside_manifest(&seen));
     result.conclude(
         check::describe_expected(case, expected_text.as_deref()),
+        outcome.describe(),
+        problems,
+    );
+    (result, seen)
+}
+
+/// Runs one `kind = "embed"` case: `embeddings.embed` on the first model
+/// that declares `embeddings`.
+async fn run_embed(
+    subject: &Subject,
+    case: &Case,
+    suite: &Suite,
+    mut result: CaseResult,
+) -> (CaseResult, Vec<llmhost_runtime::SeenRequest>) {
+    let request = match request::embeddings(case, &subject.plugin, &subject.info) {
+        Ok(request) => request,
+        Err(why) => {
+            result.skip(&why);
+            return (result, Vec::new());
+        }
+    };
+    let exchanges = match exchanges(subject, case, suite) {
+        Ok(exchanges) => exchanges,
+        Err(why) => {
+            result.fail_setup(why);
+            return (result, Vec::new());
+        }
+    };
+    let deadline = Duration::from_millis(case.request.timeout_ms.unwrap_or(10_000));
+    subject.script.reset(
+        exchanges,
+        case.first_byte_timeout_ms.map(Duration::from_millis),
+    );
+    let started = Instant::now();
+    let outcome = Outcome::of_embeddings(subject.plugin.embed(&request, deadline).await);
+    let elapsed = started.elapsed();
+    let seen = subject.script.seen();
+    result.duration_ms = elapsed.as_millis() as u64;
+    result.requests = upstream::summarize(&seen);
+    let mut problems = if case.expect.error.is_some() {
+        check::expectations(case, &outcome, elapsed, None)
+    } else {
+        features::embeddings(case, &outcome, request.inputs.len())
+    };
+    if let Some(expect) = &case.expect.request
+        && subject.has_egress
+    {
+        problems.extend(upstream::check_request(expect, &seen));
+    }
+    problems.extend(upstream::outside_manifest(&seen));
+    result.conclude(
+        check::describe_expected(case, None),
         outcome.describe(),
         problems,
     );

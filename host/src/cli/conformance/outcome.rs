@@ -4,7 +4,7 @@
 
 use super::upstream::bounded;
 use crate::convert;
-use llmhost_runtime::{CallError, Completion, ProviderError};
+use llmhost_runtime::{CallError, Completion, EmbeddingsResponse, ProviderError};
 use llmhost_store::error_code::ErrorCode;
 use llmhost_store::task::{TaskError, TaskResult};
 
@@ -12,6 +12,11 @@ use llmhost_store::task::{TaskError, TaskResult};
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Outcome {
     Completed(TaskResult),
+    /// Embeddings: each vector's length, in order, and the answering model.
+    Embedded {
+        lengths: Vec<usize>,
+        model: String,
+    },
     /// A typed error the plugin returned.
     ProviderError(TaskError),
     /// The host stopped the call (trap, deadline, memory, egress, output).
@@ -32,9 +37,25 @@ impl Outcome {
         }
     }
 
+    pub(crate) fn of_embeddings(
+        result: Result<Result<EmbeddingsResponse, ProviderError>, CallError>,
+    ) -> Self {
+        match result {
+            Ok(Ok(answer)) => Self::Embedded {
+                lengths: answer.vectors.iter().map(Vec::len).collect(),
+                model: answer.model,
+            },
+            Ok(Err(error)) => Self::ProviderError(convert::provider_error(error)),
+            Err(error @ CallError::UpstreamTimeout(_)) => {
+                Self::ProviderError(convert::call_error(error))
+            }
+            Err(error) => Self::HostFailure(convert::call_error(error)),
+        }
+    }
+
     pub(crate) fn error(&self) -> Option<&TaskError> {
         match self {
-            Self::Completed(_) => None,
+            Self::Completed(_) | Self::Embedded { .. } => None,
             Self::ProviderError(e) | Self::HostFailure(e) => Some(e),
         }
     }
@@ -42,10 +63,20 @@ impl Outcome {
     pub(crate) fn describe(&self) -> String {
         match self {
             Self::Completed(r) => format!(
-                "a completion with the text {} (finish reason {}, model {:?})",
+                "a completion with the text {}{} (finish reason {}, model {:?})",
                 bounded(&r.text),
+                calls(r),
                 r.finish_reason,
                 r.model
+            ),
+            Self::Embedded { lengths, model } => format!(
+                "{} vector(s) of {} dimensions (model {model:?})",
+                lengths.len(),
+                lengths
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Self::ProviderError(e) => format!("the error {}{}: {}", e.code, retry(e), e.message),
             Self::HostFailure(e) => format!(
@@ -56,6 +87,19 @@ impl Outcome {
             ),
         }
     }
+}
+
+/// `, calling get_weather({"city":"Paris"}) [call_1]`, or nothing.
+fn calls(r: &TaskResult) -> String {
+    if r.tool_calls.is_empty() {
+        return String::new();
+    }
+    let calls: Vec<String> = r
+        .tool_calls
+        .iter()
+        .map(|c| format!("{}({}) [{}]", c.name, bounded(&c.arguments), c.id))
+        .collect();
+    format!(", calling {}", calls.join(", "))
 }
 
 fn retry(e: &TaskError) -> String {

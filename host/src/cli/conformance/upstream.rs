@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::cases::{Answer, Case, ExpectRequest, ReplyKind};
+use super::cases::{Answer, Case, ExpectRequest, ExpectedCall, ReplyKind};
 use llmhost_runtime::{Exchange, Reply, SeenRequest};
 
 /// The runtime exchanges of `case`, or why they cannot be built. For a
@@ -70,6 +70,19 @@ pub(crate) fn expected_text(case: &Case, answers: &BTreeMap<String, Answer>) -> 
         .filter(|s| !s.truncate && s.reply == ReplyKind::Complete)
         .filter_map(|s| s.answer.as_ref().and_then(|n| answers.get(n)))
         .find_map(|a| a.text.clone())
+}
+
+/// The tool calls the case's upstream answers must produce, if they name
+/// some.
+pub(crate) fn expected_calls(
+    case: &Case,
+    answers: &BTreeMap<String, Answer>,
+) -> Option<Vec<ExpectedCall>> {
+    case.upstream
+        .iter()
+        .filter(|s| !s.truncate && s.reply == ReplyKind::Complete)
+        .filter_map(|s| s.answer.as_ref().and_then(|n| answers.get(n)))
+        .find_map(|a| a.tool_calls.clone())
 }
 
 /// A request the plugin made, as the report shows it.
