@@ -76,6 +76,7 @@ mod tests {
             tool_calls: Vec::new(),
             tool_call_id: None,
             name: None,
+            provider_state: None,
         }
     }
 
