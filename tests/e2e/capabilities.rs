@@ -487,3 +487,129 @@ async fn provider_state_goes_to_the_client_and_back_to_the_provider() {
         "{task}"
     );
 }
+
+/// The model's reasoning reaches a `/v1` client where DeepSeek, vLLM and
+/// LiteLLM put it (`message.reasoning_content`, `delta.reasoning_content`),
+/// and usage carries the provider's cache and reasoning counts in OpenAI's
+/// details (and in the task result). An assistant message sent back with
+/// its reasoning is accepted; reasoning on another role is refused.
+/// `echo-think` counts system words as cached, other earlier words as
+/// cache writes.
+#[tokio::test]
+async fn reasoning_and_usage_details_reach_v1_clients_and_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let messages = json!([
+        {"role": "system", "content": "be brief please"},
+        {"role": "user", "content": "first turn"},
+        {"role": "assistant", "content": "first turn"},
+        {"role": "user", "content": "why"}]);
+    let reasoning = "The user said \"why\"; echoing it (effort: low).";
+    let body = json!({"model": "echo/echo-think", "messages": messages,
+                      "reasoning_effort": "low"});
+    let (status, answer) = chat(&server, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let message = &answer["choices"][0]["message"];
+    assert_eq!(message["reasoning_content"], reasoning, "{answer}");
+    assert_eq!(message["content"], "why", "{answer}");
+    let usage = &answer["usage"];
+    assert_eq!(
+        usage["prompt_tokens_details"],
+        json!({"cached_tokens": 3, "cache_write_tokens": 4}),
+        "{answer}"
+    );
+    assert_eq!(
+        usage["completion_tokens_details"],
+        json!({"reasoning_tokens": 8}),
+        "{answer}"
+    );
+    // Plain echo reports no details, and none are made up.
+    let (_, plain) = chat(
+        &server,
+        &json!({"model": "echo/echo", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    let plain_usage = plain["usage"].as_object().unwrap();
+    assert!(
+        !plain_usage.contains_key("prompt_tokens_details"),
+        "{plain}"
+    );
+    assert!(
+        !plain_usage.contains_key("completion_tokens_details"),
+        "{plain}"
+    );
+    assert!(
+        plain["choices"][0]["message"]
+            .get("reasoning_content")
+            .is_none()
+    );
+
+    let chunks = chat_stream(
+        &server,
+        &json!({"model": "echo/echo-think", "messages": messages, "stream": true,
+                "reasoning_effort": "low", "stream_options": {"include_usage": true}}),
+    )
+    .await;
+    let streamed: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"].get(0)?["delta"]["reasoning_content"].as_str())
+        .collect();
+    assert_eq!(streamed, reasoning, "{chunks:?}");
+    let pieces = chunks
+        .iter()
+        .filter(|c| {
+            c["choices"]
+                .get(0)
+                .is_some_and(|ch| ch["delta"].get("reasoning_content").is_some())
+        })
+        .count();
+    assert!(pieces > 1, "reasoning streams in pieces: {chunks:?}");
+    let last_usage = chunks
+        .iter()
+        .rev()
+        .find_map(|c| c.get("usage").filter(|u| !u.is_null()));
+    assert_eq!(last_usage, Some(usage), "{chunks:?}");
+
+    // The answer goes back as it came, reasoning and all.
+    let mut next = messages.as_array().unwrap().clone();
+    next.push(message.clone());
+    next.push(json!({"role": "user", "content": "and then?"}));
+    let (status, body) = chat(
+        &server,
+        &json!({"model": "echo/echo-think", "messages": next}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for role in ["user", "system", "tool"] {
+        let mut wrong = json!({"role": role, "content": "x", "reasoning_content": "mine"});
+        if role == "tool" {
+            wrong["tool_call_id"] = json!("call_1");
+        }
+        let (status, body) = chat(
+            &server,
+            &json!({"model": "echo/echo-think", "messages": [
+                {"role": "user", "content": "hi"}, wrong]}),
+        )
+        .await;
+        refused(status, &body, "messages[1].reasoning_content");
+    }
+
+    let id = server
+        .submit(
+            &json!({"provider": "echo", "model": "echo-think", "messages": messages,
+                        "params": {"reasoning_effort": "low"}}),
+        )
+        .await;
+    let task = server.wait_until_finished(&id).await;
+    let result = &task["result"];
+    assert_eq!(result["reasoning"], reasoning, "{task}");
+    assert_eq!(
+        (
+            &result["usage"]["cached_input_tokens"],
+            &result["usage"]["cache_write_input_tokens"],
+            &result["usage"]["reasoning_tokens"]
+        ),
+        (&json!(3), &json!(4), &json!(8)),
+        "{task}"
+    );
+}

@@ -186,3 +186,85 @@ async fn a_task_that_calls_tools_sends_each_call_before_its_result() {
         );
     }
 }
+
+/// What the attempt streams besides text reaches watchers while it runs:
+/// `reasoning_delta` and `tool_call_delta` events (OpenAI's pieces: the id
+/// and name first, then argument fragments) that add up to the result's
+/// reasoning and calls, live and in a replay, with the whole calls after.
+#[tokio::test]
+async fn a_streaming_task_sends_reasoning_and_tool_call_pieces_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let tool = json!({"name": "lookup", "parameters": {"type": "object",
+                      "properties": {"query": {"type": "string"}}}});
+    // One piece every 150 ms: stored in several batches while it runs.
+    let prompt = "the tallest mountains of northern Norway";
+    let id = server
+        .submit(
+            &json!({"provider": "echo", "model": "echo-agent-drip", "prompt": prompt,
+                        "tools": [tool]}),
+        )
+        .await;
+    let live = events(&server, &id).await;
+    let replay = events(&server, &id).await;
+    let result = server.task(&id).await["result"].clone();
+    let reasoning = result["reasoning"].as_str().unwrap();
+    let call = &result["tool_calls"][0];
+    assert_eq!(call["name"], "lookup", "{result}");
+    for seen in [&live, &replay] {
+        let of = |name: &str| -> Vec<&Value> {
+            seen.iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, d)| d)
+                .collect()
+        };
+        let thought: String = of("reasoning_delta")
+            .iter()
+            .map(|d| d["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(thought, reasoning, "{seen:?}");
+        let pieces = of("tool_call_delta");
+        assert!(pieces.iter().all(|p| p["index"] == 0 && p["attempt"] == 1));
+        assert_eq!(
+            (&pieces[0]["id"], &pieces[0]["name"]),
+            (&call["id"], &call["name"]),
+            "the first piece names the call: {seen:?}"
+        );
+        assert!(
+            pieces[1..].iter().all(|p| p.get("id").is_none()),
+            "{seen:?}"
+        );
+        let arguments: String = pieces
+            .iter()
+            .map(|p| p["arguments"].as_str().unwrap())
+            .collect();
+        assert_eq!(arguments, call["arguments"].as_str().unwrap(), "{seen:?}");
+        let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            &names[names.len() - 2..],
+            ["tool_call", "result"],
+            "{seen:?}"
+        );
+    }
+    // Live, the pieces came while the task ran: before its final status.
+    let position = |name: &str| live.iter().position(|(n, _)| n == name).unwrap();
+    let completed = live
+        .iter()
+        .position(|(n, d)| n == "status" && d["status"] == "completed")
+        .unwrap();
+    assert!(position("reasoning_delta") < completed, "{live:?}");
+    assert!(position("tool_call_delta") < completed, "{live:?}");
+    // A replay sends each kind in one piece.
+    let kinds: Vec<&str> = replay.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "status",
+            "reasoning_delta",
+            "tool_call_delta",
+            "tool_call",
+            "result"
+        ],
+        "{replay:?}"
+    );
+}

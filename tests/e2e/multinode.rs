@@ -135,3 +135,50 @@ async fn the_api_process_streams_the_tokens_a_worker_process_generates() {
     assert!(deltas.len() >= 2, "{seen:?}");
     assert_eq!(seen.last().unwrap().1["text"], prompt);
 }
+
+/// Reasoning and tool-call pieces cross processes as text does: the worker
+/// stores them in PostgreSQL while it runs, the API process sends them.
+#[tokio::test]
+async fn the_api_process_streams_the_reasoning_and_tool_call_pieces_a_worker_generates() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(dir.path(), &db).await;
+    let _worker = worker(dir.path(), &db).await;
+    let tool = json!({"name": "lookup", "parameters": {"type": "object",
+                      "properties": {"query": {"type": "string"}}}});
+    let body = json!({"provider": "echo", "model": "echo-agent-drip",
+                      "prompt": "pieces crossing from one process to another", "tools": [tool]});
+    let id = api.submit(&body).await;
+    let seen = crate::events::events(&api, &id).await;
+    let result = &seen.last().unwrap().1;
+    let of = |name: &str| -> Vec<&serde_json::Value> {
+        seen.iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, d)| d)
+            .collect()
+    };
+    let reasoning: String = of("reasoning_delta")
+        .iter()
+        .map(|d| d["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasoning, result["reasoning"].as_str().unwrap(), "{seen:?}");
+    let arguments: String = of("tool_call_delta")
+        .iter()
+        .map(|d| d["arguments"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        arguments,
+        result["tool_calls"][0]["arguments"].as_str().unwrap(),
+        "{seen:?}"
+    );
+    // Several batches of each: they reached the API while the task ran.
+    let completed = seen
+        .iter()
+        .position(|(n, d)| n == "status" && d["status"] == "completed")
+        .unwrap();
+    let before = |name: &str| seen[..completed].iter().filter(|(n, _)| n == name).count();
+    assert!(before("reasoning_delta") >= 2, "{seen:?}");
+    assert!(before("tool_call_delta") >= 2, "{seen:?}");
+}

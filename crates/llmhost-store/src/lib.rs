@@ -14,8 +14,8 @@
 //!   nothing;
 //! - `reads.rs`: `get`, `list` and the counts; `overview.rs`: throughput,
 //!   failures and latency over a recent window; nothing there writes;
-//! - `deltas.rs`: streamed text of running attempts, fenced like a
-//!   worker's writes; not a status;
+//! - `deltas.rs`: what running attempts stream (text, reasoning, refusal,
+//!   tool-call pieces), fenced like a worker's writes; not a status;
 //! - `batch.rs`: how completions and keyless inserts share statements under
 //!   load (mechanism only: their SQL is in `transitions/`);
 //! - `backend.rs`, `sqlite.rs`, `postgres.rs`, `row.rs`: the two databases
@@ -66,7 +66,7 @@ use tokio::sync::Notify;
 
 use crate::task::{Task, TaskInput, TaskStatus};
 use backend::Backend;
-pub use deltas::Delta;
+pub use deltas::{Delta, DeltaKind};
 pub use outage::Outage;
 pub use overview::{Bucket, Overview, OverviewQuery, ProviderStats};
 
@@ -126,7 +126,7 @@ pub struct ClaimedTask {
 }
 
 /// What a worker's fenced write did (`complete`, `fail`, `release`,
-/// `record_cancelled`, `append_delta`).
+/// `record_cancelled`, `append_deltas`).
 #[must_use = "a Lost write means the result must be dropped"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fenced {

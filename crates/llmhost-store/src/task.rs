@@ -185,6 +185,11 @@ pub struct Usage {
     /// Of `input_tokens`, those served from the upstream's prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_input_tokens: Option<u32>,
+    /// Of `input_tokens`, those written to the upstream's prompt cache
+    /// (billed apart by some vendors). Not in the usage ledger, which
+    /// records `cached_tokens` and prices cache reads only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_input_tokens: Option<u32>,
     /// Of `output_tokens`, those spent on reasoning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<u32>,

@@ -19,6 +19,7 @@ pub(crate) fn completion(c: runtime::Completion) -> TaskResult {
             input_tokens: u.input_tokens,
             output_tokens: u.output_tokens,
             cached_input_tokens: u.cached_input_tokens,
+            cache_write_input_tokens: u.cache_write_input_tokens,
             reasoning_tokens: u.reasoning_tokens,
             // Priced where the price table is known (`pricing`).
             cost_nanousd: None,

@@ -16,15 +16,10 @@ pub(crate) fn answer(request: Request) -> Completion {
         "echo-tools" => tools(&request, &prompt, &mut completion),
         "echo-json" => json(&request, &prompt, &mut completion),
         "echo-vision" => completion.text = describe_media(&request.messages),
-        "echo-think" => {
-            let effort = request
-                .params
-                .reasoning_effort
-                .map_or("default", effort_name);
-            completion.reasoning = Some(format!(
-                "The user said {prompt:?}; echoing it (effort: {effort})."
-            ));
-            think_state(&request.messages, &prompt, &mut completion);
+        "echo-think" => think(&request, &prompt, &mut completion),
+        "echo-agent-drip" => {
+            think(&request, &prompt, &mut completion);
+            tools(&request, &prompt, &mut completion);
         }
         _ => {}
     }
@@ -37,6 +32,38 @@ pub(crate) fn answer(request: Request) -> Completion {
     );
     usage.reasoning_tokens = completion.reasoning.as_deref().map(|r| count_words([r]));
     completion
+}
+
+/// Reasoning naming the effort, usage with cache reads and writes, and
+/// provider state (`think_state`).
+fn think(request: &Request, prompt: &str, completion: &mut Completion) {
+    let effort = request
+        .params
+        .reasoning_effort
+        .map_or("default", effort_name);
+    completion.reasoning = Some(format!(
+        "The user said {prompt:?}; echoing it (effort: {effort})."
+    ));
+    // As a prompt cache would: the system messages read from it, the
+    // rest of the conversation before the last user message written to it.
+    let last_user = request
+        .messages
+        .iter()
+        .rposition(|m| m.role == Role::User)
+        .unwrap_or(0);
+    let earlier = &request.messages[..last_user];
+    let words_of = |system: bool| {
+        let texts: Vec<String> = earlier
+            .iter()
+            .filter(|m| (m.role == Role::System) == system)
+            .map(text_of)
+            .collect();
+        count_words(texts.iter().map(String::as_str))
+    };
+    let usage = completion.usage.as_mut().expect("base sets usage");
+    usage.cached_input_tokens = Some(words_of(true));
+    usage.cache_write_input_tokens = Some(words_of(false));
+    think_state(&request.messages, prompt, completion);
 }
 
 fn base(request: &Request, text: String) -> Completion {

@@ -78,12 +78,12 @@ impl streaming::Guest for Echo {
     }
 }
 
-/// A completion as stream events: reasoning, then text word by word, then
+/// A completion as stream events: reasoning and text word by word, then
 /// each tool call with its arguments in pieces of at most 8 bytes.
 fn pieces(completion: &Completion) -> VecDeque<StreamEvent> {
     let mut events = VecDeque::new();
     if let Some(reasoning) = &completion.reasoning {
-        events.push_back(StreamEvent::Reasoning(reasoning.clone()));
+        events.extend(words(reasoning).map(|word| StreamEvent::Reasoning(word.to_owned())));
     }
     events.extend(words(&completion.text).map(|word| StreamEvent::Text(word.to_owned())));
     for (index, call) in (0u32..).zip(&completion.tool_calls) {
@@ -157,6 +157,9 @@ impl Pace {
         ) {
             return Ok(Pace::Now);
         }
+        if model == "echo-agent-drip" {
+            return Ok(Pace::Drip(Duration::from_millis(150)));
+        }
         let (kind, ms) = model.split_once(':').unwrap_or((model, ""));
         let millis = || {
             ms.parse::<u64>().map(Duration::from_millis).map_err(|_| {
@@ -168,7 +171,7 @@ impl Pace {
             "echo-drip" => Ok(Pace::Drip(millis()?)),
             _ => Err(ProviderError::ModelNotFound(format!(
                 "echo serves echo, echo-slow:<ms>, echo-drip:<ms>, echo-error:<code>, echo-tools, \
-                 echo-json, echo-vision, echo-think and echo-embed, not {model:?}"
+                 echo-json, echo-vision, echo-think, echo-agent-drip and echo-embed, not {model:?}"
             ))),
         }
     }

@@ -55,10 +55,18 @@ pub(crate) fn metadata() -> ProviderInfo {
             ),
             model(
                 "echo-think",
-                "answers with the prompt, and with reasoning that names the reasoning effort; its \
-                 provider state `echo-think:<prompt>`, handed back on an assistant message, is \
+                "answers with the prompt, and with reasoning that names the reasoning effort; \
+                 usage counts the system messages' words as cached input tokens and the other \
+                 earlier messages' as cache writes; its provider state `echo-think:<prompt>`, handed back on an assistant message, is \
                  named in the answer: `<prompt> (state given back: …)`",
                 Some(caps(Features::SEED | Features::REASONING, &[])),
+            ),
+            model(
+                "echo-agent-drip",
+                "echo-think's reasoning, then echo-tools' answer, streamed one piece every \
+                 150 milliseconds (reasoning and text word by word, tool-call arguments 8 bytes \
+                 at a time)",
+                Some(caps(agent | Features::REASONING, &[])),
             ),
             model(
                 "echo-embed",

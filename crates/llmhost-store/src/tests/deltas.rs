@@ -1,4 +1,4 @@
-//! Streamed text of running attempts.
+//! Streamed output of running attempts.
 
 use super::*;
 
@@ -8,27 +8,32 @@ pub(super) async fn streamed_text_is_fenced_by_the_attempt_and_read_in_order(sto
     let task = new_task("echo");
     insert(&store, &task).await;
     assert_eq!(
-        store.append_delta(&task.id, 1, 1, "early").await.unwrap(),
+        store
+            .append_deltas(&task.id, 1, &[Delta::text(1, "early")])
+            .await
+            .unwrap(),
         Fenced::Lost,
         "nothing is stored for a task that is not running"
     );
     let first = claim_and_expire(&store).await;
     for (seq, text) in [(1, "one "), (2, "two ")] {
-        let written = store.append_delta(&task.id, first.attempt, seq, text).await;
+        let written = store
+            .append_deltas(&task.id, first.attempt, &[Delta::text(seq, text)])
+            .await;
         assert_eq!(written.unwrap(), Fenced::Applied);
     }
     store.rescue_expired(now_ms()).await.unwrap();
     let second = claim(&store, "w2", LEASE).await.unwrap().unwrap();
     assert_eq!(
         store
-            .append_delta(&task.id, first.attempt, 3, "late")
+            .append_deltas(&task.id, first.attempt, &[Delta::text(3, "late")])
             .await
             .unwrap(),
         Fenced::Lost,
         "a worker that lost the task stores nothing"
     );
     let written = store
-        .append_delta(&task.id, second.attempt, 1, "fresh")
+        .append_deltas(&task.id, second.attempt, &[Delta::text(1, "fresh")])
         .await;
     assert_eq!(written.unwrap(), Fenced::Applied);
 
@@ -46,4 +51,43 @@ pub(super) async fn streamed_text_is_fenced_by_the_attempt_and_read_in_order(sto
         let left = store.deltas(&task.id, attempt, 0).await.unwrap();
         assert!(left.is_empty(), "{left:?}");
     }
+}
+
+/// Reasoning, refusal and tool-call pieces are stored beside text, each
+/// with its kind (and a call's index, id and name), in one fenced write of
+/// many rows, and read back as written.
+pub(super) async fn every_kind_of_piece_is_stored_and_read_back_as_written(store: Store) {
+    let task = new_task("echo");
+    insert(&store, &task).await;
+    let claimed = claim(&store, "w1", LEASE).await.unwrap().unwrap();
+    let call = Delta {
+        tool_index: Some(1),
+        tool_id: Some("call_1".into()),
+        tool_name: Some("lookup".into()),
+        ..Delta::of(4, DeltaKind::ToolCall, "{\"q\":")
+    };
+    let fragment = Delta {
+        tool_index: Some(1),
+        ..Delta::of(5, DeltaKind::ToolCall, "1}")
+    };
+    // More rows than one statement takes, so the write spans several.
+    let many: Vec<Delta> = (0..150)
+        .map(|i| Delta::text(6 + i, format!("{i} ")))
+        .collect();
+    let mut pieces = vec![
+        Delta::of(1, DeltaKind::Reasoning, "thinking"),
+        Delta::text(2, "hello"),
+        Delta::of(3, DeltaKind::Refusal, "no"),
+        call,
+        fragment,
+    ];
+    pieces.extend(many);
+    let written = store
+        .append_deltas(&task.id, claimed.attempt, &pieces)
+        .await;
+    assert_eq!(written.unwrap(), Fenced::Applied);
+    let read = store.deltas(&task.id, claimed.attempt, 0).await.unwrap();
+    assert_eq!(read, pieces);
+    let after = store.deltas(&task.id, claimed.attempt, 3).await.unwrap();
+    assert_eq!(after.first().map(|d| d.kind), Some(DeltaKind::ToolCall));
 }

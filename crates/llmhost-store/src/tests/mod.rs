@@ -178,6 +178,7 @@ macro_rules! all_store_tests {
             ],
             deltas: [
                 streamed_text_is_fenced_by_the_attempt_and_read_in_order,
+                every_kind_of_piece_is_stored_and_read_back_as_written,
             ],
             reads: [
                 list_filters_by_status_and_provider_and_pages_newest_first,

@@ -109,7 +109,7 @@ impl Op {
             Op::Retry => "retry",
             Op::Release => "release",
             Op::RecordCancelled => "record_cancelled",
-            Op::AppendDelta => "append_delta",
+            Op::AppendDelta => "append_deltas",
             Op::ClearDeltas => "clear_deltas",
             Op::RescueExpired => "rescue_expired",
             Op::RecoverAfterRestart => "recover_after_restart",
@@ -252,7 +252,10 @@ async fn run(store: &Store, op: Op, subject: &Subject, attempt: u32) -> Option<b
             Some(written == Fenced::Applied)
         }
         Op::AppendDelta => {
-            let _ = store.append_delta(id, attempt, 1, "x").await.unwrap();
+            let _ = store
+                .append_deltas(id, attempt, &[Delta::text(1, "x")])
+                .await
+                .unwrap();
             None
         }
         Op::ClearDeltas => {

@@ -17,6 +17,7 @@ fn priced(input: u32, output: u32, cost_nanousd: u64) -> TaskResult {
             input_tokens: input,
             output_tokens: output,
             cached_input_tokens: Some(3),
+            cache_write_input_tokens: None,
             reasoning_tokens: None,
             cost_nanousd: std::num::NonZeroU64::new(cost_nanousd),
         }),

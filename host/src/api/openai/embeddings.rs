@@ -96,6 +96,7 @@ pub(crate) async fn embeddings_create(
         input_tokens: u32::try_from(tokens).unwrap_or(u32::MAX),
         output_tokens: 0,
         cached_input_tokens: None,
+        cache_write_input_tokens: None,
         reasoning_tokens: None,
         cost_nanousd: None,
     };

@@ -32,7 +32,10 @@ use llmhost_store::task::{TaskError, TaskResult};
 use request::ChatRequest;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wire::{AssistantMessage, ChatCompletion, ChatUsage, Choice, Model, ModelList};
+use wire::{
+    AssistantMessage, ChatCompletion, ChatUsage, Choice, CompletionTokensDetails, Model, ModelList,
+    PromptTokensDetails,
+};
 
 /// The response header carrying the host's own time on a request, in
 /// microseconds: everything but the provider call.
@@ -219,11 +222,22 @@ fn set_overhead(response: &mut Response, overhead: Duration) {
     }
 }
 
+/// The answer's usage in OpenAI's shape; a detail appears only when the
+/// provider reported it.
 fn usage(result: &TaskResult) -> Option<ChatUsage> {
     result.usage.map(|u| ChatUsage {
         prompt_tokens: u.input_tokens,
         completion_tokens: u.output_tokens,
         total_tokens: u.input_tokens.saturating_add(u.output_tokens),
+        prompt_tokens_details: (u.cached_input_tokens.is_some()
+            || u.cache_write_input_tokens.is_some())
+        .then_some(PromptTokensDetails {
+            cached_tokens: u.cached_input_tokens,
+            cache_write_tokens: u.cache_write_input_tokens,
+        }),
+        completion_tokens_details: u
+            .reasoning_tokens
+            .map(|reasoning_tokens| CompletionTokensDetails { reasoning_tokens }),
     })
 }
 
@@ -243,6 +257,7 @@ fn whole(id: String, created: i64, model: String, result: TaskResult) -> ChatCom
                 refusal: result.refusal,
                 tool_calls: (!result.tool_calls.is_empty())
                     .then(|| result.tool_calls.into_iter().map(Into::into).collect()),
+                reasoning_content: result.reasoning,
                 provider_state: result.provider_state,
             },
             finish_reason: result.finish_reason,

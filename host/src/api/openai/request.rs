@@ -105,6 +105,13 @@ pub(crate) struct ChatMessage {
     /// the answer carried it (the SDKs send it back with the message).
     #[serde(default)]
     provider_state: Option<String>,
+    /// An assistant message sent back as it was answered carries its
+    /// reasoning here (DeepSeek's, vLLM's and LiteLLM's field). Accepted and
+    /// not handed on: contract 0.2 has no place for it in a message (a
+    /// provider that needs its reasoning back keeps it in
+    /// `provider_state`). Refused on any other role.
+    #[serde(default)]
+    reasoning_content: Option<Value>,
     /// An assistant message sent back as the SDK returned it carries these
     /// as null or empty; anything else is refused.
     #[serde(flatten)]
@@ -282,6 +289,7 @@ impl ChatMessage {
                 ));
             }
         }
+        self.check_reasoning(i)?;
         let content = match &self.content {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) => Some(Content::Text(text.clone())),
@@ -329,6 +337,30 @@ impl ChatMessage {
             name: self.name.clone(),
             provider_state: self.provider_state.clone(),
         })
+    }
+}
+
+impl ChatMessage {
+    /// `reasoning_content` belongs to an answer sent back: on an assistant
+    /// message only (null counts as absent). `provider_state` is checked
+    /// with the conversation, by `capability`.
+    fn check_reasoning(&self, i: usize) -> Result<(), Refusal> {
+        let reasoning = self.reasoning_content.as_ref().filter(|v| !v.is_null());
+        if let Some(reasoning) = reasoning
+            && !reasoning.is_string()
+        {
+            return Err(Refusal::invalid(
+                format!("messages[{i}].reasoning_content"),
+                "must be a string",
+            ));
+        }
+        if reasoning.is_none() || matches!(self.role, ChatRole::Assistant) {
+            return Ok(());
+        }
+        Err(Refusal::invalid(
+            format!("messages[{i}].reasoning_content"),
+            "reasoning_content is only accepted on an assistant message",
+        ))
     }
 }
 

@@ -1,8 +1,8 @@
 //! `stream: true` on `/v1/chat/completions`: the provider's output as OpenAI
 //! `chat.completion.chunk` events while it is generated — the role, each
 //! piece of text, refusal or tool call (`delta.tool_calls`, OpenAI's shape),
-//! the finish reason (and usage when asked), then `[DONE]`. Reasoning has no
-//! place in OpenAI's chunks and is not sent.
+//! reasoning as `delta.reasoning_content` (where DeepSeek, vLLM and LiteLLM
+//! send it), the finish reason (and usage when asked), then `[DONE]`.
 //!
 //! The call starts before the response: a failure before any text is an
 //! ordinary error response with the status from the error table; a failure
@@ -180,7 +180,8 @@ impl ChunkHeader {
         Event::default().data(serde_json::to_string(&chunk).expect("chunks serialise"))
     }
 
-    /// The chunk for one piece of output; none for reasoning.
+    /// The chunk for one piece of output; none for the end, whose finish
+    /// reason the closing chunk carries.
     fn piece(&self, piece: StreamEvent) -> Option<Event> {
         let delta = match &piece {
             StreamEvent::Text(text) => Delta {
@@ -189,6 +190,10 @@ impl ChunkHeader {
             },
             StreamEvent::Refusal(refusal) => Delta {
                 refusal: Some(refusal),
+                ..Delta::default()
+            },
+            StreamEvent::Reasoning(reasoning) => Delta {
+                reasoning_content: Some(reasoning),
                 ..Delta::default()
             },
             StreamEvent::ToolCall(call) => Delta {
@@ -203,7 +208,7 @@ impl ChunkHeader {
                 }]),
                 ..Delta::default()
             },
-            StreamEvent::Reasoning(_) | StreamEvent::End(_) => return None,
+            StreamEvent::End(_) => return None,
         };
         Some(self.chunk(delta, None))
     }

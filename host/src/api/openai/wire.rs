@@ -1,5 +1,6 @@
 //! OpenAI's Chat Completions answers on the wire: whole completions,
-//! stream chunks (text and `tool_calls` pieces) and the model list. The
+//! stream chunks (text, `reasoning_content` and `tool_calls` pieces), usage
+//! with its details, and the model list. The
 //! request is `request.rs`.
 
 use serde::Serialize;
@@ -31,6 +32,10 @@ pub(crate) struct AssistantMessage {
     pub(crate) refusal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tool_calls: Option<Vec<FunctionCallOut>>,
+    /// The model's reasoning, where DeepSeek, vLLM and LiteLLM put it;
+    /// absent when the provider returned none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reasoning_content: Option<String>,
     /// llmhost's extension: what the provider needs back with this message
     /// in the next turn. The SDKs keep unknown fields, so a client that
     /// appends the message to its conversation sends it back.
@@ -90,6 +95,28 @@ pub(crate) struct ChatUsage {
     pub(crate) prompt_tokens: u32,
     pub(crate) completion_tokens: u32,
     pub(crate) total_tokens: u32,
+    /// Present when the provider reported cache reads or writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) prompt_tokens_details: Option<PromptTokensDetails>,
+    /// Present when the provider reported reasoning tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+/// Of `prompt_tokens`: OpenAI's `cached_tokens`, and the prompt-cache
+/// writes some vendors bill apart, named as OpenRouter names them.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub(crate) struct PromptTokensDetails {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cached_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cache_write_tokens: Option<u32>,
+}
+
+/// Of `completion_tokens`: those spent on reasoning.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub(crate) struct CompletionTokensDetails {
+    pub(crate) reasoning_tokens: u32,
 }
 
 /// One `chat.completion.chunk` of a stream.
@@ -119,6 +146,9 @@ pub(crate) struct Delta<'a> {
     pub(crate) content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) refusal: Option<&'a str>,
+    /// A piece of the model's reasoning (see `AssistantMessage`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tool_calls: Option<Vec<ToolCallPiece>>,
     /// llmhost's extension, on the last chunk: the answer's
