@@ -11,7 +11,8 @@
 //!    a failed call is. `metrics`: the Prometheus registry. `pricing`: the
 //!    price table and what an attempt cost.
 //! 3. `worker`: claims tasks from the store, calls the runtime, records the
-//!    outcome.
+//!    outcome. `conformance`: the conformance suite, a plugin file or a
+//!    loaded instance against the contract, hermetically.
 //! 4. `secret`: values that never reach a log (tokens, database URLs).
 //!    `api`: the HTTP API (REST, `/v1` OpenAI-compatible, OpenAPI).
 //! 5. `config`: the settings of `serve`, their defaults (taken from
@@ -21,7 +22,7 @@
 //!    `connections`: the API's accept loop, connection limit and timeouts;
 //!    `open_files`: the open-files limit.
 //! 7. `cli`: the command line, and the tools it runs (`client`,
-//!    `conformance`, `plugin_kit`).
+//!    `conformance`, the command over the suite, `plugin_kit`).
 //!
 //! Everything is `pub(crate)`: the public items below are what the binary,
 //! the benchmarks and the black-box tests use.
@@ -30,6 +31,7 @@ mod api;
 mod capability;
 mod cli;
 mod config;
+mod conformance;
 mod connections;
 mod convert;
 mod metrics;

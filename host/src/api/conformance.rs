@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::error::{ApiErrorCode, ErrorBody};
 use super::extract::ApiPath;
 use super::{ApiError, AppState};
-use crate::cli::conformance;
+use crate::conformance;
 use llmhost_store::task::TaskError;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {

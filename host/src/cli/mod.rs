@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 mod client;
-pub(crate) mod conformance;
+mod conformance;
 mod keys;
 mod plugin_kit;
 

@@ -1,7 +1,10 @@
-//! `llmhost conformance`: runs a plugin through data-driven cases in the
+//! The conformance suite: runs a plugin through data-driven cases in the
 //! server's own sandbox, hermetically (the host answers the plugin's HTTP
 //! requests from each case's script; nothing reaches the network), and
-//! reports per case what was expected and what came back.
+//! reports per case what was expected and what came back. Used by the
+//! `llmhost conformance` command (`cli/conformance.rs`, a file) and by
+//! `POST /api/v1/providers/{name}/conformance` (`api/conformance.rs`, a
+//! loaded instance).
 
 mod cases;
 mod check;
@@ -11,11 +14,11 @@ mod report;
 mod request;
 mod upstream;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use report::{CaseResult, Report};
+pub(crate) use report::{CaseResult, Progress, Report};
 
 use cases::{Case, Kind, Needs, Suite};
 use llmhost_runtime::kit::Sandbox;
@@ -23,29 +26,14 @@ use llmhost_runtime::{Manifest, Plugin, ProviderInfo, ScriptedUpstream};
 use outcome::Outcome;
 use request::Prepared;
 
-/// What to check, from the command line.
-#[derive(Debug, clap::Args)]
-pub(crate) struct ConformanceArgs {
+/// A plugin file to check, as the command names it.
+pub(crate) struct Target<'a> {
     /// The plugin component (`.wasm`).
-    pub(crate) plugin: PathBuf,
-    /// Its manifest [default: `<plugin>.toml` beside it, if any]. The
-    /// provider's name must equal the manifest's file name.
-    #[arg(long)]
-    pub(crate) manifest: Option<PathBuf>,
-    /// A directory of the plugin's own cases and upstream answers (`*.toml`).
-    #[arg(long)]
-    pub(crate) cases: Option<PathBuf>,
-    /// Prints the report as JSON on stdout (progress goes to stderr).
-    #[arg(long)]
-    pub(crate) json: bool,
-}
-
-/// Runs the suite; `Ok(false)` when a case failed.
-pub(crate) async fn main(args: ConformanceArgs) -> anyhow::Result<bool> {
-    let mut progress = report::Progress::new(args.json);
-    let report = run(&args, &mut progress).await?;
-    progress.finish(&report)?;
-    Ok(report.failed == 0)
+    pub(crate) plugin: &'a Path,
+    /// Its manifest [default: `<plugin>.toml` beside it, if any].
+    pub(crate) manifest: Option<&'a Path>,
+    /// A directory of the plugin's own cases and upstream answers.
+    pub(crate) cases: Option<&'a Path>,
 }
 
 /// The plugin under test, opened in the sandbox with a scripted upstream.
@@ -57,13 +45,14 @@ struct Subject {
     streams: bool,
 }
 
-async fn run(args: &ConformanceArgs, progress: &mut report::Progress) -> anyhow::Result<Report> {
-    let bytes = std::fs::read(&args.plugin)
+/// Runs the suite (with the target's own cases) against a plugin file.
+pub(crate) async fn run_file(args: &Target<'_>, progress: &mut Progress) -> anyhow::Result<Report> {
+    let bytes = std::fs::read(args.plugin)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.plugin.display()))?;
     let (manifest, name) = manifest_and_name(args)?;
-    let suite = Suite::load(args.cases.as_deref())?;
+    let suite = Suite::load(args.cases)?;
     let mut report = Report::new(
-        &args.plugin,
+        args.plugin,
         &name,
         bytes.len(),
         &llmhost_runtime::sha256_hex(&bytes),
@@ -113,7 +102,7 @@ pub(crate) async fn run_instance(
                 opened.map_err(|e| anyhow::anyhow!("the plugin could not be opened: {e:#}"))?;
             let suite = Suite::load(None)?;
             let report = Report::loaded(instance, component, &plugin);
-            let mut progress = report::Progress::silent();
+            let mut progress = Progress::silent();
             progress.start(&report, suite.cases.len() + 2);
             let subject = Subject {
                 streams: plugin.streams(),
@@ -134,7 +123,7 @@ async fn run_suite(
     suite: &Suite,
     name: &str,
     mut report: Report,
-    progress: &mut report::Progress,
+    progress: &mut Progress,
 ) -> anyhow::Result<Report> {
     progress.record(&mut report, check::metadata(&subject.info, name));
     let mut seen_everywhere = Vec::new();
@@ -152,13 +141,13 @@ async fn run_suite(
 
 /// The manifest (given, or beside the plugin) and the name the provider must
 /// declare: the manifest's file name, else the plugin's.
-fn manifest_and_name(args: &ConformanceArgs) -> anyhow::Result<(Manifest, String)> {
+fn manifest_and_name(args: &Target<'_>) -> anyhow::Result<(Manifest, String)> {
     let stem = |p: &Path| {
         p.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
-    match &args.manifest {
+    match args.manifest {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("manifest {}: {e}", path.display()))?;
@@ -166,7 +155,7 @@ fn manifest_and_name(args: &ConformanceArgs) -> anyhow::Result<(Manifest, String
                 .map_err(|e| anyhow::anyhow!("manifest {}: {e}", path.display()))?;
             Ok((manifest, stem(path)))
         }
-        None => Ok((Manifest::load_beside(&args.plugin)?, stem(&args.plugin))),
+        None => Ok((Manifest::load_beside(args.plugin)?, stem(args.plugin))),
     }
 }
 
