@@ -240,11 +240,13 @@ async fn in_a_browser_an_operator_logs_in_follows_tasks_cancels_and_sees_failure
     }
     let output = command.kill_on_drop(true).output().await.unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
+    // The scenario that failed and Python's traceback come last: CI shows
+    // the end of a failure's output.
     assert!(
         output.status.success(),
-        "{stdout}\n{}\nserver log:\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        server.log()
+        "server log:\n{}\ndashboard.py failed after these scenarios:\n{stdout}\n{}",
+        server.log(),
+        String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),

@@ -14,7 +14,7 @@ use llmhost_store::error_code::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use health::{CooldownSpec, Health, TargetHealth};
-pub(crate) use plan::{Attempted, run, run_while};
+pub(crate) use plan::{Answered, Attempted, run, run_while};
 
 /// How a route picks the target to try first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

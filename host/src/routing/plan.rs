@@ -34,6 +34,27 @@ pub(crate) struct Attempted {
     pub(crate) duration: Duration,
 }
 
+/// What an attempt that answered hands back: its answer and, when the
+/// answer streamed, how long its first piece took. A target's `latency`
+/// is its time to first token, not its time to the whole answer: a long
+/// answer from a fast target must not make it look slow.
+pub(crate) struct Answered<T> {
+    pub(crate) value: T,
+    /// `None`: the first token came when the attempt returned (a whole
+    /// answer, or a stream that returns once its first piece is in).
+    pub(crate) first_token: Option<Duration>,
+}
+
+impl<T> Answered<T> {
+    /// An answer whose first token came when the attempt returned.
+    pub(crate) fn on_return(value: T) -> Self {
+        Self {
+            value,
+            first_token: None,
+        }
+    }
+}
+
 /// Where a request is on its route.
 pub(crate) struct Walk<'r> {
     route: &'r Route,
@@ -154,7 +175,7 @@ pub(crate) async fn run<T, F, Fut>(
 ) -> (Result<(Target, T), TaskError>, Vec<Attempted>)
 where
     F: FnMut(&Target) -> Fut,
-    Fut: Future<Output = Result<T, TaskError>>,
+    Fut: Future<Output = Result<Answered<T>, TaskError>>,
 {
     run_while(route, health, attempt, || true).await
 }
@@ -173,7 +194,7 @@ pub(crate) async fn run_while<T, F, Fut>(
 ) -> (Result<(Target, T), TaskError>, Vec<Attempted>)
 where
     F: FnMut(&Target) -> Fut,
-    Fut: Future<Output = Result<T, TaskError>>,
+    Fut: Future<Output = Result<Answered<T>, TaskError>>,
 {
     let mut walk = route.walk(&mut rand::rng(), health);
     let mut attempts = Vec::new();
@@ -190,7 +211,7 @@ where
         let duration = started.elapsed();
         call.finish(
             match &outcome {
-                Ok(_) => Ended::Answered(duration),
+                Ok(answered) => Ended::Answered(answered.first_token.unwrap_or(duration)),
                 Err(error) => Ended::Failed(error),
             },
             &route.cooldown,
@@ -204,7 +225,7 @@ where
             duration,
         });
         let error = match outcome {
-            Ok(answer) => return (Ok((target.clone(), answer)), attempts),
+            Ok(answered) => return (Ok((target.clone(), answered.value)), attempts),
             Err(error) if !may_move_on() => return (Err(error), attempts),
             Err(error) => error,
         };

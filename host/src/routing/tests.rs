@@ -210,3 +210,47 @@ fn least_busy_and_latency_put_the_idle_and_the_fast_target_first_and_skip_a_cool
         "nothing else to try"
     );
 }
+
+#[tokio::test]
+async fn latency_learns_the_time_to_first_token_not_to_the_whole_answer() {
+    use std::time::Duration;
+    let text = "[l]\nstrategy = \"latency\"\ntargets = [{ model = \"groq/a\" }, { model = \"local/b\" }]\n";
+    let routes = routes(text).unwrap();
+    let route = routes.get("l").unwrap();
+    let health = Health::default();
+    // groq/a streams: its first piece after 5 ms, the whole answer after
+    // 200 ms. local/b answers whole after at least 50 ms.
+    let answer = |target: &Target| {
+        let streams = target.instance == "groq";
+        async move {
+            let whole = if streams { 200 } else { 50 };
+            tokio::time::sleep(Duration::from_millis(whole)).await;
+            Ok::<_, llmhost_store::task::TaskError>(Answered {
+                value: (),
+                first_token: streams.then(|| Duration::from_millis(5)),
+            })
+        }
+    };
+    // Each measured once (an unmeasured target is tried first).
+    for _ in 0..2 {
+        let (answered, attempts) = run(route, &health, answer).await;
+        assert!(answered.is_ok());
+        assert_eq!(attempts.len(), 1);
+    }
+    let latency = |label: &str| health.of(label).latency_ms.unwrap();
+    assert!(
+        (latency("groq/a") - 5.0).abs() < 1e-9,
+        "{}",
+        latency("groq/a")
+    );
+    assert!(latency("local/b") >= 50.0, "{}", latency("local/b"));
+    let first = route
+        .walk(&mut rand::rng(), &health)
+        .first()
+        .map(Target::label);
+    assert_eq!(
+        first.as_deref(),
+        Some("groq/a"),
+        "the first token comes sooner"
+    );
+}

@@ -15,7 +15,7 @@ use llmhost_store::error_code::ErrorCode;
 use llmhost_store::task::{AttemptOutcome, AttemptRecord, TaskError, TaskResult};
 
 use super::{Worker, deltas};
-use crate::routing::{Target, run_while};
+use crate::routing::{Answered, Target, run_while};
 use crate::{capability, convert};
 
 /// The targets an attempt called, as they ended; kept outside the call so
@@ -58,7 +58,10 @@ impl Worker {
                 model: task.model.clone(),
                 weight: 1,
             };
-            return self.call(task, &target, stored, tried).await;
+            return self
+                .call(task, &target, stored, tried)
+                .await
+                .map(|answered| answered.value);
         };
         // Resolved at submit; a reload may have removed it since.
         let routes = self.routes.current();
@@ -84,14 +87,15 @@ impl Worker {
         answer.map(|(_, result)| result)
     }
 
-    /// One call of one target, streamed into the task's deltas.
+    /// One call of one target, streamed into the task's deltas; with the
+    /// time its first piece took when it streamed.
     async fn call(
         &self,
         task: &ClaimedTask,
         target: &Target,
         stored: &AtomicBool,
         tried: &Tried,
-    ) -> Result<TaskResult, TaskError> {
+    ) -> Result<Answered<TaskResult>, TaskError> {
         let Some(plugin) = self.runtime.get(&target.instance) else {
             return Err(TaskError::provider_not_found(
                 &target.instance,
@@ -116,6 +120,7 @@ impl Worker {
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         self.metrics.observe_provider_call(&target.instance, took);
         let outcome = convert::outcome(answer);
+        let first_token = first_piece.map(|at| at.duration_since(started));
         tried.push(AttemptRecord {
             attempt: task.attempt,
             target: target.label(),
@@ -127,11 +132,11 @@ impl Worker {
             duration_ms: millis(took),
             // An answer that did not stream came whole: its first token
             // arrived with it.
-            first_token_ms: first_piece
-                .map(|at| millis(at.duration_since(started)))
+            first_token_ms: first_token
+                .map(millis)
                 .or_else(|| outcome.is_ok().then(|| millis(took))),
             started_at,
         });
-        outcome
+        outcome.map(|value| Answered { value, first_token })
     }
 }

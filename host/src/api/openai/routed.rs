@@ -12,7 +12,7 @@ use llmhost_store::task::{TaskError, TaskInput};
 
 use super::stream::{self, ChunkHeader};
 use super::{AppState, OpenAiError, set_overhead, whole};
-use crate::routing::{Attempted, Route, Target, run};
+use crate::routing::{Answered, Attempted, Route, Target, run};
 use crate::{capability, convert};
 
 /// The response header naming the `<instance>/<model>` that answered.
@@ -52,7 +52,11 @@ pub(super) async fn complete(
             };
             async move {
                 let (plugin, request) = admitted?;
-                stream::start(plugin, request, deadline, header).await
+                // `start` returns with the first piece: its time is the
+                // time to first token.
+                stream::start(plugin, request, deadline, header)
+                    .await
+                    .map(Answered::on_return)
             }
         })
         .await;
@@ -79,7 +83,7 @@ pub(super) async fn complete(
             if let (Err(error), Some(meter)) = (&result, &meter) {
                 meter.record_failure(&label, error).await;
             }
-            Ok((result?, called.elapsed()))
+            Ok(Answered::on_return((result?, called.elapsed())))
         }
     })
     .await;
