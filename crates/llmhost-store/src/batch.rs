@@ -1,9 +1,11 @@
 //! How writes share statements under load: mechanism only, no SQL and no
 //! status of its own. Two edges of the state machine queue their rows here
 //! (completions and inserts without an idempotency key; their statements
-//! are in `transitions`), because under load many attempts finish and many
-//! submissions arrive at once, and on SQLite each statement is a serial
-//! round trip to the one writer connection. One batcher task writes
+//! are in `transitions`), and so do the ledger rows of `/v1` calls made
+//! without a tenant key (their statement is in `usage.rs`), because under
+//! load many attempts finish, many submissions arrive and many calls end
+//! at once, and on SQLite each statement is a serial round trip to the one
+//! writer connection. One batcher task writes
 //! everything queued by the time it holds the writer in one statement per
 //! kind. An idle store writes at once: the batcher never waits for company.
 //!
@@ -27,10 +29,11 @@ use crate::transitions::{
     Completion, Insertion, bind_completions, bind_insertions, completion_statement,
     insert_statement,
 };
+use crate::usage::{CallUsage, bind_records, record_statement};
 use crate::{Result, StoreError, now_ms};
 
-/// Rows per statement and kind: at most 8 parameters each, far below either
-/// database's limit.
+/// Rows per statement and kind: at most 11 parameters each, far below
+/// either database's limit (32,766 and 65,535).
 const MAX_BATCH: usize = 64;
 
 /// A queued row and where its answer goes: the row its statement returned
@@ -45,6 +48,9 @@ enum Write {
     /// Answered with the completed task's id.
     Complete(Queued<Completion, String>),
     Insert(Queued<Insertion, TaskRow>),
+    /// A keyless `/v1` call's ledger row; answered `Some(())` once
+    /// committed.
+    Record(Queued<CallUsage, ()>),
 }
 
 /// What a statement's rows and returned rows are matched by.
@@ -115,6 +121,19 @@ impl Batcher {
         .await
     }
 
+    /// Writes a `/v1` call's ledger row with others; returns once it is
+    /// committed.
+    pub(crate) async fn record(&self, usage: CallUsage) -> Result<()> {
+        self.send(|reply| {
+            Write::Record(Queued {
+                write: usage,
+                reply,
+            })
+        })
+        .await
+        .map(drop)
+    }
+
     async fn send<R>(
         &self,
         write: impl FnOnce(oneshot::Sender<std::result::Result<Option<R>, Arc<StoreError>>>) -> Write,
@@ -136,14 +155,20 @@ impl Batcher {
 struct Turn {
     completions: Vec<Queued<Completion, String>>,
     insertions: Vec<Queued<Insertion, TaskRow>>,
+    records: Vec<Queued<CallUsage, ()>>,
 }
 
 /// Writes one kind's rows of a turn: `$statement(n)` is the SQL for `n`
-/// rows, `$bind` binds them to a query, and `|q| fetch` runs query `q`
-/// (evaluated at each statement) to a `Result` of its returned rows. The
-/// same code for both backends.
+/// rows, `$bind` binds them to a query, `|q| fetch` runs query `q`
+/// (evaluated at each statement) to a `Result` of its returned rows, and
+/// `$answer` tells each caller what came back (`answer` by task id for
+/// the state machine's rows, `answer_all` for ledger rows, which return
+/// nothing). The same code for both backends.
 macro_rules! write_rows {
-    (|$q:ident| $fetch:expr, $rows:expr, $now:expr, $statement:path, $bind:path) => {{
+    (|$q:ident| $fetch:expr, $rows:expr, $now:expr, $statement:path, $bind:path) => {
+        write_rows!(|$q| $fetch, $rows, $now, $statement, $bind, answer)
+    };
+    (|$q:ident| $fetch:expr, $rows:expr, $now:expr, $statement:path, $bind:path, $answer:path) => {{
         let rows = $rows;
         if !rows.is_empty() {
             let sql = $statement(rows.len());
@@ -152,7 +177,7 @@ macro_rules! write_rows {
                 $fetch
             };
             match returned {
-                Ok(returned) => answer(rows, returned),
+                Ok(returned) => $answer(rows, returned),
                 Err(err) if rows.len() == 1 => fail_all(rows, err),
                 // A statement the database did not answer fails its rows
                 // together: one by one, each would wait out a deadline.
@@ -165,7 +190,7 @@ macro_rules! write_rows {
                             $fetch
                         };
                         match returned {
-                            Ok(returned) => answer(vec![one], returned),
+                            Ok(returned) => $answer(vec![one], returned),
                             Err(err) => fail_all(vec![one], err),
                         }
                     }
@@ -212,6 +237,18 @@ async fn run(backend: Weak<Backend>, mut queued: mpsc::UnboundedReceiver<Write>)
                     completion_statement,
                     bind_completions
                 );
+                write_rows!(
+                    |q| q
+                        .execute(&mut *writer)
+                        .await
+                        .map(drop)
+                        .map_err(StoreError::from),
+                    turn.records,
+                    now,
+                    record_statement,
+                    bind_records,
+                    answer_all
+                );
             }
             Backend::Postgres(b) => {
                 let turn = gather(first, &mut queued, &mut deferred);
@@ -229,6 +266,16 @@ async fn run(backend: Weak<Backend>, mut queued: mpsc::UnboundedReceiver<Write>)
                     now,
                     completion_statement,
                     bind_completions
+                );
+                write_rows!(
+                    |q| on_postgres!(&b.pool, |conn| {
+                        q.execute(conn).await?;
+                    }),
+                    turn.records,
+                    now,
+                    record_statement,
+                    bind_records,
+                    answer_all
                 );
             }
         }
@@ -257,9 +304,13 @@ fn gather(
                 turn.completions.push(c)
             }
             Write::Insert(i) if turn.insertions.len() < MAX_BATCH => turn.insertions.push(i),
+            Write::Record(r) if turn.records.len() < MAX_BATCH => turn.records.push(r),
             other => later.push_back(other),
         }
-        if turn.completions.len() == MAX_BATCH && turn.insertions.len() == MAX_BATCH {
+        if turn.completions.len() == MAX_BATCH
+            && turn.insertions.len() == MAX_BATCH
+            && turn.records.len() == MAX_BATCH
+        {
             break;
         }
         next = deferred.pop_front().or_else(|| queued.try_recv().ok());
@@ -280,6 +331,13 @@ fn answer<W: TaskId, R: TaskId>(rows: Vec<Queued<W, R>>, mut returned: Vec<R>) {
             .map(|at| returned.swap_remove(at));
         // A caller that stopped waiting needs no answer.
         let _ = row.reply.send(Ok(mine));
+    }
+}
+
+/// Every row of a statement that committed was written: its caller hears so.
+fn answer_all<W>(rows: Vec<Queued<W, ()>>, (): ()) {
+    for row in rows {
+        let _ = row.reply.send(Ok(Some(())));
     }
 }
 

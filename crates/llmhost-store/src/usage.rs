@@ -2,8 +2,10 @@
 //! task, or a call made for `/v1`, each target of a route its own), and the
 //! reports over it. A task's attempt is recorded by the database itself, in
 //! the statement that ends it (the trigger of migration 0008), whatever
-//! ends it; a synchronous `/v1` call by `record_call`, with its tokens
-//! added to its key's minute (tpm) in the same transaction. Reports sum
+//! ends it; a synchronous `/v1` call by `record_call`: with a tenant key,
+//! its tokens added to its key's minute (tpm) in the same transaction;
+//! without one, its row alone, in one statement shared with the other
+//! keyless calls that end meanwhile (`batch.rs`). Reports sum
 //! integers (tokens, nano-dollars): a total is exactly the sum of its rows.
 //! Rows older than the retention window are rolled up (`roll_up_usage`):
 //! one row per key, provider, model, route, outcome and day, with the
@@ -85,6 +87,11 @@ impl Store {
     /// minute its call was admitted in, whose reservation an `ok` answer
     /// gives back; without an admitted call, the current minute.
     pub async fn record_call(&self, usage: &CallUsage) -> Result<()> {
+        if usage.key_id.is_none() && usage.call_id.is_none() {
+            // Nothing but the row to write: no transaction around it, and
+            // calls ending together share the statement.
+            return self.batcher().record(usage.clone()).await;
+        }
         let now = now_ms();
         let current = now - now.rem_euclid(crate::admission::WINDOW_MS);
         let tokens = usage.input_tokens + usage.output_tokens;
@@ -294,4 +301,51 @@ impl Store {
         });
         Ok(removed)
     }
+}
+
+/// The ledger rows of `rows` keyless `/v1` calls, in one statement; `$1`
+/// is the time they are recorded at.
+pub(crate) fn record_statement(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|i| {
+            let p = 10 * i + 2;
+            let params: Vec<String> = (p..p + 10).map(|n| format!("${n}")).collect();
+            format!("(NULL, {}, $1)", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO usage_records (key_id, provider, model, route, outcome, input_tokens, \
+             output_tokens, cached_tokens, reasoning_tokens, latency_ms, cost_nanousd, \
+             recorded_at) \
+         VALUES {values}"
+    )
+}
+
+/// Binds `rows` to `record_statement(rows.len())`.
+pub(crate) fn bind_records<'q, DB: sqlx::Database>(
+    sql: &'q str,
+    rows: impl IntoIterator<Item = &'q CallUsage>,
+    now: i64,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut query = sqlx::query(sql).bind(now);
+    for row in rows {
+        query = query
+            .bind(row.provider.as_str())
+            .bind(row.model.as_str())
+            .bind(row.route.as_deref())
+            .bind(row.outcome.as_str())
+            .bind(row.input_tokens)
+            .bind(row.output_tokens)
+            .bind(row.cached_tokens)
+            .bind(row.reasoning_tokens)
+            .bind(row.latency_ms)
+            .bind(row.cost_nanousd);
+    }
+    query
 }

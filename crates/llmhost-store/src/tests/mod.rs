@@ -201,6 +201,7 @@ macro_rules! all_store_tests {
                 tpm_counts_reservations_until_each_request_ends,
                 every_attempt_is_a_ledger_row_with_its_outcome,
                 a_roll_up_keeps_every_sum,
+                concurrent_keyless_calls_are_each_a_row_of_their_own,
             ],
             transitions: [
                 every_store_operation_moves_a_task_only_along_the_table,

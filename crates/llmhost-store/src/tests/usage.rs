@@ -532,3 +532,76 @@ pub(super) async fn a_roll_up_keeps_every_sum(store: Store) {
         0
     );
 }
+
+/// Keyless `/v1` calls that end together share a statement (`batch.rs`):
+/// each is a row of its own, with its own tokens, cost, route and
+/// outcome, and the totals are exactly their sums.
+pub(super) async fn concurrent_keyless_calls_are_each_a_row_of_their_own(store: Store) {
+    let calls: Vec<CallUsage> = (0..150_i64)
+        .map(|i| CallUsage {
+            provider: format!("p{}", i % 3),
+            model: "m".into(),
+            route: (i % 2 == 0).then(|| "smart".to_owned()),
+            outcome: if i % 5 == 0 { "rate_limited" } else { "ok" }.into(),
+            input_tokens: i,
+            output_tokens: 2 * i,
+            cached_tokens: i % 7,
+            reasoning_tokens: i % 11,
+            latency_ms: 1,
+            cost_nanousd: 1_000 + i,
+            ..CallUsage::default()
+        })
+        .collect();
+    let written = futures::future::join_all(calls.iter().map(|c| store.record_call(c))).await;
+    assert!(written.iter().all(Result::is_ok), "{written:?}");
+    let by_provider = store
+        .usage(&everything(vec![GroupBy::Provider, GroupBy::Outcome]))
+        .await
+        .unwrap();
+    let expected = |provider: &str, ok: bool| {
+        calls
+            .iter()
+            .filter(|c| c.provider == provider && (c.outcome == "ok") == ok)
+            .fold((0, 0, 0, 0, 0, 0), |s, c| {
+                (
+                    s.0 + 1,
+                    s.1 + c.input_tokens,
+                    s.2 + c.output_tokens,
+                    s.3 + c.cached_tokens,
+                    s.4 + c.reasoning_tokens,
+                    s.5 + c.cost_nanousd,
+                )
+            })
+    };
+    assert_eq!(by_provider.len(), 6, "{by_provider:?}");
+    for g in &by_provider {
+        let provider = g.provider.as_deref().unwrap();
+        let ok = g.outcome.as_deref() == Some("ok");
+        assert_eq!(
+            (
+                g.requests,
+                g.input_tokens,
+                g.output_tokens,
+                g.cached_tokens,
+                g.reasoning_tokens,
+                g.cost_nanousd
+            ),
+            expected(provider, ok),
+            "{g:?}"
+        );
+        assert_eq!(g.key_id, None);
+    }
+    assert_eq!(keyless_routed(&store).await.unwrap(), 75);
+}
+
+/// How many keyless ledger rows name the route `smart`.
+async fn keyless_routed(store: &Store) -> Result<i64> {
+    Ok(on_reader!(store.backend(), |pool| {
+        sqlx::query_scalar(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM usage_records \
+             WHERE route = 'smart' AND key_id IS NULL",
+        )
+        .fetch_one(pool)
+        .await?
+    }))
+}
