@@ -119,6 +119,17 @@ impl Store {
         Ok(at.map(|at| Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))))
     }
 
+    /// Whether any task is running (one look in the status index): with
+    /// the embedded store, whether the lease rescuer has anything to watch.
+    pub async fn any_running(&self) -> Result<bool> {
+        let (any,): (bool,) = on_reader!(self.backend(), |pool| {
+            sqlx::query_as("SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'running')")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(any)
+    }
+
     /// How many tasks are in each status (for metrics; one indexed scan).
     pub async fn count_by_status(&self) -> Result<HashMap<TaskStatus, i64>> {
         let rows: Vec<(String, i64)> = on_reader!(self.backend(), |pool| {

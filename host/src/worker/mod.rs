@@ -96,6 +96,7 @@ pub(crate) fn spawn_pool(
         owner,
         shutdown,
         metrics,
+        claimed: tokio::sync::Notify::new(),
     });
     tokio::spawn(async move {
         let rescuer = tokio::spawn(worker.clone().rescue_loop());
@@ -113,6 +114,9 @@ struct Worker {
     owner: String,
     shutdown: Shutdown,
     metrics: Arc<Metrics>,
+    /// Raised after each claim that took a task: wakes the rescuer, which
+    /// sleeps while nothing runs (`rescuer`).
+    claimed: tokio::sync::Notify,
 }
 
 impl Worker {
@@ -154,6 +158,9 @@ impl Worker {
             {
                 Ok(tasks) => {
                     let drained = tasks.len() < permits.len();
+                    if !tasks.is_empty() {
+                        self.claimed.notify_waiters();
+                    }
                     for (task, permit) in tasks.into_iter().zip(permits.drain(..)) {
                         let worker = self.clone();
                         running.spawn(async move {
