@@ -37,7 +37,9 @@ pub(crate) struct ServeConfig {
     /// Whose providers and routes a reload reads again (SIGHUP,
     /// `POST /api/v1/providers/reload`).
     pub(crate) config_file: Option<PathBuf>,
-    /// How often the plugins directory is checked for changes; zero never.
+    /// How long the plugins directory and the configuration file must be
+    /// quiet after a change before it is reloaded (without file
+    /// notifications, how often they are checked); zero: never.
     pub(crate) plugin_reload_interval: Duration,
     pub(crate) role: Role,
     pub(crate) shutdown_grace: Duration,
@@ -107,6 +109,16 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     reload::on_sighup(reconfigure.clone());
     let watcher = (!config.plugin_reload_interval.is_zero())
         .then(|| runtime.clone().watch(config.plugin_reload_interval));
+    let file_watcher = match (&config.config_file, &reconfigure) {
+        (Some(file), Some(reconfigure)) if !config.plugin_reload_interval.is_zero() => {
+            Some(reload::watch(
+                file.clone(),
+                reconfigure.clone(),
+                config.plugin_reload_interval,
+            ))
+        }
+        _ => None,
+    };
 
     let shutdown = Shutdown::default();
     // The signal stops claiming at once, before anything else hears of it.
@@ -206,7 +218,7 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     };
     tokio::join!(connections, workers);
-    if let Some(watcher) = watcher {
+    for watcher in [watcher, file_watcher].into_iter().flatten() {
         watcher.abort();
     }
     if let Some(retention) = retention {

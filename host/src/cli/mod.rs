@@ -86,9 +86,10 @@ struct ServeArgs {
     /// Directory of `<name>.wasm` providers [default: the bundled plugins].
     #[arg(long, env = "LLMHOST_PLUGINS_DIR")]
     plugins_dir: Option<PathBuf>,
-    /// Reload this many ms after the plugins directory last changed
-    /// (watched with inotify; checked this often where that is unavailable);
-    /// 0 only reloads on `POST /api/v1/providers/reload` [default: 2000].
+    /// Reload this many ms after the plugins directory or the `--config`
+    /// file last changed (watched with inotify; checked this often where
+    /// that is unavailable); 0 only reloads on `POST
+    /// /api/v1/providers/reload` (and the file at SIGHUP) [default: 2000].
     #[arg(long, env = "LLMHOST_PLUGIN_RELOAD_MS")]
     plugin_reload_ms: Option<u64>,
     /// Where compiled plugins are cached [default: DATA_DIR/cache].

@@ -55,7 +55,9 @@ pub(crate) struct Settings {
     /// Unset means the bundled plugins.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) plugins_dir: Option<PathBuf>,
-    /// How often the plugins directory is checked for changes, in ms; 0 never.
+    /// How long after the plugins directory or this file last changed it
+    /// is reloaded, in ms (without inotify, how often they are checked);
+    /// 0 never.
     pub(crate) plugin_reload_ms: u64,
     /// Where compiled plugins are cached; unset means `cache` in `data_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]

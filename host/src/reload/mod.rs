@@ -1,11 +1,16 @@
 //! Reloading the configuration file's providers and routes while serving
-//! (SIGHUP, `POST /api/v1/providers/reload`): the file is read and
+//! (SIGHUP, `POST /api/v1/providers/reload`, and the file written, which
+//! `watch` notices): the file is read and
 //! checked as at start-up, every instance opened and every route checked
 //! against the instances that would serve; only then are both put in force
 //! together. Anything wrong refuses the whole file with the reason, and
 //! what was in force keeps serving. Running calls and tasks keep the
 //! instance and route they began with. Other settings (listen address,
 //! database, workers, …) are read at start only.
+
+mod watch;
+
+pub(crate) use watch::spawn as watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
