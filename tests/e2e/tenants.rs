@@ -42,19 +42,27 @@ async fn call(
 }
 
 async fn create_key(server: &Server, body: Value) -> (String, String) {
-    let (status, _, key) = call(
-        server,
-        reqwest::Method::POST,
-        "/api/v1/keys",
-        ADMIN,
-        Some(body),
-    )
-    .await;
+    let (status, _, key) = post(server, "/api/v1/keys", ADMIN, body).await;
     assert_eq!(status, 201, "{key}");
     (
         key["id"].as_str().unwrap().to_owned(),
         key["key"].as_str().unwrap().to_owned(),
     )
+}
+
+/// GETs `path` with `token`.
+async fn get(server: &Server, path: &str, token: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    call(server, reqwest::Method::GET, path, token, None).await
+}
+
+/// POSTs `body` to `path` with `token`.
+async fn post(
+    server: &Server,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    call(server, reqwest::Method::POST, path, token, Some(body)).await
 }
 
 fn task(model: &str, prompt: &str) -> Value {
@@ -69,8 +77,6 @@ fn chat(model: &str) -> Value {
 async fn two_keys_are_each_served_in_their_scope_and_see_only_their_own_tasks() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--auth-token", ADMIN]).await;
-    let post = reqwest::Method::POST;
-    let get = reqwest::Method::GET;
 
     // One key made by the CLI: the key alone on stdout.
     let created = run_llmhost(
@@ -105,52 +111,24 @@ async fn two_keys_are_each_served_in_their_scope_and_see_only_their_own_tasks() 
     .await;
 
     // Each inside its scope, on the task API and /v1.
-    let (status, _, mine) = call(
-        &server,
-        post.clone(),
-        "/api/v1/tasks",
-        &a,
-        Some(task("echo", "a")),
-    )
-    .await;
+    let (status, _, mine) = post(&server, "/api/v1/tasks", &a, task("echo", "a")).await;
     assert_eq!(status, 201, "{mine}");
-    let (status, _, theirs) = call(
-        &server,
-        post.clone(),
-        "/api/v1/tasks",
-        &b,
-        Some(task("echo-slow:600000", "b")),
-    )
-    .await;
+    let (status, _, theirs) =
+        post(&server, "/api/v1/tasks", &b, task("echo-slow:600000", "b")).await;
     assert_eq!(status, 201, "{theirs}");
-    let (status, _, answer) = call(
-        &server,
-        post.clone(),
-        "/v1/chat/completions",
-        &a,
-        Some(chat("echo/echo")),
-    )
-    .await;
+    let (status, _, answer) = post(&server, "/v1/chat/completions", &a, chat("echo/echo")).await;
     assert_eq!(status, 200, "{answer}");
-    let (status, _, answer) = call(
+    let (status, _, answer) = post(
         &server,
-        post.clone(),
         "/v1/chat/completions",
         &b,
-        Some(chat("echo/echo-slow:1")),
+        chat("echo/echo-slow:1"),
     )
     .await;
     assert_eq!(status, 200, "{answer}");
 
     // Each refused outside it, naming the model.
-    let (status, _, refused) = call(
-        &server,
-        post.clone(),
-        "/api/v1/tasks",
-        &b,
-        Some(task("echo", "x")),
-    )
-    .await;
+    let (status, _, refused) = post(&server, "/api/v1/tasks", &b, task("echo", "x")).await;
     assert_eq!(status, 403, "{refused}");
     assert_eq!(refused["error"]["code"], "model_not_allowed");
     assert!(
@@ -160,12 +138,11 @@ async fn two_keys_are_each_served_in_their_scope_and_see_only_their_own_tasks() 
             .contains("\"echo/echo\""),
         "{refused}"
     );
-    let (status, _, refused) = call(
+    let (status, _, refused) = post(
         &server,
-        post.clone(),
         "/v1/chat/completions",
         &a,
-        Some(chat("echo/echo-slow:1")),
+        chat("echo/echo-slow:1"),
     )
     .await;
     assert_eq!(status, 403, "{refused}");
@@ -181,7 +158,7 @@ async fn two_keys_are_each_served_in_their_scope_and_see_only_their_own_tasks() 
             .unwrap()
             .contains("echo/echo-slow:1")
     );
-    let (_, _, models) = call(&server, get.clone(), "/v1/models", &a, None).await;
+    let (_, _, models) = get(&server, "/v1/models", &a).await;
     let ids: Vec<&str> = models["data"]
         .as_array()
         .unwrap()
@@ -193,34 +170,20 @@ async fn two_keys_are_each_served_in_their_scope_and_see_only_their_own_tasks() 
     // Only their own tasks: another's is not found, not even to cancel.
     let theirs_id = theirs["task_id"].as_str().unwrap();
     let mine_id = mine["task_id"].as_str().unwrap();
-    let (status, _, _) = call(
-        &server,
-        get.clone(),
-        &format!("/api/v1/tasks/{theirs_id}"),
-        &a,
-        None,
-    )
-    .await;
+    let (status, _, _) = get(&server, &format!("/api/v1/tasks/{theirs_id}"), &a).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = get(&server, &format!("/api/v1/tasks/{theirs_id}/events"), &a).await;
     assert_eq!(status, 404);
     let (status, _, _) = call(
         &server,
-        get.clone(),
-        &format!("/api/v1/tasks/{theirs_id}/events"),
-        &a,
-        None,
-    )
-    .await;
-    assert_eq!(status, 404);
-    let (status, _, _) = call(
-        &server,
-        post.clone(),
+        reqwest::Method::POST,
         &format!("/api/v1/tasks/{theirs_id}/cancel"),
         &a,
         None,
     )
     .await;
     assert_eq!(status, 404);
-    let (_, _, page) = call(&server, get.clone(), "/api/v1/tasks", &a, None).await;
+    let (_, _, page) = get(&server, "/api/v1/tasks", &a).await;
     let listed: Vec<&str> = page["tasks"]
         .as_array()
         .unwrap()
@@ -228,14 +191,7 @@ async fn two_keys_are_each_served_in_their_scope_and_see_only_their_own_tasks() 
         .map(|t| t["task_id"].as_str().unwrap())
         .collect();
     assert_eq!(listed, [mine_id], "{page}");
-    let (status, _, still) = call(
-        &server,
-        get.clone(),
-        &format!("/api/v1/tasks/{theirs_id}"),
-        &b,
-        None,
-    )
-    .await;
+    let (status, _, still) = get(&server, &format!("/api/v1/tasks/{theirs_id}"), &b).await;
     assert_eq!(
         (status, &still["status"]),
         (200, &json!("running")),
@@ -243,7 +199,7 @@ async fn two_keys_are_each_served_in_their_scope_and_see_only_their_own_tasks() 
     );
     let (status, _, cancelled) = call(
         &server,
-        post.clone(),
+        reqwest::Method::POST,
         &format!("/api/v1/tasks/{theirs_id}/cancel"),
         &b,
         None,
@@ -251,7 +207,7 @@ async fn two_keys_are_each_served_in_their_scope_and_see_only_their_own_tasks() 
     .await;
     assert_eq!(status, 202, "its own: {cancelled}");
     assert_eq!(cancelled["key_id"], b_id.as_str());
-    let (_, _, all) = call(&server, get.clone(), "/api/v1/tasks", ADMIN, None).await;
+    let (_, _, all) = get(&server, "/api/v1/tasks", ADMIN).await;
     assert_eq!(
         all["tasks"].as_array().unwrap().len(),
         2,
@@ -260,7 +216,7 @@ async fn two_keys_are_each_served_in_their_scope_and_see_only_their_own_tasks() 
 
     // A key manages nothing.
     for path in ["/api/v1/keys", "/api/v1/providers", "/metrics"] {
-        let (status, _, body) = call(&server, get.clone(), path, &a, None).await;
+        let (status, _, body) = get(&server, path, &a).await;
         assert_eq!(status, 403, "{path}: {body}");
         assert_eq!(body["error"]["code"], "forbidden");
     }
@@ -281,7 +237,7 @@ async fn keys_are_listed_updated_and_revoked_and_their_fields_checked() {
                "max_parallel": 8, "budget_usd": 50, "budget_period": "30d"}),
     )
     .await;
-    let (status, _, list) = call(&server, reqwest::Method::GET, "/api/v1/keys", ADMIN, None).await;
+    let (status, _, list) = get(&server, "/api/v1/keys", ADMIN).await;
     assert_eq!(status, 200);
     let listed = &list["keys"][0];
     assert_eq!(listed["id"], id.as_str());
@@ -321,35 +277,20 @@ async fn keys_are_listed_updated_and_revoked_and_their_fields_checked() {
         (json!({"name": ""}), "name"),
         (json!({"name": "x", "models": ["a b"]}), "models[0]"),
     ] {
-        let (status, _, error) = call(
-            &server,
-            reqwest::Method::POST,
-            "/api/v1/keys",
-            ADMIN,
-            Some(body.clone()),
-        )
-        .await;
+        let (status, _, error) = post(&server, "/api/v1/keys", ADMIN, body.clone()).await;
         assert_eq!(status, 422, "{body}: {error}");
         assert_eq!(error["error"]["param"], param, "{error}");
     }
-    let (status, _, error) = call(
+    let (status, _, error) = post(
         &server,
-        reqwest::Method::POST,
         "/api/v1/keys",
         ADMIN,
-        Some(json!({"name": "x", "colour": "red"})),
+        json!({"name": "x", "colour": "red"}),
     )
     .await;
     assert_eq!(status, 422, "an unknown field is refused: {error}");
 
-    let (status, _, _) = call(
-        &server,
-        reqwest::Method::POST,
-        "/api/v1/tasks",
-        &key,
-        Some(task("echo", "ok")),
-    )
-    .await;
+    let (status, _, _) = post(&server, "/api/v1/tasks", &key, task("echo", "ok")).await;
     assert_eq!(status, 201);
     let revoked = run_llmhost(
         &[
@@ -371,14 +312,7 @@ async fn keys_are_listed_updated_and_revoked_and_their_fields_checked() {
     );
     let shown: Value = serde_json::from_slice(&revoked.stdout).unwrap();
     assert!(shown["revoked_at"].is_string(), "{shown}");
-    let (status, _, error) = call(
-        &server,
-        reqwest::Method::POST,
-        "/api/v1/tasks",
-        &key,
-        Some(task("echo", "no")),
-    )
-    .await;
+    let (status, _, error) = post(&server, "/api/v1/tasks", &key, task("echo", "no")).await;
     assert_eq!(status, 401, "{error}");
     let (status, _, error) = call(
         &server,
@@ -468,14 +402,7 @@ async fn a_rotated_or_revoked_key_is_refused_at_once_on_every_process() {
     let dir = tempfile::tempdir().unwrap();
     let (first, second, _worker) = cluster(dir.path(), &db).await;
     let (id, old) = create_key(&first, json!({"name": "leaky", "rpm": 100})).await;
-    let (status, _, body) = call(
-        &second,
-        reqwest::Method::POST,
-        "/v1/chat/completions",
-        &old,
-        Some(chat("echo/echo")),
-    )
-    .await;
+    let (status, _, body) = post(&second, "/v1/chat/completions", &old, chat("echo/echo")).await;
     assert_eq!(status, 200, "{body}");
 
     // Rotation: a new secret, the same key; the old secret is refused on
@@ -483,14 +410,7 @@ async fn a_rotated_or_revoked_key_is_refused_at_once_on_every_process() {
     let key = keys_cli(&first, &["rotate", &id]).await.trim().to_owned();
     assert!(key.starts_with("lhk_") && key != old, "{key}");
     for server in [&second, &first] {
-        let (status, _, body) = call(
-            server,
-            reqwest::Method::POST,
-            "/v1/chat/completions",
-            &old,
-            Some(chat("echo/echo")),
-        )
-        .await;
+        let (status, _, body) = post(server, "/v1/chat/completions", &old, chat("echo/echo")).await;
         assert_eq!(status, 401, "{body}");
     }
     let shown: Value = serde_json::from_str(&keys_cli(&second, &["get", &id]).await).unwrap();
@@ -500,14 +420,7 @@ async fn a_rotated_or_revoked_key_is_refused_at_once_on_every_process() {
         "{shown}"
     );
     for server in [&first, &second] {
-        let (status, _, body) = call(
-            server,
-            reqwest::Method::POST,
-            "/v1/chat/completions",
-            &key,
-            Some(chat("echo/echo")),
-        )
-        .await;
+        let (status, _, body) = post(server, "/v1/chat/completions", &key, chat("echo/echo")).await;
         assert_eq!(status, 200, "{body}");
     }
     let (status, _, _) = call(
@@ -520,34 +433,18 @@ async fn a_rotated_or_revoked_key_is_refused_at_once_on_every_process() {
     .await;
     assert_eq!(status, 200);
     // Its usage is the same key's, before and after the rotation.
-    let (_, _, usage) = call(
+    let (_, _, usage) = get(
         &first,
-        reqwest::Method::GET,
         &format!("/api/v1/usage?group_by=key&key_id={id}"),
         ADMIN,
-        None,
     )
     .await;
     assert_eq!(usage["totals"]["requests"], 3, "{usage}");
     // The very next request, on the other process too.
     for server in [&second, &first] {
-        let (status, _, body) = call(
-            server,
-            reqwest::Method::POST,
-            "/v1/chat/completions",
-            &key,
-            Some(chat("echo/echo")),
-        )
-        .await;
+        let (status, _, body) = post(server, "/v1/chat/completions", &key, chat("echo/echo")).await;
         assert_eq!(status, 401, "{body}");
-        let (status, _, _) = call(
-            server,
-            reqwest::Method::POST,
-            "/api/v1/tasks",
-            &key,
-            Some(task("echo", "no")),
-        )
-        .await;
+        let (status, _, _) = post(server, "/api/v1/tasks", &key, task("echo", "no")).await;
         assert_eq!(status, 401);
     }
 }
@@ -567,6 +464,38 @@ fn holds(answers: &[(u16, reqwest::header::HeaderMap)], limit: usize) {
 }
 
 /// 50 clients at once, spread over both processes: what was admitted.
+/// Each 429 of a burst carries `Retry-After` (within the minute) and the
+/// limit's `x-ratelimit-*-<kind>` headers; each admitted answer its
+/// remaining count. A 503 (the database not answering in time under the
+/// burst) carries neither and is counted apart by the callers.
+fn limited_answers_say_when_to_retry(
+    answers: &[(u16, reqwest::header::HeaderMap)],
+    kind: &str,
+    limit: u32,
+) {
+    for (status, headers) in answers {
+        match status {
+            503 => {}
+            429 => {
+                let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+                assert!((1..=60).contains(&wait), "{wait}");
+                assert_eq!(
+                    headers[format!("x-ratelimit-limit-{kind}").as_str()],
+                    limit.to_string().as_str()
+                );
+                assert_eq!(
+                    headers[format!("x-ratelimit-remaining-{kind}").as_str()],
+                    "0"
+                );
+            }
+            _ => {
+                assert!((200..300).contains(status), "{status}");
+                assert!(headers.contains_key(format!("x-ratelimit-remaining-{kind}").as_str()));
+            }
+        }
+    }
+}
+
 async fn burst(
     servers: [&Server; 2],
     key: &str,
@@ -586,8 +515,7 @@ async fn burst(
             "/api/v1/tasks"
         };
         async move {
-            let (status, headers, body) =
-                call(server, reqwest::Method::POST, path, key, Some(body)).await;
+            let (status, headers, body) = post(server, path, key, body).await;
             // A loaded machine may keep the database from answering in
             // time: a 503 that says so, which the tests count apart.
             let unavailable = status == 503 && body["error"]["code"] == "store_unavailable";
@@ -625,20 +553,7 @@ async fn rpm_and_in_flight_limits_hold_across_two_processes_under_50_clients() {
     } else {
         assert!(admitted <= 40, "{admitted} over two minutes");
     }
-    for (status, headers) in &answers {
-        if *status == 503 {
-            continue;
-        }
-        if *status == 429 {
-            let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
-            assert!((1..=60).contains(&wait), "{wait}");
-            assert_eq!(headers["x-ratelimit-limit-requests"], "20");
-            assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
-        } else {
-            assert!((200..300).contains(status), "{status}");
-            assert!(headers.contains_key("x-ratelimit-remaining-requests"));
-        }
-    }
+    limited_answers_say_when_to_retry(&answers, "requests", 20);
 
     // In flight: slow tasks and calls hold their places, longer than the
     // burst takes on a loaded machine (one that finished would rightly let
@@ -655,12 +570,11 @@ async fn rpm_and_in_flight_limits_hold_across_two_processes_under_50_clients() {
     // Once they finished, the key is admitted again.
     let start = std::time::Instant::now();
     loop {
-        let (status, _, _) = call(
+        let (status, _, _) = post(
             &second,
-            reqwest::Method::POST,
             "/api/v1/tasks",
             &parallel_key,
-            Some(task("echo", "later")),
+            task("echo", "later"),
         )
         .await;
         if status == 201 {
@@ -709,33 +623,13 @@ async fn tpm_holds_across_two_processes_under_50_clients_with_requests_in_flight
     } else {
         assert!(admitted <= 14, "{admitted} over two minutes: {statuses:?}");
     }
-    for (status, headers) in &answers {
-        if *status == 503 {
-            continue;
-        }
-        if *status == 429 {
-            let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
-            assert!((1..=60).contains(&wait), "{wait}");
-            assert_eq!(headers["x-ratelimit-limit-tokens"], "60");
-            assert_eq!(headers["x-ratelimit-remaining-tokens"], "0");
-        } else {
-            assert!((200..300).contains(status), "{status}");
-            assert!(headers.contains_key("x-ratelimit-remaining-tokens"));
-        }
-    }
+    limited_answers_say_when_to_retry(&answers, "tokens", 60);
     // Once they finished, their reservations are given back and only
     // what they used counts: 2 each, in the minute they were admitted in.
     let start = std::time::Instant::now();
     for status in ["pending", "running"] {
         loop {
-            let (_, _, page) = call(
-                &first,
-                reqwest::Method::GET,
-                &format!("/api/v1/tasks?status={status}"),
-                ADMIN,
-                None,
-            )
-            .await;
+            let (_, _, page) = get(&first, &format!("/api/v1/tasks?status={status}"), ADMIN).await;
             if page["tasks"].as_array().is_some_and(Vec::is_empty) {
                 break;
             }
@@ -744,14 +638,8 @@ async fn tpm_holds_across_two_processes_under_50_clients_with_requests_in_flight
         }
     }
     loop {
-        let (status, headers, body) = call(
-            &second,
-            reqwest::Method::POST,
-            "/v1/chat/completions",
-            &key,
-            Some(chat("echo/echo")),
-        )
-        .await;
+        let (status, headers, body) =
+            post(&second, "/v1/chat/completions", &key, chat("echo/echo")).await;
         if status == 200 {
             if minute() == before && exact {
                 let remaining: i64 = headers["x-ratelimit-remaining-tokens"]
@@ -793,46 +681,17 @@ async fn a_budget_stops_its_key_after_the_request_that_crossed_it_until_the_peri
     .await;
     // 3 words in, 3 out: $0.006 a request.
     let ask = || json!({"model": "echo/echo", "messages": [{"role": "user", "content": "one two three"}]});
-    let post = reqwest::Method::POST;
-    let (status, _, first) = call(
-        &server,
-        post.clone(),
-        "/v1/chat/completions",
-        &key,
-        Some(ask()),
-    )
-    .await;
+    let (status, _, first) = post(&server, "/v1/chat/completions", &key, ask()).await;
     assert_eq!(status, 200, "{first}");
-    let (status, _, second) = call(
-        &server,
-        post.clone(),
-        "/v1/chat/completions",
-        &key,
-        Some(ask()),
-    )
-    .await;
+    let (status, _, second) = post(&server, "/v1/chat/completions", &key, ask()).await;
     assert_eq!(status, 200, "under the budget when it started: {second}");
-    let (status, headers, refused) = call(
-        &server,
-        post.clone(),
-        "/v1/chat/completions",
-        &key,
-        Some(ask()),
-    )
-    .await;
+    let (status, headers, refused) = post(&server, "/v1/chat/completions", &key, ask()).await;
     assert_eq!(status, 429, "{refused}");
     assert_eq!(refused["error"]["code"], "budget_exceeded");
     let message = refused["error"]["message"].as_str().unwrap();
     assert!(message.contains("$0.012 of its $0.01 budget"), "{message}");
     assert!(headers.contains_key("retry-after"));
-    let (status, _, refused) = call(
-        &server,
-        post.clone(),
-        "/api/v1/tasks",
-        &key,
-        Some(task("echo", "x")),
-    )
-    .await;
+    let (status, _, refused) = post(&server, "/api/v1/tasks", &key, task("echo", "x")).await;
     assert_eq!(
         (status, &refused["error"]["code"]),
         (429, &json!("budget_exceeded"))
@@ -841,14 +700,7 @@ async fn a_budget_stops_its_key_after_the_request_that_crossed_it_until_the_peri
     // The next period opens the key again.
     let start = std::time::Instant::now();
     loop {
-        let (status, _, body) = call(
-            &server,
-            post.clone(),
-            "/v1/chat/completions",
-            &key,
-            Some(ask()),
-        )
-        .await;
+        let (status, _, body) = post(&server, "/v1/chat/completions", &key, ask()).await;
         if status == 200 {
             break;
         }
@@ -859,14 +711,7 @@ async fn a_budget_stops_its_key_after_the_request_that_crossed_it_until_the_peri
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (_, _, usage) = call(
-        &server,
-        reqwest::Method::GET,
-        "/api/v1/usage?group_by=key",
-        &key,
-        None,
-    )
-    .await;
+    let (_, _, usage) = get(&server, "/api/v1/usage?group_by=key", &key).await;
     assert_eq!(usage["totals"]["requests"], 3, "{usage}");
     assert_eq!(usage["totals"]["cost_usd"], 0.018, "{usage}");
 }
@@ -906,11 +751,10 @@ async fn usage_totals_equal_the_attempts_recorded_after_a_worker_is_killed_mid_r
     ];
     let doomed = Server::start_worker(dir.path(), &worker_args).await;
     let (key_id, key) = create_key(&api, json!({"name": "metered"})).await;
-    let post = reqwest::Method::POST;
     let mut victims = Vec::new();
     for i in 0..4 {
         let body = task("echo-slow:3000", &format!("victim number {i}"));
-        let (status, _, task) = call(&api, post.clone(), "/api/v1/tasks", &key, Some(body)).await;
+        let (status, _, task) = post(&api, "/api/v1/tasks", &key, body).await;
         assert_eq!(status, 201, "{task}");
         victims.push(task["task_id"].as_str().unwrap().to_owned());
     }
@@ -922,12 +766,11 @@ async fn usage_totals_equal_the_attempts_recorded_after_a_worker_is_killed_mid_r
     doomed.kill().await;
     let mut others = Vec::new();
     for i in 0..6 {
-        let (_, _, task) = call(
+        let (_, _, task) = post(
             &api,
-            post.clone(),
             "/api/v1/tasks",
             &key,
-            Some(task("echo", &format!("other {i}"))),
+            task("echo", &format!("other {i}")),
         )
         .await;
         others.push(task["task_id"].as_str().unwrap().to_owned());
@@ -942,14 +785,7 @@ async fn usage_totals_equal_the_attempts_recorded_after_a_worker_is_killed_mid_r
         output += usage["output_tokens"].as_i64().unwrap();
         cost_nanousd += (usage["cost_usd"].as_f64().unwrap() * 1e9).round() as i64;
     }
-    let (status, _, usage) = call(
-        &api,
-        reqwest::Method::GET,
-        &format!("/api/v1/usage?key_id={key_id}"),
-        ADMIN,
-        None,
-    )
-    .await;
+    let (status, _, usage) = get(&api, &format!("/api/v1/usage?key_id={key_id}"), ADMIN).await;
     assert_eq!(status, 200, "{usage}");
     let totals = &usage["totals"];
     // One record per attempt: the killed ones as interrupted, without
@@ -982,12 +818,10 @@ async fn usage_totals_equal_the_attempts_recorded_after_a_worker_is_killed_mid_r
         line.starts_with(&format!("{key_id},metered,,,,{attempts},{input},{output},")),
         "{csv}"
     );
-    let (_, _, by_outcome) = call(
+    let (_, _, by_outcome) = get(
         &api,
-        reqwest::Method::GET,
         &format!("/api/v1/usage?group_by=outcome&key_id={key_id}"),
         ADMIN,
-        None,
     )
     .await;
     let groups = by_outcome["groups"].as_array().unwrap();
@@ -1027,7 +861,6 @@ async fn tpm_counts_the_tokens_each_answer_used_in_the_keys_minute() {
     // still a tenant's.
     let server = Server::start(dir.path(), &[]).await;
     let (_, key) = create_key(&server, json!({"name": "wordy", "tpm": 30})).await;
-    let post = reqwest::Method::POST;
     // 3 words in and 3 out: 6 tokens a request, on /v1 and as a task. A
     // request reserves 11 while it runs: 4 for its 13 bytes of text, 4 for
     // its message, and its max_tokens.
@@ -1035,12 +868,11 @@ async fn tpm_counts_the_tokens_each_answer_used_in_the_keys_minute() {
         "messages": [{"role": "user", "content": "one two three"}]});
     let minute = || llmhost_store::now_ms() / 60_000;
     let before = minute();
-    let (status, _, task) = call(
+    let (status, _, task) = post(
         &server,
-        post.clone(),
         "/api/v1/tasks",
         &key,
-        Some(task("echo", "one two three")),
+        task("echo", "one two three"),
     )
     .await;
     assert_eq!(status, 201, "{task}");
@@ -1049,14 +881,8 @@ async fn tpm_counts_the_tokens_each_answer_used_in_the_keys_minute() {
         .await;
     let mut remaining = Vec::new();
     for _ in 0..4 {
-        let (status, headers, body) = call(
-            &server,
-            post.clone(),
-            "/v1/chat/completions",
-            &key,
-            Some(ask.clone()),
-        )
-        .await;
+        let (status, headers, body) =
+            post(&server, "/v1/chat/completions", &key, ask.clone()).await;
         assert_eq!(status, 200, "{body}");
         remaining.push(
             headers["x-ratelimit-remaining-tokens"]
@@ -1065,14 +891,7 @@ async fn tpm_counts_the_tokens_each_answer_used_in_the_keys_minute() {
                 .to_owned(),
         );
     }
-    let (status, headers, refused) = call(
-        &server,
-        post.clone(),
-        "/v1/chat/completions",
-        &key,
-        Some(ask.clone()),
-    )
-    .await;
+    let (status, headers, refused) = post(&server, "/v1/chat/completions", &key, ask.clone()).await;
     if minute() != before {
         // A new minute began: its tokens count anew.
         return;
@@ -1107,14 +926,12 @@ async fn every_attempt_and_every_target_called_is_in_the_usage_ledger() {
     // a tenant's.
     let server = Server::start(dir.path(), &["--config", &config, "--max-attempts", "2"]).await;
     let (key_id, key) = create_key(&server, json!({"name": "unlucky"})).await;
-    let post = reqwest::Method::POST;
     // A task that fails twice (retried once): two attempts.
-    let (status, _, task) = call(
+    let (status, _, task) = post(
         &server,
-        post.clone(),
         "/api/v1/tasks",
         &key,
-        Some(task("echo-error:rate_limited", "one two")),
+        task("echo-error:rate_limited", "one two"),
     )
     .await;
     assert_eq!(status, 201, "{task}");
@@ -1127,32 +944,23 @@ async fn every_attempt_and_every_target_called_is_in_the_usage_ledger() {
         "{done}"
     );
     // A failed /v1 call, and a routed one whose first target failed.
-    let (status, _, body) = call(
+    let (status, _, body) = post(
         &server,
-        post.clone(),
         "/v1/chat/completions",
         &key,
-        Some(chat("echo/echo-error:upstream_unavailable")),
+        chat("echo/echo-error:upstream_unavailable"),
     )
     .await;
     assert!(status >= 500, "{status} {body}");
-    let (status, _, body) = call(
-        &server,
-        post.clone(),
-        "/v1/chat/completions",
-        &key,
-        Some(chat("flaky")),
-    )
-    .await;
+    let (status, _, body) = post(&server, "/v1/chat/completions", &key, chat("flaky")).await;
     assert_eq!(status, 200, "{body}");
     // A task over the route: it keeps its route, moves on past the failing
     // target, and its attempt is the answering target's.
-    let (status, _, routed) = call(
+    let (status, _, routed) = post(
         &server,
-        post.clone(),
         "/api/v1/tasks",
         &key,
-        Some(json!({"model": "flaky", "prompt": "hi"})),
+        json!({"model": "flaky", "prompt": "hi"}),
     )
     .await;
     assert_eq!(status, 201, "{routed}");
@@ -1162,12 +970,10 @@ async fn every_attempt_and_every_target_called_is_in_the_usage_ledger() {
     assert_eq!(routed["status"], "completed", "{routed}");
     assert_eq!(routed["route"], "flaky", "{routed}");
 
-    let (_, _, usage) = call(
+    let (_, _, usage) = get(
         &server,
-        reqwest::Method::GET,
         &format!("/api/v1/usage?group_by=model,outcome&key_id={key_id}"),
         ADMIN,
-        None,
     )
     .await;
     let row = |model: &str, outcome: &str| {
