@@ -97,23 +97,28 @@ function isActiveText(status) {
  * Every attempt the task records (`attempt_log`: each target each claim
  * tried, with its outcome, duration, time to first token and error code). A task without a log
  * yet (running its first attempt, or from before the log existed) shows
- * its latest attempt from the task's own fields.
+ * its latest attempt from the task's own fields. An attempt whose worker
+ * stopped is `interrupted`; over a route its target is not known.
  */
 function attemptsView(task) {
-  const rows = task.attempt_log?.length ? task.attempt_log : (task.attempts ? [{
+  const log = task.attempt_log ?? [];
+  // The latest attempt from the task's own fields when the log does not
+  // have it yet (it is running, or the log predates it).
+  const latest = task.attempts && !log.some((a) => a.attempt === task.attempts) ? [{
     attempt: task.attempts,
-    target: task.provider,
+    target: task.route ? "" : `${task.provider}/${task.model}`,
     started_at: task.started_at,
     duration_ms: duration(task.started_at, task.completed_at),
     outcome: task.status,
     error_code: task.error_code,
     error_message: task.error_message,
-  }] : []);
+  }] : [];
+  const rows = [...log, ...latest];
   if (!rows.length) return h("p.muted", "Not attempted yet.");
   return h("div.table-wrap", h("table", { id: "attempts-table" },
     h("thead", h("tr", ["#", "Target", "Started", "Duration", "First token", "Outcome", "Error"].map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", rows.map((a) => h("tr", { "data-target": a.target },
-      h("td.num", a.attempt), h("td.mono", a.target), h("td", time(a.started_at)),
+      h("td.num", a.attempt), h("td.mono", a.target || (task.route ? `route ${task.route}` : "")), h("td", time(a.started_at)),
       h("td.num", ms(a.duration_ms)), h("td.num", ms(a.first_token_ms)),
       h("td", badge(a.outcome)),
       h("td", a.error_code ? [h("span.mono", a.error_code), a.error_message ? `: ${a.error_message}` : ""] : "")))),

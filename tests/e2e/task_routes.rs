@@ -218,8 +218,20 @@ async fn routed_tasks_walk_their_route_and_keep_their_log_through_kill_9(databas
         let task = server.wait_until_finished(id).await;
         assert_eq!(task["status"], "completed", "{task}");
         assert_eq!(task["attempts"], 2, "the killed attempt counts: {task}");
-        // The killed attempt recorded no outcome, so no walk.
-        assert_eq!(log_of(&task), steady_walk(2), "{task}");
+        // The killed attempt said nothing of its walk: the rescuer
+        // recorded it as interrupted, with no target (which one was in
+        // flight died with the process), before the second one's walk.
+        let interrupted = (
+            1,
+            String::new(),
+            "interrupted".to_owned(),
+            Some("lease_expired".to_owned()),
+        );
+        assert_eq!(
+            log_of(&task),
+            [vec![interrupted], steady_walk(2)].concat(),
+            "{task}"
+        );
     }
 }
 

@@ -301,7 +301,9 @@ impl TaskError {
 pub struct AttemptRecord {
     /// The claim it was made under (`attempts` when it ran).
     pub attempt: u32,
-    /// `<instance>/<model>`.
+    /// `<instance>/<model>`; empty for an `interrupted` attempt of a task
+    /// over a route (the target in flight died with its worker).
+    #[serde(default)]
     pub target: String,
     pub outcome: AttemptOutcome,
     /// The failure's error code; null when completed.
@@ -322,6 +324,9 @@ pub struct AttemptRecord {
 pub enum AttemptOutcome {
     Completed,
     Failed,
+    /// Its worker stopped (killed, frozen past its lease) before it said
+    /// how the attempt ended; the rescuer recorded it, `lease_expired`.
+    Interrupted,
 }
 
 /// A task as it was committed.

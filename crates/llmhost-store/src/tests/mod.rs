@@ -168,6 +168,8 @@ macro_rules! all_store_tests {
                 rescue_cancels_an_expired_task_whose_cancel_was_requested,
                 rescue_racing_a_completion_leaves_it_completed,
                 rescue_leaves_live_leases_alone,
+                rescue_ends_the_attempt_log_with_the_interrupted_attempt,
+                a_released_attempt_ends_the_log_as_interrupted,
             ],
             batch: [
                 concurrent_completions_are_each_applied_with_their_own_result,

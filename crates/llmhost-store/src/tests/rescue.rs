@@ -89,3 +89,105 @@ pub(super) async fn rescue_leaves_live_leases_alone(store: Store) {
     );
     assert_eq!(status(&store, &task.id).await, TaskStatus::Running);
 }
+
+/// The attempt a stopped worker never finished is in the task's log, as
+/// `interrupted` with `lease_expired` and its start and duration; the next
+/// attempt's entries follow it. Over a route, which target was in flight
+/// is not known: the entry names none, and the usage ledger attributes the
+/// attempt to the route as before.
+pub(super) async fn rescue_ends_the_attempt_log_with_the_interrupted_attempt(store: Store) {
+    let task = new_task("echo");
+    insert(&store, &task).await;
+    let claimed = claim_and_expire(&store).await;
+    let before = chrono::Utc::now();
+    store.rescue_expired(now_ms()).await.unwrap();
+    let read = store.get(&task.id).await.unwrap().unwrap();
+    assert_eq!(read.status, TaskStatus::Pending);
+    let [entry] = read.attempt_log.as_slice() else {
+        panic!("one entry: {:?}", read.attempt_log);
+    };
+    assert_eq!(entry.attempt, claimed.attempt);
+    assert_eq!(entry.target, format!("echo/{}", task.model));
+    assert_eq!(entry.outcome, AttemptOutcome::Interrupted);
+    assert_eq!(entry.error_code.as_deref(), Some("lease_expired"));
+    assert_eq!(entry.first_token_ms, None);
+    // Claimed at most a few ms (plus the 5 ms wait) before the rescue.
+    assert!((5..10_000).contains(&entry.duration_ms), "{entry:?}");
+    let started = read.started_at.expect("it was started");
+    assert!(
+        (entry.started_at - started).num_milliseconds().abs() <= 1,
+        "{entry:?} vs {started}"
+    );
+    assert!(entry.started_at <= before, "{entry:?}");
+
+    // The next claim carries it, and its own outcome's log keeps it first.
+    let again = claim(&store, "w2", LEASE).await.unwrap().unwrap();
+    assert_eq!(again.attempt_log, read.attempt_log);
+    let mine = AttemptRecord {
+        attempt: again.attempt,
+        target: entry.target.clone(),
+        outcome: AttemptOutcome::Completed,
+        error_code: None,
+        duration_ms: 1,
+        first_token_ms: Some(1),
+        started_at: chrono::Utc::now(),
+    };
+    let log = [entry.clone(), mine.clone()];
+    assert_eq!(
+        store
+            .complete_logged(&task.id, again.attempt, &answer("after"), &log)
+            .await
+            .unwrap(),
+        Fenced::Applied
+    );
+    let done = store.get(&task.id).await.unwrap().unwrap();
+    assert_eq!(done.attempt_log, log);
+
+    // A routed task's interrupted attempt names no target.
+    let mut routed = new_task("smart");
+    routed.route = Some("smart".into());
+    routed.max_attempts = 1;
+    insert(&store, &routed).await;
+    claim_and_expire(&store).await;
+    store.rescue_expired(now_ms()).await.unwrap();
+    let read = store.get(&routed.id).await.unwrap().unwrap();
+    assert_eq!(read.status, TaskStatus::Failed);
+    let [entry] = read.attempt_log.as_slice() else {
+        panic!("one entry: {:?}", read.attempt_log);
+    };
+    assert_eq!(
+        (entry.target.as_str(), entry.outcome),
+        ("", AttemptOutcome::Interrupted)
+    );
+}
+
+/// A worker shutting down hands its attempt back with the same entry, with
+/// no error code: nothing failed, the attempt was given up.
+pub(super) async fn a_released_attempt_ends_the_log_as_interrupted(store: Store) {
+    let task = new_task("echo");
+    insert(&store, &task).await;
+    let claimed = claim(&store, "w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(
+        store.release(&task.id, claimed.attempt).await.unwrap(),
+        Fenced::Applied
+    );
+    let read = store.get(&task.id).await.unwrap().unwrap();
+    assert_eq!(read.status, TaskStatus::Pending);
+    let [entry] = read.attempt_log.as_slice() else {
+        panic!("one entry: {:?}", read.attempt_log);
+    };
+    assert_eq!(
+        (
+            entry.attempt,
+            entry.target.as_str(),
+            entry.outcome,
+            entry.error_code.as_deref()
+        ),
+        (
+            claimed.attempt,
+            format!("echo/{}", task.model).as_str(),
+            AttemptOutcome::Interrupted,
+            None
+        )
+    );
+}

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::millis;
+use super::{log_with_interrupted_attempt, millis};
 use crate::backend::on_writer;
 use crate::error_code::ErrorCode;
 use crate::row::json;
@@ -168,20 +168,23 @@ impl Store {
     }
 
     /// Hands a running attempt back to `pending`, due now (a worker shutting
-    /// down before its call finished).
+    /// down before its call finished); its log ends with the attempt, as
+    /// `interrupted`.
     pub async fn release(&self, id: &str, attempt: u32) -> Result<Fenced> {
+        let sql = format!(
+            "UPDATE tasks SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, \
+                 attempt_log = {}, run_at = $3, updated_at = $3 \
+             WHERE id = $1 AND status = 'running' AND attempts = $2",
+            log_with_interrupted_attempt(self.backend(), "$3", "NULL")
+        );
         let rows = on_writer!(self.backend(), |pool| {
-            sqlx::query(
-                "UPDATE tasks SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, \
-                     run_at = $3, updated_at = $3 \
-                 WHERE id = $1 AND status = 'running' AND attempts = $2",
-            )
-            .bind(id)
-            .bind(i64::from(attempt))
-            .bind(now_ms())
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(&sql)
+                .bind(id)
+                .bind(i64::from(attempt))
+                .bind(now_ms())
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         if rows == 1 {
             self.wake_workers();

@@ -3,7 +3,16 @@
 //! requested), for every such task in one statement (`Store::rescue_expired`,
 //! and `Store::recover_after_restart` at start-up). Not fenced by an
 //! attempt: the lease's expiry is what lets the rescuer take the task.
+//!
+//! The same statement ends the task's attempt log with the attempt its
+//! worker never finished (`interrupted`, `lease_expired`, from its start
+//! to now): a task that lived through a kill -9 shows every attempt it
+//! had. Its target is the task's `<provider>/<model>`; a task over a route
+//! has none (which target was in flight died with the worker), and the
+//! usage ledger's trigger then attributes the attempt to the route, as it
+//! did before the entry existed.
 
+use super::log_with_interrupted_attempt;
 use crate::backend::on_writer;
 use crate::error_code::ErrorCode;
 use crate::{Rescued, Result, Store, now_ms};
@@ -28,11 +37,10 @@ impl Store {
     }
 
     async fn rescue(&self, expired_before: i64, now: i64) -> Result<Rescued> {
-        let rows: Vec<(String,)> = on_writer!(self.backend(), |pool| {
-            sqlx::query_as(
-                "UPDATE tasks SET \
-                     status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' \
-                         WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END, \
+        let sql = format!(
+            "UPDATE tasks SET attempt_log = {}, \
+                 status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' \
+                     WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END, \
                      error_code = CASE WHEN cancel_requested_at IS NOT NULL THEN $3 \
                          WHEN attempts < max_attempts THEN error_code ELSE $2 END, \
                      error_message = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled by request' \
@@ -43,13 +51,16 @@ impl Store {
                      run_at = $1, lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
                  WHERE status = 'running' AND lease_expires_at < $4 \
                  RETURNING status",
-            )
-            .bind(now)
-            .bind(ErrorCode::LeaseExpired.as_str())
-            .bind(ErrorCode::Cancelled.as_str())
-            .bind(expired_before)
-            .fetch_all(pool)
-            .await?
+            log_with_interrupted_attempt(self.backend(), "$1", "$2")
+        );
+        let rows: Vec<(String,)> = on_writer!(self.backend(), |pool| {
+            sqlx::query_as(&sql)
+                .bind(now)
+                .bind(ErrorCode::LeaseExpired.as_str())
+                .bind(ErrorCode::Cancelled.as_str())
+                .bind(expired_before)
+                .fetch_all(pool)
+                .await?
         });
         let rescued = count_rescued(rows.iter().map(|(s,)| s.as_str()));
         if rescued.requeued > 0 {
