@@ -310,4 +310,21 @@ async fn weighted_follows_its_weights_and_least_busy_and_latency_prefer_the_fast
     let (to_fast, to_slow) = (fast.served("quick"), slow.served("quick"));
     assert!(to_slow <= 1, "slow served {to_slow} after being measured");
     assert_eq!(to_fast + to_slow, 20);
+    // What the route learnt is exported: the slow upstream answers after
+    // 2 s, the fast one at once.
+    let slow_s = metric(
+        server,
+        "llmhost_deployment_latency_seconds{target=\"slow/quick\"} ",
+    )
+    .await;
+    let fast_s = metric(
+        server,
+        "llmhost_deployment_latency_seconds{target=\"fast/quick\"} ",
+    )
+    .await;
+    assert!(slow_s >= 2.0, "slow/quick {slow_s} s");
+    assert!(
+        fast_s < slow_s / 4.0,
+        "fast/quick {fast_s} s, slow/quick {slow_s} s"
+    );
 }
