@@ -1,24 +1,31 @@
-// Playground: pick a provider's model, chat, and watch each answer stream.
-// Each turn is a task (POST /api/v1/tasks with the conversation so far),
+// Playground: pick a provider's model or a route, chat, and watch each
+// answer stream. Each turn is a task (POST /api/v1/tasks with the
+// conversation so far; over a route, its alias as the model and no provider),
 // followed through its event stream, so it shows up in Tasks like any
 // other. Tools (a JSON list) may be offered; the model's tool calls are
 // shown with the answer.
 
-import { api, stream } from "./api.js";
+import { api, stream, ApiError } from "./api.js";
 import { h, errorBox, announce } from "./dom.js";
 
 export async function playgroundPage(main, signal) {
-  const { providers } = await api("/api/v1/providers");
+  const [{ providers }, routes] = await Promise.all([api("/api/v1/providers"), routeNames()]);
   // A model id may be a pattern (`echo-slow:<ms>`): the field is free text,
-  // suggesting the chosen provider's models.
+  // suggesting the chosen provider's models. A route is its own choice: its
+  // alias is the model, so the field is fixed to it.
   const provider = h("select", { id: "pg-provider", name: "provider" },
-    providers.map((p) => h("option", { value: p.name }, p.name)));
+    h("optgroup", { label: "Providers" }, providers.map((p) => h("option", { value: p.name }, p.name))),
+    routes.length ? h("optgroup", { label: "Routes" },
+      routes.map((r) => h("option", { value: `route:${r}`, "data-route": r }, `route ${r}`))) : null);
   const models = h("datalist", { id: "pg-models" });
   const model = h("input", { id: "pg-model", name: "model", list: "pg-models", required: true, size: 24 });
+  const routeOf = () => provider.selectedOptions[0]?.dataset.route;
   const suggest = () => {
-    const p = providers.find((x) => x.name === provider.value);
+    const route = routeOf();
+    const p = route ? null : providers.find((x) => x.name === provider.value);
     models.replaceChildren(...(p?.models ?? []).map((m) => h("option", { value: m.id }, m.description)));
-    model.value = p?.models[0]?.id ?? "";
+    model.value = route ?? p?.models[0]?.id ?? "";
+    model.readOnly = Boolean(route);
   };
   provider.addEventListener("change", suggest);
   suggest();
@@ -45,7 +52,8 @@ export async function playgroundPage(main, signal) {
     e.preventDefault();
     const text = prompt.value.trim();
     if (!text) return;
-    const body = { provider: provider.value, model: model.value.trim(), messages: [] };
+    const route = routeOf();
+    const body = route ? { model: route, messages: [] } : { provider: provider.value, model: model.value.trim(), messages: [] };
     if (system.value.trim()) body.messages.push({ role: "system", content: system.value.trim() });
     const turn = { role: "user", content: text };
     body.messages.push(...history, turn);
@@ -72,6 +80,16 @@ export async function playgroundPage(main, signal) {
       send.disabled = false;
     }
   });
+}
+
+/** The routes' aliases; none from a server that does not list them. */
+async function routeNames() {
+  try {
+    return (await api("/api/v1/routes")).routes.map((r) => r.name);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return [];
+    throw err;
+  }
 }
 
 async function follow(id, answer, meta, history, signal) {

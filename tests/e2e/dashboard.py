@@ -228,11 +228,95 @@ with sync_playwright() as p:
     shot(page, "overview")
     ok("overview counts")
 
+    # The overview is live: a task submitted meanwhile is counted without a reload.
+    # (The cancel scenario's listener appends to whatever `navigations` is now.)
+    navigations = []
+    submit({"provider": "echo", "model": "echo", "prompt": "counted live"})
+    expect(page.locator("[data-count=completed] .n")).to_have_text("4")
+    assert navigations == [], f"the page reloaded: {navigations}"
+    ok("overview live")
+
+    # The routes page: the route `flaky`, its strategy and targets, and what this
+    # process has seen of each (the routed task above failed on the first once).
+    page.get_by_role("link", name="Routes").click()
+    flaky = page.locator("[data-route=flaky]")
+    expect(flaky.get_by_role("heading")).to_contain_text("flaky fallback")
+    targets = flaky.locator("tbody tr")
+    expect(targets).to_have_count(2)
+    first, second = targets.nth(0), targets.nth(1)
+    expect(first.locator("td").nth(0)).to_have_text("echo/echo-error:rate_limited")
+    expect(first.locator("td").nth(1)).to_have_text("target")
+    expect(first).to_contain_text("failures total: 1")
+    expect(first).to_contain_text("cooldown left ms:")
+    expect(second.locator("td").nth(0)).to_have_text("echo/echo")
+    expect(second).to_contain_text("failures total: 0")
+    expect(second).to_contain_text("state: healthy")
+    expect(flaky.locator("p .chip", has_text="rate_limited")).to_have_count(1)  # a code that falls back
+    shot(page, "routes")
+    ok("routes page")
+
+    # The playground over a route: its alias is the model; the answer comes from
+    # the target that answered.
+    page.get_by_role("link", name="Playground").click()
+    page.get_by_label("Provider").select_option("route:flaky")
+    expect(page.get_by_label("Model", exact=True)).to_have_value("flaky")
+    page.get_by_label("Message").fill("over the route")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("[data-answer]")).to_have_text("over the route")
+    expect(page.locator("[data-pg-status]")).to_have_text("completed")
+
+    # A model that calls tools: the call is shown with its arguments.
+    page.get_by_role("button", name="New chat").click()
+    page.get_by_label("Provider").select_option("echo")
+    page.get_by_label("Model", exact=True).fill("echo-tools")
+    page.get_by_text("Tools (JSON)").click()
+    page.get_by_label("Tools the model may call").fill(json.dumps(
+        [{"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]))
+    page.get_by_label("Message").fill("Oslo")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("[data-pg-status]")).to_have_text("completed")
+    call_shown = page.locator(".tool-call")
+    expect(call_shown).to_have_count(1)
+    expect(call_shown).to_contain_text("get_weather")
+    expect(call_shown).to_contain_text("Oslo")
+    ok("playground route and tool call")
+
+    # A running task's page shows its text growing before it completes.
+    long_words = " ".join(f"word{i}" for i in range(40))
+    dripping = submit({"provider": "echo", "model": "echo-drip:150", "prompt": long_words})
+    page.goto(f"{BASE}/ui#/tasks/{dripping['task_id']}")
+    page.wait_for_function(
+        """(full) => {
+            const t = document.querySelector('#live-text');
+            const s = document.querySelector('#task-status [data-status]');
+            return t && s && s.dataset.status === 'running' && t.textContent.length > 0
+                && t.textContent.length < full.length && full.startsWith(t.textContent);
+        }""",
+        arg=long_words,
+    )
+    expect(page.locator("#task-status [data-status=completed]")).to_be_visible()
+    expect(page.locator("#task-result pre").first).to_have_text(long_words)
+    ok("task detail live text")
+
+    # Resubmit from a failed task's page: a new task, whose page opens.
+    page.goto(f"{BASE}/ui#/tasks/{failed['task_id']}")
+    expect(page.locator("#task-status [data-status=failed]")).to_be_visible()
+    page.get_by_role("button", name="Resubmit as new task").click()
+    expect(page).not_to_have_url(re.compile(re.escape(failed["task_id"]) + "$"))
+    expect(page).to_have_url(re.compile(r"#/tasks/[^/]+$"))
+    resubmitted = page.url.rsplit("/", 1)[1]
+    assert resubmitted != failed["task_id"]
+    expect(page.get_by_role("heading", level=1)).to_contain_text(resubmitted)
+    expect(page.locator("dl.facts").first).to_contain_text(f'"resubmitted_from":"{failed["task_id"]}"')
+    expect(page.locator("#task-status [data-status=failed]")).to_be_visible()
+    expect(page.locator("#task-error")).to_contain_text("invalid_request")
+    ok("resubmit")
+
     # Phone width, dark: every page still shows its heading.
     page.set_viewport_size({"width": 390, "height": 844})
     page.emulate_media(color_scheme="dark")
     for route, heading in [("overview", "Overview"), ("tasks", "Tasks"), ("providers", "Providers"),
-                           ("keys", "Keys and usage"), ("playground", "Playground")]:
+                           ("routes", "Routes"), ("keys", "Keys and usage"), ("playground", "Playground")]:
         page.goto(f"{BASE}/ui#/{route}")
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         if route == "overview":
@@ -256,7 +340,7 @@ with sync_playwright() as p:
                  "icon.svg"]:
         bodies.append((name, page.request.get(f"{BASE}/ui/{name}").text()))
     loaded = {"overview": ".chart svg", "tasks": "#tasks-table", "providers": "[data-provider=vendor]",
-              "keys": "#keys-table", "playground": "#pg-model", f"tasks/{task_id}": "#attempts-table"}
+              "routes": "[data-route=flaky]", "keys": "#keys-table", "playground": "#pg-model", f"tasks/{task_id}": "#attempts-table"}
     for route, shown in loaded.items():
         page.goto(f"{BASE}/ui#/{route}")
         expect(page.locator(shown).first).to_be_visible()
