@@ -1,4 +1,4 @@
-// Tasks: the list, filtered (status, provider, model, error code, time
+// Tasks: the list, filtered (status, provider, route, model, error code, time
 // range) or searched (id or Idempotency-Key), newest first, paged by the
 // API's keyset cursor. The filters live in the page's address (#/tasks?…),
 // so a filtered view can be bookmarked; the token never does. The page
@@ -9,7 +9,7 @@ import { api, stream, query } from "./api.js";
 import { h, badge, time, errorBox, announce, routeParams } from "./dom.js";
 import { cancelTask, resubmit, isActive } from "./actions.js";
 
-const FILTERS = ["status", "provider", "model", "error_code", "created_after", "created_before", "q"];
+const FILTERS = ["status", "provider", "route", "model", "error_code", "created_after", "created_before", "q"];
 const STATUSES = ["", "pending", "running", "completed", "failed", "cancelled"];
 
 export async function tasksPage(main, signal) {
@@ -24,6 +24,7 @@ export async function tasksPage(main, signal) {
     field("status", "Status", h("select", { id: "f-status", name: "status" },
       STATUSES.map((s) => h("option", { value: s, selected: s === value("status") }, s || "any")))),
     field("provider", "Provider", input("provider", { list: "providers-list", size: 12 })),
+    field("route", "Route", input("route", { size: 10 })),
     field("model", "Model", input("model", { size: 12 })),
     field("error_code", "Error code", input("error_code", { size: 14 })),
     field("created_after", "Created after", h("input", { id: "f-created_after", name: "created_after", type: "datetime-local", value: local(value("created_after")) })),

@@ -264,6 +264,17 @@ with sync_playwright() as p:
     page.get_by_role("button", name="Send").click()
     expect(page.locator("[data-answer]")).to_have_text("over the route")
     expect(page.locator("[data-pg-status]")).to_have_text("completed")
+    route_task = page.locator("#pg-log a").first.inner_text().removeprefix("task ")
+
+    # The task list by route: the two tasks over `flaky` (the attempts scenario's
+    # and this one), nothing else.
+    page.get_by_role("link", name="Tasks", exact=True).click()
+    page.get_by_label("Route").fill("flaky")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#tasks-table tbody tr")).to_have_count(2)
+    expect(page.locator(f"tr[data-task='{route_task}']")).to_be_visible()
+    expect(page.locator(f"tr[data-task='{routed['task_id']}']")).to_be_visible()
+    page.get_by_role("link", name="Playground").click()
 
     # A model that calls tools: the call is shown with its arguments.
     page.get_by_role("button", name="New chat").click()
@@ -279,7 +290,7 @@ with sync_playwright() as p:
     expect(call_shown).to_have_count(1)
     expect(call_shown).to_contain_text("get_weather")
     expect(call_shown).to_contain_text("Oslo")
-    ok("playground route and tool call")
+    ok("playground route, task list by route, tool call")
 
     # A running task's page shows its text growing before it completes.
     long_words = " ".join(f"word{i}" for i in range(40))

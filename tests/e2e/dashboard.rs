@@ -7,8 +7,8 @@
 //! page, each instance's limits, egress and warnings, the conformance
 //! button's report, a tenant key's limits and usage, time to first token on
 //! the overview and its count moving live, the routes page with each
-//! target's health, the playground over a route and with a tool-calling
-//! model, a running task's text growing on its page, resubmitting a failed
+//! target's health, the playground over a route, the task list filtered
+//! by route, a tool-calling model, a running task's text growing on its page, resubmitting a failed
 //! task, and no secret value (nor a tenant's key) in any page or
 //! asset. Without a browser: the switch that turns the dashboard off, and
 //! the conformance endpoint against a configured instance with a secret.
@@ -267,7 +267,7 @@ async fn in_a_browser_an_operator_logs_in_follows_tasks_cancels_and_sees_failure
             "ok overview counts",
             "ok overview live",
             "ok routes page",
-            "ok playground route and tool call",
+            "ok playground route, task list by route, tool call",
             "ok task detail live text",
             "ok resubmit",
             "ok phone dark",

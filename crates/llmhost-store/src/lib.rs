@@ -195,6 +195,10 @@ pub enum Cancel {
 pub struct ListQuery {
     pub status: Option<TaskStatus>,
     pub provider: Option<String>,
+    /// Only the tasks over this route (their `provider` holds the alias
+    /// too, so the provider's index finds them; `route` tells them from an
+    /// instance's tasks).
+    pub route: Option<String>,
     /// Only the tasks this API key submitted.
     pub key_id: Option<String>,
     pub model: Option<String>,

@@ -35,6 +35,10 @@ impl Store {
         if query.provider.is_some() {
             param("provider = ?");
         }
+        if query.route.is_some() {
+            // One parameter for both: a routed task's provider is its alias.
+            param("(provider = ? AND route = ?)");
+        }
         if query.model.is_some() {
             param("model = ?");
         }
@@ -72,9 +76,14 @@ impl Store {
                 q = q.bind(status.as_str());
             }
             // In the order of the conditions above.
-            for text in [&query.provider, &query.model, &query.error_code]
-                .into_iter()
-                .flatten()
+            for text in [
+                &query.provider,
+                &query.route,
+                &query.model,
+                &query.error_code,
+            ]
+            .into_iter()
+            .flatten()
             {
                 q = q.bind(text.as_str());
             }

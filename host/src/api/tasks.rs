@@ -360,6 +360,8 @@ pub(crate) struct ListParams {
     status: Option<String>,
     /// Only tasks of this provider (the name they were submitted to).
     provider: Option<String>,
+    /// Only tasks over this route (submitted with its alias as `model`).
+    route: Option<String>,
     /// Only tasks for this model.
     model: Option<String>,
     /// Only tasks that failed (or were retried) with this error code.
@@ -442,6 +444,7 @@ pub(crate) async fn tasks_list(
     let query = ListQuery {
         status,
         provider: params.provider,
+        route: params.route,
         // A key lists its own tasks only.
         key_id: caller.key_id().map(str::to_owned),
         model: params.model,

@@ -185,6 +185,7 @@ macro_rules! all_store_tests {
             reads: [
                 list_filters_by_status_and_provider_and_pages_newest_first,
                 list_filters_by_model_error_code_time_and_id_or_key,
+                list_by_route_finds_the_routes_tasks_and_not_an_instance_of_that_name,
                 the_overview_counts_finished_tasks_by_slice_and_provider,
                 the_overview_totals_drop_deleted_tasks,
             ],

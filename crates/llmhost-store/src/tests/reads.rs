@@ -125,6 +125,45 @@ pub(super) async fn list_filters_by_model_error_code_time_and_id_or_key(store: S
     assert!(before_all.await.is_empty());
 }
 
+pub(super) async fn list_by_route_finds_the_routes_tasks_and_not_an_instance_of_that_name(
+    store: Store,
+) {
+    // A routed task holds its alias as provider and model too.
+    let mut routed = new_task("smart");
+    routed.model = "smart".into();
+    routed.route = Some("smart".into());
+    let routed = insert(&store, &routed).await;
+    let named = insert(&store, &new_task("smart")).await;
+    insert(&store, &new_task("echo")).await;
+    let list = |provider: Option<&str>, route: Option<&str>| {
+        let query = ListQuery {
+            provider: provider.map(String::from),
+            route: route.map(String::from),
+            limit: 10,
+            ..ListQuery::default()
+        };
+        let store = store.clone();
+        async move {
+            let page = store.list(&query).await.unwrap();
+            page.tasks
+                .into_iter()
+                .map(|t| t.task_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(None, Some("smart")).await, [routed.task_id.as_str()]);
+    assert_eq!(
+        list(Some("smart"), None).await,
+        [named.task_id.as_str(), routed.task_id.as_str()]
+    );
+    assert_eq!(
+        list(Some("smart"), Some("smart")).await,
+        [routed.task_id.as_str()]
+    );
+    assert!(list(Some("echo"), Some("smart")).await.is_empty());
+    assert!(list(None, Some("nope")).await.is_empty());
+}
+
 pub(super) async fn the_overview_counts_finished_tasks_by_slice_and_provider(store: Store) {
     let done = running_tasks(&store, 3).await;
     let log = |first_token_ms| {
