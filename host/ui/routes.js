@@ -4,7 +4,7 @@
 // GET /api/v1/routes; a server without it says so.
 
 import { api, ApiError } from "./api.js";
-import { h } from "./dom.js";
+import { h, ms } from "./dom.js";
 
 export async function routesPage(main) {
   main.append(h("h1", "Routes"));
@@ -39,10 +39,19 @@ function route(r) {
         h("td", health(t.health))))))));
 }
 
-/** Whatever the server says of a target's health, as name: value chips. */
+/**
+ * Whatever the server says of a target's health, as name: value chips; a
+ * `…_ms` value as a duration (the EWMA has more digits than anyone reads).
+ */
 function health(value) {
   if (value === undefined || value === null) return h("span.muted", "—");
   if (typeof value !== "object") return String(value);
-  return h("span.chips", Object.entries(value).map(([k, v]) =>
-    h("span.chip", `${k.replaceAll("_", " ")}: ${v === null ? "—" : typeof v === "object" ? JSON.stringify(v) : v}`)));
+  return h("span.chips", Object.entries(value).map(([k, v]) => {
+    const duration = k.endsWith("_ms");
+    const name = (duration ? k.slice(0, -3) : k).replaceAll("_", " ");
+    const shown = v === null ? "—"
+      : duration && typeof v === "number" ? ms(v < 10 ? Math.round(v * 10) / 10 : Math.round(v))
+      : typeof v === "object" ? JSON.stringify(v) : v;
+    return h("span.chip", { "data-health": k }, `${name}: ${shown}`);
+  }));
 }
