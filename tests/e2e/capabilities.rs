@@ -415,6 +415,10 @@ async fn every_chat_completions_field_is_honoured_or_refused_naming_it() {
             assert_eq!(status, 200, "{field}: {answer}");
         } else {
             refused(status, &answer, field);
+            assert_eq!(
+                answer["error"]["code"], "unsupported_parameter",
+                "{field}: {answer}"
+            );
         }
     }
 }

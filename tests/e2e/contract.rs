@@ -159,3 +159,76 @@ async fn plugins_built_against_0_1_0_and_0_1_1_pass_conformance() {
         assert_eq!(report["contract_version"], version, "{report}");
     }
 }
+
+/// A 0.1 plugin declares none of 0.2's capabilities, so 0.2's features sent
+/// to it are refused before any call, naming the field: `/v1` answers 400
+/// `unsupported_parameter`, the task API `invalid_request` at submit, and
+/// no task is stored.
+#[tokio::test]
+async fn new_features_sent_to_0_1_plugins_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(
+        dir.path(),
+        &[
+            (test_plugin::CONTRACT_V010, None),
+            (test_plugin::CONTRACT_V011, None),
+        ],
+    );
+    let server = Server::start(dir.path(), &["--plugins-dir", plugins.to_str().unwrap()]).await;
+    let user = json!([{"role": "user", "content": "hi"}]);
+    let image = json!([{"role": "user", "content": [
+        {"type": "text", "text": "look"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]);
+    let tool = json!({"type": "function", "function": {"name": "get_weather",
+                      "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}});
+    let schema = json!({"type": "json_schema", "json_schema": {"name": "reply",
+                        "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}});
+    for (provider, model) in [("contract-v010", "v010"), ("contract-v011", "v011")] {
+        let cases = [
+            (json!({"messages": user, "tools": [tool]}), "tools", "tools"),
+            (
+                json!({"messages": user, "response_format": schema}),
+                "response_format",
+                "params.response_format",
+            ),
+            (
+                json!({"messages": image}),
+                "messages[0].content[1]",
+                "messages[0].content[1]",
+            ),
+        ];
+        for (fields, v1_param, task_param) in cases {
+            let mut body = fields.clone();
+            body["model"] = json!(format!("{provider}/{model}"));
+            let response = server
+                .http
+                .post(server.url("/v1/chat/completions"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(status, 400, "{body}: {answer}");
+            assert_eq!(answer["error"]["param"], v1_param, "{answer}");
+            assert_eq!(answer["error"]["code"], "unsupported_parameter", "{answer}");
+            assert_eq!(answer["error"]["type"], "invalid_request_error", "{answer}");
+
+            let mut task = json!({"provider": provider, "model": model,
+                                  "messages": fields["messages"]});
+            if let Some(tools) = fields.get("tools") {
+                task["tools"] = json!([tools[0]["function"]]);
+            }
+            if let Some(format) = fields.get("response_format") {
+                task["params"] = json!({"response_format": format});
+            }
+            let (status, answer) = server.post_task(&task).await;
+            assert!((400..500).contains(&status), "{task}: {status} {answer}");
+            assert_eq!(answer["error"]["code"], "invalid_request", "{answer}");
+            assert_eq!(answer["error"]["param"], task_param, "{answer}");
+        }
+    }
+    let (status, list) = server.get_json("/api/v1/tasks").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["tasks"], json!([]), "nothing stored: {list}");
+}
