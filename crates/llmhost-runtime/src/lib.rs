@@ -16,6 +16,8 @@ mod instances;
 pub mod kit;
 mod limits;
 mod manifest;
+#[cfg(target_os = "linux")]
+pub mod notifications;
 mod panic;
 mod plugin;
 mod redact;

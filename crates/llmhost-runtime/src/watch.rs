@@ -68,13 +68,10 @@ mod changes {
     use std::path::Path;
 
     use inotify::{Inotify, WatchMask};
-    use tokio::io::Interest;
-    use tokio::io::unix::AsyncFd;
 
-    pub(super) struct Changes {
-        fd: AsyncFd<Inotify>,
-        buffer: Vec<u8>,
-    }
+    use crate::notifications::Notifications;
+
+    pub(super) struct Changes(Notifications);
 
     impl Changes {
         pub(super) fn watch(dir: &Path) -> std::io::Result<Self> {
@@ -89,35 +86,12 @@ mod changes {
                 | WatchMask::MOVE_SELF
                 | WatchMask::ONLYDIR;
             inotify.watches().add(dir, mask)?;
-            // SAFETY: `Inotify` owns its descriptor, keeps it open until it
-            // is dropped (with the `AsyncFd`), and always returns that one.
-            let fd = unsafe { AsyncFd::register_with_interest(inotify, Interest::READABLE) }?;
-            Ok(Self {
-                fd,
-                buffer: vec![0; 4096],
-            })
+            Ok(Self(Notifications::new(inotify)?))
         }
 
         /// Waits for the next change; an error ends the watch.
         pub(super) async fn next(&mut self) -> std::io::Result<()> {
-            loop {
-                let mut ready = self.fd.readable_mut().await?;
-                // Drained whole: one signal however many events were queued.
-                let mut changed = false;
-                loop {
-                    match ready.get_inner_mut().read_events(&mut self.buffer) {
-                        Ok(_) => changed = true,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            ready.clear_ready();
-                            break;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                if changed {
-                    return Ok(());
-                }
-            }
+            self.0.next(|_| true).await
         }
     }
 }

@@ -92,13 +92,11 @@ mod changes {
     use std::path::Path;
 
     use inotify::{EventMask, Inotify, WatchMask};
-    use tokio::io::Interest;
-    use tokio::io::unix::AsyncFd;
+    use llmhost_runtime::notifications::Notifications;
 
     pub(super) struct Changes {
-        fd: AsyncFd<Inotify>,
+        notifications: Notifications,
         name: OsString,
-        buffer: Vec<u8>,
     }
 
     /// What is a change to the file itself.
@@ -127,13 +125,9 @@ mod changes {
             let inotify = Inotify::init()?;
             inotify.watches().add(dir, ENTRY)?;
             inotify.watches().add(file, FILE)?;
-            // SAFETY: `Inotify` owns its descriptor, keeps it open until it
-            // is dropped (with the `AsyncFd`), and always returns that one.
-            let fd = unsafe { AsyncFd::register_with_interest(inotify, Interest::READABLE) }?;
             Ok(Self {
-                fd,
+                notifications: Notifications::new(inotify)?,
                 name,
-                buffer: vec![0; 4096],
             })
         }
 
@@ -141,34 +135,15 @@ mod changes {
         /// while there is none, its directory's watch will say when it
         /// comes back.
         pub(super) fn rearm(&self, file: &Path) {
-            let _ = self.fd.get_ref().watches().add(file, FILE);
+            let _ = self.notifications.watches().add(file, FILE);
         }
 
         /// Waits for the next change to the file; an error ends the watch.
         pub(super) async fn next(&mut self) -> std::io::Result<()> {
-            loop {
-                let mut ready = self.fd.readable_mut().await?;
-                // Drained whole: one signal however many events were queued.
-                let mut changed = false;
-                loop {
-                    match ready.get_inner_mut().read_events(&mut self.buffer) {
-                        Ok(events) => {
-                            changed |= events.into_iter().any(|e| {
-                                !e.mask.contains(EventMask::IGNORED)
-                                    && e.name.is_none_or(|n| n == self.name)
-                            })
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            ready.clear_ready();
-                            break;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                if changed {
-                    return Ok(());
-                }
-            }
+            let name = &self.name;
+            self.notifications
+                .next(|e| !e.mask.contains(EventMask::IGNORED) && e.name.is_none_or(|n| n == name))
+                .await
         }
     }
 }
