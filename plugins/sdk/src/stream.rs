@@ -1,7 +1,9 @@
 //! Streamed answers (`streaming.completion-stream`): `Stream::pull` turns a
 //! response body read as it arrives into the contract's events through a
 //! vendor's `Decoder`; `Stream::whole` streams an answer that is whole
-//! already, as one piece.
+//! already, as one piece; `Stream::events` hands out events a provider
+//! made itself (text in pieces, a tool call's arguments in fragments), one
+//! at a time.
 //!
 //! Promises: text, reasoning and refusal events are never empty, and two of
 //! one kind are never adjacent in one batch (tool-call deltas pass as they
@@ -11,6 +13,7 @@
 //! vendor's end of stream is a typed error, never a short answer.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 
 use crate::bindings::exports::llmhost::provider::streaming::{
     GuestCompletionStream, StreamEnd, StreamEvent,
@@ -107,9 +110,10 @@ impl<D: Decoder> Decoding<D> {
             if self.done {
                 return;
             }
+            if is_empty_text(&event) {
+                continue;
+            }
             match (out.last_mut(), event) {
-                (_, StreamEvent::Text(t) | StreamEvent::Reasoning(t) | StreamEvent::Refusal(t))
-                    if t.is_empty() => {}
                 (Some(StreamEvent::Text(before)), StreamEvent::Text(more))
                 | (Some(StreamEvent::Reasoning(before)), StreamEvent::Reasoning(more))
                 | (Some(StreamEvent::Refusal(before)), StreamEvent::Refusal(more)) => {
@@ -125,8 +129,8 @@ impl<D: Decoder> Decoding<D> {
 }
 
 /// The one completion-stream type of every SDK provider: an upstream body
-/// decoded as it arrives (`pull`), or an answer that is already whole
-/// (`whole`).
+/// decoded as it arrives (`pull`), an answer that is already whole
+/// (`whole`), or the provider's own events (`events`).
 pub struct Stream(RefCell<Box<dyn Source>>);
 
 /// Where a stream's events come from.
@@ -147,6 +151,39 @@ impl Stream {
     /// A whole answer, streamed as one piece.
     pub fn whole(completion: Completion) -> Self {
         Self(RefCell::new(Box::new(Whole(Some(completion)))))
+    }
+
+    /// Events the provider made itself, handed out one per `next`, as an
+    /// upstream's would arrive: for a provider with no upstream stream to
+    /// pull that still streams in pieces (text a word at a time, a tool
+    /// call's arguments in fragments after a first delta with its id and
+    /// name). Empty text, reasoning and refusal events are left out: they
+    /// carry nothing. `stream::events` turns a completion into events to
+    /// cut up.
+    ///
+    /// An `upstream-error` naming the fault when `events` are not a
+    /// stream, rather than a stream that fails halfway: the last event must
+    /// be the only `end`, and the tool-call deltas must assemble into calls
+    /// (`tools::Assembler`'s rules).
+    pub fn events(events: Vec<StreamEvent>) -> Result<Self, ProviderError> {
+        let events: VecDeque<StreamEvent> =
+            events.into_iter().filter(|e| !is_empty_text(e)).collect();
+        let ends = events
+            .iter()
+            .filter(|e| matches!(e, StreamEvent::End(_)))
+            .count();
+        if ends == 0 {
+            return Err(ProviderError::UpstreamError(
+                "stream events: there is no end event, so the stream would never finish".into(),
+            ));
+        }
+        if ends > 1 || !matches!(events.back(), Some(StreamEvent::End(_))) {
+            return Err(ProviderError::UpstreamError(
+                "stream events: events follow the end event, which must be the last".into(),
+            ));
+        }
+        collect(events.iter().cloned())?;
+        Ok(Self(RefCell::new(Box::new(Listed(events)))))
     }
 }
 
@@ -203,6 +240,21 @@ impl Source for Whole {
     }
 }
 
+/// Events a provider made itself: one per `next`, then nothing.
+struct Listed(VecDeque<StreamEvent>);
+
+impl Source for Listed {
+    fn next(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
+        let event = self.0.pop_front().ok_or_else(|| after_end("events"))?;
+        Ok(vec![event])
+    }
+}
+
+/// A text, reasoning or refusal event with nothing in it: never sent.
+fn is_empty_text(event: &StreamEvent) -> bool {
+    matches!(event, StreamEvent::Text(t) | StreamEvent::Reasoning(t) | StreamEvent::Refusal(t) if t.is_empty())
+}
+
 /// A completion as stream events: its reasoning, refusal and text (those
 /// not empty), each tool call as one delta, then the end.
 pub fn events(completion: Completion) -> Vec<StreamEvent> {
@@ -212,9 +264,7 @@ pub fn events(completion: Completion) -> Vec<StreamEvent> {
         completion.refusal.map(StreamEvent::Refusal),
         Some(StreamEvent::Text(completion.text)),
     ];
-    events.extend(texts.into_iter().flatten().filter(|e| {
-        !matches!(e, StreamEvent::Text(t) | StreamEvent::Reasoning(t) | StreamEvent::Refusal(t) if t.is_empty())
-    }));
+    events.extend(texts.into_iter().flatten().filter(|e| !is_empty_text(e)));
     for (index, call) in completion.tool_calls.into_iter().enumerate() {
         events.push(StreamEvent::ToolCall(whole_delta(index as u32, call)));
     }
@@ -289,6 +339,7 @@ fn after_end(vendor: &str) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::exports::llmhost::provider::streaming::ToolCallDelta;
     use crate::bindings::llmhost::provider::types::{FinishReason, ToolCall};
     use crate::framing::Ndjson;
 
@@ -372,6 +423,76 @@ mod tests {
                 .unwrap()
                 .text,
             "xy"
+        );
+    }
+
+    fn piece(index: u32, head: Option<(&str, &str)>, arguments: &str) -> StreamEvent {
+        StreamEvent::ToolCall(ToolCallDelta {
+            index,
+            id: head.map(|h| h.0.to_owned()),
+            name: head.map(|h| h.1.to_owned()),
+            arguments: arguments.into(),
+        })
+    }
+
+    #[test]
+    fn listed_events_come_one_per_next_without_empty_texts_and_next_after_the_end_fails() {
+        let listed = vec![
+            text("hello "),
+            text(""),
+            text("there"),
+            piece(0, Some(("call_0", "f")), ""),
+            piece(0, None, "{\"a\":"),
+            piece(0, None, "1}"),
+            end(),
+        ];
+        let stream = Stream::events(listed.clone()).unwrap();
+        let mut batches = Vec::new();
+        loop {
+            let batch = stream.next().unwrap();
+            assert_eq!(batch.len(), 1, "one event per next: {batch:?}");
+            let ended = matches!(batch[0], StreamEvent::End(_));
+            batches.extend(batch);
+            if ended {
+                break;
+            }
+        }
+        let mut sent = listed;
+        sent.remove(1);
+        assert_eq!(batches, sent, "in order, the empty text left out");
+        let answer = collect(batches).unwrap().unwrap();
+        assert_eq!(answer.text, "hello there");
+        assert_eq!(answer.tool_calls[0].arguments, "{\"a\":1}");
+        let err = stream.next().unwrap_err();
+        assert!(
+            matches!(err, ProviderError::UpstreamError(ref m) if m.contains("already ended")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn listed_events_that_are_not_a_stream_are_refused_naming_the_fault() {
+        let refused = |events: Vec<StreamEvent>, says: &str| {
+            let Err(ProviderError::UpstreamError(message)) = Stream::events(events) else {
+                panic!("expected an upstream error saying {says:?}");
+            };
+            assert!(message.contains(says), "{message:?} should say {says:?}");
+        };
+        refused(vec![text("a")], "no end event");
+        refused(vec![], "no end event");
+        refused(vec![end(), text("late")], "follow the end");
+        refused(vec![text("a"), end(), end()], "follow the end");
+        refused(
+            vec![piece(0, None, "{}"), end()],
+            "without an id and a name",
+        );
+        refused(
+            vec![piece(1, Some(("c", "f")), "{}"), end()],
+            "before the one ahead of it",
+        );
+        assert!(
+            Stream::events(vec![end()]).is_ok(),
+            "an end alone is a stream"
         );
     }
 }
