@@ -168,18 +168,29 @@ async fn a_scaffolded_provider_builds_on_its_own_and_passes_conformance() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     // The contract 0.2 cases for what the scaffold declares (tools, JSON
-    // schema, images) ran and passed.
+    // schema, images, embeddings on acme-llm-embed), the refusals of what
+    // acme-llm-embed does not declare, and the scaffold's own cases of its
+    // streamed pieces and its vectors ran and passed.
     for case in [
         "metadata",
         "basic-completion",
+        "streaming-matches-complete",
         "acme-llm-answers-what-it-heard",
         "acme-llm-unknown-model",
         "acme-llm-calls-the-offered-tool",
+        "acme-llm-streams-text-a-word-at-a-time",
+        "acme-llm-streams-the-call-in-fragments",
+        "acme-llm-embeds-in-the-dimensions-asked",
+        "acme-llm-refuses-dimensions-it-cannot-make",
         "tool-call",
         "tool-call-streamed",
         "tool-result-round-trip",
         "image-input",
         "structured-output",
+        "embeddings",
+        "refuses-undeclared-tools",
+        "refuses-undeclared-json-schema",
+        "refuses-undeclared-images",
     ] {
         assert!(passed.contains(&case), "{case}: {report}");
     }

@@ -230,6 +230,9 @@ pub(crate) struct Expect {
     /// `kind = "stream"`: at least this many tool-call pieces came (the
     /// arguments arrived in fragments and were reassembled).
     pub(crate) tool_call_pieces_at_least: Option<usize>,
+    /// `kind = "stream"`: at least this many text events came (the text
+    /// was streamed in pieces, not gathered into one).
+    pub(crate) text_pieces_at_least: Option<usize>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

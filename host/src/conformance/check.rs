@@ -30,8 +30,19 @@ pub(crate) fn describe_expected(case: &Case, text: Option<&str>) -> String {
     if !e.json_keys.is_empty() {
         parts.push(format!("a JSON object with {}", e.json_keys.join(", ")));
     }
-    if let Some(vectors) = e.vectors {
-        parts.push(format!("{vectors} vector(s) of one length"));
+    match (e.vectors, e.dimensions) {
+        (Some(vectors), Some(dimensions)) => {
+            parts.push(format!("{vectors} vector(s) of {dimensions} dimensions"));
+        }
+        (Some(vectors), None) => parts.push(format!("{vectors} vector(s) of one length")),
+        (None, Some(dimensions)) => parts.push(format!("vectors of {dimensions} dimensions")),
+        (None, None) => {}
+    }
+    if let Some(least) = e.text_pieces_at_least {
+        parts.push(format!("streamed, the text in at least {least} pieces"));
+    }
+    if let Some(least) = e.tool_call_pieces_at_least {
+        parts.push(format!("streamed, the tool calls in at least {least} pieces"));
     }
     if let Some(code) = &e.error {
         let retry = e
@@ -268,6 +279,15 @@ pub(crate) fn stream_matches(
                 ));
             }
             problems.extend(super::features::stream_matches(whole, stream));
+            if let Some(least) = case.expect.text_pieces_at_least
+                && deltas.len() < least
+            {
+                problems.push(format!(
+                    "expected the text in at least {least} pieces (pass each piece on as it \
+                     comes, rather than the whole text at the end), got {}",
+                    deltas.len()
+                ));
+            }
             if let Some(least) = case.expect.tool_call_pieces_at_least
                 && events.tool_call_pieces < least
             {
