@@ -38,12 +38,6 @@ pub(crate) fn describe_expected(case: &Case, text: Option<&str>) -> String {
         (None, Some(dimensions)) => parts.push(format!("vectors of {dimensions} dimensions")),
         (None, None) => {}
     }
-    if let Some(least) = e.text_pieces_at_least {
-        parts.push(format!("streamed, the text in at least {least} pieces"));
-    }
-    if let Some(least) = e.tool_call_pieces_at_least {
-        parts.push(format!("streamed, the tool calls in at least {least} pieces"));
-    }
     if let Some(code) = &e.error {
         let retry = e
             .retry_after_ms
@@ -62,6 +56,14 @@ pub(crate) fn describe_expected(case: &Case, text: Option<&str>) -> String {
     }
     if let Some(ms) = e.within_ms {
         parts.push(format!("within {ms} ms"));
+    }
+    if let Some(least) = e.text_pieces_at_least {
+        parts.push(format!("streamed, the text in at least {least} pieces"));
+    }
+    if let Some(least) = e.tool_call_pieces_at_least {
+        parts.push(format!(
+            "streamed, the tool calls in at least {least} pieces"
+        ));
     }
     if parts.is_empty() {
         "anything".into()
@@ -307,4 +309,52 @@ pub(crate) fn stream_matches(
         _ => {}
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llmhost_store::task::TaskResult;
+
+    fn answer(text: &str) -> Outcome {
+        Outcome::Completed(TaskResult {
+            text: text.into(),
+            finish_reason: "stop".into(),
+            usage: None,
+            model: "m".into(),
+            tool_calls: vec![],
+            reasoning: None,
+            refusal: None,
+            response_id: None,
+            provider_state: None,
+        })
+    }
+
+    #[test]
+    fn a_stream_in_fewer_pieces_than_the_case_asks_fails_saying_how_many_came() {
+        let case: Case = toml::from_str(
+            "name = \"pieces\"\nabout = \"x\"\nkind = \"stream\"\n\
+             [expect]\ntext_pieces_at_least = 3\ntool_call_pieces_at_least = 1\n",
+        )
+        .unwrap();
+        let whole = answer("a b c");
+        let pieces = |texts: &[&str], tool_call_pieces| Streamed {
+            texts: texts.iter().map(|t| (*t).to_owned()).collect(),
+            tool_call_pieces,
+        };
+        let in_pieces = pieces(&["a ", "b ", "c"], 1);
+        assert_eq!(
+            stream_matches(&case, &whole, &whole, &in_pieces),
+            Vec::<String>::new()
+        );
+        let problems = stream_matches(&case, &whole, &whole, &pieces(&["a b c"], 0));
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("at least 3 pieces") && problems[0].ends_with("got 1"));
+        assert!(problems[1].contains("at least 1 pieces") && problems[1].ends_with("got 0"));
+        let expected = describe_expected(&case, None);
+        assert!(
+            expected.contains("the text in at least 3 pieces"),
+            "{expected}"
+        );
+    }
 }
