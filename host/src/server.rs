@@ -65,6 +65,7 @@ impl From<Settings> for ServeConfig {
                 plugins_dir: settings.plugins_dir(),
                 cache_dir: Some(settings.cache_dir()),
                 instances: settings.providers.clone(),
+                upstream_ca_file: settings.upstream_ca_file.clone(),
             },
             routes: settings.routes.clone(),
             config_file: settings.config_file.clone(),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-use super::egress::EgressPolicy;
+use super::egress::{EgressPolicy, UpstreamTls};
 use super::manifest::{EgressManifest, Limits, Manifest, ManifestError, SecretHeader};
 use super::plugin::Plugin;
 use super::state::PluginState;
@@ -83,6 +83,8 @@ pub(crate) struct Opener<'a> {
     pub(crate) linker: &'a Linker<PluginState>,
     /// The loaded components, by name.
     pub(crate) components: Arc<BTreeMap<String, Installed>>,
+    /// How upstream certificates are checked.
+    pub(crate) tls: &'a UpstreamTls,
 }
 
 impl Opener<'_> {
@@ -107,8 +109,9 @@ impl Opener<'_> {
             ))
         })?;
         let manifest = spec.manifest().map_err(|e| failure(e.to_string()))?;
-        let egress =
-            EgressPolicy::from_manifest(&manifest).map_err(|e| failure(format!("{e:#}")))?;
+        let egress = EgressPolicy::from_manifest(&manifest)
+            .map_err(|e| failure(format!("{e:#}")))?
+            .with_tls(self.tls.clone());
         let (mut plugin, _) = Plugin::open(
             self.engine,
             self.linker,

@@ -43,7 +43,7 @@ pub use contract::v0_2::{
     ProviderError, ProviderInfo, RateLimit, ReasoningEffort, Request, ResponseFormat, Role,
     StreamEvent, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
 };
-pub use egress::{Exchange, Reply, ScriptedUpstream, SeenRequest};
+pub use egress::{Exchange, Reply, ScriptedUpstream, SeenRequest, UpstreamTls};
 use files::Stamp;
 pub use instances::{InstanceSpec, MAX_INSTANCE_NAME, check_instance_name};
 use instances::{Instances, Opener};
@@ -64,6 +64,9 @@ pub struct RuntimeConfig {
     /// Instances by name, beside each component's default instance (an
     /// instance named like a component replaces its default one).
     pub instances: BTreeMap<String, InstanceSpec>,
+    /// A PEM file of CA certificates trusted for upstreams besides the
+    /// webpki roots (an internal server behind a private CA).
+    pub upstream_ca_file: Option<PathBuf>,
 }
 
 /// The installed providers, by name.
@@ -72,6 +75,8 @@ pub struct Runtime {
     linker: Linker<PluginState>,
     cache: ComponentCache,
     plugins_dir: PathBuf,
+    /// How every plugin's upstream certificates are checked.
+    tls: UpstreamTls,
     /// Swapped whole on reload: a call holds the `Arc<Plugin>` it started
     /// with, so running tasks finish on the version they began on.
     plugins: RwLock<Arc<BTreeMap<String, Installed>>>,
@@ -120,11 +125,23 @@ impl Runtime {
     pub async fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
         let engine = engine::new_engine()?;
         let linker = new_linker(&engine)?;
+        let tls = match &config.upstream_ca_file {
+            Some(path) => {
+                let path = path.clone();
+                files::off_runtime("upstream_ca_file", files::LOAD_TIMEOUT, move || {
+                    UpstreamTls::with_ca_file(&path)
+                        .map_err(|e| anyhow::anyhow!("upstream_ca_file: {e:#}"))
+                })
+                .await?
+            }
+            None => UpstreamTls::default(),
+        };
         let runtime = Self {
             engine,
             linker,
             cache: ComponentCache::new(config.cache_dir),
             plugins_dir: config.plugins_dir,
+            tls,
             plugins: RwLock::new(Arc::default()),
             instances: RwLock::new(Arc::default()),
             refused: RwLock::new(Arc::default()),
@@ -151,6 +168,7 @@ impl Runtime {
             engine: &self.engine,
             linker: &self.linker,
             components: self.current(),
+            tls: &self.tls,
         }
     }
 
@@ -298,7 +316,16 @@ impl Runtime {
                 refused.insert(name, refusal.clone());
                 continue;
             }
-            match Plugin::load(&self.engine, &self.linker, &self.cache, &name, &path).await {
+            match Plugin::load(
+                &self.engine,
+                &self.linker,
+                &self.cache,
+                &self.tls,
+                &name,
+                &path,
+            )
+            .await
+            {
                 Ok((plugin, cache)) => {
                     let version = plugin.description().version.clone();
                     let version = escape::Escaped(&version);

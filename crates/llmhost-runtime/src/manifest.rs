@@ -47,6 +47,11 @@ pub struct EgressManifest {
     pub between_bytes_timeout_ms: u64,
     #[serde(default = "defaults::max_response_bytes")]
     pub max_response_bytes: u64,
+    /// Connections open at once to one origin, in use or idle (an h2
+    /// connection counts once); a request finding none free waits for one,
+    /// at most `first_byte_timeout_ms`.
+    #[serde(default = "defaults::max_connections_per_origin")]
+    pub max_connections_per_origin: u64,
 }
 
 impl Default for EgressManifest {
@@ -58,6 +63,7 @@ impl Default for EgressManifest {
             first_byte_timeout_ms: defaults::first_byte_timeout_ms(),
             between_bytes_timeout_ms: defaults::between_bytes_timeout_ms(),
             max_response_bytes: defaults::max_response_bytes(),
+            max_connections_per_origin: defaults::max_connections_per_origin(),
         }
     }
 }
@@ -132,6 +138,11 @@ mod defaults {
     pub(super) fn max_response_bytes() -> u64 {
         64 << 20
     }
+    /// Four times the default worker concurrency: a burst of synchronous
+    /// calls beyond it waits instead of opening hundreds of connections.
+    pub(super) fn max_connections_per_origin() -> u64 {
+        64
+    }
     pub(super) fn memory_bytes() -> usize {
         64 << 20
     }
@@ -188,7 +199,7 @@ impl Manifest {
     pub(crate) fn check_ranges(&self) -> Result<(), ManifestError> {
         let e = &self.egress;
         let l = &self.limits;
-        let checks: [(&'static str, u64, u64, u64); 10] = [
+        let checks: [(&'static str, u64, u64, u64); 11] = [
             (
                 "egress.connect_timeout_ms",
                 e.connect_timeout_ms,
@@ -212,6 +223,12 @@ impl Manifest {
                 e.max_response_bytes,
                 1,
                 ranges::MAX_RESPONSE_BYTES,
+            ),
+            (
+                "egress.max_connections_per_origin",
+                e.max_connections_per_origin,
+                1,
+                ranges::MAX_CONNECTIONS_PER_ORIGIN,
             ),
             (
                 "limits.memory_bytes",
@@ -282,6 +299,9 @@ pub enum ManifestError {
 pub(crate) mod ranges {
     pub(crate) const HOUR_MS: u64 = 3_600_000;
     pub(crate) const MAX_RESPONSE_BYTES: u64 = 1 << 30;
+    /// Sockets are file descriptors: a few thousand per origin is already
+    /// more than one upstream should be asked to hold.
+    pub(crate) const MAX_CONNECTIONS_PER_ORIGIN: u64 = 4_096;
     /// A Rust component needs about a megabyte to start.
     pub(crate) const MIN_MEMORY_BYTES: u64 = 1 << 20;
     /// The pooling allocator's slot size (`engine::MAX_MEMORY_BYTES`).
@@ -308,6 +328,10 @@ mod tests {
             ),
             ("[limits]\nmemory_bytes = 1024", "limits.memory_bytes"),
             ("[limits]\nmax_output_bytes = 0", "limits.max_output_bytes"),
+            (
+                "[egress]\nmax_connections_per_origin = 0",
+                "egress.max_connections_per_origin",
+            ),
             (
                 "[egress]\nconnect_timeout_ms = 0",
                 "egress.connect_timeout_ms",

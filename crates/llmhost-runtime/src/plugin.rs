@@ -29,7 +29,7 @@ use super::contract::v0_2::{
     Capabilities, Completion, EmbeddingsRequest, EmbeddingsResponse, ProviderError, ProviderInfo,
     Request, StreamEvent,
 };
-use super::egress::{EgressPolicy, Incident};
+use super::egress::{EgressPolicy, Incident, UpstreamTls};
 use super::escape::Escaped;
 use super::files;
 use super::manifest::{Limits, Manifest};
@@ -159,6 +159,7 @@ impl Plugin {
         engine: &Engine,
         linker: &Linker<PluginState>,
         cache: &ComponentCache,
+        tls: &UpstreamTls,
         name: &str,
         wasm: &Path,
     ) -> anyhow::Result<(Self, CacheOutcome)> {
@@ -183,7 +184,7 @@ impl Plugin {
             None => vec![no_manifest(name)],
         };
         let manifest = manifest.unwrap_or_default();
-        let egress = EgressPolicy::from_manifest(&manifest)?;
+        let egress = EgressPolicy::from_manifest(&manifest)?.with_tls(tls.clone());
         let (mut plugin, info) = Self::open(engine, linker, &component, name, manifest, egress)
             .await
             .map_err(|e| e.context(wasm.display().to_string()))?;

@@ -81,6 +81,7 @@ pub(crate) struct Egress {
     first_byte_timeout_ms: u64,
     between_bytes_timeout_ms: u64,
     max_response_bytes: u64,
+    max_connections_per_origin: u64,
     /// Headers the host adds for an origin: the origin and the header's
     /// name only.
     secret_headers: Vec<SecretHeader>,
@@ -104,6 +105,7 @@ impl From<&Manifest> for Egress {
             first_byte_timeout_ms: e.first_byte_timeout_ms,
             between_bytes_timeout_ms: e.between_bytes_timeout_ms,
             max_response_bytes: e.max_response_bytes,
+            max_connections_per_origin: e.max_connections_per_origin,
             secret_headers: m
                 .secrets
                 .iter()

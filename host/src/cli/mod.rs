@@ -95,6 +95,10 @@ struct ServeArgs {
     /// Where compiled plugins are cached [default: DATA_DIR/cache].
     #[arg(long, env = "LLMHOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// A PEM file of CA certificates trusted for upstream (provider) TLS
+    /// besides the webpki roots, e.g. an internal server's private CA.
+    #[arg(long, env = "LLMHOST_UPSTREAM_CA_FILE")]
+    upstream_ca_file: Option<PathBuf>,
     /// How many tasks this process runs at once [default: 16].
     #[arg(long, env = "LLMHOST_WORKERS")]
     workers: Option<usize>,
@@ -187,6 +191,9 @@ impl ServeArgs {
         );
         if let Some(dir) = self.cache_dir {
             s.cache_dir = Some(dir);
+        }
+        if let Some(file) = self.upstream_ca_file {
+            s.upstream_ca_file = Some(file);
         }
         if let Some(max) = self.max_connections {
             s.max_connections = Some(max);

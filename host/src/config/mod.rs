@@ -62,6 +62,11 @@ pub(crate) struct Settings {
     /// Where compiled plugins are cached; unset means `cache` in `data_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cache_dir: Option<PathBuf>,
+    /// A PEM file of CA certificates that upstream servers' certificates
+    /// may chain to, besides the webpki roots (an internal vLLM behind a
+    /// private CA); read at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) upstream_ca_file: Option<PathBuf>,
     pub(crate) workers: usize,
     pub(crate) role: Role,
     pub(crate) max_attempts: u32,
@@ -125,6 +130,7 @@ impl Default for Settings {
             plugins_dir: None,
             plugin_reload_ms: 2_000,
             cache_dir: None,
+            upstream_ca_file: None,
             workers: worker.concurrency,
             role: Role::All,
             max_attempts: api.default_max_attempts,
@@ -240,6 +246,12 @@ impl Settings {
                 key: "providers",
                 problem: format!("{name:?}: {problem}"),
             })?;
+        }
+        if let Some(path) = &self.upstream_ca_file {
+            // Read as the runtime will read it, so that `config check`
+            // names a file that is missing or holds no certificate.
+            llmhost_runtime::UpstreamTls::with_ca_file(path)
+                .map_err(|e| invalid("upstream_ca_file", format!("{e:#}")))?;
         }
         Prices::check(&self.prices).map_err(|problem| invalid("prices", problem))?;
         if self.reserve_output_tokens < 1 {

@@ -112,3 +112,22 @@ fn an_unchanged_database_url_is_shown_as_written() {
     let url = DatabaseUrl::new("sqlite://.llmhost/llmhost.db");
     assert_eq!(url.masked(), "sqlite://.llmhost/llmhost.db");
 }
+
+#[test]
+fn an_upstream_ca_file_that_is_missing_or_holds_no_certificate_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    for (path, says) in [(&missing, "No such file"), (&empty, "holds no certificate")] {
+        let settings = parse(&format!(
+            "upstream_ca_file = {:?}\n",
+            path.display().to_string()
+        ))
+        .unwrap();
+        let err = settings.validate().unwrap_err();
+        assert_eq!(err.key, "upstream_ca_file");
+        assert!(err.problem.contains(&path.display().to_string()), "{err}");
+        assert!(err.problem.contains(says), "{err}");
+    }
+}

@@ -15,9 +15,11 @@
 //! result in the vendor's shape, then the answer; `structured`: the answer
 //! `STRUCTURED`, a JSON object); every request is recorded so that tests
 //! can check what the plugin sent and what the host added, and every
-//! accepted TCP connection is counted.
+//! accepted TCP connection is counted. `tls` serves the same over TLS, h2
+//! or HTTP/1.1 as ALPN picks, with a certificate from a test CA.
 
 mod streamed;
+mod tls;
 mod whole;
 
 use std::net::SocketAddr;
@@ -27,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use serde_json::Value;
@@ -95,6 +97,8 @@ pub(crate) struct Recorded {
     pub model: String,
     /// Whether the request asked for a streamed answer.
     pub stream: bool,
+    /// The protocol that carried it (`HTTP/1.1`, `HTTP/2.0`).
+    pub version: String,
 }
 
 impl Recorded {
@@ -117,20 +121,19 @@ struct Mock {
     connections: AtomicUsize,
 }
 
+pub(crate) use tls::TestCa;
+
 pub(crate) struct MockVendor {
     pub addr: SocketAddr,
     mock: Arc<Mock>,
+    /// `http`, or `https` for a TLS mock.
+    scheme: &'static str,
 }
 
 impl MockVendor {
     pub(crate) async fn start(vendor: Vendor) -> Self {
-        let mock = Arc::new(Mock {
-            vendor,
-            requests: Mutex::new(Vec::new()),
-            gate: Semaphore::new(0),
-            connections: AtomicUsize::new(0),
-        });
-        let app = Router::new().fallback(handle).with_state(mock.clone());
+        let mock = Mock::new(vendor);
+        let app = mock.app();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let counted = mock.clone();
@@ -138,11 +141,15 @@ impl MockVendor {
             counted.connections.fetch_add(1, Ordering::Relaxed);
         });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { addr, mock }
+        Self {
+            addr,
+            mock,
+            scheme: "http",
+        }
     }
 
     pub(crate) fn origin(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// What the plugin's `base_url` must be.
@@ -172,9 +179,25 @@ impl MockVendor {
     }
 }
 
+impl Mock {
+    fn new(vendor: Vendor) -> Arc<Self> {
+        Arc::new(Mock {
+            vendor,
+            requests: Mutex::new(Vec::new()),
+            gate: Semaphore::new(0),
+            connections: AtomicUsize::new(0),
+        })
+    }
+
+    fn app(self: &Arc<Self>) -> Router {
+        Router::new().fallback(handle).with_state(self.clone())
+    }
+}
+
 async fn handle(
     State(mock): State<Arc<Mock>>,
     method: Method,
+    version: Version,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -206,7 +229,8 @@ async fn handle(
     let answered = has_tool_result(vendor, &body);
     let recorded = Recorded {
         method: method.to_string(),
-        path: uri.to_string(),
+        // Origin form, as HTTP/1.1 sends it (h2's URI is whole).
+        path: uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
         headers: headers
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("?").to_owned()))
@@ -214,6 +238,7 @@ async fn handle(
         body,
         model: model.clone().unwrap_or_default(),
         stream,
+        version: format!("{version:?}"),
     };
     let seen_before = {
         let mut requests = mock.requests.lock().unwrap();

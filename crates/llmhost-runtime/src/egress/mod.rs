@@ -2,16 +2,19 @@
 //! it may reach, which resolved addresses are acceptable, which secret
 //! headers the host adds, and the time and size bounds of each request.
 //! `hooks` plugs this policy into wasi:http; `send` makes the connection
-//! (or reuses one from `pool`), or `scripted` answers in its place (the
+//! (or reuses one from `pool`, at most `max_connections_per_origin` per
+//! origin; h2 when TLS picks it), or `scripted` answers in its place (the
 //! conformance suite).
 
 mod address;
 mod hooks;
+mod leased;
 mod origin;
 mod paths;
 mod pool;
 mod scripted;
 mod send;
+mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -22,6 +25,7 @@ use http::{HeaderName, HeaderValue};
 pub(crate) use hooks::EgressHooks;
 use origin::Origin;
 pub use scripted::{Exchange, Reply, ScriptedUpstream, SeenRequest};
+pub use tls::UpstreamTls;
 
 use super::manifest::Manifest;
 use super::redact::Redactor;
@@ -125,8 +129,10 @@ pub struct EgressPolicy {
     pub max_response_bytes: u64,
     /// Set by the conformance suite: answers in place of the network.
     script: Option<Arc<ScriptedUpstream>>,
-    /// This plugin's idle upstream connections.
+    /// This plugin's upstream connections.
     pool: Arc<pool::Pool>,
+    /// How upstream certificates are checked.
+    tls: UpstreamTls,
 }
 
 #[derive(Debug)]
@@ -134,6 +140,7 @@ pub struct EgressPolicy {
 /// connection cannot be redirected by a second DNS answer.
 pub struct Target {
     pub host: String,
+    pub port: u16,
     pub addrs: Vec<SocketAddr>,
     pub tls: bool,
 }
@@ -223,7 +230,8 @@ impl EgressPolicy {
             },
             max_response_bytes: egress.max_response_bytes,
             script: None,
-            pool: Arc::default(),
+            pool: Arc::new(pool::Pool::new(egress.max_connections_per_origin)),
+            tls: UpstreamTls::default(),
         })
     }
 
@@ -256,6 +264,7 @@ impl EgressPolicy {
         }
         Ok(Target {
             host: origin.host.clone(),
+            port: origin.port,
             addrs,
             tls: origin.scheme == "https",
         })
@@ -275,6 +284,13 @@ impl EgressPolicy {
     /// (the conformance suite): nothing is resolved, no socket is opened.
     pub fn with_script(mut self, script: Arc<ScriptedUpstream>) -> Self {
         self.script = Some(script);
+        self
+    }
+
+    /// Checks upstream certificates with `tls` (the operator's CA file)
+    /// instead of the webpki roots alone.
+    pub fn with_tls(mut self, tls: UpstreamTls) -> Self {
+        self.tls = tls;
         self
     }
 
@@ -317,3 +333,5 @@ fn parse_net(text: &str) -> anyhow::Result<ipnet::IpNet> {
 mod reuse_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

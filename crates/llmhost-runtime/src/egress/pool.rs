@@ -1,27 +1,29 @@
-//! Idle upstream connections of one plugin, kept for the next request to
-//! the same origin. A connection is filed under the origin it was opened
-//! for *and* the address it reached, which the policy had approved: a
-//! request takes one only when that address is among those its own check
-//! approved, so reuse never reaches an address the current policy and DNS
-//! answer would refuse. Each plugin (each loaded version) has its own pool;
-//! nothing is shared between plugins.
+//! The upstream connections of one plugin, per origin, kept for the next
+//! request: idle HTTP/1.1 connections, and HTTP/2 connections shared by all
+//! of the plugin's requests to that origin at once. A connection is filed
+//! under the origin it was opened for *and* the address it reached, which
+//! the policy had approved: a request uses one only when that address is
+//! among those its own check approved, so reuse never reaches an address
+//! the current policy and DNS answer would refuse. Each plugin (each loaded
+//! version, each instance) has its own pool; nothing is shared between them.
 //!
-//! Idle connections are dropped when they are found closed by the upstream,
-//! idle longer than `IDLE_TIMEOUT`, or beyond `MAX_IDLE_PER_KEY`; no timer
-//! runs for them, so an idle host wakes for nothing.
+//! At most `egress.max_connections_per_origin` connections per origin are
+//! open at once, in use or idle (an h2 connection counts once): a request
+//! that finds none free waits for one (`Next::Wait`). While a TLS origin's
+//! protocol is unknown or h2, one handshake runs at a time, so a burst to
+//! an h2 upstream opens one connection, not one per request.
+//!
+//! Idle connections are dropped when found closed by the upstream, idle
+//! longer than `IDLE_TIMEOUT`, or to make room for a connection to another
+//! address; no timer runs for them, so an idle host wakes for nothing.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::{http1, http2};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::WasiBody;
 
 /// How long an unused connection is kept. Below the keep-alive of common
@@ -29,200 +31,266 @@ use wasmtime_wasi_http::WasiBody;
 /// upstream rarely closes one just as it is reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Idle connections kept per origin and address: enough for the host's
-/// default concurrency to find one each.
-const MAX_IDLE_PER_KEY: usize = 64;
-
-/// What is read, and for how long, of a body its reader dropped before its
-/// end, to free the connection: enough for the end of a stream (the last
-/// chunk after an end marker such as `[DONE]`), never a whole answer.
-const DRAIN_BYTES: usize = 16 << 10;
-const DRAIN_TIME: Duration = Duration::from_millis(500);
-
-/// Where a connection goes: the origin's scheme and host, and the approved
-/// address it reached.
+/// The origin a connection serves: scheme, host and port.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
-pub(super) struct Key {
+pub(super) struct OriginKey {
     pub(super) tls: bool,
     pub(super) host: String,
-    pub(super) addr: SocketAddr,
+    pub(super) port: u16,
 }
 
-struct Idle {
-    sender: SendRequest<WasiBody>,
-    since: Instant,
-}
-
-#[derive(Default)]
+/// One plugin's connections, by origin.
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<Key, Vec<Idle>>>,
+    origins: Mutex<HashMap<OriginKey, Arc<OriginPool>>>,
+    max_per_origin: usize,
 }
 
 impl Pool {
-    /// An open idle connection for `tls`/`host` to one of `addrs` (in their
-    /// order), or `None` when a new one must be made.
-    pub(super) fn take(
-        &self,
-        tls: bool,
-        host: &str,
-        addrs: &[SocketAddr],
-    ) -> Option<(Key, SendRequest<WasiBody>)> {
-        let mut idle = self.idle.lock().expect("pool lock");
-        for addr in addrs {
-            let key = Key {
-                tls,
-                host: host.to_owned(),
-                addr: *addr,
-            };
-            let Some(list) = idle.get_mut(&key) else {
-                continue;
-            };
-            // Most recently used first: the likeliest to be still open.
-            while let Some(entry) = list.pop() {
-                if !entry.sender.is_closed() && entry.since.elapsed() < IDLE_TIMEOUT {
-                    return Some((key, entry.sender));
-                }
-            }
-            idle.remove(&key);
+    /// `max_per_origin` is range-checked with the manifest (1 to 4096).
+    pub(super) fn new(max_per_origin: u64) -> Self {
+        let max = usize::try_from(max_per_origin).unwrap_or(usize::MAX);
+        Self {
+            origins: Mutex::default(),
+            max_per_origin: max.clamp(1, Semaphore::MAX_PERMITS),
         }
-        None
     }
 
-    /// Files a connection whose last response was read to its end.
-    pub(super) fn put(&self, key: Key, sender: SendRequest<WasiBody>) {
-        if sender.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().expect("pool lock");
-        let list = idle.entry(key).or_default();
-        list.retain(|entry| !entry.sender.is_closed() && entry.since.elapsed() < IDLE_TIMEOUT);
-        if list.len() < MAX_IDLE_PER_KEY {
-            list.push(Idle {
-                sender,
-                since: Instant::now(),
+    pub(super) fn max_per_origin(&self) -> usize {
+        self.max_per_origin
+    }
+
+    /// The connections to `key`'s origin.
+    pub(super) fn origin(&self, key: OriginKey) -> Arc<OriginPool> {
+        let mut origins = self.origins.lock().expect("pool lock");
+        if !origins.contains_key(&key) {
+            // A wildcard origin lets a plugin name endless hosts: an origin
+            // with no connection open and no request using it is forgotten.
+            let max = self.max_per_origin;
+            origins.retain(|_, origin| {
+                Arc::strong_count(origin) > 1 || origin.slots.available_permits() < max
             });
         }
+        origins
+            .entry(key)
+            .or_insert_with_key(|key| {
+                Arc::new(OriginPool {
+                    tls: key.tls,
+                    slots: Arc::new(Semaphore::new(self.max_per_origin)),
+                    state: Mutex::default(),
+                    changed: Notify::new(),
+                })
+            })
+            .clone()
     }
 
     #[cfg(test)]
     pub(super) fn idle_count(&self) -> usize {
-        self.idle
-            .lock()
-            .expect("pool lock")
+        let origins = self.origins.lock().expect("pool lock");
+        origins
             .values()
-            .map(Vec::len)
+            .map(|o| o.state.lock().expect("pool lock").idle.len())
+            .sum()
+    }
+
+    /// Connections open now, in use or idle, over all origins.
+    #[cfg(test)]
+    pub(super) fn open_count(&self) -> usize {
+        let origins = self.origins.lock().expect("pool lock");
+        origins
+            .values()
+            .map(|o| self.max_per_origin - o.slots.available_permits())
             .sum()
     }
 }
 
-/// A connection lent to one request, returned to its pool when the
-/// response body has been read to its end (and only then).
-pub(super) struct Lease {
-    pub(super) pool: Arc<Pool>,
-    pub(super) key: Key,
-    pub(super) sender: SendRequest<WasiBody>,
+/// The connections of one plugin to one origin.
+pub(super) struct OriginPool {
+    tls: bool,
+    /// One permit per open connection, held by the task that drives it
+    /// until its socket is closed: what bounds them.
+    slots: Arc<Semaphore>,
+    state: Mutex<State>,
+    /// Woken when a connection goes idle, is shared, or closes, and when a
+    /// handshake ends: what a waiting request waits for.
+    changed: Notify,
 }
 
-impl Lease {
-    pub(super) fn release(self) {
-        self.pool.put(self.key, self.sender);
-    }
+#[derive(Default)]
+struct State {
+    idle: Vec<Idle>,
+    shared: Vec<Shared>,
+    /// A handshake whose protocol is not known beforehand is running:
+    /// others wait for it, since it may be h2 and then serve them all.
+    opening: bool,
+    /// Whether the origin's last handshake picked h2.
+    h2: Option<bool>,
 }
 
-/// A response body on a leased connection. Read to its end, it hands the
-/// connection back. Dropped before its end (a plugin often stops at its
-/// format's end marker, before the transfer's own end arrived), the rest
-/// is read in the background, a little and briefly, and the connection
-/// goes back if that reaches the end; otherwise it is closed. After an
-/// error, or when its reader gave up on it (`discard`), it is closed.
-pub(super) struct LeasedBody {
-    body: Option<Incoming>,
-    lease: Option<Lease>,
+struct Idle {
+    addr: SocketAddr,
+    sender: http1::SendRequest<WasiBody>,
+    since: Instant,
 }
 
-impl LeasedBody {
-    pub(super) fn new(body: Incoming, lease: Lease) -> Self {
-        let mut leased = Self {
-            body: Some(body),
-            lease: Some(lease),
-        };
-        // Nothing to read (a 204, a zero length): free at once.
-        leased.release_if_done();
-        leased
-    }
+struct Shared {
+    addr: SocketAddr,
+    sender: http2::SendRequest<WasiBody>,
+    used: Instant,
+}
 
-    /// The connection is not to be reused (the reader cut the body off).
-    pub(super) fn discard(&mut self) {
-        self.lease = None;
-    }
+/// A connection a request may send on.
+pub(super) enum Conn {
+    /// Lent to this request alone, until its response is read.
+    Http1(SocketAddr, http1::SendRequest<WasiBody>),
+    /// Shared; the pool keeps it.
+    Http2(http2::SendRequest<WasiBody>),
+}
 
-    fn release_if_done(&mut self) {
-        if self.body.as_ref().is_some_and(Body::is_end_stream)
-            && let Some(lease) = self.lease.take()
-        {
-            lease.release();
+/// What a request does next.
+pub(super) enum Next {
+    Reuse(Conn),
+    /// Make a new connection, under this permit.
+    Open(Opening),
+    /// Nothing free: wait for `changed`, then ask again.
+    Wait,
+}
+
+impl OriginPool {
+    /// A connection to one of `addrs` (in their order for idle ones), or
+    /// the permit to open one, or `Wait`.
+    pub(super) fn next(self: &Arc<Self>, addrs: &[SocketAddr]) -> Next {
+        let mut state = self.state.lock().expect("pool lock");
+        let now = Instant::now();
+        state.shared.retain(|s| !s.sender.is_closed());
+        if let Some(shared) = state.shared.iter_mut().find(|s| addrs.contains(&s.addr)) {
+            shared.used = now;
+            return Next::Reuse(Conn::Http2(shared.sender.clone()));
         }
-    }
-}
-
-impl Body for LeasedBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = &mut *self;
-        let body = this.body.as_mut().expect("taken only on drop");
-        let polled = Pin::new(body).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(_)) | None) => this.release_if_done(),
-            Poll::Ready(Some(Err(_))) => this.discard(),
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.as_ref().is_none_or(Body::is_end_stream)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
-    }
-}
-
-impl Drop for LeasedBody {
-    fn drop(&mut self) {
-        let (Some(lease), Some(body)) = (self.lease.take(), self.body.take()) else {
-            return;
-        };
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(drain(body, lease));
-        }
-    }
-}
-
-/// Reads what is left of a dropped body, within `DRAIN_BYTES` and
-/// `DRAIN_TIME`; hands the connection back if that reached the end.
-async fn drain(mut body: Incoming, lease: Lease) {
-    let rest = async {
-        let mut left = DRAIN_BYTES;
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { return false };
-            if let Some(data) = frame.data_ref() {
-                let Some(less) = left.checked_sub(data.len()) else {
-                    return false;
-                };
-                left = less;
+        state
+            .idle
+            .retain(|i| !i.sender.is_closed() && now - i.since < IDLE_TIMEOUT);
+        // Most recently used first: the likeliest to be still open.
+        for addr in addrs {
+            if let Some(at) = state.idle.iter().rposition(|i| i.addr == *addr) {
+                let idle = state.idle.remove(at);
+                return Next::Reuse(Conn::Http1(idle.addr, idle.sender));
             }
         }
-        true
-    };
-    if let Ok(true) = tokio::time::timeout(DRAIN_TIME, rest).await {
-        lease.release();
+        let exclusive = self.tls && state.h2 != Some(false);
+        if exclusive && state.opening {
+            return Next::Wait;
+        }
+        match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                state.opening |= exclusive;
+                Next::Open(Opening {
+                    origin: self.clone(),
+                    permit: Some(permit),
+                    exclusive,
+                })
+            }
+            Err(_) => {
+                // Full. An idle connection this request cannot use (another
+                // address) makes room: its task ends, and frees its permit.
+                if !state.idle.is_empty() {
+                    state.idle.remove(0);
+                }
+                let stale = state
+                    .shared
+                    .iter()
+                    .position(|s| now - s.used >= IDLE_TIMEOUT);
+                if let Some(at) = stale {
+                    state.shared.remove(at);
+                }
+                Next::Wait
+            }
+        }
+    }
+
+    /// Waits for a change worth asking `next` again, registered before
+    /// `next` is asked so that none is missed.
+    pub(super) fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+
+    /// Files an HTTP/1.1 connection whose last response was read to its end.
+    pub(super) fn put(&self, addr: SocketAddr, sender: http1::SendRequest<WasiBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut state = self.state.lock().expect("pool lock");
+        state.idle.push(Idle {
+            addr,
+            sender,
+            since: Instant::now(),
+        });
+        drop(state);
+        self.changed.notify_waiters();
+    }
+}
+
+/// The right to open one connection to an origin. The permit goes to the
+/// task that drives the connection; dropped unused (the connection failed),
+/// it frees its place and lets the next request try.
+pub(super) struct Opening {
+    origin: Arc<OriginPool>,
+    permit: Option<OwnedSemaphorePermit>,
+    exclusive: bool,
+}
+
+impl Opening {
+    /// Drives `connection` until it closes, holding the permit, and then
+    /// tells waiting requests there is room.
+    pub(super) fn drive<F>(&mut self, connection: F)
+    where
+        F: Future<Output = Result<(), hyper::Error>> + Send + 'static,
+    {
+        let permit = self.permit.take();
+        // Weak: the pool holds the connection's idle sender, and a task
+        // holding the pool would keep both alive after the plugin is gone.
+        let origin = Arc::downgrade(&self.origin);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+            if let Some(origin) = Weak::upgrade(&origin) {
+                origin.changed.notify_waiters();
+            }
+        });
+    }
+
+    /// The handshake picked h2 or HTTP/1.1 (`sender` when h2, to share).
+    pub(super) fn opened(
+        mut self,
+        addr: SocketAddr,
+        sender: Option<http2::SendRequest<WasiBody>>,
+    ) -> Arc<OriginPool> {
+        let origin = self.origin.clone();
+        let mut state = origin.state.lock().expect("pool lock");
+        state.h2 = Some(sender.is_some());
+        if let Some(sender) = sender {
+            state.shared.push(Shared {
+                addr,
+                sender,
+                used: Instant::now(),
+            });
+        }
+        if self.exclusive {
+            state.opening = false;
+            self.exclusive = false;
+        }
+        drop(state);
+        origin.changed.notify_waiters();
+        origin
+    }
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        if self.exclusive {
+            self.origin.state.lock().expect("pool lock").opening = false;
+        }
+        if self.exclusive || self.permit.is_some() {
+            self.origin.changed.notify_waiters();
+        }
     }
 }

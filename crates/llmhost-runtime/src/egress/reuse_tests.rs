@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::{WasiBody, WasiHttpHooks};
 
+use super::pool::{Next, OriginKey};
 use super::{EgressHooks, EgressPolicy, IncidentLog};
 use crate::manifest::Manifest;
 
@@ -136,16 +137,19 @@ async fn a_pooled_connection_serves_only_the_scheme_host_and_address_it_was_appr
     let policy = policy_for(&server);
     read_whole(get(&policy, &server).await).await;
     let host = server.addr.ip().to_string();
-    let elsewhere: SocketAddr = "127.0.0.2:9".parse().unwrap();
-    assert!(policy.pool.take(false, &host, &[elsewhere]).is_none());
-    assert!(policy.pool.take(true, &host, &[server.addr]).is_none());
-    assert!(
-        policy
-            .pool
-            .take(false, "localhost", &[server.addr])
-            .is_none()
-    );
-    assert!(policy.pool.take(false, &host, &[server.addr]).is_some());
+    let reused = |tls, host: &str, addrs: &[SocketAddr]| {
+        let key = OriginKey {
+            tls,
+            host: host.to_owned(),
+            port: server.addr.port(),
+        };
+        matches!(policy.pool.origin(key).next(addrs), Next::Reuse(_))
+    };
+    let elsewhere: SocketAddr = format!("127.0.0.2:{}", server.addr.port()).parse().unwrap();
+    assert!(!reused(false, &host, &[elsewhere]));
+    assert!(!reused(true, &host, &[server.addr]));
+    assert!(!reused(false, "localhost", &[server.addr]));
+    assert!(reused(false, &host, &[server.addr]));
 }
 
 #[tokio::test]
