@@ -59,7 +59,8 @@ async fn concurrent_calls_to_an_h2_upstream_behind_a_private_ca_share_one_connec
 
     // Eight calls held open by the mock at once, then let go.
     const AT_ONCE: usize = 8;
-    let calls = (0..AT_ONCE).map(|_| post_chat(&server, &chat(vendor, "gated", false)));
+    let gated = chat(vendor, "gated", false);
+    let calls = (0..AT_ONCE).map(|_| post_chat(&server, &gated));
     let release = async {
         let all_arrived = async {
             while mock.requests_for("gated").len() < AT_ONCE {
