@@ -13,8 +13,9 @@
 //! protocol is unknown or h2, one handshake runs at a time, so a burst to
 //! an h2 upstream opens one connection, not one per request.
 //!
-//! Idle connections are dropped when found closed by the upstream, idle
-//! longer than `IDLE_TIMEOUT`, or to make room for a connection to another
+//! Idle connections (and h2 ones no request started on for as long) are
+//! dropped when found closed by the upstream, idle longer than
+//! `IDLE_TIMEOUT`, or (HTTP/1.1) to make room for a connection to another
 //! address; no timer runs for them, so an idle host wakes for nothing.
 
 use std::collections::HashMap;
@@ -161,7 +162,11 @@ impl OriginPool {
     pub(super) fn next(self: &Arc<Self>, addrs: &[SocketAddr]) -> Next {
         let mut state = self.state.lock().expect("pool lock");
         let now = Instant::now();
-        state.shared.retain(|s| !s.sender.is_closed());
+        // An h2 connection no request started on for `IDLE_TIMEOUT` is let
+        // go like an idle one (a stream still running on it finishes).
+        state
+            .shared
+            .retain(|s| !s.sender.is_closed() && now - s.used < IDLE_TIMEOUT);
         if let Some(shared) = state.shared.iter_mut().find(|s| addrs.contains(&s.addr)) {
             shared.used = now;
             return Next::Reuse(Conn::Http2(shared.sender.clone()));
@@ -194,13 +199,6 @@ impl OriginPool {
                 // address) makes room: its task ends, and frees its permit.
                 if !state.idle.is_empty() {
                     state.idle.remove(0);
-                }
-                let stale = state
-                    .shared
-                    .iter()
-                    .position(|s| now - s.used >= IDLE_TIMEOUT);
-                if let Some(at) = stale {
-                    state.shared.remove(at);
                 }
                 Next::Wait
             }
