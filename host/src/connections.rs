@@ -1,4 +1,5 @@
-//! The API's connections: accepting them (backing off while accepting
+//! The API's connections: listening with a backlog deep enough for a
+//! burst of clients, accepting them (backing off while accepting
 //! fails, instead of spinning), refusing one at once with a `503
 //! too_many_connections` above the connection limit, serving each with
 //! HTTP/1 under a header timeout with TCP keepalive, and closing them at
@@ -7,6 +8,7 @@
 //! (waiting for the next request is reading its headers), are closed when
 //! it runs out; keepalive finds a peer that vanished mid-request.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use socket2::{SockRef, TcpKeepalive};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +30,30 @@ const KEEPALIVE: TcpKeepalive = TcpKeepalive::new()
     .with_time(Duration::from_secs(60))
     .with_interval(Duration::from_secs(10))
     .with_retries(3);
+
+/// Connections the kernel completes before they are accepted. tokio's
+/// `TcpListener::bind` asks for 1,024; a burst of more clients than that,
+/// arriving while the process is busy, would overflow it, and Linux then
+/// drops the handshake's last ACK: the client believes it is connected, the
+/// server never sees the connection, and a client that waits to be spoken
+/// to (or closed) waits forever. The kernel caps this at
+/// `net.core.somaxconn` (4,096 by default since Linux 5.4).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with `LISTEN_BACKLOG`, set up as
+/// `TcpListener::bind` sets it up otherwise (`SO_REUSEADDR` on Unix, so a
+/// restart can bind while the old connections linger in `TIME_WAIT`).
+pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ConnectionLimits {

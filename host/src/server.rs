@@ -165,7 +165,7 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     };
 
     let api_server = if config.role != Role::Worker {
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let listener = connections::listen(config.listen)?;
         let addr = listener.local_addr()?;
         let limits = ConnectionLimits {
             max_connections: config
@@ -237,7 +237,7 @@ async fn serve_metrics(
     addr: SocketAddr,
     state: AppState,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = connections::listen(addr)?;
     let addr = listener.local_addr()?;
     // Printed before the readiness line, so that whoever waits for that
     // line has this one too.
