@@ -50,6 +50,8 @@ pub(crate) struct ServeConfig {
     pub(crate) worker: WorkerConfig,
     /// Days of usage ledger rows kept call by call (`retention`); 0 all.
     pub(crate) usage_retention_days: u32,
+    /// How long a keyless `/v1` call's usage row waits for company.
+    pub(crate) usage_write_delay: Duration,
 }
 
 impl From<Settings> for ServeConfig {
@@ -75,6 +77,7 @@ impl From<Settings> for ServeConfig {
             header_timeout: Duration::from_millis(settings.header_timeout_ms),
             max_connections: settings.max_connections,
             usage_retention_days: settings.usage_retention_days,
+            usage_write_delay: Duration::from_millis(settings.usage_write_delay_ms),
             api: ApiConfig {
                 max_body_bytes: settings.max_body_bytes,
                 default_max_attempts: settings.max_attempts,
@@ -98,6 +101,7 @@ impl From<Settings> for ServeConfig {
 pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let open_files = open_files::raise_limit();
     let store = Store::connect(&config.database_url).await?;
+    store.set_record_delay(config.usage_write_delay);
     let runtime = Arc::new(Runtime::new(config.runtime.clone()).await?);
     tracing::info!(providers = ?runtime.names(), plugins_dir = %runtime.plugins_dir().display(), "runtime ready");
     let routes = LiveRoutes::new(
@@ -219,6 +223,10 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     };
     tokio::join!(connections, workers);
+    // The usage of keyless calls answered last may still be queued.
+    if let Err(err) = store.flush_records().await {
+        tracing::error!("usage of the last calls made without a key was not recorded: {err}");
+    }
     for watcher in [watcher, file_watcher].into_iter().flatten() {
         watcher.abort();
     }

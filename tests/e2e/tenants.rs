@@ -1023,3 +1023,54 @@ async fn every_attempt_and_every_target_called_is_in_the_usage_ledger() {
     );
     assert_eq!(usage["totals"]["requests"], 6, "{usage}");
 }
+
+/// A `/v1` call made without a key is recorded just after its answer,
+/// sharing a commit with the calls of the next `--usage-write-delay-ms`:
+/// the ledger its client reads next already has it, and a graceful stop
+/// writes what is still queued (here the delay is a minute, so nothing is
+/// written by the delay running out).
+#[tokio::test]
+async fn keyless_usage_is_in_the_ledger_read_after_the_answer_and_written_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--usage-write-delay-ms", "60000"];
+    let requests = |server: &Server| {
+        let server_url = server.url("/api/v1/usage?group_by=provider");
+        let http = server.http.clone();
+        async move {
+            let usage: Value = http
+                .get(server_url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(usage["groups"].as_array().map(Vec::len), Some(1), "{usage}");
+            assert_eq!(usage["groups"][0]["provider"], "echo", "{usage}");
+            usage["groups"][0]["requests"].as_i64().unwrap()
+        }
+    };
+    let chat_keyless = |server: &Server| {
+        let request = server
+            .http
+            .post(server.url("/v1/chat/completions"))
+            .json(&chat("echo/echo"));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+
+    let server = Server::start(dir.path(), &args).await;
+    for _ in 0..3 {
+        chat_keyless(&server).await;
+    }
+    assert_eq!(requests(&server).await, 3);
+    for _ in 0..2 {
+        chat_keyless(&server).await;
+    }
+    assert!(server.terminate().await.success());
+
+    let server = Server::start(dir.path(), &args).await;
+    assert_eq!(requests(&server).await, 5);
+}

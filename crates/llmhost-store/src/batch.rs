@@ -7,7 +7,11 @@
 //! at once, and on SQLite each statement is a serial round trip to the one
 //! writer connection. One batcher task writes
 //! everything queued by the time it holds the writer in one statement per
-//! kind. An idle store writes at once: the batcher never waits for company.
+//! kind. An idle store writes at once: the batcher never waits for company,
+//! with one exception: a keyless call's row queued *after* its answer
+//! (`record_later`), which nobody waits for, waits up to the configured
+//! delay for others (or for any other write) so that one statement and
+//! one commit carry many of them; `flush` writes whatever is queued.
 //!
 //! What each caller hears is what a single-row statement would have told
 //! it: the row its statement returned for it, if any, and only after the
@@ -18,7 +22,9 @@
 //! alone.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -51,6 +57,12 @@ enum Write {
     /// A keyless `/v1` call's ledger row; answered `Some(())` once
     /// committed.
     Record(Queued<CallUsage, ()>),
+    /// A keyless `/v1` call's ledger row queued after its answer: nobody
+    /// waits for it, so it may wait for company; a failure is logged.
+    RecordLater(CallUsage),
+    /// Answered once everything queued before it has been written (or
+    /// failed).
+    Flush(oneshot::Sender<()>),
 }
 
 /// What a statement's rows and returned rows are matched by.
@@ -85,7 +97,14 @@ impl TaskId for TaskRow {
 /// The handle the store queues its batched writes through.
 pub(crate) struct Batcher {
     queue: mpsc::UnboundedSender<Write>,
+    /// How long a `record_later` row may wait for company, in
+    /// microseconds (shared with the batcher task).
+    delay_us: Arc<AtomicU64>,
 }
+
+/// How long a `record_later` row waits for company unless the server says
+/// otherwise (`--usage-write-delay-ms`).
+pub(crate) const DEFAULT_RECORD_DELAY: Duration = Duration::from_millis(50);
 
 impl Batcher {
     /// Starts the batcher of a store. It holds the backend weakly, so that
@@ -94,8 +113,14 @@ impl Batcher {
     /// handle, is dropped.
     pub(crate) fn start(backend: Weak<Backend>) -> Self {
         let (queue, queued) = mpsc::unbounded_channel();
-        tokio::spawn(run(backend, queued));
-        Self { queue }
+        let delay_us = Arc::new(AtomicU64::new(micros(DEFAULT_RECORD_DELAY)));
+        tokio::spawn(run(backend, queued, delay_us.clone()));
+        Self { queue, delay_us }
+    }
+
+    /// How long a row queued by `record_later` may wait for others.
+    pub(crate) fn set_record_delay(&self, delay: Duration) {
+        self.delay_us.store(micros(delay), Ordering::Relaxed);
     }
 
     /// Writes a completion with others; `Some` (its id) when its row was
@@ -134,6 +159,24 @@ impl Batcher {
         .map(drop)
     }
 
+    /// Queues a keyless `/v1` call's ledger row without waiting for it: it
+    /// is written within the record delay, with whatever else is queued
+    /// by then; a failure is logged.
+    pub(crate) fn record_later(&self, usage: CallUsage) -> Result<()> {
+        self.queue
+            .send(Write::RecordLater(usage))
+            .map_err(|_| StoreError::WriterStopped)
+    }
+
+    /// Returns once everything queued before it has been written.
+    pub(crate) async fn flush(&self) -> Result<()> {
+        let (done, written) = oneshot::channel();
+        self.queue
+            .send(Write::Flush(done))
+            .map_err(|_| StoreError::WriterStopped)?;
+        written.await.map_err(|_| StoreError::WriterStopped)
+    }
+
     async fn send<R>(
         &self,
         write: impl FnOnce(oneshot::Sender<std::result::Result<Option<R>, Arc<StoreError>>>) -> Write,
@@ -156,6 +199,35 @@ struct Turn {
     completions: Vec<Queued<Completion, String>>,
     insertions: Vec<Queued<Insertion, TaskRow>>,
     records: Vec<Queued<CallUsage, ()>>,
+    /// The answers of this turn's `record_later` rows, which nobody else
+    /// hears: a failure is logged from here.
+    unheard: Vec<Unheard>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+type Unheard = oneshot::Receiver<std::result::Result<Option<()>, Arc<StoreError>>>;
+
+/// After a turn's statements: logs each `record_later` row that was not
+/// written, and answers the flushes (everything queued before them is
+/// done).
+fn end_turn(unheard: Vec<Unheard>, flushes: Vec<oneshot::Sender<()>>) {
+    let failed: Vec<Arc<StoreError>> = unheard
+        .into_iter()
+        .filter_map(|mut answer| answer.try_recv().ok()?.err())
+        .collect();
+    if let Some(err) = failed.first() {
+        tracing::error!(
+            rows = failed.len(),
+            "usage of /v1 calls made without a key was not recorded: {err}"
+        );
+    }
+    for flush in flushes {
+        let _ = flush.send(());
+    }
+}
+
+fn micros(delay: Duration) -> u64 {
+    u64::try_from(delay.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Writes one kind's rows of a turn: `$statement(n)` is the SQL for `n`
@@ -200,7 +272,11 @@ macro_rules! write_rows {
     }};
 }
 
-async fn run(backend: Weak<Backend>, mut queued: mpsc::UnboundedReceiver<Write>) {
+async fn run(
+    backend: Weak<Backend>,
+    mut queued: mpsc::UnboundedReceiver<Write>,
+    delay_us: Arc<AtomicU64>,
+) {
     // Writes left out of the last turn (a task already in it, or its kind's
     // statement full): they go first into the next.
     let mut deferred = VecDeque::new();
@@ -208,6 +284,10 @@ async fn run(backend: Weak<Backend>, mut queued: mpsc::UnboundedReceiver<Write>)
         let first = match deferred.pop_front() {
             Some(write) => write,
             None => match queued.recv().await {
+                Some(Write::RecordLater(row)) => {
+                    let delay = Duration::from_micros(delay_us.load(Ordering::Relaxed));
+                    wait_for_company(row, delay, &mut queued, &mut deferred).await
+                }
                 Some(write) => write,
                 None => return,
             },
@@ -249,6 +329,8 @@ async fn run(backend: Weak<Backend>, mut queued: mpsc::UnboundedReceiver<Write>)
                     bind_records,
                     answer_all
                 );
+                drop(writer);
+                end_turn(turn.unheard, turn.flushes);
             }
             Backend::Postgres(b) => {
                 let turn = gather(first, &mut queued, &mut deferred);
@@ -277,9 +359,38 @@ async fn run(backend: Weak<Backend>, mut queued: mpsc::UnboundedReceiver<Write>)
                     bind_records,
                     answer_all
                 );
+                end_turn(turn.unheard, turn.flushes);
             }
         }
     }
+}
+
+/// The first write of a turn when it is a `record_later` row: it waits
+/// until `MAX_BATCH` such rows are queued, another kind of write (or a
+/// flush) arrives, or `delay` has passed, so that its turn carries them
+/// all. Idle, nothing waits: this runs only with a row in hand.
+async fn wait_for_company(
+    first: CallUsage,
+    delay: Duration,
+    queued: &mut mpsc::UnboundedReceiver<Write>,
+    deferred: &mut VecDeque<Write>,
+) -> Write {
+    let until = tokio::time::Instant::now() + delay;
+    let mut rows = 1;
+    while rows < MAX_BATCH {
+        match tokio::time::timeout_at(until, queued.recv()).await {
+            Ok(Some(Write::RecordLater(row))) => {
+                deferred.push_back(Write::RecordLater(row));
+                rows += 1;
+            }
+            Ok(Some(other)) => {
+                deferred.push_back(other);
+                break;
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Write::RecordLater(first)
 }
 
 /// `first`, then the deferred and newly queued writes, up to `MAX_BATCH`
@@ -305,6 +416,14 @@ fn gather(
             }
             Write::Insert(i) if turn.insertions.len() < MAX_BATCH => turn.insertions.push(i),
             Write::Record(r) if turn.records.len() < MAX_BATCH => turn.records.push(r),
+            Write::RecordLater(row) if turn.records.len() < MAX_BATCH => {
+                let (reply, answer) = oneshot::channel();
+                turn.records.push(Queued { write: row, reply });
+                turn.unheard.push(answer);
+            }
+            // Answered at the end of this turn only when nothing before it
+            // was left for the next.
+            Write::Flush(done) if later.is_empty() => turn.flushes.push(done),
             other => later.push_back(other),
         }
         if turn.completions.len() == MAX_BATCH

@@ -161,8 +161,35 @@ impl Store {
         Ok(())
     }
 
-    /// The ledger summed per group, ordered by the groups.
+    /// Records a `/v1` call made without a key after its answer: queued
+    /// at once, written within the record delay (`set_record_delay`)
+    /// together with the others queued by then, one statement and one
+    /// commit for all of them; a row that cannot be written is logged.
+    /// Only for a keyless call: a key's call must be recorded
+    /// (`record_call`) before its answer, since its key's next request is
+    /// admitted against it.
+    pub fn record_call_later(&self, usage: CallUsage) -> Result<()> {
+        debug_assert!(usage.key_id.is_none() && usage.call_id.is_none());
+        self.batcher().record_later(usage)
+    }
+
+    /// How long a row of `record_call_later` may wait for others before it
+    /// is written; zero writes each as soon as the writer is free.
+    pub fn set_record_delay(&self, delay: std::time::Duration) {
+        self.batcher().set_record_delay(delay);
+    }
+
+    /// Returns once every row queued by `record_call_later` before it is
+    /// written: at shutdown, and before the ledger is read.
+    pub async fn flush_records(&self) -> Result<()> {
+        self.batcher().flush().await
+    }
+
+    /// The ledger summed per group, ordered by the groups; rows this
+    /// process queued (`record_call_later`) are written first, so a
+    /// client reads the usage of calls it was answered.
     pub async fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageGroup>> {
+        self.flush_records().await?;
         let column = |by: GroupBy| match by {
             GroupBy::Key => "key_id",
             GroupBy::Provider => "provider",

@@ -1,7 +1,8 @@
 //! Usage: what a `/v1` call records in the ledger (`Meter`: each target
-//! called, answered or failed, priced by the price table, written before
-//! the answer ends so that the next request of its key is admitted
-//! against it), and `GET /api/v1/usage`, the
+//! called, answered or failed, priced by the price table; a key's call
+//! written before the answer ends so that the next request of its key is
+//! admitted against it, a keyless call's just after), and
+//! `GET /api/v1/usage`, the
 //! ledger summed by key, provider, model and day, as JSON or CSV. A tenant
 //! key reads its own usage only.
 
@@ -98,7 +99,17 @@ impl Meter {
                 .cost_nanousd(provider, model, input as u64, cached as u64, output as u64)
                 .unwrap_or(0),
         };
-        if let Err(err) = self.store.record_call(&call).await {
+        // A key's call is recorded before its answer ends: the key's next
+        // request is admitted against it. A keyless call limits nothing,
+        // so its row is queued and written after the answer, together
+        // with the others of the next few milliseconds (one commit for
+        // many instead of one per call; docs/performance.md).
+        let recorded = if call.key_id.is_none() && call.call_id.is_none() {
+            self.store.record_call_later(call)
+        } else {
+            self.store.record_call(&call).await
+        };
+        if let Err(err) = recorded {
             tracing::error!(
                 provider,
                 model,

@@ -154,6 +154,12 @@ struct ServeArgs {
     /// [default: 90].
     #[arg(long, env = "LLMHOST_USAGE_RETENTION_DAYS")]
     usage_retention_days: Option<u32>,
+    /// How long the usage row of a `/v1` call made without a key, written
+    /// just after its answer, may wait for others to share one commit; 0
+    /// writes each at once. A `kill -9` loses at most this much of it
+    /// [default: 50, at most 60000].
+    #[arg(long, env = "LLMHOST_USAGE_WRITE_DELAY_MS")]
+    usage_write_delay_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -187,6 +193,7 @@ impl ServeArgs {
             plugin_reload_ms,
             reserve_output_tokens,
             usage_retention_days,
+            usage_write_delay_ms,
             ui
         );
         if let Some(dir) = self.cache_dir {

@@ -110,6 +110,10 @@ pub(crate) struct Settings {
     /// row per key, provider, model, route, outcome and day; 0 keeps
     /// every row.
     pub(crate) usage_retention_days: u32,
+    /// How long the usage row of a `/v1` call made without a key, written
+    /// after its answer, may wait for others to share its statement and
+    /// commit; 0 writes each as soon as the store is free.
+    pub(crate) usage_write_delay_ms: u64,
     /// The file these settings were read from, if any: `serve` reads its
     /// providers and routes again on reload.
     #[serde(skip)]
@@ -148,10 +152,15 @@ impl Default for Settings {
             prices: BTreeMap::new(),
             reserve_output_tokens: api.reserve_output_tokens,
             usage_retention_days: 90,
+            usage_write_delay_ms: 50,
             config_file: None,
         }
     }
 }
+
+/// The most `usage_write_delay_ms` may be: a minute of usage a `kill -9`
+/// could lose is already more than anyone wants.
+const MAX_USAGE_WRITE_DELAY_MS: u64 = 60_000;
 
 /// The most `usage_retention_days` may be: ten years.
 const MAX_RETENTION_DAYS: u32 = 3_660;
@@ -261,6 +270,12 @@ impl Settings {
             return Err(invalid(
                 "usage_retention_days",
                 format!("must be at most {MAX_RETENTION_DAYS} (0 keeps every row)"),
+            ));
+        }
+        if self.usage_write_delay_ms > MAX_USAGE_WRITE_DELAY_MS {
+            return Err(invalid(
+                "usage_write_delay_ms",
+                format!("must be at most {MAX_USAGE_WRITE_DELAY_MS}"),
             ));
         }
         let serves_http = self.role != Role::Worker;

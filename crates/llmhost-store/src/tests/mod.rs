@@ -205,6 +205,7 @@ macro_rules! all_store_tests {
                 every_attempt_is_a_ledger_row_with_its_outcome,
                 a_roll_up_keeps_every_sum,
                 concurrent_keyless_calls_are_each_a_row_of_their_own,
+                keyless_rows_queued_after_the_answer_wait_for_company,
             ],
             transitions: [
                 every_store_operation_moves_a_task_only_along_the_table,

@@ -594,6 +594,65 @@ pub(super) async fn concurrent_keyless_calls_are_each_a_row_of_their_own(store: 
     assert_eq!(keyless_routed(&store).await.unwrap(), 75);
 }
 
+/// A keyless call's row queued after its answer (`record_call_later`)
+/// waits for company up to the record delay: any other write, a flush or a
+/// read of the ledger ends the wait; with no delay it is written at once.
+pub(super) async fn keyless_rows_queued_after_the_answer_wait_for_company(store: Store) {
+    let row = |provider: &str| CallUsage {
+        provider: provider.into(),
+        model: "m".into(),
+        outcome: "ok".into(),
+        input_tokens: 2,
+        output_tokens: 3,
+        cost_nanousd: 7,
+        ..CallUsage::default()
+    };
+    store.set_record_delay(Duration::from_secs(600));
+    for provider in ["a", "b", "c"] {
+        store.record_call_later(row(provider)).unwrap();
+    }
+    // Not written: they wait for company. (A wait can only show that
+    // something did not happen by taking time: 300 ms is far more than
+    // writing three rows takes.)
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ledger_rows(&store).await.unwrap(), 0);
+    // Reading the ledger writes what this process queued first.
+    let totals = store.usage(&everything(vec![])).await.unwrap();
+    assert_eq!(
+        (
+            totals[0].requests,
+            totals[0].input_tokens,
+            totals[0].cost_nanousd
+        ),
+        (3, 6, 21)
+    );
+    // Another write ends the wait: both go in its turn.
+    store.record_call_later(row("d")).unwrap();
+    store.record_call(&row("e")).await.unwrap();
+    assert_eq!(ledger_rows(&store).await.unwrap(), 5);
+    // So does a flush (what shutdown does).
+    store.record_call_later(row("f")).unwrap();
+    store.flush_records().await.unwrap();
+    assert_eq!(ledger_rows(&store).await.unwrap(), 6);
+    // Without a delay, a row is written as soon as the writer is free.
+    store.set_record_delay(Duration::ZERO);
+    store.record_call_later(row("g")).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while ledger_rows(&store).await.unwrap() < 7 {
+        assert!(tokio::time::Instant::now() < deadline, "never written");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// How many rows the ledger holds.
+async fn ledger_rows(store: &Store) -> Result<i64> {
+    Ok(on_reader!(store.backend(), |pool| {
+        sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM usage_records")
+            .fetch_one(pool)
+            .await?
+    }))
+}
+
 /// How many keyless ledger rows name the route `smart`.
 async fn keyless_routed(store: &Store) -> Result<i64> {
     Ok(on_reader!(store.backend(), |pool| {
