@@ -1033,33 +1033,23 @@ async fn every_attempt_and_every_target_called_is_in_the_usage_ledger() {
 async fn keyless_usage_is_in_the_ledger_read_after_the_answer_and_written_at_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["--usage-write-delay-ms", "60000"];
-    let requests = |server: &Server| {
-        let server_url = server.url("/api/v1/usage?group_by=provider");
-        let http = server.http.clone();
-        async move {
-            let usage: Value = http
-                .get(server_url)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert_eq!(usage["groups"].as_array().map(Vec::len), Some(1), "{usage}");
-            assert_eq!(usage["groups"][0]["provider"], "echo", "{usage}");
-            usage["groups"][0]["requests"].as_i64().unwrap()
-        }
-    };
-    let chat_keyless = |server: &Server| {
-        let request = server
+    async fn requests(server: &Server) -> i64 {
+        let (status, usage) = server.get_json("/api/v1/usage?group_by=provider").await;
+        assert_eq!(status, 200, "{usage}");
+        assert_eq!(usage["groups"].as_array().map(Vec::len), Some(1), "{usage}");
+        assert_eq!(usage["groups"][0]["provider"], "echo", "{usage}");
+        usage["groups"][0]["requests"].as_i64().unwrap()
+    }
+    async fn chat_keyless(server: &Server) {
+        let response = server
             .http
             .post(server.url("/v1/chat/completions"))
-            .json(&chat("echo/echo"));
-        async move {
-            let response = request.send().await.unwrap();
-            assert_eq!(response.status(), 200);
-        }
-    };
+            .json(&chat("echo/echo"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
 
     let server = Server::start(dir.path(), &args).await;
     for _ in 0..3 {
