@@ -3,8 +3,9 @@
 //! typed error), moves on only for the route's `fallback_on` codes, sends a
 //! context too long to the context-window fallback, and records every
 //! target it called in the task's `attempt_log` with the attempt's
-//! outcome. A `kill -9` with routed tasks running loses none of it, on
-//! SQLite and on PostgreSQL.
+//! outcome, each failed target as soon as the walk moves on. A `kill -9`
+//! with routed tasks running loses none of it, on SQLite and on
+//! PostgreSQL.
 
 use serde_json::{Value, json};
 
@@ -199,9 +200,14 @@ async fn routed_tasks_walk_their_route_and_keep_their_log_through_kill_9(databas
     let bodies = ["killed one", "killed two"].map(|p| routed("steady", p));
     let running: Vec<String> =
         futures::future::join_all(bodies.iter().map(|body| server.submit(body))).await;
+    // Its two failed targets are in the log while it runs: written as the
+    // walk moved on, not only with the outcome.
+    let walked = steady_walk(1)[..2].to_vec();
     for id in &running {
         server
-            .wait_for(id, "at its third target", |t| t["status"] == "running")
+            .wait_for(id, "at its third target", |t| {
+                t["status"] == "running" && log_of(t) == walked
+            })
             .await;
     }
     let finished =
@@ -218,9 +224,9 @@ async fn routed_tasks_walk_their_route_and_keep_their_log_through_kill_9(databas
         let task = server.wait_until_finished(id).await;
         assert_eq!(task["status"], "completed", "{task}");
         assert_eq!(task["attempts"], 2, "the killed attempt counts: {task}");
-        // The killed attempt said nothing of its walk: the rescuer
-        // recorded it as interrupted, with no target (which one was in
-        // flight died with the process), before the second one's walk.
+        // The killed attempt's failed targets stayed; the rescuer ended it
+        // as interrupted, with no target (which one was in flight died
+        // with the process), before the second attempt's walk.
         let interrupted = (
             1,
             String::new(),
@@ -229,7 +235,7 @@ async fn routed_tasks_walk_their_route_and_keep_their_log_through_kill_9(databas
         );
         assert_eq!(
             log_of(&task),
-            [vec![interrupted], steady_walk(2)].concat(),
+            [walked.clone(), vec![interrupted], steady_walk(2)].concat(),
             "{task}"
         );
     }

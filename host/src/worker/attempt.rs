@@ -1,7 +1,9 @@
 //! One attempt of a claimed task: the call of the provider it names, or
 //! its route's targets in the route's order (`routing::run_while`), each
 //! target called recorded in the attempt's log, which the outcome's write
-//! stores with it. A route moves on only while no text of the attempt was
+//! stores with it; over a route each failed target's record is also written
+//! at once (`Store::log_progress`), so a `kill -9` further down the route
+//! keeps it. A route moves on only while no text of the attempt was
 //! stored for watchers. A target that was never called (its instance is
 //! gone, or it cannot take the request) leaves no record: no attempt was
 //! made.
@@ -79,12 +81,32 @@ impl Worker {
             &self.health,
             |target| {
                 let target = target.clone();
-                async move { self.call(task, &target, stored, tried).await }
+                async move {
+                    let answer = self.call(task, &target, stored, tried).await;
+                    if answer.is_err() {
+                        self.log_progress(task, tried).await;
+                    }
+                    answer
+                }
             },
             || !stored.load(Ordering::Relaxed),
         )
         .await;
         answer.map(|(_, result)| result)
+    }
+
+    /// Writes the targets this routed attempt has tried so far, so that a
+    /// worker killed further down the route does not take them with it. A
+    /// write that fails or finds the task lost is only logged: the outcome's
+    /// write says the same again, fenced the same way.
+    async fn log_progress(&self, task: &ClaimedTask, tried: &Tried) {
+        let written = self
+            .store
+            .log_progress(&task.id, task.attempt, &tried.log(task))
+            .await;
+        if let Err(err) = written {
+            tracing::warn!("writing the targets tried so far failed: {err}");
+        }
     }
 
     /// One call of one target, streamed into the task's deltas; with the

@@ -169,6 +169,7 @@ macro_rules! all_store_tests {
                 rescue_racing_a_completion_leaves_it_completed,
                 rescue_leaves_live_leases_alone,
                 rescue_ends_the_attempt_log_with_the_interrupted_attempt,
+                a_routed_attempts_tried_targets_outlive_its_worker,
                 a_released_attempt_ends_the_log_as_interrupted,
             ],
             batch: [

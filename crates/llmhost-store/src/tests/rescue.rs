@@ -161,6 +161,72 @@ pub(super) async fn rescue_ends_the_attempt_log_with_the_interrupted_attempt(sto
     );
 }
 
+/// A routed attempt's failed targets are written as it goes, fenced by its
+/// attempt: a worker killed further down the route leaves them before the
+/// rescuer's `interrupted` entry, and once the task was taken from it, it
+/// writes nothing.
+pub(super) async fn a_routed_attempts_tried_targets_outlive_its_worker(store: Store) {
+    let mut routed = new_task("smart");
+    routed.route = Some("smart".into());
+    routed.max_attempts = 2;
+    insert(&store, &routed).await;
+    let claimed = claim_and_expire(&store).await;
+    let failed = AttemptRecord {
+        attempt: claimed.attempt,
+        target: "a/x".into(),
+        outcome: AttemptOutcome::Failed,
+        error_code: Some("rate_limited".into()),
+        duration_ms: 3,
+        first_token_ms: None,
+        started_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
+    };
+    assert_eq!(
+        store
+            .log_progress(&routed.id, claimed.attempt, std::slice::from_ref(&failed))
+            .await
+            .unwrap(),
+        Fenced::Applied
+    );
+    let running = store.get(&routed.id).await.unwrap().unwrap();
+    assert_eq!(running.status, TaskStatus::Running);
+    assert_eq!(
+        running.attempt_log,
+        std::slice::from_ref(&failed),
+        "read while it runs"
+    );
+
+    store.rescue_expired(now_ms()).await.unwrap();
+    let read = store.get(&routed.id).await.unwrap().unwrap();
+    assert_eq!(read.status, TaskStatus::Pending);
+    let [first, interrupted] = read.attempt_log.as_slice() else {
+        panic!("two entries: {:?}", read.attempt_log);
+    };
+    assert_eq!(first, &failed);
+    assert_eq!(
+        (
+            interrupted.attempt,
+            interrupted.target.as_str(),
+            interrupted.outcome
+        ),
+        (claimed.attempt, "", AttemptOutcome::Interrupted)
+    );
+
+    // The worker that lost the task adds nothing to its log.
+    let later = AttemptRecord {
+        target: "b/y".into(),
+        ..failed.clone()
+    };
+    assert_eq!(
+        store
+            .log_progress(&routed.id, claimed.attempt, &[failed, later])
+            .await
+            .unwrap(),
+        Fenced::Lost
+    );
+    let again = claim(&store, "w2", LEASE).await.unwrap().unwrap();
+    assert_eq!(again.attempt_log, read.attempt_log);
+}
+
 /// A worker shutting down hands its attempt back with the same entry, with
 /// no error code: nothing failed, the attempt was given up.
 pub(super) async fn a_released_attempt_ends_the_log_as_interrupted(store: Store) {

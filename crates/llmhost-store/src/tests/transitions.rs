@@ -67,6 +67,7 @@ enum Op {
     ClaimBatch,
     Cancel,
     Heartbeat,
+    LogProgress,
     Complete,
     Fail,
     Retry,
@@ -78,12 +79,13 @@ enum Op {
     RecoverAfterRestart,
 }
 
-const OPS: [Op; 14] = [
+const OPS: [Op; 15] = [
     Op::Insert,
     Op::AdmitTask,
     Op::ClaimBatch,
     Op::Cancel,
     Op::Heartbeat,
+    Op::LogProgress,
     Op::Complete,
     Op::Fail,
     Op::Retry,
@@ -104,6 +106,7 @@ impl Op {
             Op::ClaimBatch => "claim_batch",
             Op::Cancel => "cancel",
             Op::Heartbeat => "heartbeat",
+            Op::LogProgress => "log_progress",
             Op::Complete => "complete",
             Op::Fail => "fail",
             Op::Retry => "retry",
@@ -121,6 +124,7 @@ impl Op {
         matches!(
             self,
             Op::Heartbeat
+                | Op::LogProgress
                 | Op::Complete
                 | Op::Fail
                 | Op::Retry
@@ -235,6 +239,12 @@ async fn run(store: &Store, op: Op, subject: &Subject, attempt: u32) -> Option<b
         )),
         Op::Heartbeat => {
             let _ = store.heartbeat(id, attempt, LEASE).await.unwrap();
+            None
+        }
+        // Moves nothing whether or not it is applied; `rescue` checks its
+        // fence.
+        Op::LogProgress => {
+            let _ = store.log_progress(id, attempt, &[]).await.unwrap();
             None
         }
         Op::Complete => {

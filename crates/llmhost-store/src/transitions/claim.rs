@@ -1,14 +1,16 @@
-//! `pending` → `running` (a worker, `Store::claim_batch`), and the lease
-//! that keeps a running task its worker's (`Store::heartbeat`, which moves
-//! nothing).
+//! `pending` → `running` (a worker, `Store::claim_batch`), and what a
+//! running attempt writes without moving: the lease that keeps the task its
+//! worker's (`Store::heartbeat`) and the targets a routed attempt has tried
+//! so far (`Store::log_progress`).
 
 use std::time::Duration;
 
 use super::millis;
 use crate::backend::{Backend, on_writer};
 use crate::liveness::on_postgres;
-use crate::row::{CLAIM_COLUMNS, ClaimRow};
-use crate::{ClaimedTask, Heartbeat, Result, Store, now_ms};
+use crate::row::{CLAIM_COLUMNS, ClaimRow, json};
+use crate::task::AttemptRecord;
+use crate::{ClaimedTask, Fenced, Heartbeat, Result, Store, now_ms};
 
 impl Store {
     /// Claims up to `max` of the oldest due pending tasks in one statement:
@@ -103,6 +105,33 @@ impl Store {
             Some((None,)) => Heartbeat::Extended,
             Some((Some(_),)) => Heartbeat::CancelRequested,
         })
+    }
+
+    /// Replaces the attempt log of a running attempt with `log` (what
+    /// earlier attempts tried and this one's targets so far), fenced like
+    /// the outcome will be. A routed attempt writes it after each target
+    /// that failed, so that a worker killed further down the route leaves
+    /// the targets it tried in the log before the rescuer's `interrupted`
+    /// entry. The outcome's write replaces it again with the whole walk.
+    pub async fn log_progress(
+        &self,
+        id: &str,
+        attempt: u32,
+        log: &[AttemptRecord],
+    ) -> Result<Fenced> {
+        let rows = on_writer!(self.backend(), |pool| {
+            sqlx::query(
+                "UPDATE tasks SET attempt_log = $3 \
+                 WHERE id = $1 AND status = 'running' AND attempts = $2",
+            )
+            .bind(id)
+            .bind(i64::from(attempt))
+            .bind(json(&log))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(Fenced::from_rows(rows))
     }
 }
 

@@ -8,9 +8,10 @@
 //! worker never finished (`interrupted`, `lease_expired`, from its start
 //! to now): a task that lived through a kill -9 shows every attempt it
 //! had. Its target is the task's `<provider>/<model>`; a task over a route
-//! has none (which target was in flight died with the worker), and the
-//! usage ledger's trigger then attributes the attempt to the route, as it
-//! did before the entry existed.
+//! has none (which target was in flight died with the worker; the ones it
+//! had tried and that failed are already in the log, `Store::log_progress`),
+//! and the usage ledger's trigger then attributes the attempt to the route,
+//! as it did before the entry existed.
 
 use super::log_with_interrupted_attempt;
 use crate::backend::on_writer;
