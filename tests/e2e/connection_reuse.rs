@@ -9,20 +9,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::harness::Server;
 use crate::mock_vendors::{ANSWER, MockVendor, TestCa, Vendor};
 use crate::providers::{chat, post_chat, serve, serve_with};
 
-#[tokio::test]
-async fn a_providers_calls_after_the_first_open_no_upstream_connection() {
-    let vendor = Vendor::OpenAi;
-    let mock = MockVendor::start(vendor).await;
-    let dir = tempfile::tempdir().unwrap();
-    let secret = format!("sk-reuse-{}", std::process::id());
-    let server = serve(dir.path(), vendor, &mock, &secret).await;
-
+/// `n` whole calls, then `n` streamed ones, each answered in full before
+/// the next is sent.
+async fn calls_one_after_another(server: &Server, vendor: Vendor, n: usize) {
     for stream in [false, true] {
-        for _ in 0..5 {
-            let response = post_chat(&server, &chat(vendor, "ok", stream)).await;
+        for _ in 0..n {
+            let response = post_chat(server, &chat(vendor, "ok", stream)).await;
             assert_eq!(response.status(), 200);
             let text = response.text().await.unwrap();
             if stream {
@@ -33,6 +29,17 @@ async fn a_providers_calls_after_the_first_open_no_upstream_connection() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_providers_calls_after_the_first_open_no_upstream_connection() {
+    let vendor = Vendor::OpenAi;
+    let mock = MockVendor::start(vendor).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("sk-reuse-{}", std::process::id());
+    let server = serve(dir.path(), vendor, &mock, &secret).await;
+
+    calls_one_after_another(&server, vendor, 5).await;
     let requests = mock.requests();
     assert_eq!(requests.len(), 10);
     assert_eq!(
@@ -80,19 +87,7 @@ async fn concurrent_calls_to_an_h2_upstream_behind_a_private_ca_share_one_connec
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["choices"][0]["message"]["content"], ANSWER);
     }
-    for stream in [false, true] {
-        for _ in 0..3 {
-            let response = post_chat(&server, &chat(vendor, "ok", stream)).await;
-            assert_eq!(response.status(), 200);
-            let text = response.text().await.unwrap();
-            if stream {
-                assert!(text.contains("data: [DONE]"), "{text}");
-            } else {
-                let body: Value = serde_json::from_str(&text).unwrap();
-                assert_eq!(body["choices"][0]["message"]["content"], ANSWER);
-            }
-        }
-    }
+    calls_one_after_another(&server, vendor, 3).await;
 
     let requests = mock.requests();
     assert_eq!(requests.len(), AT_ONCE + 6);
