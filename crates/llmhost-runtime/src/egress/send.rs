@@ -20,7 +20,7 @@ use http::header::HOST;
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::{TrySendError, http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -178,13 +178,7 @@ impl Exchange<'_> {
                 };
                 Ok(Some((response, Some(lease))))
             }
-            Err(mut refused) => match refused.take_message() {
-                Some(unsent) => {
-                    self.request = Some(unsent);
-                    Ok(None)
-                }
-                None => Err(refused.into_error().into()),
-            },
+            Err(refused) => self.keep_unsent(refused),
         }
     }
 
@@ -198,13 +192,23 @@ impl Exchange<'_> {
         let sent = tokio::time::timeout(self.waits.first_byte, sender.try_send_request(request));
         match sent.await.map_err(|_| self.no_response())? {
             Ok(response) => Ok(Some(response)),
-            Err(mut refused) => match refused.take_message() {
-                Some(unsent) => {
-                    self.request = Some(unsent);
-                    Ok(None)
-                }
-                None => Err(refused.into_error().into()),
-            },
+            Err(refused) => self.keep_unsent(refused),
+        }
+    }
+
+    /// A pooled connection refused the request: when it never went out
+    /// (the connection was closing), it is kept for the next one (`None`);
+    /// otherwise the connection's error is the answer.
+    fn keep_unsent<T>(
+        &mut self,
+        mut refused: TrySendError<http::Request<WasiBody>>,
+    ) -> Result<Option<T>, Error> {
+        match refused.take_message() {
+            Some(unsent) => {
+                self.request = Some(unsent);
+                Ok(None)
+            }
+            None => Err(refused.into_error().into()),
         }
     }
 
