@@ -15,8 +15,11 @@
 //!
 //! Idle connections (and h2 ones no request started on for as long) are
 //! dropped when found closed by the upstream, idle longer than
-//! `IDLE_TIMEOUT`, or (HTTP/1.1) to make room for a connection to another
-//! address; no timer runs for them, so an idle host wakes for nothing.
+//! `IDLE_TIMEOUT`, or to make room for a connection to another address
+//! (an h2 one finishes the streams it carries first); no timer runs for
+//! them, so an idle host wakes for nothing. Requests waiting for room are
+//! woken together and the first to ask again gets it: not served in the
+//! order they came, and each waits at most its first-byte timeout.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -195,10 +198,17 @@ impl OriginPool {
                 })
             }
             Err(_) => {
-                // Full. An idle connection this request cannot use (another
-                // address) makes room: its task ends, and frees its permit.
+                // Full, and every idle or shared connection is to another
+                // address. One of them makes room: an idle HTTP/1.1 one at
+                // once; else the h2 one used least recently takes no new
+                // request and closes when the streams on it end. Either
+                // way its task ends and frees its permit.
                 if !state.idle.is_empty() {
                     state.idle.remove(0);
+                } else if let Some(oldest) =
+                    (0..state.shared.len()).min_by_key(|&i| state.shared[i].used)
+                {
+                    state.shared.swap_remove(oldest);
                 }
                 Next::Wait
             }

@@ -290,6 +290,42 @@ async fn a_shared_h2_connection_serves_only_the_address_it_was_approved_for() {
     assert!(matches!(origin.next(&[server.addr]), Next::Reuse(_)));
 }
 
+/// At the bound, a request approved only for another address makes an
+/// h2 connection it cannot use give way: it takes no new request, closes
+/// once idle, and its place goes to the waiting request.
+#[tokio::test]
+async fn a_full_origin_lets_a_shared_h2_connection_to_another_address_go() {
+    let ca = TestCa::new();
+    let server = Server::start(&ca, Speaks::H2).await;
+    let policy = policy(&server, Some(&ca), "max_connections_per_origin = 1\n");
+    assert_eq!(text(&policy, &server, "/").await, "HTTP/2.0");
+    let origin = policy.pool.origin(OriginKey {
+        tls: true,
+        host: server.addr.ip().to_string(),
+        port: server.addr.port(),
+    });
+    let elsewhere: SocketAddr = format!("127.0.0.2:{}", server.addr.port()).parse().unwrap();
+    let room = async {
+        loop {
+            let changed = origin.changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            match origin.next(&[elsewhere]) {
+                Next::Open(opening) => return opening,
+                Next::Reuse(_) => panic!("reused a connection to another address"),
+                Next::Wait => changed.await,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), room)
+        .await
+        .expect("the h2 connection to the other address closed and made room");
+    assert!(
+        !matches!(origin.next(&[server.addr]), Next::Reuse(_)),
+        "it is gone"
+    );
+}
+
 /// HTTP/1.1 carries one request per connection at a time: a burst above
 /// the bound waits for connections to come free instead of opening more.
 async fn a_burst_above_the_bound_never_opens_more_than_it(speaks: Speaks) {
