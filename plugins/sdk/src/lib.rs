@@ -51,6 +51,7 @@ pub use bindings::exports::llmhost::provider::streaming as streaming_types;
 pub use bindings::exports::llmhost::provider::embeddings as embeddings_types;
 
 pub mod answer;
+mod decoding;
 pub mod errors;
 pub mod framing;
 pub mod http;

@@ -20,113 +20,11 @@ use crate::bindings::exports::llmhost::provider::streaming::{
 };
 use crate::bindings::llmhost::provider::types::{Completion, ProviderError};
 use crate::errors;
-use crate::framing::Framing;
 use crate::http::BodyReader;
 use crate::tools::{Assembler, whole_delta};
 
-/// A vendor's stream format: what each frame means.
-pub trait Decoder: 'static {
-    /// How the body is cut into frames (`framing::Sse`, `framing::Ndjson`).
-    type Framing: Framing;
-
-    /// The events one frame carries; an error for the vendor's error event
-    /// or a frame that is not what the vendor documents.
-    fn frame(
-        &mut self,
-        frame: <Self::Framing as Framing>::Frame,
-    ) -> Result<Vec<StreamEvent>, ProviderError>;
-
-    /// The body ended without a frame that ended the stream. Vendors whose
-    /// streams simply stop (Gemini) end them here; by default it is too
-    /// early.
-    fn body_end(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
-        Ok(Vec::new())
-    }
-}
-
-/// Frames and decodes a body's pieces; the part of `Stream::pull` that needs no
-/// network, so that vendors' decoders are tested natively.
-pub struct Decoding<D: Decoder> {
-    vendor: &'static str,
-    framing: D::Framing,
-    decoder: D,
-    done: bool,
-}
-
-impl<D: Decoder> Decoding<D> {
-    /// Decodes with `decoder`; errors name `vendor`.
-    pub fn new(vendor: &'static str, decoder: D) -> Self {
-        Self {
-            vendor,
-            framing: D::Framing::default(),
-            decoder,
-            done: false,
-        }
-    }
-
-    /// Whether the `end` event has been produced.
-    pub fn is_done(&self) -> bool {
-        self.done
-    }
-
-    /// The events completed by the next piece of the body.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, ProviderError> {
-        let mut events = Vec::new();
-        for frame in self.framing.feed(bytes) {
-            if self.done {
-                break;
-            }
-            let decoded = self.decoder.frame(frame)?;
-            self.push(&mut events, decoded);
-        }
-        Ok(events)
-    }
-
-    /// The body ended cleanly: the last events, or an error when the stream
-    /// had not ended.
-    pub fn finish(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
-        let mut events = Vec::new();
-        for frame in self.framing.finish() {
-            if !self.done {
-                let decoded = self.decoder.frame(frame)?;
-                self.push(&mut events, decoded);
-            }
-        }
-        if !self.done {
-            let decoded = self.decoder.body_end()?;
-            self.push(&mut events, decoded);
-        }
-        if !self.done {
-            return Err(ProviderError::UpstreamError(format!(
-                "{}: the stream ended before the answer was complete",
-                self.vendor
-            )));
-        }
-        Ok(events)
-    }
-
-    fn push(&mut self, out: &mut Vec<StreamEvent>, events: Vec<StreamEvent>) {
-        for event in events {
-            if self.done {
-                return;
-            }
-            if is_empty_text(&event) {
-                continue;
-            }
-            match (out.last_mut(), event) {
-                (Some(StreamEvent::Text(before)), StreamEvent::Text(more))
-                | (Some(StreamEvent::Reasoning(before)), StreamEvent::Reasoning(more))
-                | (Some(StreamEvent::Refusal(before)), StreamEvent::Refusal(more)) => {
-                    before.push_str(&more)
-                }
-                (_, event) => {
-                    self.done = matches!(event, StreamEvent::End(_));
-                    out.push(event);
-                }
-            }
-        }
-    }
-}
+use crate::decoding::is_empty_text;
+pub use crate::decoding::{Decoder, Decoding};
 
 /// The one completion-stream type of every SDK provider: an upstream body
 /// decoded as it arrives (`pull`), an answer that is already whole
@@ -251,10 +149,6 @@ impl Source for Listed {
 }
 
 /// A text, reasoning or refusal event with nothing in it: never sent.
-fn is_empty_text(event: &StreamEvent) -> bool {
-    matches!(event, StreamEvent::Text(t) | StreamEvent::Reasoning(t) | StreamEvent::Refusal(t) if t.is_empty())
-}
-
 /// A completion as stream events: its reasoning, refusal and text (those
 /// not empty), each tool call as one delta, then the end.
 pub fn events(completion: Completion) -> Vec<StreamEvent> {

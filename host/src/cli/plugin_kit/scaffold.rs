@@ -21,11 +21,15 @@ const WIT_BINDGEN: &str = "wit-bindgen = \"0.61\"";
 
 /// The SDK's sources, written to `sdk/src/`; a test checks this is every
 /// file of `plugins/sdk/src`.
-const SDK_SOURCES: [(&str, &str); 12] = [
+const SDK_SOURCES: [(&str, &str); 13] = [
     ("lib.rs", include_str!("../../../../plugins/sdk/src/lib.rs")),
     (
         "answer.rs",
         include_str!("../../../../plugins/sdk/src/answer.rs"),
+    ),
+    (
+        "decoding.rs",
+        include_str!("../../../../plugins/sdk/src/decoding.rs"),
     ),
     (
         "errors.rs",
