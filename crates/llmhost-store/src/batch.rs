@@ -35,7 +35,7 @@ use crate::transitions::{
     Completion, Insertion, bind_completions, bind_insertions, completion_statement,
     insert_statement,
 };
-use crate::usage::{CallUsage, bind_records, record_statement};
+use crate::usage::{CallUsage, bind_records, record_statement, sqlite_record_statement};
 use crate::{Result, StoreError, now_ms};
 
 /// Rows per statement and kind: at most 11 parameters each, far below
@@ -325,7 +325,7 @@ async fn run(
                         .map_err(StoreError::from),
                     turn.records,
                     now,
-                    record_statement,
+                    sqlite_record_statement,
                     bind_records,
                     answer_all
                 );
