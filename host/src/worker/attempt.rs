@@ -97,8 +97,8 @@ impl Worker {
 
     /// Writes the targets this routed attempt has tried so far, so that a
     /// worker killed further down the route does not take them with it. A
-    /// write that fails or finds the task lost is only logged: the outcome's
-    /// write says the same again, fenced the same way.
+    /// write that fails is only logged, and one that finds the task lost
+    /// changes nothing: the outcome's write, fenced the same way, follows.
     async fn log_progress(&self, task: &ClaimedTask, tried: &Tried) {
         let written = self
             .store
