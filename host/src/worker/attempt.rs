@@ -1,9 +1,9 @@
 //! One attempt of a claimed task: the call of the provider it names, or
 //! its route's targets in the route's order (`routing::run_while`), each
 //! target called recorded in the attempt's log, which the outcome's write
-//! stores with it; over a route each failed target's record is also written
-//! at once (`Store::log_progress`), so a `kill -9` further down the route
-//! keeps it. A route moves on only while no text of the attempt was
+//! stores with it; over a route the targets already tried are also written
+//! before the next one is called (`Store::log_progress`), so a `kill -9`
+//! further down the route keeps them. A route moves on only while no text of the attempt was
 //! stored for watchers. A target that was never called (its instance is
 //! gone, or it cannot take the request) leaves no record: no attempt was
 //! made.
@@ -31,6 +31,10 @@ impl Tried {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(record);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
     }
 
     /// The task's log after this attempt: what earlier ones tried, then
@@ -82,11 +86,13 @@ impl Worker {
             |target| {
                 let target = target.clone();
                 async move {
-                    let answer = self.call(task, &target, stored, tried).await;
-                    if answer.is_err() {
+                    // The walk moved on: what it left is written before the
+                    // next target is called (never after the last one, whose
+                    // outcome's write carries the log anyway).
+                    if !tried.is_empty() {
                         self.log_progress(task, tried).await;
                     }
-                    answer
+                    self.call(task, &target, stored, tried).await
                 }
             },
             || !stored.load(Ordering::Relaxed),
@@ -95,8 +101,9 @@ impl Worker {
         answer.map(|(_, result)| result)
     }
 
-    /// Writes the targets this routed attempt has tried so far, so that a
-    /// worker killed further down the route does not take them with it. A
+    /// Writes the targets this routed attempt has tried so far, before it
+    /// calls the next, so that a worker killed further down the route does
+    /// not take them with it. A
     /// write that fails is only logged, and one that finds the task lost
     /// changes nothing: the outcome's write, fenced the same way, follows.
     async fn log_progress(&self, task: &ClaimedTask, tried: &Tried) {
