@@ -7,6 +7,9 @@
 //! conformance suite).
 
 mod address;
+mod dns;
+#[cfg(test)]
+mod dns_tests;
 mod hooks;
 mod leased;
 mod origin;
@@ -22,6 +25,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
+use dns::Dns;
 pub(crate) use hooks::EgressHooks;
 use origin::Origin;
 pub use scripted::{Exchange, Reply, ScriptedUpstream, SeenRequest};
@@ -133,6 +137,9 @@ pub struct EgressPolicy {
     pool: Arc<pool::Pool>,
     /// How upstream certificates are checked.
     tls: UpstreamTls,
+    /// How upstream host names are resolved (answers cached, shared by
+    /// every plugin).
+    dns: Dns,
 }
 
 #[derive(Debug)]
@@ -232,6 +239,7 @@ impl EgressPolicy {
             script: None,
             pool: Arc::new(pool::Pool::new(egress.max_connections_per_origin)),
             tls: UpstreamTls::default(),
+            dns: Dns::default(),
         })
     }
 
@@ -241,9 +249,13 @@ impl EgressPolicy {
         let (origin, allowed) = self.check_origin(uri)?;
         let addrs: Vec<SocketAddr> = match origin.host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
-            Err(_) => tokio::net::lookup_host((origin.host.as_str(), origin.port))
+            Err(_) => self
+                .dns
+                .resolve(&origin.host, origin.port)
                 .await
                 .map_err(|e| format!("{origin}: cannot resolve {}: {e}", origin.host))?
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, origin.port))
                 .collect(),
         };
         if addrs.is_empty() {
@@ -291,6 +303,14 @@ impl EgressPolicy {
     /// instead of the webpki roots alone.
     pub fn with_tls(mut self, tls: UpstreamTls) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// Resolves upstream host names with `dns` instead of the process's
+    /// resolver of the system's configuration.
+    #[cfg(test)]
+    pub(crate) fn with_dns(mut self, dns: Dns) -> Self {
+        self.dns = dns;
         self
     }
 
