@@ -30,12 +30,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::Backend;
 use crate::liveness::on_postgres;
+use crate::placeholders::Placeholders;
 use crate::row::TaskRow;
 use crate::transitions::{
     Completion, Insertion, bind_completions, bind_insertions, completion_statement,
     insert_statement,
 };
-use crate::usage::{CallUsage, bind_records, record_statement, sqlite_record_statement};
+use crate::usage::{CallUsage, bind_records, record_statement};
 use crate::{Result, StoreError, now_ms};
 
 /// Rows per statement and kind: at most 11 parameters each, far below
@@ -230,20 +231,28 @@ fn micros(delay: Duration) -> u64 {
     u64::try_from(delay.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Writes one kind's rows of a turn: `$statement(n)` is the SQL for `n`
-/// rows, `$bind` binds them to a query, `|q| fetch` runs query `q`
+/// Writes one kind's rows of a turn: `$statement(n, $placeholders)` is the
+/// SQL for `n` rows, `$bind` binds them to a query, `|q| fetch` runs query `q`
 /// (evaluated at each statement) to a `Result` of its returned rows, and
 /// `$answer` tells each caller what came back (`answer` by task id for
 /// the state machine's rows, `answer_all` for ledger rows, which return
 /// nothing). The same code for both backends.
 macro_rules! write_rows {
-    (|$q:ident| $fetch:expr, $rows:expr, $now:expr, $statement:path, $bind:path) => {
-        write_rows!(|$q| $fetch, $rows, $now, $statement, $bind, answer)
+    (|$q:ident| $fetch:expr, $rows:expr, $now:expr, $statement:path, $placeholders:expr, $bind:path) => {
+        write_rows!(
+            |$q| $fetch,
+            $rows,
+            $now,
+            $statement,
+            $placeholders,
+            $bind,
+            answer
+        )
     };
-    (|$q:ident| $fetch:expr, $rows:expr, $now:expr, $statement:path, $bind:path, $answer:path) => {{
+    (|$q:ident| $fetch:expr, $rows:expr, $now:expr, $statement:path, $placeholders:expr, $bind:path, $answer:path) => {{
         let rows = $rows;
         if !rows.is_empty() {
-            let sql = $statement(rows.len());
+            let sql = $statement(rows.len(), $placeholders);
             let returned = {
                 let $q = $bind(&sql, rows.iter().map(|q| &q.write), $now);
                 $fetch
@@ -255,7 +264,7 @@ macro_rules! write_rows {
                 // together: one by one, each would wait out a deadline.
                 Err(err) if err.outage().is_some() => fail_all(rows, err),
                 Err(_) => {
-                    let sql = $statement(1);
+                    let sql = $statement(1, $placeholders);
                     for one in rows {
                         let returned = {
                             let $q = $bind(&sql, std::iter::once(&one.write), $now);
@@ -300,6 +309,7 @@ async fn run(
         // while it was busy joins this turn.
         match &*backend {
             Backend::Sqlite(b) => {
+                const PLACEHOLDERS: Placeholders = Placeholders::Anonymous;
                 let mut writer = b.writer.lock().await;
                 let turn = gather(first, &mut queued, &mut deferred);
                 let now = now_ms();
@@ -308,6 +318,7 @@ async fn run(
                     turn.insertions,
                     now,
                     insert_statement,
+                    PLACEHOLDERS,
                     bind_insertions
                 );
                 write_rows!(
@@ -315,6 +326,7 @@ async fn run(
                     turn.completions,
                     now,
                     completion_statement,
+                    PLACEHOLDERS,
                     bind_completions
                 );
                 write_rows!(
@@ -325,7 +337,8 @@ async fn run(
                         .map_err(StoreError::from),
                     turn.records,
                     now,
-                    sqlite_record_statement,
+                    record_statement,
+                    PLACEHOLDERS,
                     bind_records,
                     answer_all
                 );
@@ -333,6 +346,7 @@ async fn run(
                 end_turn(turn.unheard, turn.flushes);
             }
             Backend::Postgres(b) => {
+                const PLACEHOLDERS: Placeholders = Placeholders::Numbered;
                 let turn = gather(first, &mut queued, &mut deferred);
                 let now = now_ms();
                 write_rows!(
@@ -340,6 +354,7 @@ async fn run(
                     turn.insertions,
                     now,
                     insert_statement,
+                    PLACEHOLDERS,
                     bind_insertions
                 );
                 write_rows!(
@@ -347,6 +362,7 @@ async fn run(
                     turn.completions,
                     now,
                     completion_statement,
+                    PLACEHOLDERS,
                     bind_completions
                 );
                 write_rows!(
@@ -356,6 +372,7 @@ async fn run(
                     turn.records,
                     now,
                     record_statement,
+                    PLACEHOLDERS,
                     bind_records,
                     answer_all
                 );

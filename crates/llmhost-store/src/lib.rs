@@ -52,6 +52,7 @@ mod deltas;
 mod liveness;
 mod outage;
 mod overview;
+mod placeholders;
 mod postgres;
 mod probe;
 mod reads;

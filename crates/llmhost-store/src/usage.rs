@@ -12,6 +12,7 @@
 //! same sums, so reports over whole days do not change.
 
 use crate::backend::{on_reader, on_writer};
+use crate::placeholders::Placeholders;
 use crate::{Result, Store, now_ms};
 
 /// One `/v1` call's usage.
@@ -330,31 +331,10 @@ impl Store {
     }
 }
 
-/// The ledger rows of `rows` keyless `/v1` calls, in one statement, for
-/// PostgreSQL: its parameters numbered in the order they appear, eleven a
-/// row (the time they are recorded at last).
-pub(crate) fn record_statement(rows: usize) -> String {
-    record_values(rows, |n| format!("${n}"))
-}
-
-/// `record_statement` for SQLite, with anonymous parameters (`?`) bound in
-/// the same order. sqlx asks SQLite the name of every numbered parameter
-/// it binds, a linear search in SQLite: over a 64-row statement's 704
-/// parameters that was 4 % of a keyless `/v1` call's CPU (`perf`, `echo`
-/// at eight connections).
-pub(crate) fn sqlite_record_statement(rows: usize) -> String {
-    record_values(rows, |_| "?".to_owned())
-}
-
-fn record_values(rows: usize, placeholder: impl Fn(usize) -> String) -> String {
-    let values = (0..rows)
-        .map(|i| {
-            let first = 11 * i + 1;
-            let params: Vec<String> = (first..first + 11).map(&placeholder).collect();
-            format!("(NULL, {})", params.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+/// The ledger rows of `rows` keyless `/v1` calls, in one statement: eleven
+/// parameters a row (the time they are recorded at last).
+pub(crate) fn record_statement(rows: usize, placeholders: Placeholders) -> String {
+    let values = placeholders.rows(rows, 11, |p| format!("(NULL, {})", p.join(", ")));
     format!(
         "INSERT INTO usage_records (key_id, provider, model, route, outcome, input_tokens, \
              output_tokens, cached_tokens, reasoning_tokens, latency_ms, cost_nanousd, \
@@ -363,7 +343,7 @@ fn record_values(rows: usize, placeholder: impl Fn(usize) -> String) -> String {
     )
 }
 
-/// Binds `rows` to `record_statement(rows.len())` (or SQLite's form).
+/// Binds `rows` to `record_statement(rows.len(), _)`.
 pub(crate) fn bind_records<'q, DB: sqlx::Database>(
     sql: &'q str,
     rows: impl IntoIterator<Item = &'q CallUsage>,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::{log_with_interrupted_attempt, millis};
 use crate::backend::on_writer;
 use crate::error_code::ErrorCode;
+use crate::placeholders::Placeholders;
 use crate::row::json;
 use crate::task::{AttemptRecord, TaskError, TaskResult};
 use crate::{Fenced, Result, Retry, Store, now_ms};
@@ -227,27 +228,21 @@ impl Store {
     }
 }
 
-/// The fenced UPDATE of `rows` completions: `$1` is the time, then id,
-/// attempt, result and attempt log per row. The casts give the VALUES
-/// columns their types on PostgreSQL (SQLite accepts them); both name them
-/// column1..4.
-pub(crate) fn completion_statement(rows: usize) -> String {
-    let values = (0..rows)
-        .map(|i| {
-            let p = 4 * i + 2;
-            format!(
-                "(CAST(${p} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS TEXT))",
-                p + 1,
-                p + 2,
-                p + 3
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+/// The fenced UPDATE of `rows` completions: id, attempt, result, attempt
+/// log and the time, per row. The casts give the VALUES columns their types
+/// on PostgreSQL (SQLite accepts them); both name them column1..5.
+pub(crate) fn completion_statement(rows: usize, placeholders: Placeholders) -> String {
+    let values = placeholders.rows(rows, 5, |p| {
+        format!(
+            "(CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS TEXT), \
+              CAST({} AS BIGINT))",
+            p[0], p[1], p[2], p[3], p[4]
+        )
+    });
     format!(
         "UPDATE tasks SET status = 'completed', result = v.column3, error_code = NULL, \
              error_message = NULL, lease_owner = NULL, lease_expires_at = NULL, \
-             completed_at = $1, updated_at = $1, \
+             completed_at = v.column5, updated_at = v.column5, \
              attempt_log = COALESCE(v.column4, tasks.attempt_log) \
          FROM (VALUES {values}) AS v \
          WHERE tasks.id = v.column1 AND tasks.status = 'running' AND tasks.attempts = v.column2 \
@@ -255,7 +250,7 @@ pub(crate) fn completion_statement(rows: usize) -> String {
     )
 }
 
-/// Binds `rows` to `completion_statement(rows.len())`; the statement
+/// Binds `rows` to `completion_statement(rows.len(), _)`; the statement
 /// returns the id of each row it applied.
 pub(crate) fn bind_completions<'q, DB: sqlx::Database>(
     sql: &'q str,
@@ -268,13 +263,14 @@ where
     Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let mut query = sqlx::query_scalar(sql).bind(now);
+    let mut query = sqlx::query_scalar(sql);
     for row in rows {
         query = query
             .bind(row.id.as_str())
             .bind(row.attempt)
             .bind(row.result.as_str())
-            .bind(row.attempt_log.as_deref());
+            .bind(row.attempt_log.as_deref())
+            .bind(now);
     }
     query
 }

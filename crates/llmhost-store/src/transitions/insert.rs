@@ -4,6 +4,7 @@
 //! (see `batch`).
 
 use crate::backend::on_writer;
+use crate::placeholders::Placeholders;
 use crate::row::{TASK_COLUMNS, TaskRow, json};
 use crate::task::Task;
 use crate::{Inserted, NewTask, Result, Store, StoreError, now_ms};
@@ -109,25 +110,12 @@ impl Store {
     }
 }
 
-/// The multi-row INSERT of `rows` new tasks: `$1` is the time, then 8
-/// columns a row.
-pub(crate) fn insert_statement(rows: usize) -> String {
-    let values = (0..rows)
-        .map(|i| {
-            let p = 8 * i + 2;
-            format!(
-                "(${p}, 'pending', ${}, ${}, ${}, ${}, ${}, ${}, $1, $1, $1, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+/// The multi-row INSERT of `rows` new tasks, eleven parameters a row (the
+/// time three times: run, created and updated at).
+pub(crate) fn insert_statement(rows: usize, placeholders: Placeholders) -> String {
+    let values = placeholders.rows(rows, 11, |p| {
+        format!("({}, 'pending', {})", p[0], p[1..].join(", "))
+    });
     format!(
         "INSERT INTO tasks (id, status, provider, model, input, metadata, max_attempts, \
              timeout_ms, run_at, created_at, updated_at, route) \
@@ -135,7 +123,7 @@ pub(crate) fn insert_statement(rows: usize) -> String {
     )
 }
 
-/// Binds `rows` to `insert_statement(rows.len())`.
+/// Binds `rows` to `insert_statement(rows.len(), _)`.
 pub(crate) fn bind_insertions<'q, DB: sqlx::Database>(
     sql: &'q str,
     rows: impl IntoIterator<Item = &'q Insertion>,
@@ -148,7 +136,7 @@ where
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let mut query = sqlx::query_as(sql).bind(now);
+    let mut query = sqlx::query_as(sql);
     for row in rows {
         query = query
             .bind(row.id.as_str())
@@ -158,6 +146,9 @@ where
             .bind(row.metadata.as_deref())
             .bind(row.max_attempts)
             .bind(row.timeout_ms)
+            .bind(now)
+            .bind(now)
+            .bind(now)
             .bind(row.route.as_deref());
     }
     query
