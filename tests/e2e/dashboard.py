@@ -46,6 +46,15 @@ def ok(what):
     print("ok", what, flush=True)
 
 
+def open_page(page, name):
+    """Follows the navigation link `name` and waits until the router shows
+    its page: the hash changes at the click, but the old page's fields stay
+    until the router replaces them (with the title), so a label looked up
+    before then can find the old page's field instead."""
+    page.locator("#nav").get_by_role("link", name=name, exact=True).click()
+    expect(page).to_have_title(f"{name} · llmhost")
+
+
 with sync_playwright() as p:
     browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
     context = browser.new_context(viewport={"width": 1280, "height": 860})
@@ -80,7 +89,7 @@ with sync_playwright() as p:
     ok("login")
 
     # 2. Submit in the playground and see the answer stream in.
-    page.get_by_role("link", name="Playground").click()
+    open_page(page, "Playground")
     page.get_by_label("Provider").select_option("echo")
     page.get_by_label("Model", exact=True).fill("echo-drip:150")
     words = "alpha beta gamma delta epsilon zeta eta theta"
@@ -104,7 +113,7 @@ with sync_playwright() as p:
     ok("playground streams")
 
     # 3. Find it in the task list by filter (model), then by id.
-    page.get_by_role("link", name="Tasks", exact=True).click()
+    open_page(page, "Tasks")
     page.get_by_label("Model").fill("echo-drip:150")
     page.get_by_role("button", name="Apply").click()
     expect(page.locator(f"tr[data-task='{task_id}']")).to_be_visible()
@@ -165,7 +174,7 @@ with sync_playwright() as p:
     ok("failed task error")
 
     # 7. The providers page lists the broken plugin with its reason.
-    page.get_by_role("link", name="Providers").click()
+    open_page(page, "Providers")
     refused = page.locator("[data-refused=broken]")
     expect(refused).to_contain_text("broken.wasm")
     reason = refused.inner_text().split(":", 1)[1].strip()
@@ -201,7 +210,7 @@ with sync_playwright() as p:
         if call(f"/api/v1/tasks/{keyed['task_id']}", token=key["key"])["status"] == "completed":
             break
         page.wait_for_timeout(100)
-    page.get_by_role("link", name="Keys").click()
+    open_page(page, "Keys")
     row = page.locator("#keys-table tr[data-key=team-a]")
     expect(row.locator("[data-limit=rpm]")).to_have_text("600")
     expect(row.locator("[data-limit=tpm]")).to_have_text("200000")
@@ -217,7 +226,7 @@ with sync_playwright() as p:
     ok("keys and usage")
 
     # The overview has counted what happened, live.
-    page.get_by_role("link", name="Overview").click()
+    open_page(page, "Overview")
     expect(page.locator("[data-count=completed] .n")).to_have_text("3")
     expect(page.locator("[data-count=failed] .n")).to_have_text("1")
     expect(page.locator("[data-count=cancelled] .n")).to_have_text("1")
@@ -238,7 +247,7 @@ with sync_playwright() as p:
 
     # The routes page: the route `flaky`, its strategy and targets, and what this
     # process has seen of each (the routed task above failed on the first once).
-    page.get_by_role("link", name="Routes").click()
+    open_page(page, "Routes")
     flaky = page.locator("[data-route=flaky]")
     expect(flaky.get_by_role("heading")).to_contain_text("flaky fallback")
     targets = flaky.locator("tbody tr")
@@ -258,7 +267,7 @@ with sync_playwright() as p:
 
     # The playground over a route: its alias is the model; the answer comes from
     # the target that answered.
-    page.get_by_role("link", name="Playground").click()
+    open_page(page, "Playground")
     page.get_by_label("Provider").select_option("route:flaky")
     expect(page.get_by_label("Model", exact=True)).to_have_value("flaky")
     page.get_by_label("Message").fill("over the route")
@@ -269,13 +278,13 @@ with sync_playwright() as p:
 
     # The task list by route: the two tasks over `flaky` (the attempts scenario's
     # and this one), nothing else.
-    page.get_by_role("link", name="Tasks", exact=True).click()
+    open_page(page, "Tasks")
     page.get_by_label("Route").fill("flaky")
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("#tasks-table tbody tr")).to_have_count(2)
     expect(page.locator(f"tr[data-task='{route_task}']")).to_be_visible()
     expect(page.locator(f"tr[data-task='{routed['task_id']}']")).to_be_visible()
-    page.get_by_role("link", name="Playground").click()
+    open_page(page, "Playground")
 
     # A model that calls tools: the call is shown with its arguments.
     page.get_by_role("button", name="New chat").click()
