@@ -153,7 +153,7 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         None
     };
 
-    let state = AppState {
+    let state = AppState::new(api::Shared {
         store: store.clone(),
         runtime: runtime.clone(),
         routes,
@@ -162,7 +162,7 @@ pub(crate) async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         config: config.api.clone(),
         metrics: metrics.clone(),
         closing: closing.clone(),
-    };
+    });
     let metrics_server = match config.metrics_listen {
         Some(addr) => Some(serve_metrics(addr, state.clone()).await?),
         None => None,
