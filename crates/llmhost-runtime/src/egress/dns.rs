@@ -1,11 +1,12 @@
 //! How an upstream's host name becomes addresses: hickory's stub resolver,
 //! built once per process from the system's `/etc/resolv.conf` and hosts
-//! file (read then) and shared by every plugin, keeps every answer for as long as its TTL says, so a request to a
-//! name it resolved a moment ago asks no one. A name it finds no record for
-//! goes to the system's `getaddrinfo` (uncached: that reports no TTL), as
-//! does every name on a system whose resolver configuration it cannot read,
-//! so no name that resolved before stops resolving. Whatever answers, the
-//! egress policy checks each address of each answer, on every request.
+//! file (read then) and shared by every plugin, keeps every answer for as
+//! long as its TTL says, so a request to a name it resolved a moment ago
+//! asks no one. A name it finds no record for goes to the system's
+//! `getaddrinfo` (uncached: that reports no TTL), as does every name on a
+//! system whose resolver configuration it cannot read, so no name that
+//! resolved before stops resolving. Whatever answers, the egress policy
+//! checks each address of each answer, on every request.
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
