@@ -17,7 +17,7 @@ pub(crate) enum Placeholders {
 
 impl Placeholders {
     /// The placeholder of the `n`th parameter (from 1).
-    pub(crate) fn nth(self, n: usize) -> String {
+    fn nth(self, n: usize) -> String {
         match self {
             Self::Numbered => format!("${n}"),
             Self::Anonymous => "?".to_owned(),

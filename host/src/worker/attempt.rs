@@ -3,10 +3,10 @@
 //! target called recorded in the attempt's log, which the outcome's write
 //! stores with it; over a route the targets already tried are also written
 //! before the next one is called (`Store::log_progress`), so a `kill -9`
-//! further down the route keeps them. A route moves on only while no text of the attempt was
-//! stored for watchers. A target that was never called (its instance is
-//! gone, or it cannot take the request) leaves no record: no attempt was
-//! made.
+//! further down the route keeps them. A route moves on only while no text
+//! of the attempt was stored for watchers. A target that was never called
+//! (its instance is gone, or it cannot take the request) leaves no record:
+//! no attempt was made.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,9 +103,9 @@ impl Worker {
 
     /// Writes the targets this routed attempt has tried so far, before it
     /// calls the next, so that a worker killed further down the route does
-    /// not take them with it. A
-    /// write that fails is only logged, and one that finds the task lost
-    /// changes nothing: the outcome's write, fenced the same way, follows.
+    /// not take them with it. A write that fails is only logged, and one
+    /// that finds the task lost changes nothing: the outcome's write, fenced
+    /// the same way, follows.
     async fn log_progress(&self, task: &ClaimedTask, tried: &Tried) {
         let written = self
             .store

@@ -110,9 +110,9 @@ impl Store {
     /// Replaces the attempt log of a running attempt with `log` (what
     /// earlier attempts tried and this one's targets so far), fenced like
     /// the outcome will be. A routed attempt writes it before each target
-    /// after the first, so that a worker killed further down the route leaves
-    /// the targets it tried in the log before the rescuer's `interrupted`
-    /// entry. The outcome's write replaces it again with the whole walk.
+    /// after the first, so that a worker killed further down the route
+    /// leaves the targets it tried in the log before the rescuer's
+    /// `interrupted` entry. The outcome's write replaces it again with the whole walk.
     pub async fn log_progress(
         &self,
         id: &str,
