@@ -10,8 +10,8 @@
 //! (`reserve`, estimated by the caller) to its key's minute at once, so
 //! that requests in flight count before they finish. What each attempt
 //! really used is added to the same minute when it is recorded, and the
-//! reservation given back when the request ends (for a task, by the
-//! triggers of migration 0008, whichever process or path ends it; for a
+//! reservation given back when the request ends (for a task, in the
+//! statement that ends it, whichever process or path: `transitions`; for a
 //! `/v1` call, by `usage::record_call` and `end_call`). A request is
 //! admitted while its minute's tokens are under the limit, so a minute
 //! goes over it by at most the last request admitted.

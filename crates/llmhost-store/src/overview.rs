@@ -91,7 +91,7 @@ type Latency = (String, i64, Option<i64>);
 
 impl Store {
     pub async fn overview(&self, query: OverviewQuery) -> Result<Overview> {
-        let counts = self.status_totals().await?;
+        let counts = self.count_by_status().await?;
         let finished = self.finished_per_slice(&query).await?;
         let samples = self.latency_samples(&query).await?;
         Ok(Overview {
@@ -99,25 +99,6 @@ impl Store {
             buckets: buckets(&query, &finished),
             providers: providers(&finished, samples),
         })
-    }
-
-    /// Every task by status: the finished from their totals, the pending
-    /// and running (the few a store holds at once) counted.
-    async fn status_totals(&self) -> Result<HashMap<TaskStatus, i64>> {
-        let rows: Vec<(String, i64)> = on_reader!(self.backend(), |pool| {
-            sqlx::query_as(
-                "SELECT status, tasks FROM task_totals \
-                 UNION ALL \
-                 SELECT status, COUNT(*) FROM tasks \
-                 WHERE status IN ('pending', 'running') GROUP BY status",
-            )
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows
-            .into_iter()
-            .filter_map(|(status, n)| TaskStatus::parse(&status).map(|s| (s, n)))
-            .collect())
     }
 
     /// Per slice, instance and outcome, the tasks that finished: a range of

@@ -1,8 +1,8 @@
 //! The usage ledger: one row per provider call that ended (an attempt of a
 //! task, or a call made for `/v1`, each target of a route its own), and the
-//! reports over it. A task's attempt is recorded by the database itself, in
-//! the statement that ends it (the trigger of migration 0008), whatever
-//! ends it; a synchronous `/v1` call by `record_call`: with a tenant key,
+//! reports over it. A task's attempt is recorded in the statement that
+//! ends it, whatever ends it (on SQLite by the trigger of migration 0008,
+//! on PostgreSQL by the statement itself: `transitions::bookkeeping`); a synchronous `/v1` call by `record_call`: with a tenant key,
 //! its tokens added to its key's minute (tpm) in the same transaction;
 //! without one, its row alone, in one statement shared with the other
 //! keyless calls that end meanwhile (`batch.rs`). Reports sum

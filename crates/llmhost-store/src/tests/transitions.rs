@@ -339,6 +339,7 @@ pub(super) async fn every_store_operation_moves_a_task_only_along_the_table(stor
                 if let Some(said_moved) = said_moved {
                     assert_eq!(said_moved, moved, "{case}: its answer says what it did");
                 }
+                assert_rollups_agree(&store, &case).await.unwrap();
             }
         }
     }
@@ -356,4 +357,68 @@ pub(super) async fn every_store_operation_moves_a_task_only_along_the_table(stor
         missing.is_empty(),
         "edges of the table no operation reached: {missing:#?}"
     );
+}
+
+/// What the database keeps up to date as tasks move agrees with a recount
+/// of the tasks after every operation: the totals by status, the finished
+/// tasks per instance and outcome in `task_minutes`, a latency sample per
+/// completed task, and one ledger row per attempt that has ended (every
+/// attempt a task has had, less the one still running). Whatever writes
+/// them (triggers today), no path that moves a task may skip them or
+/// count twice.
+async fn assert_rollups_agree(store: &Store, case: &str) -> Result<()> {
+    let totals: BTreeSet<(String, i64)> = store
+        .count_by_status()
+        .await?
+        .into_iter()
+        .map(|(status, n)| (status.as_str().to_owned(), n))
+        .collect();
+    let recount: Vec<(String, i64)> = on_reader!(store.backend(), |pool| {
+        sqlx::query_as("SELECT status, CAST(COUNT(*) AS BIGINT) FROM tasks GROUP BY status")
+            .fetch_all(pool)
+            .await?
+    });
+    assert_eq!(totals, recount.into_iter().collect(), "{case}: totals");
+
+    let minutes: Vec<(String, String, i64)> = on_reader!(store.backend(), |pool| {
+        sqlx::query_as(
+            "SELECT provider, status, CAST(SUM(tasks) AS BIGINT) FROM task_minutes \
+             GROUP BY provider, status ORDER BY provider, status",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    let finished: Vec<(String, String, i64)> = on_reader!(store.backend(), |pool| {
+        sqlx::query_as(
+            "SELECT provider, status, CAST(COUNT(*) AS BIGINT) FROM tasks \
+             WHERE status IN ('completed', 'failed', 'cancelled') \
+             GROUP BY provider, status ORDER BY provider, status",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    assert_eq!(minutes, finished, "{case}: minutes");
+
+    let (samples, completed): (i64, i64) = on_reader!(store.backend(), |pool| {
+        sqlx::query_as(
+            "SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM task_latencies), \
+                 (SELECT CAST(COUNT(*) AS BIGINT) FROM tasks WHERE status = 'completed' \
+                     AND started_at IS NOT NULL AND completed_at IS NOT NULL)",
+        )
+        .fetch_one(pool)
+        .await?
+    });
+    assert_eq!(samples, completed, "{case}: latency samples");
+
+    let (ledger, ended): (i64, i64) = on_reader!(store.backend(), |pool| {
+        sqlx::query_as(
+            "SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM usage_records), \
+                 (SELECT CAST(COALESCE(SUM(attempts - CASE WHEN status = 'running' \
+                     THEN 1 ELSE 0 END), 0) AS BIGINT) FROM tasks)",
+        )
+        .fetch_one(pool)
+        .await?
+    });
+    assert_eq!(ledger, ended, "{case}: ledger rows");
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! writes the terminal status of a running task, its worker does
 //! (`record_cancelled`, in `finish`), or the rescuer once the lease expired.
 
+use super::bookkeeping::finishing;
 use crate::backend::on_writer;
 use crate::error_code::ErrorCode;
 use crate::{Cancel, Result, Store, StoreError, now_ms};
@@ -47,18 +48,23 @@ impl Store {
 
     async fn cancel_once(&self, id: &str) -> Result<CancelWrite> {
         let now = now_ms();
+        // A pending task has no attempt running: nothing for the ledger.
+        let sql = finishing(
+            self.backend(),
+            "UPDATE tasks SET status = 'cancelled', error_code = $2, \
+                 error_message = 'cancelled by request', completed_at = $3, updated_at = $3 \
+             WHERE id = $1 AND status = 'pending'",
+            "NULL",
+            "id",
+        );
         let cancelled = on_writer!(self.backend(), |pool| {
-            sqlx::query(
-                "UPDATE tasks SET status = 'cancelled', error_code = $2, \
-                     error_message = 'cancelled by request', completed_at = $3, updated_at = $3 \
-                 WHERE id = $1 AND status = 'pending'",
-            )
-            .bind(id)
-            .bind(ErrorCode::Cancelled.as_str())
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(&sql)
+                .bind(id)
+                .bind(ErrorCode::Cancelled.as_str())
+                .bind(now)
+                .fetch_all(pool)
+                .await?
+                .len()
         });
         if cancelled == 1 {
             return Ok(CancelWrite::Cancelled);

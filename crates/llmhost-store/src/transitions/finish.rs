@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use super::bookkeeping::{finishing, with_bookkeeping};
 use super::{log_with_interrupted_attempt, millis};
 use crate::backend::on_writer;
 use crate::error_code::ErrorCode;
@@ -71,24 +72,28 @@ impl Store {
         error: &TaskError,
         log: &[AttemptRecord],
     ) -> Result<Fenced> {
+        let sql = finishing(
+            self.backend(),
+            "UPDATE tasks SET status = 'failed', error_code = $3, error_message = $4, \
+                 lease_owner = NULL, lease_expires_at = NULL, completed_at = $5, updated_at = $5, \
+                 attempt_log = COALESCE($6, attempt_log) \
+             WHERE id = $1 AND status = 'running' AND attempts = $2",
+            "tasks.error_code",
+            "id",
+        );
         let rows = on_writer!(self.backend(), |pool| {
-            sqlx::query(
-                "UPDATE tasks SET status = 'failed', error_code = $3, error_message = $4, \
-                     lease_owner = NULL, lease_expires_at = NULL, completed_at = $5, updated_at = $5, \
-                     attempt_log = COALESCE($6, attempt_log) \
-                 WHERE id = $1 AND status = 'running' AND attempts = $2",
-            )
-            .bind(id)
-            .bind(i64::from(attempt))
-            .bind(error.code.as_str())
-            .bind(&error.message)
-            .bind(now_ms())
-            .bind(log_column(log))
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(&sql)
+                .bind(id)
+                .bind(i64::from(attempt))
+                .bind(error.code.as_str())
+                .bind(&error.message)
+                .bind(now_ms())
+                .bind(log_column(log))
+                .fetch_all(pool)
+                .await?
+                .len()
         });
-        Ok(Fenced::from_rows(rows))
+        Ok(Fenced::from_rows(rows as u64))
     }
 
     /// Puts a failed attempt back to `pending`, due after `delay`, keeping
@@ -116,25 +121,29 @@ impl Store {
         log: &[AttemptRecord],
     ) -> Result<Retry> {
         let now = now_ms();
+        let sql = finishing(
+            self.backend(),
+            "UPDATE tasks SET status = 'pending', error_code = $3, error_message = $4, \
+                 lease_owner = NULL, lease_expires_at = NULL, run_at = $5, updated_at = $6, \
+                 attempt_log = COALESCE($7, attempt_log) \
+             WHERE id = $1 AND status = 'running' AND attempts = $2 \
+               AND attempts < max_attempts AND cancel_requested_at IS NULL",
+            "tasks.error_code",
+            "id",
+        );
         let rows = on_writer!(self.backend(), |pool| {
-            sqlx::query(
-                "UPDATE tasks SET status = 'pending', error_code = $3, error_message = $4, \
-                     lease_owner = NULL, lease_expires_at = NULL, run_at = $5, updated_at = $6, \
-                     attempt_log = COALESCE($7, attempt_log) \
-                 WHERE id = $1 AND status = 'running' AND attempts = $2 \
-                   AND attempts < max_attempts AND cancel_requested_at IS NULL",
-            )
-            .bind(id)
-            .bind(i64::from(attempt))
-            .bind(error.code.as_str())
-            .bind(&error.message)
-            // Saturating: a delay is the upstream's wish, and may be huge.
-            .bind(now.saturating_add(millis(delay)))
-            .bind(now)
-            .bind(log_column(log))
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(&sql)
+                .bind(id)
+                .bind(i64::from(attempt))
+                .bind(error.code.as_str())
+                .bind(&error.message)
+                // Saturating: a delay is the upstream's wish, and may be huge.
+                .bind(now.saturating_add(millis(delay)))
+                .bind(now)
+                .bind(log_column(log))
+                .fetch_all(pool)
+                .await?
+                .len()
         });
         if rows == 1 {
             // The claimer sleeps until the next due task: this one may be
@@ -172,25 +181,26 @@ impl Store {
     /// down before its call finished); its log ends with the attempt, as
     /// `interrupted`.
     pub async fn release(&self, id: &str, attempt: u32) -> Result<Fenced> {
-        let sql = format!(
+        let update = format!(
             "UPDATE tasks SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, \
                  attempt_log = {}, run_at = $3, updated_at = $3 \
              WHERE id = $1 AND status = 'running' AND attempts = $2",
             log_with_interrupted_attempt(self.backend(), "$3", "NULL")
         );
+        let sql = finishing(self.backend(), &update, "'interrupted'", "id");
         let rows = on_writer!(self.backend(), |pool| {
             sqlx::query(&sql)
                 .bind(id)
                 .bind(i64::from(attempt))
                 .bind(now_ms())
-                .execute(pool)
+                .fetch_all(pool)
                 .await?
-                .rows_affected()
+                .len()
         });
         if rows == 1 {
             self.wake_workers();
         }
-        Ok(Fenced::from_rows(rows))
+        Ok(Fenced::from_rows(rows as u64))
     }
 
     /// The one path by which a worker writes `cancelled`: only after a
@@ -206,32 +216,46 @@ impl Store {
         attempt: u32,
         log: &[AttemptRecord],
     ) -> Result<Fenced> {
+        let sql = finishing(
+            self.backend(),
+            "UPDATE tasks SET status = 'cancelled', error_code = $3, \
+                 error_message = 'cancelled by request while running', lease_owner = NULL, \
+                 lease_expires_at = NULL, completed_at = $4, updated_at = $4, \
+                 attempt_log = COALESCE($5, attempt_log) \
+             WHERE id = $1 AND status = 'running' AND attempts = $2 \
+               AND cancel_requested_at IS NOT NULL",
+            "'cancelled'",
+            "id",
+        );
         let rows = on_writer!(self.backend(), |pool| {
-            sqlx::query(
-                "UPDATE tasks SET status = 'cancelled', error_code = $3, \
-                     error_message = 'cancelled by request while running', lease_owner = NULL, \
-                     lease_expires_at = NULL, completed_at = $4, updated_at = $4, \
-                     attempt_log = COALESCE($5, attempt_log) \
-                 WHERE id = $1 AND status = 'running' AND attempts = $2 \
-                   AND cancel_requested_at IS NOT NULL",
-            )
-            .bind(id)
-            .bind(i64::from(attempt))
-            .bind(ErrorCode::Cancelled.as_str())
-            .bind(now_ms())
-            .bind(log_column(log))
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(&sql)
+                .bind(id)
+                .bind(i64::from(attempt))
+                .bind(ErrorCode::Cancelled.as_str())
+                .bind(now_ms())
+                .bind(log_column(log))
+                .fetch_all(pool)
+                .await?
+                .len()
         });
-        Ok(Fenced::from_rows(rows))
+        Ok(Fenced::from_rows(rows as u64))
     }
 }
 
 /// The fenced UPDATE of `rows` completions: id, attempt, result, attempt
 /// log and the time, per row. The casts give the VALUES columns their types
-/// on PostgreSQL (SQLite accepts them); both name them column1..5.
+/// on PostgreSQL (SQLite accepts them); both name them column1..5. The
+/// placeholders say the database (see `bookkeeping` for what PostgreSQL's
+/// statement writes besides).
 pub(crate) fn completion_statement(rows: usize, placeholders: Placeholders) -> String {
+    let update = completion_update(rows, placeholders);
+    match placeholders {
+        Placeholders::Anonymous => format!("{update} RETURNING id"),
+        Placeholders::Numbered => with_bookkeeping(&update, "'ok'", "id"),
+    }
+}
+
+fn completion_update(rows: usize, placeholders: Placeholders) -> String {
     let values = placeholders.rows(rows, 5, |p| {
         format!(
             "(CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS TEXT), \
@@ -245,8 +269,7 @@ pub(crate) fn completion_statement(rows: usize, placeholders: Placeholders) -> S
              completed_at = v.column5, updated_at = v.column5, \
              attempt_log = COALESCE(v.column4, tasks.attempt_log) \
          FROM (VALUES {values}) AS v \
-         WHERE tasks.id = v.column1 AND tasks.status = 'running' AND tasks.attempts = v.column2 \
-         RETURNING tasks.id"
+         WHERE tasks.id = v.column1 AND tasks.status = 'running' AND tasks.attempts = v.column2"
     )
 }
 

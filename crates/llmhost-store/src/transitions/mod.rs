@@ -10,6 +10,7 @@
 //! (keyless inserts and completions): their statements are here too, and
 //! `batch` only decides which queued rows share a statement.
 
+mod bookkeeping;
 mod cancel;
 mod claim;
 mod finish;
@@ -35,7 +36,7 @@ fn millis(d: Duration) -> i64 {
 /// fields of `task::AttemptRecord`, `started_at` in RFC 3339 as serde
 /// writes it. Its target is the task's `<provider>/<model>`; a task over
 /// a route gets none (which target was in flight is not known here), and
-/// the usage ledger's trigger then attributes the attempt to the route, as
+/// the usage ledger then attributes the attempt to the route, as
 /// it does for an attempt without an entry.
 fn log_with_interrupted_attempt(backend: &Backend, now: &str, code: &str) -> String {
     match backend {

@@ -10,9 +10,10 @@
 //! had. Its target is the task's `<provider>/<model>`; a task over a route
 //! has none (which target was in flight died with the worker; the ones it
 //! had tried and that failed are already in the log, `Store::log_progress`),
-//! and the usage ledger's trigger then attributes the attempt to the route,
-//! as it did before the entry existed.
+//! and the usage ledger then attributes the attempt to the route, as it did
+//! before the entry existed.
 
+use super::bookkeeping::finishing;
 use super::log_with_interrupted_attempt;
 use crate::backend::on_writer;
 use crate::error_code::ErrorCode;
@@ -38,7 +39,7 @@ impl Store {
     }
 
     async fn rescue(&self, expired_before: i64, now: i64) -> Result<Rescued> {
-        let sql = format!(
+        let update = format!(
             "UPDATE tasks SET attempt_log = {}, \
                  status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' \
                      WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END, \
@@ -50,9 +51,15 @@ impl Store {
                      completed_at = CASE WHEN cancel_requested_at IS NULL AND attempts < max_attempts \
                          THEN NULL ELSE $1 END, \
                      run_at = $1, lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
-                 WHERE status = 'running' AND lease_expires_at < $4 \
-                 RETURNING status",
+                 WHERE status = 'running' AND lease_expires_at < $4",
             log_with_interrupted_attempt(self.backend(), "$1", "$2")
+        );
+        let sql = finishing(
+            self.backend(),
+            &update,
+            "CASE tasks.status WHEN 'pending' THEN 'interrupted' \
+                 WHEN 'cancelled' THEN 'cancelled' ELSE tasks.error_code END",
+            "status",
         );
         let rows: Vec<(String,)> = on_writer!(self.backend(), |pool| {
             sqlx::query_as(&sql)
