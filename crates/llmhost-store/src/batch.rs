@@ -349,32 +349,48 @@ async fn run(
                 const PLACEHOLDERS: Placeholders = Placeholders::Numbered;
                 let turn = gather(first, &mut queued, &mut deferred);
                 let now = now_ms();
-                write_rows!(
-                    |q| on_postgres!(&b.pool, |conn| q.fetch_all(conn).await?),
-                    turn.insertions,
-                    now,
-                    insert_statement,
-                    PLACEHOLDERS,
-                    bind_insertions
-                );
-                write_rows!(
-                    |q| on_postgres!(&b.pool, |conn| q.fetch_all(conn).await?),
-                    turn.completions,
-                    now,
-                    completion_statement,
-                    PLACEHOLDERS,
-                    bind_completions
-                );
-                write_rows!(
-                    |q| on_postgres!(&b.pool, |conn| {
-                        q.execute(conn).await?;
-                    }),
-                    turn.records,
-                    now,
-                    record_statement,
-                    PLACEHOLDERS,
-                    bind_records,
-                    answer_all
+                // The kinds' statements run at once, each on its own pooled
+                // connection: no row of one kind depends on another's in
+                // the same turn (a task is claimed, so completed, only
+                // after its insert committed), and PostgreSQL then flushes
+                // their commits to the WAL together instead of one after
+                // the other. Turns still follow one another.
+                let (insertions, completions, records) =
+                    (turn.insertions, turn.completions, turn.records);
+                tokio::join!(
+                    async {
+                        write_rows!(
+                            |q| on_postgres!(&b.pool, |conn| q.fetch_all(conn).await?),
+                            insertions,
+                            now,
+                            insert_statement,
+                            PLACEHOLDERS,
+                            bind_insertions
+                        );
+                    },
+                    async {
+                        write_rows!(
+                            |q| on_postgres!(&b.pool, |conn| q.fetch_all(conn).await?),
+                            completions,
+                            now,
+                            completion_statement,
+                            PLACEHOLDERS,
+                            bind_completions
+                        );
+                    },
+                    async {
+                        write_rows!(
+                            |q| on_postgres!(&b.pool, |conn| {
+                                q.execute(conn).await?;
+                            }),
+                            records,
+                            now,
+                            record_statement,
+                            PLACEHOLDERS,
+                            bind_records,
+                            answer_all
+                        );
+                    },
                 );
                 end_turn(turn.unheard, turn.flushes);
             }
