@@ -15,9 +15,14 @@
 //! renewals too), the copy of the changed rows into transition tables that
 //! the statement-level rollup trigger read.
 //!
-//! Counter rows are written in key order (`ORDER BY` before `ON CONFLICT`),
-//! and every finishing statement writes the same tables in the same order
-//! (one builder), so two processes' batches cannot deadlock on them.
+//! The overview's counter rows are written in key order (`ORDER BY`
+//! before `ON CONFLICT`), and every finishing statement writes the same
+//! tables in the same order (one builder), so two processes' batches
+//! cannot deadlock on them. A reserved key minute is updated in no set
+//! order, as the row trigger did before: two batches finishing tasks of
+//! the same two keys in opposite orders could still deadlock there
+//! (PostgreSQL then aborts one, a `Busy` outage: its workers' outcomes
+//! are not written, and their tasks run again once their leases expire).
 
 use crate::backend::Backend;
 
