@@ -17,7 +17,7 @@ use llmhost_store::error_code::ErrorCode;
 use llmhost_store::task::{AttemptOutcome, AttemptRecord, TaskError, TaskResult};
 
 use super::{Worker, deltas};
-use crate::routing::{Answered, Target, run_while};
+use crate::routing::{Answered, Routes, Target, run_while};
 use crate::{capability, convert};
 
 /// The targets an attempt called, as they ended; kept outside the call so
@@ -50,11 +50,13 @@ impl Tried {
 }
 
 impl Worker {
-    /// Calls what the task names, and nothing else. Sets `stored` when
-    /// streamed text was stored for watchers.
+    /// Calls what the task names, and nothing else, over `routes` (those
+    /// in force when it was claimed). Sets `stored` when streamed text was
+    /// stored for watchers.
     pub(super) async fn execute(
         &self,
         task: &ClaimedTask,
+        routes: &Routes,
         stored: &AtomicBool,
         tried: &Tried,
     ) -> Result<TaskResult, TaskError> {
@@ -69,8 +71,7 @@ impl Worker {
                 .await
                 .map(|answered| answered.value);
         };
-        // Resolved at submit; a reload may have removed it since.
-        let routes = self.routes.current();
+        // Resolved at submit; a reload before the claim may have removed it.
         let Some(route) = routes.get(alias) else {
             return Err(TaskError::new(
                 ErrorCode::ProviderNotFound,

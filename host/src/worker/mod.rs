@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use crate::metrics::Metrics;
 use crate::pricing::Prices;
-use crate::routing::{Health, LiveRoutes};
+use crate::routing::{Health, LiveRoutes, Routes};
 use attempt::Tried;
 use llmhost_runtime::Runtime;
 use llmhost_store::task::{AttemptRecord, TaskError, TaskResult};
@@ -151,6 +151,10 @@ impl Worker {
                 break;
             }
             let asked = u32::try_from(permits.len()).unwrap_or(u32::MAX);
+            // The routes in force when the tasks were claimed are the ones
+            // they walk: a reload after a client saw a task `running` does
+            // not change (or remove) its route under it.
+            let routes = self.routes.current();
             match self
                 .store
                 .claim_batch(&self.owner, self.config.lease, asked)
@@ -162,9 +166,9 @@ impl Worker {
                         self.claimed.notify_waiters();
                     }
                     for (task, permit) in tasks.into_iter().zip(permits.drain(..)) {
-                        let worker = self.clone();
+                        let (worker, routes) = (self.clone(), routes.clone());
                         running.spawn(async move {
-                            worker.run(task).await;
+                            worker.run(task, &routes).await;
                             drop(permit);
                         });
                     }
@@ -213,7 +217,7 @@ impl Worker {
         }
     }
 
-    async fn run(&self, task: ClaimedTask) {
+    async fn run(&self, task: ClaimedTask, routes: &Routes) {
         let waited = llmhost_store::now_ms().saturating_sub(task.due_at_ms);
         self.metrics
             .observe_claim(Duration::from_millis(u64::try_from(waited).unwrap_or(0)));
@@ -228,7 +232,7 @@ impl Worker {
             let stored_deltas = AtomicBool::new(false);
             let tried = Tried::default();
             let outcome = tokio::select! {
-                outcome = self.execute(&task, &stored_deltas, &tried) => Outcome::Finished(Box::new(outcome)),
+                outcome = self.execute(&task, routes, &stored_deltas, &tried) => Outcome::Finished(Box::new(outcome)),
                 end = self.keep_lease(&task) => end,
                 _ = self.shutdown.abort_running.cancelled() => Outcome::ShuttingDown,
             };
