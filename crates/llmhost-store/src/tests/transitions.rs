@@ -364,8 +364,9 @@ pub(super) async fn every_store_operation_moves_a_task_only_along_the_table(stor
 /// tasks per instance and outcome in `task_minutes`, a latency sample per
 /// completed task, and one ledger row per attempt that has ended (every
 /// attempt a task has had, less the one still running). Whatever writes
-/// them (triggers today), no path that moves a task may skip them or
-/// count twice.
+/// them (SQLite's triggers, PostgreSQL's finishing statements:
+/// `transitions::bookkeeping`), no path that moves a task may skip them
+/// or count twice.
 async fn assert_rollups_agree(store: &Store, case: &str) -> Result<()> {
     let totals: BTreeSet<(String, i64)> = store
         .count_by_status()
